@@ -1,0 +1,155 @@
+// Package config defines rehabrtc's configuration: one JSON file whose
+// Service, Backend, Redis and WebRTC sections are those of OpenTera's
+// VideoRehabService.json (an unchanged OpenTera file loads and validates),
+// plus a RehabRTC section for settings of our own.
+//
+// Load starts from Default, decodes the file strictly (unknown keys are
+// errors), applies secrets from the environment, then runs Validate, which
+// reports every invalid field at once. Errors name the file and the field as
+// Section.key. Domain packages should receive plain values taken from a
+// Config, never the *Config itself.
+package config
+
+import (
+	"net"
+	"strconv"
+)
+
+// Config is the whole configuration file. The JSON key of each field is
+// given in its struct tag; the first four sections use OpenTera's names.
+type Config struct {
+	Service  Service  `json:"Service"`
+	Backend  Backend  `json:"Backend"`
+	Redis    Redis    `json:"Redis"`
+	WebRTC   WebRTC   `json:"WebRTC"`
+	RehabRTC RehabRTC `json:"RehabRTC"`
+}
+
+// Service is where the service's own HTTP API listens.
+type Service struct {
+	Name      string `json:"name"`       // OpenTera service key, e.g. "VideoRehabService"
+	Hostname  string `json:"hostname"`   // "" listens on all interfaces
+	Port      int    `json:"port"`       // 1..65535
+	DebugMode bool   `json:"debug_mode"` // verbose diagnostics
+}
+
+// Backend is OpenTera's main server, reached over HTTPS. An empty Hostname
+// means there is no OpenTera backend (standalone mode).
+type Backend struct {
+	Hostname  string `json:"hostname"`
+	Port      int    `json:"port"`
+	VerifyTLS bool   `json:"verify_tls"` // rehabrtc only; false only for self-signed dev certificates
+}
+
+// Redis is the Redis server. An empty Hostname means Redis is not used.
+type Redis struct {
+	Hostname string `json:"hostname"`
+	Port     int    `json:"port"`
+	DB       int    `json:"db"`
+	Username string `json:"username"`
+	Password string `json:"password"` // secret: prefer REHABRTC_REDIS_PASSWORD
+}
+
+// WebRTC describes the public session URLs and the per-session port pool
+// [LocalBasePort, LocalBasePort+MaxSessions).
+type WebRTC struct {
+	Hostname         string `json:"hostname"`          // external host written into session URLs, no scheme or port
+	ExternalPort     int    `json:"external_port"`     // external port written into session URLs
+	LocalBasePort    int    `json:"local_base_port"`   // first per-session port
+	MaxSessions      int    `json:"max_sessions"`      // size of the port pool, 1..10000
+	WorkingDirectory string `json:"working_directory"` // cwd of per-session processes; relative to the service's cwd
+	Executable       string `json:"executable"`        // per-session program ("" = sessions run in-process)
+	Script           string `json:"script"`            // argument given to Executable, e.g. "server.js"
+}
+
+// RehabRTC holds the settings OpenTera does not have.
+type RehabRTC struct {
+	DataDir     string      `json:"data_dir"`     // embedded database and generated keys
+	APIKeys     []string    `json:"api_keys"`     // secret: prefer REHABRTC_API_KEYS; empty = generate at first start
+	SessionBind string      `json:"session_bind"` // IP literal the per-session listeners bind to
+	Gateway     Gateway     `json:"gateway"`
+	URLScheme   string      `json:"url_scheme"`  // "", "http" or "https"; see Config.URLScheme
+	ICEServers  []ICEServer `json:"ice_servers"` // given to browsers; empty = host candidates only
+	LogLevel    string      `json:"log_level"`   // "debug", "info", "warn" or "error"
+	LogFormat   string      `json:"log_format"`  // "text" or "json"
+	BusyReply   bool        `json:"busy_reply"`
+}
+
+// Gateway is the public listener that routes /rehab/…, /webrtc/{port}/… and
+// /websocket/{port}/… (what OpenTera's nginx did).
+type Gateway struct {
+	Enabled bool   `json:"enabled"`
+	Listen  string `json:"listen"`   // host:port; "" = ":" + WebRTC.external_port
+	TLSCert string `json:"tls_cert"` // PEM file; set together with TLSKey
+	TLSKey  string `json:"tls_key"`  // PEM file; set together with TLSCert
+}
+
+// ICEServer is one entry of RTCConfiguration.iceServers.
+type ICEServer struct {
+	URLs       StringList `json:"urls"` // a string or an array of strings in JSON
+	Username   string     `json:"username"`
+	Credential string     `json:"credential"` // secret
+}
+
+// Default returns a new standalone configuration: no Backend, no Redis, the
+// gateway enabled on :40075, and OpenTera's values elsewhere.
+func Default() *Config {
+	return &Config{
+		Service: Service{Name: "VideoRehabService", Hostname: "127.0.0.1", Port: 4070},
+		Backend: Backend{VerifyTLS: true},
+		WebRTC: WebRTC{
+			Hostname:      "127.0.0.1",
+			ExternalPort:  40075,
+			LocalBasePort: 8080,
+			MaxSessions:   50,
+		},
+		RehabRTC: RehabRTC{
+			DataDir:     "./rehabrtc-data",
+			APIKeys:     []string{},
+			SessionBind: "127.0.0.1",
+			Gateway:     Gateway{Enabled: true, Listen: ":40075"},
+			ICEServers:  []ICEServer{},
+			LogLevel:    "info",
+			LogFormat:   "text",
+		},
+	}
+}
+
+// ServiceAddr is the address the service's HTTP API listens on, e.g.
+// "127.0.0.1:4070".
+func (c *Config) ServiceAddr() string {
+	return net.JoinHostPort(c.Service.Hostname, strconv.Itoa(c.Service.Port))
+}
+
+// GatewayAddr is the address the gateway listens on: RehabRTC.gateway.listen,
+// or ":" + WebRTC.external_port when that is empty.
+func (c *Config) GatewayAddr() string {
+	if c.RehabRTC.Gateway.Listen != "" {
+		return c.RehabRTC.Gateway.Listen
+	}
+	return ":" + strconv.Itoa(c.WebRTC.ExternalPort)
+}
+
+// GatewayTLS reports whether the gateway serves TLS itself.
+func (c *Config) GatewayTLS() bool {
+	return c.RehabRTC.Gateway.TLSCert != "" && c.RehabRTC.Gateway.TLSKey != ""
+}
+
+// URLScheme is the scheme of the public session URLs: RehabRTC.url_scheme if
+// set; otherwise "https" when the gateway serves TLS or is disabled (a proxy
+// such as nginx in front terminates TLS), else "http".
+func (c *Config) URLScheme() string {
+	if c.RehabRTC.URLScheme != "" {
+		return c.RehabRTC.URLScheme
+	}
+	if !c.RehabRTC.Gateway.Enabled || c.GatewayTLS() {
+		return "https"
+	}
+	return "http"
+}
+
+// RedisEnabled reports whether a Redis server is configured.
+func (c *Config) RedisEnabled() bool { return c.Redis.Hostname != "" }
+
+// BackendEnabled reports whether an OpenTera main server is configured.
+func (c *Config) BackendEnabled() bool { return c.Backend.Hostname != "" }

@@ -1,0 +1,246 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// FieldError is one invalid setting. Field is "Section.key", with nested
+// keys and indexes as in "RehabRTC.ice_servers[0].urls".
+type FieldError struct {
+	Field string
+	Msg   string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
+
+// Limits checked by Validate.
+const (
+	MaxSessionsLimit = 10000 // upper bound of WebRTC.max_sessions
+	MinAPIKeyLen     = 32    // minimum length of each RehabRTC.api_keys entry
+)
+
+// Validate checks every field and returns all problems at once, joined with
+// errors.Join; each is a *FieldError. It does no I/O: files such as
+// tls_cert are not opened and working_directory may be relative.
+func (c *Config) Validate() error { return errors.Join(c.validate()...) }
+
+func (c *Config) validate() []error {
+	var v checker
+	v.service(&c.Service)
+	v.backend(&c.Backend)
+	v.redis(&c.Redis)
+	v.webRTC(&c.WebRTC)
+	v.rehabRTC(&c.RehabRTC)
+	v.portOverlaps(c)
+	return v.errs
+}
+
+type checker struct{ errs []error }
+
+func (v *checker) add(field, format string, args ...any) {
+	v.errs = append(v.errs, &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (v *checker) port(field string, p int) bool {
+	if p < 1 || p > 65535 {
+		v.add(field, "must be between 1 and 65535 (got %d)", p)
+		return false
+	}
+	return true
+}
+
+func (v *checker) host(field, h string) {
+	if msg := hostProblem(h); msg != "" {
+		v.add(field, "%s (got %q)", msg, h)
+	}
+}
+
+// hostProblem says what is wrong with a host name or IP literal, or "".
+func hostProblem(h string) string {
+	switch {
+	case h == "":
+		return "must not be empty"
+	case strings.Contains(h, "://"):
+		return "must be a host name or IP address, without scheme"
+	case strings.ContainsAny(h, " \t\r\n"):
+		return "must not contain spaces"
+	case strings.ContainsAny(h, "/?#"):
+		return "must be a host name or IP address, without path"
+	case strings.HasPrefix(h, "["):
+		return "must be written without brackets"
+	}
+	if _, err := netip.ParseAddr(h); err == nil {
+		return ""
+	}
+	if strings.Contains(h, ":") {
+		return "must not include a port"
+	}
+	for _, r := range h {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-._", r)) {
+			return fmt.Sprintf("invalid character %q in host name", r)
+		}
+	}
+	return ""
+}
+
+func (v *checker) service(s *Service) {
+	if strings.TrimSpace(s.Name) == "" {
+		v.add("Service.name", "must not be empty")
+	}
+	if s.Hostname != "" {
+		v.host("Service.hostname", s.Hostname)
+	}
+	v.port("Service.port", s.Port)
+}
+
+func (v *checker) backend(b *Backend) {
+	switch {
+	case b.Hostname != "":
+		v.host("Backend.hostname", b.Hostname)
+		v.port("Backend.port", b.Port)
+	case b.Port != 0:
+		v.add("Backend.hostname", "must be set when Backend.port is set (empty means no OpenTera backend)")
+	}
+}
+
+func (v *checker) redis(r *Redis) {
+	switch {
+	case r.Hostname != "":
+		v.host("Redis.hostname", r.Hostname)
+		v.port("Redis.port", r.Port)
+	case r.Port != 0:
+		v.add("Redis.hostname", "must be set when Redis.port is set (empty means no Redis)")
+	}
+	if r.DB < 0 {
+		v.add("Redis.db", "must not be negative (got %d)", r.DB)
+	}
+}
+
+func (v *checker) webRTC(w *WebRTC) {
+	v.host("WebRTC.hostname", w.Hostname)
+	v.port("WebRTC.external_port", w.ExternalPort)
+	baseOK := v.port("WebRTC.local_base_port", w.LocalBasePort)
+	if w.MaxSessions < 1 || w.MaxSessions > MaxSessionsLimit {
+		v.add("WebRTC.max_sessions", "must be between 1 and %d (got %d)", MaxSessionsLimit, w.MaxSessions)
+	} else if last := w.LocalBasePort + w.MaxSessions - 1; baseOK && last > 65535 {
+		v.add("WebRTC.max_sessions", "session ports %d-%d go past 65535", w.LocalBasePort, last)
+	}
+}
+
+func (v *checker) rehabRTC(r *RehabRTC) {
+	if strings.TrimSpace(r.DataDir) == "" {
+		v.add("RehabRTC.data_dir", "must not be empty")
+	}
+	for i, k := range r.APIKeys {
+		field := fmt.Sprintf("RehabRTC.api_keys[%d]", i)
+		switch {
+		case len(k) < MinAPIKeyLen:
+			v.add(field, "must be at least %d characters (got %d)", MinAPIKeyLen, len(k))
+		case strings.TrimSpace(k) != k:
+			v.add(field, "must not begin or end with spaces")
+		}
+	}
+	if _, err := netip.ParseAddr(r.SessionBind); err != nil {
+		v.add("RehabRTC.session_bind", "must be an IP address such as 127.0.0.1 (got %q)", r.SessionBind)
+	}
+	v.gateway(&r.Gateway)
+	v.oneOf("RehabRTC.url_scheme", r.URLScheme, "", "http", "https")
+	for i, s := range r.ICEServers {
+		v.iceServer(fmt.Sprintf("RehabRTC.ice_servers[%d]", i), s)
+	}
+	v.oneOf("RehabRTC.log_level", r.LogLevel, "debug", "info", "warn", "error")
+	v.oneOf("RehabRTC.log_format", r.LogFormat, "text", "json")
+}
+
+func (v *checker) oneOf(field, got string, allowed ...string) {
+	for _, a := range allowed {
+		if got == a {
+			return
+		}
+	}
+	quoted := make([]string, len(allowed))
+	for i, a := range allowed {
+		quoted[i] = strconv.Quote(a)
+	}
+	v.add(field, "must be one of %s (got %q)", strings.Join(quoted, ", "), got)
+}
+
+func (v *checker) gateway(g *Gateway) {
+	if g.Listen != "" {
+		if _, err := listenPort(g.Listen); err != nil {
+			v.add("RehabRTC.gateway.listen", "%v", err)
+		}
+	}
+	switch {
+	case g.TLSCert != "" && g.TLSKey == "":
+		v.add("RehabRTC.gateway.tls_key", "must be set when tls_cert is set")
+	case g.TLSCert == "" && g.TLSKey != "":
+		v.add("RehabRTC.gateway.tls_cert", "must be set when tls_key is set")
+	}
+}
+
+// listenPort checks a listen address "host:port" and returns its port
+// (0 means any free port).
+func listenPort(addr string) (int, error) {
+	h, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return 0, fmt.Errorf("must be host:port such as \":40075\" (got %q)", addr)
+	}
+	n, err := strconv.Atoi(p)
+	if err != nil || n < 0 || n > 65535 {
+		return 0, fmt.Errorf("port must be a number between 0 and 65535 (got %q)", p)
+	}
+	if h != "" {
+		if msg := hostProblem(h); msg != "" {
+			return 0, fmt.Errorf("host %s (got %q)", msg, h)
+		}
+	}
+	return n, nil
+}
+
+func (v *checker) iceServer(field string, s ICEServer) {
+	if len(s.URLs) == 0 {
+		v.add(field+".urls", "must list at least one URL")
+	}
+	turn := false
+	for _, u := range s.URLs {
+		scheme, rest, _ := strings.Cut(u, ":")
+		switch strings.ToLower(scheme) {
+		case "turn", "turns":
+			turn = true
+		case "stun", "stuns":
+		default:
+			v.add(field+".urls", "%q must start with stun:, stuns:, turn: or turns:", u)
+			continue
+		}
+		if rest == "" {
+			v.add(field+".urls", "%q has no host", u)
+		}
+	}
+	if turn && (s.Username == "" || s.Credential == "") {
+		v.add(field, "turn: and turns: URLs need username and credential")
+	}
+}
+
+// portOverlaps reports listeners whose port falls in the session port pool.
+func (v *checker) portOverlaps(c *Config) {
+	first, n := c.WebRTC.LocalBasePort, c.WebRTC.MaxSessions
+	last := first + n - 1
+	in := func(p int) bool { return p >= first && p <= last }
+	if n < 1 || first < 1 {
+		return
+	}
+	if in(c.Service.Port) {
+		v.add("WebRTC.local_base_port", "session ports %d-%d include Service.port %d", first, last, c.Service.Port)
+	}
+	if g := c.RehabRTC.Gateway; g.Enabled {
+		if p, err := listenPort(c.GatewayAddr()); err == nil && in(p) {
+			v.add("WebRTC.local_base_port", "session ports %d-%d include the gateway port %d", first, last, p)
+		}
+	}
+}
