@@ -1,0 +1,91 @@
+package session
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+)
+
+// Store keeps session records. Implementations must be safe for concurrent
+// use and durable when a call returns: a restart (even kill -9) must find
+// every record as last written.
+type Store interface {
+	// Create stores a new record, assigning r.ID (never reused). A store
+	// backed by another system of record (OpenTera's main server) may also
+	// fill in r.UUID, r.Name and r.StartTime from it.
+	Create(ctx context.Context, r *Record) error
+	// Put writes an existing record whole.
+	Put(ctx context.Context, r *Record) error
+	// Get returns the record of id, or an error wrapping ErrNotFound.
+	Get(ctx context.Context, id int64) (*Record, error)
+	// List returns every record, by increasing id.
+	List(ctx context.Context) ([]*Record, error)
+}
+
+// Ports hands out the session ports of [local_base_port,
+// local_base_port+max_sessions).
+type Ports interface {
+	// Acquire takes a free port, or fails with ErrNoPort.
+	Acquire() (int, error)
+	// Claim takes a given port (used when restoring a session), or fails with
+	// ErrPortInUse.
+	Claim(port int) error
+	// Release gives a port back.
+	Release(port int)
+}
+
+// Gate admits the invitees of one running session. It is handed to the
+// session's endpoint; it never reveals the keys it checks.
+type Gate interface {
+	// Admit returns who key (with uuid, for kind-level keys) lets in.
+	Admit(ctx context.Context, key, uuid string) (Identity, error)
+	// Valid reports whether key is any live key of the session.
+	Valid(ctx context.Context, key string) bool
+}
+
+// RunSpec describes the endpoint a Runner starts for one session.
+type RunSpec struct {
+	SessionID   int64
+	SessionUUID string
+	Port        int
+	Gate        Gate
+	Logger      *slog.Logger
+}
+
+// Runner starts session endpoints: an in-process listener by default, a
+// child process in OpenTera's process-per-session mode.
+type Runner interface {
+	Start(ctx context.Context, spec RunSpec) (Endpoint, error)
+}
+
+// StopReason tells the peers of an endpoint why it stops.
+type StopReason int
+
+// Why an endpoint stops.
+const (
+	StopEnded    StopReason = iota // the session was stopped: do not come back
+	StopShutdown                   // the server restarts: reconnect
+)
+
+// Peer is someone connected to a session right now.
+type Peer struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	UUID string `json:"uuid"`
+	Role Kind   `json:"role"`
+}
+
+// Endpoint is a running session's signaling endpoint.
+type Endpoint interface {
+	// Handler serves the session's pages and WebSocket for the gateway to
+	// call directly; nil when the endpoint lives in another process (the
+	// gateway then proxies to its port).
+	Handler() http.Handler
+	// Kick disconnects every connection of an invitee that was removed.
+	Kick(id Identity)
+	// Peers lists who is connected.
+	Peers() []Peer
+	// Stop tells every peer why, disconnects them, frees the port and waits
+	// (bounded by ctx) until everything the endpoint started has ended.
+	Stop(ctx context.Context, why StopReason) error
+}
