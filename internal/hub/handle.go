@@ -1,0 +1,106 @@
+package hub
+
+import (
+	"context"
+	"fmt"
+)
+
+// handle dispatches one client frame (house style convention 6: one small
+// handler per message type). Refusals are answered with an error message;
+// only the documented ones close the connection.
+func (p *peer) handle(ctx context.Context, b []byte) {
+	if p.closing.Load() {
+		return // the connection is ending: nothing more from it counts
+	}
+	m, err := decode(b)
+	switch {
+	case err != nil:
+	case !p.joined && m.typ != typeJoin:
+		err = errNotJoined
+	case m.typ == typeJoin:
+		err = p.handleJoin(ctx, m)
+	case m.typ == typeSignal:
+		err = p.handleSignal(m)
+	case m.typ == typeMessage:
+		err = p.handleMessage(m)
+	default:
+		err = errUnknownType
+	}
+	if err != nil {
+		p.refuse(err)
+	}
+}
+
+// refuse sends e to the client, closing the connection if e says so.
+func (p *peer) refuse(e *clientError) {
+	p.log().Debug("request refused", logKeyCode, e.Code)
+	if e.Close != 0 {
+		p.shutdown(endWithError(e)) // counted as a fault by shutdown
+		return
+	}
+	p.hub.cfg.Counters.Errors.Add(1)
+	if !p.enqueue(e.frame) {
+		p.hub.evict([]*peer{p})
+	}
+}
+
+func (p *peer) handleJoin(ctx context.Context, m inbound) *clientError {
+	if p.joined {
+		return errJoined
+	}
+	if len(m.key) == 0 {
+		return errNoKey
+	}
+	p.greeted.Store(true) // the join deadline no longer applies
+	h := p.hub
+	id, err := p.admitting(ctx, func(ctx context.Context) (Identity, error) {
+		return h.cfg.Admitter.Admit(ctx, string(m.key), string(m.uid))
+	})
+	if err == nil && !id.Role.valid() {
+		err = fmt.Errorf("admitter returned invalid role %q", id.Role)
+	}
+	if err != nil {
+		if p.closing.Load() || ctx.Err() != nil {
+			return nil // the connection is ending anyway
+		}
+		h.cfg.Counters.JoinsRefused.Add(1)
+		// The key is never logged; err comes from the Admitter.
+		p.log().Info("join refused", logKeyUUID, string(m.uid), logKeyErr, err)
+		return errUnauthorized
+	}
+	p.ident = id
+	p.info = PeerInfo{ID: p.id, Name: cleanName(m.name, id.Role), UUID: id.UUID, Role: id.Role}
+	p.infoJSON = appendPeer(nil, p.info)
+	if !h.join(p) {
+		return nil // the hub or this connection closed meanwhile and told the client
+	}
+	p.joined = true
+	h.cfg.Counters.Joins.Add(1)
+	p.log().Info("peer joined", logKeyRole, id.Role, logKeyUUID, id.UUID, logKeyName, p.info.Name)
+	if h.cfg.Observer != nil {
+		h.cfg.Observer.PeerJoined(p.info)
+	}
+	return nil
+}
+
+func (p *peer) handleSignal(m inbound) *clientError {
+	if len(m.to) == 0 {
+		return errNoTo
+	}
+	return p.hub.relay(p, m.to, signalFrame(p.id, m.data))
+}
+
+func (p *peer) handleMessage(m inbound) *clientError {
+	if len(m.topic) == 0 {
+		return errNoTopic
+	}
+	if err := topicPolicy(m.topic, p.info.Role); err != nil {
+		return err // refused, not delivered
+	}
+	frame := messageFrame(p.id, m.topic, m.data)
+	if len(m.to) == 0 {
+		p.hub.broadcast(p, frame)
+		return nil
+	}
+	return p.hub.relay(p, m.to, frame)
+}

@@ -1,0 +1,140 @@
+package hub
+
+import "slices"
+
+// Membership changes and the notices they cause are queued under the write
+// lock, so that every client sees joins and leaves in one order and its
+// welcome before anything else. Queuing never blocks; peers whose queue
+// overflows are collected and evicted once the lock is released.
+
+// join publishes p, which has been admitted. It replaces the peer with the
+// same identity, if any, and queues the welcome for p and peer-joined for
+// the others. It reports false if the hub or p is already closing.
+func (h *Hub) join(p *peer) bool {
+	var old *peer
+	var slow []*peer
+	h.mu.Lock()
+	if h.closed || p.closing.Load() {
+		h.mu.Unlock()
+		return false
+	}
+	if p.ident.UUID != "" {
+		for _, q := range h.list {
+			if q.ident == p.ident {
+				old = q
+				slow = h.removeLocked(q, slow)
+				break
+			}
+		}
+	}
+	others := make([][]byte, len(h.list))
+	for i, q := range h.list {
+		others[i] = q.infoJSON
+	}
+	p.enqueue(welcomeFrame(p.info, others, h.cfg.ICEServers)) // first in its queue
+	joined := peerJoinedFrame(p.infoJSON)
+	for _, q := range h.list {
+		if !q.enqueue(joined) {
+			slow = append(slow, q)
+		}
+	}
+	h.peers[p.id] = p
+	h.list = append(h.list, p)
+	h.cfg.Counters.PeersConnected.Add(1)
+	h.mu.Unlock()
+	if old != nil {
+		old.log().Info("peer replaced", logKeyBy, p.id)
+		old.shutdown(endReplaced)
+	}
+	h.evict(slow)
+	return true
+}
+
+// leave removes p if it is still published (its connection ended).
+func (h *Hub) leave(p *peer) {
+	var slow []*peer
+	h.mu.Lock()
+	if h.peers[p.id] == p {
+		slow = h.removeLocked(p, slow)
+	}
+	h.mu.Unlock()
+	h.evict(slow)
+}
+
+// evict removes peers whose queue overflowed, then those that overflowed
+// on the resulting peer-left notices, and so on.
+func (h *Hub) evict(slow []*peer) {
+	for len(slow) > 0 {
+		var next []*peer
+		h.mu.Lock()
+		for _, p := range slow {
+			if h.peers[p.id] == p {
+				p.log().Warn("peer too slow, disconnecting")
+				next = h.removeLocked(p, next)
+			}
+		}
+		h.mu.Unlock()
+		slow = next
+	}
+}
+
+// removeLocked unpublishes p and queues peer-left for the others. It
+// returns slow with the peers that overflowed appended. h.mu must be held.
+func (h *Hub) removeLocked(p *peer, slow []*peer) []*peer {
+	delete(h.peers, p.id)
+	if i := slices.Index(h.list, p); i >= 0 {
+		h.list = slices.Delete(h.list, i, i+1) // zeroes the tail: no stale pointer
+	}
+	h.cfg.Counters.PeersConnected.Add(-1)
+	left := peerLeftFrame(p.id)
+	for _, q := range h.list {
+		if !q.enqueue(left) {
+			slow = append(slow, q)
+		}
+	}
+	return slow
+}
+
+// relay queues frame for the peer named to. A sender that is no longer
+// published (removed, replaced) is silently ignored.
+func (h *Hub) relay(from *peer, to []byte, frame []byte) *clientError {
+	h.mu.RLock()
+	if h.peers[from.id] != from {
+		h.mu.RUnlock()
+		return nil
+	}
+	dst := h.peers[string(to)]
+	if dst == nil {
+		h.mu.RUnlock()
+		return errUnknownPeer
+	}
+	ok := dst.enqueue(frame)
+	h.mu.RUnlock()
+	h.cfg.Counters.MessagesRelayed.Add(1)
+	if !ok {
+		h.evict([]*peer{dst})
+	}
+	return nil
+}
+
+// broadcast queues one shared frame for every published peer but from.
+func (h *Hub) broadcast(from *peer, frame []byte) {
+	var buf [4]*peer
+	slow := buf[:0]
+	n := 0
+	h.mu.RLock()
+	if h.peers[from.id] == from {
+		for _, q := range h.list {
+			if q == from {
+				continue
+			}
+			if !q.enqueue(frame) {
+				slow = append(slow, q)
+			}
+			n++
+		}
+	}
+	h.mu.RUnlock()
+	h.cfg.Counters.MessagesRelayed.Add(uint64(n))
+	h.evict(slow)
+}
