@@ -1,0 +1,145 @@
+// Package endpoint is a running session's door: its pages, its status
+// route and its WebSocket, in front of the session's signaling hub. The same
+// endpoint serves behind the gateway (called directly, no TCP hop), behind
+// nginx on the session's own port, and inside a child process.
+package endpoint
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/coder/websocket"
+
+	"github.com/rehabrtc/rehabrtc/internal/hub"
+	"github.com/rehabrtc/rehabrtc/internal/session"
+	"github.com/rehabrtc/rehabrtc/internal/web"
+)
+
+// Options are the parts of an endpoint shared by every session.
+type Options struct {
+	ICEServers json.RawMessage // RTCIceServer list handed to peers
+	Counters   *hub.Counters   // process-wide totals for /metrics; may be nil
+}
+
+// Endpoint is one session's pages and hub.
+type Endpoint struct {
+	gate    session.Gate
+	port    int
+	hub     *hub.Hub
+	handler http.Handler
+	log     *slog.Logger
+}
+
+// New builds the endpoint of one session. It does not listen.
+func New(spec session.RunSpec, opts Options) *Endpoint {
+	log := spec.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	e := &Endpoint{gate: spec.Gate, port: spec.Port, log: log}
+	e.hub = hub.New(hub.Config{
+		Admitter:   admitter{spec.Gate},
+		Counters:   opts.Counters,
+		ICEServers: opts.ICEServers,
+		Logger:     log,
+	})
+	mux := http.NewServeMux()
+	for _, k := range session.Kinds {
+		mux.HandleFunc("GET /"+string(k)+"s", e.page(k))
+	}
+	mux.HandleFunc("GET /status", e.status)
+	mux.Handle("GET /static/", http.StripPrefix("/static", web.StaticHandler()))
+	mux.HandleFunc("GET /websocket/{port}/", e.websocket)
+	e.handler = web.SecurityHeaders(mux)
+	return e
+}
+
+// Handler serves paths relative to the session: /users, /status,
+// /static/…, /websocket/{port}/ (the gateway strips /webrtc/{port}).
+func (e *Endpoint) Handler() http.Handler { return e.handler }
+
+// Kick disconnects a removed invitee.
+func (e *Endpoint) Kick(id session.Identity) {
+	n := e.hub.Kick(hub.Identity{Role: hub.Role(id.Kind), UUID: id.UUID})
+	if n > 0 {
+		e.log.Info("removed invitee disconnected", "kind", id.Kind, "uuid", id.UUID, "connections", n)
+	}
+}
+
+// Peers lists who is connected.
+func (e *Endpoint) Peers() []session.Peer {
+	ps := e.hub.Peers()
+	out := make([]session.Peer, len(ps))
+	for i, p := range ps {
+		out[i] = session.Peer{ID: p.ID, Name: p.Name, UUID: p.UUID, Role: session.Kind(p.Role)}
+	}
+	return out
+}
+
+// Close tells every peer why and waits until they are gone.
+func (e *Endpoint) Close(ctx context.Context, why session.StopReason) error {
+	reason := hub.SessionEnded
+	if why == session.StopShutdown {
+		reason = hub.ServerShutdown
+	}
+	return e.hub.Close(ctx, reason)
+}
+
+// page serves the session page of one kind to a holder of a key of that
+// kind; anyone else gets the 403 page.
+func (e *Endpoint) page(k session.Kind) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		id, err := e.gate.Admit(r.Context(), q.Get("key"), q.Get("uuid"))
+		if err != nil || id.Kind != k {
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			w.Header().Set("Cache-Control", "no-store")
+			w.WriteHeader(http.StatusForbidden)
+			w.Write(web.DeniedPage(web.PreferredLang(r)))
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		w.Write(web.SessionPage())
+	}
+}
+
+// status is OpenTera's readiness probe: 200 {"status":"OK"} for a live key.
+func (e *Endpoint) status(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	if !e.gate.Valid(r.Context(), r.URL.Query().Get("key")) {
+		w.WriteHeader(http.StatusForbidden)
+		w.Write([]byte(`{"status":"error","error_text":"Invalid or expired key"}` + "\n"))
+		return
+	}
+	w.Write([]byte(`{"status":"OK"}` + "\n"))
+}
+
+func (e *Endpoint) websocket(w http.ResponseWriter, r *http.Request) {
+	if r.PathValue("port") != strconv.Itoa(e.port) {
+		http.NotFound(w, r)
+		return
+	}
+	c, err := websocket.Accept(w, r, nil)
+	if err != nil {
+		return // Accept has answered the client
+	}
+	if err := e.hub.Serve(r.Context(), c); err != nil {
+		e.log.Debug("peer connection ended", "err", err)
+	}
+}
+
+// admitter lets the hub ask the session's gate without knowing tokens.
+type admitter struct{ g session.Gate }
+
+func (a admitter) Admit(ctx context.Context, key, uuid string) (hub.Identity, error) {
+	id, err := a.g.Admit(ctx, key, uuid)
+	if err != nil {
+		return hub.Identity{}, err
+	}
+	return hub.Identity{Role: hub.Role(id.Kind), UUID: id.UUID}, nil
+}

@@ -1,0 +1,147 @@
+package endpoint
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"go.uber.org/goleak"
+
+	"github.com/rehabrtc/rehabrtc/internal/session"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// gate admits two fixed keys: the endpoint only needs the Gate contract,
+// which internal/session tests for real.
+type gate struct{}
+
+func (gate) Admit(_ context.Context, key, uuid string) (session.Identity, error) {
+	switch key {
+	case "pkey":
+		return session.Identity{Kind: session.KindParticipant, UUID: "p1"}, nil
+	case "ukey":
+		return session.Identity{Kind: session.KindUser, UUID: "u1"}, nil
+	}
+	return session.Identity{}, session.ErrDenied
+}
+
+func (g gate) Valid(ctx context.Context, key string) bool {
+	_, err := g.Admit(ctx, key, "")
+	return err == nil
+}
+
+func freePort(t *testing.T) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func TestRunnerListenerAndStop(t *testing.T) {
+	port := freePort(t)
+	r := &Runner{Bind: "127.0.0.1"}
+	ep, err := r.Start(context.Background(), session.RunSpec{SessionID: 1, Port: port, Gate: gate{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://127.0.0.1:" + strconv.Itoa(port)
+	for path, want := range map[string]int{
+		"/participants?key=pkey": 200,
+		"/users?key=pkey":        403, // a participant key does not open the therapist page
+		"/users?key=ukey":        200,
+		"/devices?key=nope":      403,
+		"/status?key=pkey":       200,
+		"/status?key=":           403,
+		"/static/protocol.js":    200,
+		"/other":                 404,
+	} {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("%s: %d, want %d", path, resp.StatusCode, want)
+		}
+		if resp.Header.Get("Referrer-Policy") != "no-referrer" {
+			t.Errorf("%s: no Referrer-Policy", path)
+		}
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, fmt.Sprintf("ws://127.0.0.1:%d/websocket/%d/", port, port), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	c.Write(ctx, websocket.MessageText, []byte(`{"type":"join","key":"pkey","name":"P"}`))
+	if _, msg, err := c.Read(ctx); err != nil || !contains(msg, `"type":"welcome"`) {
+		t.Fatalf("welcome: %s %v", msg, err)
+	}
+	if peers := ep.Peers(); len(peers) != 1 || peers[0].Role != session.KindParticipant {
+		t.Fatalf("peers %+v", peers)
+	}
+	ep.Kick(session.Identity{Kind: session.KindParticipant, UUID: "p1"})
+	for {
+		_, msg, err := c.Read(ctx)
+		if err != nil {
+			if websocket.CloseStatus(err) != 4002 {
+				t.Fatalf("kick close: %v", err)
+			}
+			break
+		}
+		if !contains(msg, `"removed"`) {
+			t.Fatalf("unexpected %s", msg)
+		}
+	}
+	if err := ep.Stop(ctx, session.StopEnded); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := http.Get(base + "/status?key=pkey"); err == nil {
+		t.Fatal("listener still open after Stop")
+	}
+}
+
+func TestRunnerPortTaken(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	r := &Runner{Bind: "127.0.0.1"}
+	_, err = r.Start(context.Background(), session.RunSpec{Port: ln.Addr().(*net.TCPAddr).Port, Gate: gate{}})
+	var opErr *net.OpError
+	if !errors.As(err, &opErr) {
+		t.Fatalf("err = %v, want a listen error", err)
+	}
+}
+
+func TestWebSocketWrongPortPath(t *testing.T) {
+	e := New(session.RunSpec{Port: 8080, Gate: gate{}}, Options{})
+	srv := &http.Server{Handler: e.Handler()}
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	done := make(chan struct{})
+	go func() { srv.Serve(ln); close(done) }()
+	defer func() { srv.Close(); <-done; e.Close(context.Background(), session.StopEnded) }()
+	resp, err := http.Get("http://" + ln.Addr().String() + "/websocket/8081/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 404 {
+		t.Fatalf("other port's websocket path: %d", resp.StatusCode)
+	}
+}
+
+func contains(b []byte, s string) bool { return strings.Contains(string(b), s) }

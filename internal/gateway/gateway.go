@@ -1,0 +1,129 @@
+// Package gateway is the public entry point on WebRTC.external_port. It does
+// what OpenTera's nginx rules did, without the hard-coded port regex:
+// /rehab/… goes to the service, /webrtc/{port}/… and /websocket/{port}/… go
+// to that session: straight to its handler when it runs in this process,
+// through a reverse proxy to its port otherwise.
+package gateway
+
+import (
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/rehabrtc/rehabrtc/internal/web"
+)
+
+// Sessions finds the handler of the session on a port. ok is false when no
+// session runs there; a nil handler with ok means "proxy to the port".
+type Sessions interface {
+	Handler(port int) (h http.Handler, ok bool)
+}
+
+// Gateway routes public requests.
+type Gateway struct {
+	service   http.Handler
+	sessions  Sessions
+	proxyHost string
+}
+
+// New returns a gateway. proxyHost is where out-of-process sessions listen
+// (their ports on that host).
+func New(service http.Handler, sessions Sessions, proxyHost string) *Gateway {
+	return &Gateway{service: service, sessions: sessions, proxyHost: proxyHost}
+}
+
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p := r.URL.Path
+	switch {
+	case p == "/" || p == "/rehab":
+		http.Redirect(w, r, "/rehab/", http.StatusFound)
+	case strings.HasPrefix(p, "/rehab/"):
+		g.toService(w, r)
+	case strings.HasPrefix(p, "/webrtc/"):
+		g.toSession(w, r, "/webrtc/", true)
+	case strings.HasPrefix(p, "/websocket/"):
+		g.toSession(w, r, "/websocket/", false)
+	default:
+		web.SecurityHeaders(http.NotFoundHandler()).ServeHTTP(w, r)
+	}
+}
+
+// toService strips /rehab. Metrics stay on the service port (loopback):
+// they are not for the public.
+func (g *Gateway) toService(w http.ResponseWriter, r *http.Request) {
+	rest := strings.TrimPrefix(r.URL.Path, "/rehab")
+	if rest == "/metrics" {
+		web.SecurityHeaders(http.NotFoundHandler()).ServeHTTP(w, r)
+		return
+	}
+	serveWithPath(g.service, w, r, rest)
+}
+
+// toSession sends /webrtc/{port}/x to the session as /x, and
+// /websocket/{port}/x unchanged (nginx's rules do the same).
+func (g *Gateway) toSession(w http.ResponseWriter, r *http.Request, prefix string, strip bool) {
+	portStr, rest, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, prefix), "/")
+	port, err := strconv.Atoi(portStr)
+	if err != nil || port <= 0 || port > 65535 {
+		web.SecurityHeaders(http.NotFoundHandler()).ServeHTTP(w, r)
+		return
+	}
+	h, ok := g.sessions.Handler(port)
+	if !ok {
+		noSession(w, r, rest)
+		return
+	}
+	path := r.URL.Path
+	if strip {
+		path = "/" + rest
+	}
+	if h == nil {
+		g.proxy(port).ServeHTTP(w, withPath(r, path))
+		return
+	}
+	serveWithPath(h, w, r, path)
+}
+
+// noSession answers for a port where nothing runs: a page link gets the
+// plain-words 403 page (the link is dead), anything else a 404.
+func noSession(w http.ResponseWriter, r *http.Request, rest string) {
+	switch rest {
+	case "users", "participants", "devices":
+		web.SecurityHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			w.Header().Set("Cache-Control", "no-store")
+			w.WriteHeader(http.StatusForbidden)
+			w.Write(web.DeniedPage(web.PreferredLang(r)))
+		})).ServeHTTP(w, r)
+	case "status":
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusForbidden)
+		w.Write([]byte(`{"status":"error","error_text":"Invalid or expired key"}` + "\n"))
+	default:
+		web.SecurityHeaders(http.NotFoundHandler()).ServeHTTP(w, r)
+	}
+}
+
+func (g *Gateway) proxy(port int) http.Handler {
+	target := &url.URL{Scheme: "http", Host: net.JoinHostPort(g.proxyHost, strconv.Itoa(port))}
+	return &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
+		pr.SetURL(target)
+		pr.SetXForwarded()
+	}}
+}
+
+func serveWithPath(h http.Handler, w http.ResponseWriter, r *http.Request, path string) {
+	h.ServeHTTP(w, withPath(r, path))
+}
+
+func withPath(r *http.Request, path string) *http.Request {
+	r2 := new(http.Request)
+	*r2 = *r
+	u := *r.URL
+	u.Path, u.RawPath = path, ""
+	r2.URL = &u
+	return r2
+}

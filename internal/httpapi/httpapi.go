@@ -1,0 +1,221 @@
+// Package httpapi is the service's HTTP face: the session_manage API
+// (OpenTera's body, bearer API key), session listing, health, readiness,
+// metrics and the clinician dashboard.
+package httpapi
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/rehabrtc/rehabrtc/internal/session"
+	"github.com/rehabrtc/rehabrtc/internal/web"
+)
+
+// Sessions is what the API needs from the session manager.
+type Sessions interface {
+	Manage(ctx context.Context, req *session.Request) (*session.Reply, error)
+	Get(ctx context.Context, id int64) (*session.View, error)
+	List(ctx context.Context, runningOnly bool) ([]*session.View, error)
+}
+
+// Config wires an API.
+type Config struct {
+	Sessions Sessions
+	APIKeys  []string
+	Metrics  http.Handler // nil: no /metrics
+	Ready    func() error // nil: always ready
+	Logger   *slog.Logger
+}
+
+// maxBody bounds request bodies: session_manage bodies are small.
+const maxBody = 1 << 20
+
+type api struct {
+	cfg  Config
+	keys [][]byte
+	log  *slog.Logger
+}
+
+// New returns the service handler. Paths are relative to the service root;
+// the gateway mounts it under /rehab/.
+func New(cfg Config) http.Handler {
+	a := &api{cfg: cfg, log: cfg.Logger}
+	if a.log == nil {
+		a.log = slog.New(slog.DiscardHandler)
+	}
+	for _, k := range cfg.APIKeys {
+		a.keys = append(a.keys, []byte(k))
+	}
+	mux := http.NewServeMux()
+	mux.Handle("POST /api/sessions/manager", a.authed(a.manage))
+	mux.Handle("GET /api/sessions", a.authed(a.list))
+	mux.Handle("GET /api/sessions/{id}", a.authed(a.get))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", a.ready)
+	if cfg.Metrics != nil {
+		mux.Handle("GET /metrics", cfg.Metrics)
+	}
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		w.Write(web.DashboardPage())
+	})
+	mux.Handle("GET /static/", http.StripPrefix("/static", web.StaticHandler()))
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "no such API route")
+	})
+	return web.SecurityHeaders(mux)
+}
+
+// Error is an HTTP error with a public face: Text is shown, Err is logged.
+type Error struct {
+	Status int
+	Text   string
+	Err    error
+}
+
+func (e *Error) Error() string { return e.Text }
+func (e *Error) Unwrap() error { return e.Err }
+
+// authed checks the bearer API key (constant time) before h runs, and turns
+// the error h returns into a JSON error reply.
+func (a *api) authed(h func(http.ResponseWriter, *http.Request) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !a.authorized(r) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="rehabrtc"`)
+			writeError(w, http.StatusUnauthorized, "missing or wrong API key")
+			return
+		}
+		if err := h(w, r); err != nil {
+			a.fail(w, r, err)
+		}
+	})
+}
+
+func (a *api) authorized(r *http.Request) bool {
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || tok == "" {
+		return false
+	}
+	match := 0
+	for _, k := range a.keys {
+		match |= subtle.ConstantTimeCompare(k, []byte(tok))
+	}
+	return match == 1
+}
+
+// fail maps any error to its status and public text, in one place.
+func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
+	status, text := http.StatusInternalServerError, "internal error"
+	var he *Error
+	var se *session.Error
+	switch {
+	case errors.As(err, &he):
+		status, text = he.Status, he.Text
+	case errors.As(err, &se):
+		code, t := session.PublicError(se)
+		status, text = statusOf(code), t
+	}
+	if status >= 500 {
+		a.log.ErrorContext(r.Context(), "request failed", "path", r.URL.Path, "status", status, "err", err)
+	} else {
+		a.log.InfoContext(r.Context(), "request refused", "path", r.URL.Path, "status", status, "reason", text)
+	}
+	writeError(w, status, text)
+}
+
+func statusOf(c session.Code) int {
+	switch c {
+	case session.CodeBadRequest:
+		return http.StatusBadRequest
+	case session.CodeNotFound:
+		return http.StatusNotFound
+	case session.CodeUnavailable:
+		return http.StatusServiceUnavailable
+	case session.CodeForbidden:
+		return http.StatusForbidden
+	}
+	return http.StatusInternalServerError
+}
+
+func (a *api) manage(w http.ResponseWriter, r *http.Request) error {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return &Error{Status: http.StatusRequestEntityTooLarge, Text: "request body over 1 MiB"}
+		}
+		return &Error{Status: http.StatusBadRequest, Text: "cannot read request body", Err: err}
+	}
+	req, err := session.ParseManage(body)
+	if err != nil {
+		return err
+	}
+	reply, err := a.cfg.Sessions.Manage(r.Context(), req)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, reply)
+	return nil
+}
+
+func (a *api) list(w http.ResponseWriter, r *http.Request) error {
+	running := false
+	switch r.URL.Query().Get("status") {
+	case "", "all":
+	case "running":
+		running = true
+	default:
+		return &Error{Status: http.StatusBadRequest, Text: "status: must be running or all"}
+	}
+	views, err := a.cfg.Sessions.List(r.Context(), running)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"sessions": views})
+	return nil
+}
+
+func (a *api) get(w http.ResponseWriter, r *http.Request) error {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return &Error{Status: http.StatusBadRequest, Text: "session id: must be a positive integer"}
+	}
+	v, err := a.cfg.Sessions.Get(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, v)
+	return nil
+}
+
+func (a *api) ready(w http.ResponseWriter, r *http.Request) {
+	if a.cfg.Ready != nil {
+		if err := a.cfg.Ready(); err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": err.Error()})
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+func writeError(w http.ResponseWriter, status int, text string) {
+	writeJSON(w, status, map[string]string{"status": "error", "error_text": text})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.Encode(v)
+}
