@@ -35,16 +35,40 @@ func (m *Manager) Manage(ctx context.Context, req *Request) (*Reply, error) {
 
 func (m *Manager) start(ctx context.Context, req *Request) (*Reply, error) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	if m.closed {
+		m.mu.Unlock()
 		return nil, errClosed
 	}
 	if _, l, err := m.lookupStart(ctx, req); l != nil || err != nil {
 		if err != nil {
+			m.mu.Unlock()
 			return nil, err
 		}
-		return &Reply{Status: "started", Session: m.view(l.rec, l)}, nil // already running
+		// Already running: nothing changes, but its members are invited
+		// again (OpenTera re-sent invitations when a session was restarted).
+		v := m.view(l.rec, l)
+		var chs []Change
+		if l.ready.Load() {
+			chs = append(chs, Change{Type: ChangeInvited, Session: m.view(l.rec, l)})
+		}
+		m.unlockEmit(chs...)
+		return &Reply{Status: "started", Session: v}, nil
 	}
+	l, err := m.startNew(ctx, req)
+	if err != nil {
+		m.mu.Unlock()
+		return nil, err
+	}
+	m.register(l)
+	v := m.view(l.rec, l)
+	m.log.Info("session started", "session", l.rec.ID, "port", l.rec.Port)
+	m.unlockEmit(m.announce(l, true)...)
+	return &Reply{Status: "started", Session: v}, nil
+}
+
+// startNew takes a port, writes the record and starts the endpoint of a
+// session that is not running. The caller holds m.mu and registers l.
+func (m *Manager) startNew(ctx context.Context, req *Request) (*live, error) {
 	port, err := m.cfg.Ports.Acquire() // before creating anything: a full pool changes nothing
 	if err != nil {
 		return nil, &Error{Code: CodeUnavailable, Text: "No available port left", Err: err}
@@ -67,9 +91,7 @@ func (m *Manager) start(ctx context.Context, req *Request) (*Reply, error) {
 		m.stopLive(ctx, l, port, StopEnded)
 		return nil, internal("Cannot create session", err)
 	}
-	m.register(l)
-	m.log.Info("session started", "session", rec.ID, "port", port)
-	return &Reply{Status: "started", Session: m.view(rec, l)}, nil
+	return l, nil
 }
 
 // lookupStart finds the session a start names; nothing for a new one.
@@ -137,18 +159,31 @@ func (m *Manager) stop(ctx context.Context, req *Request) (*Reply, error) {
 		m.mu.Unlock()
 		return nil, notFound(err, "No matching session to stop")
 	}
-	next := rec.clone()
+	v, err := m.endLocked(ctx, l, StatusCompleted, "Error stopping session - check server logs")
+	if err != nil {
+		return nil, err
+	}
+	m.log.Info("session stopped", "session", rec.ID)
+	return &Reply{Status: "stopped", Session: v}, nil
+}
+
+// endLocked ends the registered session l with status st: STOP event,
+// duration, record stored, keys dead, the sink told, then the endpoint
+// stopped and its port freed. The caller holds m.mu; endLocked releases it.
+// If the record cannot be stored, nothing changes and the error has text.
+func (m *Manager) endLocked(ctx context.Context, l *live, st Status, text string) (*View, error) {
+	next := l.rec.clone()
 	port := next.Port
-	m.closeRecord(next, StatusCompleted)
+	m.closeRecord(next, st)
 	if err := m.cfg.Store.Put(ctx, next); err != nil {
 		m.mu.Unlock()
-		return nil, internal("Error stopping session - check server logs", err)
+		return nil, internal(text, err)
 	}
 	m.unregister(l)
-	m.mu.Unlock()
+	v := m.view(next, nil)
+	m.unlockEmit(Change{Type: ChangeStopped, Session: v})
 	m.stopLive(ctx, l, port, StopEnded)
-	m.log.Info("session stopped", "session", rec.ID)
-	return &Reply{Status: "stopped", Session: m.view(next, nil)}, nil
+	return m.view(next, nil), nil
 }
 
 // running returns the live session of a request, or the public error.
@@ -181,29 +216,39 @@ func (m *Manager) commit(ctx context.Context, l *live, next *Record, text string
 
 func (m *Manager) invite(ctx context.Context, req *Request) (*Reply, error) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	l, err := m.running(ctx, req)
 	if err != nil {
+		m.mu.Unlock()
 		return nil, err
 	}
 	next := l.rec.clone()
 	now := m.now()
+	var added []Identity
 	for _, k := range Kinds {
 		for _, u := range req.Lists[k] {
 			if next.Members.Has(k, u) {
 				continue
 			}
 			if len(*next.Members.list(k)) >= MaxMembers {
+				m.mu.Unlock()
 				return nil, errorf(CodeBadRequest, "session_%ss: at most %d members", k, MaxMembers)
 			}
 			*next.Members.list(k) = append(*next.Members.list(k), u)
+			added = append(added, Identity{Kind: k, UUID: u})
 			next.addEvent(EventJoin, now, k.label()+": "+u, m.cfg.ServiceKey)
 		}
 	}
 	if err := m.commit(ctx, l, next, "Error updating session"); err != nil {
+		m.mu.Unlock()
 		return nil, err
 	}
-	return &Reply{Status: "invited", Session: m.view(next, l)}, nil
+	v := m.view(next, l)
+	var chs []Change
+	if l.ready.Load() { // before that, the Started change will invite everyone
+		chs = append(chs, Change{Type: ChangeInvited, Session: m.view(next, l), Added: added})
+	}
+	m.unlockEmit(chs...)
+	return &Reply{Status: "invited", Session: v}, nil
 }
 
 func (m *Manager) remove(ctx context.Context, req *Request) (*Reply, error) {
@@ -224,15 +269,16 @@ func (m *Manager) remove(ctx context.Context, req *Request) (*Reply, error) {
 			}
 		}
 	}
-	err = m.commit(ctx, l, next, "Error updating session")
-	m.mu.Unlock()
-	if err != nil {
+	if err := m.commit(ctx, l, next, "Error updating session"); err != nil {
+		m.mu.Unlock()
 		return nil, err
 	}
+	v := m.view(next, l)
+	m.unlockEmit(Change{Type: ChangeRemoved, Session: m.view(next, l), Removed: gone})
 	for _, id := range gone {
 		l.ep.Kick(id)
 	}
-	return &Reply{Status: "removed", Session: m.view(next, l)}, nil
+	return &Reply{Status: "removed", Session: v}, nil
 }
 
 func dropMember(ms *Members, k Kind, uuid string) bool {
@@ -261,7 +307,7 @@ func (m *Manager) inviteReply(ctx context.Context, req *Request) (*Reply, error)
 	}
 	if r.Code == ReplyAccepted {
 		v := m.view(l.rec, l)
-		m.mu.Unlock()
+		m.unlockEmit(Change{Type: ChangeReplied, Session: m.view(l.rec, l), Reply: r})
 		return &Reply{Status: "OK", Session: v}, nil
 	}
 	if isCreator {
@@ -275,13 +321,15 @@ func (m *Manager) inviteReply(ctx context.Context, req *Request) (*Reply, error)
 	next := l.rec.clone()
 	dropMember(&next.Members, r.Kind, r.UUID)
 	next.addEvent(EventJoinRefused, m.now(), fmt.Sprintf("%s %s", r.Kind.label(), r.UUID), m.cfg.ServiceKey)
-	err = m.commit(ctx, l, next, "Cannot create refused session event")
-	m.mu.Unlock()
-	if err != nil {
+	if err := m.commit(ctx, l, next, "Cannot create refused session event"); err != nil {
+		m.mu.Unlock()
 		return nil, err
 	}
-	l.ep.Kick(Identity{Kind: r.Kind, UUID: r.UUID})
-	return &Reply{Status: "OK", Session: m.view(next, l)}, nil
+	who := Identity{Kind: r.Kind, UUID: r.UUID}
+	v := m.view(next, l)
+	m.unlockEmit(Change{Type: ChangeReplied, Session: m.view(next, l), Reply: r, Removed: []Identity{who}})
+	l.ep.Kick(who)
+	return &Reply{Status: "OK", Session: v}, nil
 }
 
 // Get returns one session as the API shows it.

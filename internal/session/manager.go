@@ -20,6 +20,11 @@ type Config struct {
 	ServiceKey string // session_event_context, OpenTera's service key
 	Logger     *slog.Logger
 	Now        func() time.Time // nil = time.Now
+	// Events hears every committed change (nil = none).
+	Events EventSink
+	// ReadyTimeout bounds how long a ReadyEndpoint may take to answer
+	// (0 = DefaultReadyTimeout).
+	ReadyTimeout time.Duration
 }
 
 // Manager owns the session lifecycle. It is the only writer of session
@@ -33,6 +38,9 @@ type Manager struct {
 	live   map[int64]*live
 	byPort map[int]*live
 	closed bool
+
+	emitMu  sync.Mutex     // orders calls to cfg.Events; taken before mu is released
+	waiters sync.WaitGroup // awaitReady and watch (exit.go) goroutines
 }
 
 // live is a running session.
@@ -40,6 +48,8 @@ type live struct {
 	rec    *Record
 	ep     Endpoint
 	tokens atomic.Pointer[tokenTable]
+	ready  atomic.Bool   // the endpoint answers: invitations may go out
+	done   chan struct{} // closed when the session is unregistered
 }
 
 // NewManager returns a Manager. Call Restore to bring back the sessions that
@@ -108,6 +118,7 @@ func (m *Manager) restoreOne(ctx context.Context, rec *Record) error {
 		return err
 	}
 	m.register(l)
+	m.announce(l, false)
 	m.log.Info("session restored", "session", rec.ID, "port", rec.Port)
 	return nil
 }
@@ -133,7 +144,7 @@ func (m *Manager) closeRecord(rec *Record, st Status) {
 
 // startEndpoint starts the runner for rec (port and tokens already set).
 func (m *Manager) startEndpoint(ctx context.Context, rec *Record) (*live, error) {
-	l := &live{rec: rec}
+	l := &live{rec: rec, done: make(chan struct{})}
 	l.tokens.Store(&tokenTable{tokens: rec.Tokens, members: rec.Members})
 	ep, err := m.cfg.Runner.Start(ctx, RunSpec{
 		SessionID:   rec.ID,
@@ -152,12 +163,14 @@ func (m *Manager) startEndpoint(ctx context.Context, rec *Record) (*live, error)
 func (m *Manager) register(l *live) {
 	m.live[l.rec.ID] = l
 	m.byPort[l.rec.Port] = l
+	m.watch(l) // a child process may die on its own
 }
 
 func (m *Manager) unregister(l *live) {
 	delete(m.live, l.rec.ID)
 	delete(m.byPort, l.rec.Port)
 	l.tokens.Store(&tokenTable{}) // every key dies now, before peers are told
+	close(l.done)
 }
 
 // stopLive ends an endpoint that is no longer registered, then frees its port.
@@ -176,6 +189,7 @@ func (m *Manager) Shutdown(ctx context.Context) {
 	all := make([]*live, 0, len(m.live))
 	for _, l := range m.live {
 		all = append(all, l)
+		close(l.done)
 	}
 	m.live, m.byPort = map[int64]*live{}, map[int]*live{}
 	m.mu.Unlock()
@@ -184,6 +198,7 @@ func (m *Manager) Shutdown(ctx context.Context) {
 		wg.Go(func() { m.stopLive(ctx, l, l.rec.Port, StopShutdown) })
 	}
 	wg.Wait()
+	m.waiters.Wait()
 }
 
 // gate admits into one live session by reading its current token table.

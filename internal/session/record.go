@@ -107,6 +107,7 @@ type Creator struct {
 	ServiceID     *int64 `json:"id_creator_service"`
 	UUID          string `json:"session_creator_uuid"`
 	Kind          Kind   `json:"session_creator_kind,omitempty"`
+	Name          string `json:"session_creator_name,omitempty"` // display name, when a backend tells it
 }
 
 // Token is one access key of a running session. UUID is empty for the

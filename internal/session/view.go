@@ -57,6 +57,12 @@ type View struct {
 	Invitations     []Invitation    `json:"session_invitations,omitempty"`
 	Port            int             `json:"session_port,omitempty"`
 	Peers           []Peer          `json:"session_peers,omitempty"`
+
+	// For adapters, not part of the JSON: whether the endpoint answers
+	// (invitations may go out) and the creator's display name, when known
+	// (OpenTera's main server tells it).
+	Ready       bool   `json:"-"`
+	CreatorName string `json:"-"`
 }
 
 // view renders rec; l is its live state, nil when not running.
@@ -69,7 +75,10 @@ func (m *Manager) view(rec *Record, l *live) *View {
 		CreatorUUID: c.Creator.UUID, StartTime: c.StartTime, Duration: c.Duration,
 		Status: c.Status, Parameters: c.Parameters,
 		Users: c.Members.Users, Participants: c.Members.Participants, Devices: c.Members.Devices,
-		Events: c.Events,
+		Events: c.Events, CreatorName: c.Creator.Name,
+	}
+	if l != nil {
+		v.Ready = l.ready.Load()
 	}
 	if len(v.Parameters) == 0 {
 		v.Parameters = json.RawMessage("{}")
