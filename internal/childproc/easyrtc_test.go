@@ -1,0 +1,106 @@
+package childproc
+
+import (
+	"context"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rehabrtc/rehabrtc/internal/session"
+)
+
+// fakeServerJS parses its arguments and checks keys as OpenTera's
+// teraserver/easyrtc/server.js does (minimist, req.query.key == args.key),
+// without its dependencies.
+const fakeServerJS = `
+const http = require('http');
+const args = { port: 8080, key: '' };
+for (const a of process.argv.slice(2)) {
+  const m = /^--([^=]+)=(.*)$/.exec(a);
+  if (m) args[m[1]] = m[2];
+}
+http.createServer((req, res) => {
+  const u = new URL(req.url, 'http://localhost');
+  const route = (u.pathname.split('/')[1] || '').toLowerCase();
+  if (['users', 'participants', 'devices', 'status'].includes(route)) {
+    if (!(u.searchParams.get('key') == args.key || args.key == '')) { res.end('denied.html'); return; }
+    res.end('page ' + route + ' with a key: ' + (args.key.length > 0));
+    return;
+  }
+  res.end('static');
+}).listen(args.port);
+`
+
+func nodeOrSkip(t *testing.T) string {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		if os.Getenv("REHABRTC_REQUIRE_BROWSER") != "" {
+			t.Fatal("node not found")
+		}
+		t.Skip("node not found")
+	}
+	return node
+}
+
+func TestEasyRTCChild(t *testing.T) {
+	node := nodeOrSkip(t)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "server.js"), []byte(fakeServerJS), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("REHABRTC_API_KEYS", "service-secret-0123456789")
+	r := &Runner{Executable: node, Script: "server.js", WorkingDir: dir, Mode: EasyRTC}
+	port := freePort(t)
+	ch := startChild(t, r, port, io.Discard)
+
+	cmdline := procFile(t, ch.pid(), "cmdline")
+	if strings.Contains(cmdline, "--key") || !strings.Contains(cmdline, "server.js --port=") {
+		t.Errorf("cmdline %q", cmdline)
+	}
+	noSecrets(t, ch.pid(), "therapist-key", "patient-key", "service-secret")
+	if m, _ := filepath.Glob(filepath.Join(os.TempDir(), "rehabrtc-easyrtc-*.cjs")); len(m) > 0 {
+		t.Errorf("preload files left behind: %v", m)
+	}
+	for path, want := range map[string]string{
+		"/participants?key=patient-key-0123456789&name=P": "200 page participants with a key: true",
+		"/Participants/x?key=patient-key-0123456789":      "200 page participants with a key: true",
+		"/status?key=therapist-key-0123456789":            "200 page status with a key: true",
+		"/users?key=therapist-key-0123456789&uuid=u1":     "200 page users with a key: true",
+		"/users?key=patient-key-0123456789":               "403", // a participant's key on the users page
+		"/participants?key=nope":                          "403",
+		"/status?key=":                                    "403",
+		"/css/x.css":                                      "200 static",
+	} {
+		code, body := get(t, port, path)
+		if got := strings.TrimSpace(strings.Join([]string{strconv.Itoa(code), body}, " ")); !strings.HasPrefix(got, want) {
+			t.Errorf("GET %s = %q, want %q", path, got, want)
+		}
+	}
+
+	if err := ch.Stop(context.Background(), session.StopEnded); err != nil {
+		t.Errorf("stop: %v", err)
+	}
+	portFree(t, port)
+}
+
+func TestEasyRTCChildCrash(t *testing.T) {
+	node := nodeOrSkip(t)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "server.js"), []byte(fakeServerJS), 0o644)
+	port := freePort(t)
+	ch := startChild(t, &Runner{Executable: node, Script: "server.js", WorkingDir: dir, Mode: EasyRTC}, port, io.Discard)
+	syscall.Kill(ch.pid(), syscall.SIGKILL)
+	select {
+	case <-ch.Done():
+	case <-time.After(time.Second):
+		t.Fatal("crash not seen within 1 s")
+	}
+	portFree(t, port)
+}
