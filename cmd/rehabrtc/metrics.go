@@ -1,0 +1,34 @@
+package main
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// metrics builds this server's own registry (no global one) and its handler.
+func (s *server) metrics() http.Handler {
+	reg := prometheus.NewRegistry()
+	c := s.counters
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "rehabrtc_sessions_running", Help: "Sessions running now."},
+			func() float64 { return float64(s.mgr.Running()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "rehabrtc_session_ports_in_use", Help: "Session ports taken from the pool."},
+			func() float64 { return float64(s.pool.InUse()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "rehabrtc_peers_connected", Help: "Peers connected to all sessions."},
+			func() float64 { return float64(c.PeersConnected.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "rehabrtc_messages_relayed_total", Help: "Signaling and application messages relayed."},
+			func() float64 { return float64(c.MessagesRelayed.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "rehabrtc_peer_errors_total", Help: "Error replies sent to peers."},
+			func() float64 { return float64(c.Errors.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "rehabrtc_joins_total", Help: "Successful joins."},
+			func() float64 { return float64(c.Joins.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "rehabrtc_joins_refused_total", Help: "Joins refused (bad or dead key)."},
+			func() float64 { return float64(c.JoinsRefused.Load()) }),
+	)
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+}

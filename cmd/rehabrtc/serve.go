@@ -1,0 +1,234 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/rehabrtc/rehabrtc/internal/config"
+	"github.com/rehabrtc/rehabrtc/internal/endpoint"
+	"github.com/rehabrtc/rehabrtc/internal/gateway"
+	"github.com/rehabrtc/rehabrtc/internal/httpapi"
+	"github.com/rehabrtc/rehabrtc/internal/hub"
+	"github.com/rehabrtc/rehabrtc/internal/ports"
+	"github.com/rehabrtc/rehabrtc/internal/session"
+	"github.com/rehabrtc/rehabrtc/internal/store/boltstore"
+)
+
+// drainTimeout bounds a graceful shutdown; a second signal cuts it short.
+const drainTimeout = 10 * time.Second
+
+func serve(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "configuration file (OpenTera's VideoRehabService.json works as is); none = embedded defaults")
+	if err := fs.Parse(args); err != nil {
+		return flagErr(err)
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+	redis.SetLogger(redisLogs{log}) // go-redis keeps one logger per process
+	srv, err := newServer(cfg, log)
+	if err != nil {
+		return err
+	}
+	return srv.run(ctx)
+}
+
+func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.RehabRTC.LogLevel)) // validated by config
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.RehabRTC.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// server is the composition root: the one place that picks implementations.
+type server struct {
+	cfg      *config.Config
+	log      *slog.Logger
+	store    *boltstore.Store
+	mgr      *session.Manager
+	counters *hub.Counters
+	pool     *ports.Pool
+	apiKeys  []string
+	ot       *openTera // nil without Redis (see opentera.go)
+}
+
+func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
+	dir := cfg.RehabRTC.DataDir
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	keys, err := apiKeys(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	ot, err := newOpenTera(cfg, log) // may take Service.port/hostname from Redis
+	if err != nil {
+		return nil, err
+	}
+	st, err := boltstore.Open(filepath.Join(dir, ot.dbName()))
+	if err != nil {
+		ot.close()
+		return nil, err
+	}
+	ice, err := json.Marshal(cfg.RehabRTC.ICEServers)
+	if err != nil {
+		st.Close()
+		ot.close()
+		return nil, err
+	}
+	s := &server{cfg: cfg, log: log, store: st, counters: &hub.Counters{}, apiKeys: keys, ot: ot,
+		pool: ports.New(cfg.WebRTC.LocalBasePort, cfg.WebRTC.MaxSessions)}
+	runner, err := sessionRunner(cfg, endpoint.Options{ICEServers: ice, Counters: s.counters}) // in-process, or a child each
+	if err != nil {
+		st.Close()
+		ot.close()
+		return nil, err
+	}
+	s.mgr = session.NewManager(session.Config{
+		Events:     ot.events(),
+		Store:      ot.records(st, log),
+		Runner:     runner,
+		Ports:      s.pool,
+		URLs:       session.URLs{Scheme: cfg.URLScheme(), Host: cfg.WebRTC.Hostname, Port: cfg.WebRTC.ExternalPort},
+		ServiceKey: cfg.Service.Name,
+		Logger:     log.With("component", "session"),
+	})
+	return s, nil
+}
+
+// run serves until ctx ends, then drains: peers are told the server restarts,
+// sessions stay recorded as running and come back at the next start.
+func (s *server) run(ctx context.Context) error {
+	defer s.store.Close()
+	defer s.ot.close() // Redis last
+	if err := s.mgr.Restore(ctx); err != nil {
+		return fmt.Errorf("restore sessions: %w", err)
+	}
+	s.startOpenTera()
+	api := httpapi.New(httpapi.Config{
+		Sessions: s.mgr, APIKeys: s.apiKeys, Metrics: s.metrics(), Ready: s.ready, Logger: s.log.With("component", "api"),
+	})
+	servers, err := s.listen(api)
+	if err != nil {
+		s.stopOpenTera(context.Background())
+		s.mgr.Shutdown(context.Background())
+		return err
+	}
+	errc := make(chan error, len(servers))
+	var wg sync.WaitGroup
+	for _, hs := range servers {
+		wg.Go(func() {
+			if err := hs.serve(s.cfg); !errors.Is(err, http.ErrServerClosed) {
+				errc <- err
+			}
+		})
+	}
+	s.log.Info("rehabrtc ready", "version", versionString(), "service", s.cfg.ServiceAddr(),
+		"gateway", gatewayDesc(s.cfg), "sessions_restored", s.mgr.Running())
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+	}
+	s.log.Info("shutting down: telling peers to reconnect")
+	stopForce := forceOnSecondSignal(s.log)
+	defer stopForce()
+	dctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+	defer cancel()
+	s.stopOpenTera(dctx) // no more RPCs; queued OpenTera events go out
+	s.mgr.Shutdown(dctx) // hubs own the hijacked WebSockets: close them first
+	for _, hs := range servers {
+		if err := hs.srv.Shutdown(dctx); err != nil {
+			hs.srv.Close()
+		}
+	}
+	wg.Wait()
+	s.log.Info("stopped")
+	return runErr
+}
+
+type httpServer struct {
+	srv *http.Server
+	ln  net.Listener
+	tls bool
+}
+
+func (s *server) listen(api http.Handler) ([]*httpServer, error) {
+	access := s.log.With("component", "http")
+	list := []*httpServer{{srv: newHTTPServer(gateway.AccessLog(access, api))}}
+	addrs := []string{s.cfg.ServiceAddr()}
+	if gw := s.cfg.RehabRTC.Gateway; gw.Enabled {
+		g := gateway.New(api, s.mgr, s.cfg.RehabRTC.SessionBind)
+		list = append(list, &httpServer{srv: newHTTPServer(gateway.AccessLog(access, g)), tls: s.cfg.GatewayTLS()})
+		addrs = append(addrs, s.cfg.GatewayAddr())
+	}
+	for i, hs := range list {
+		ln, err := net.Listen("tcp", addrs[i])
+		if err != nil {
+			for _, prev := range list[:i] {
+				prev.ln.Close()
+			}
+			return nil, fmt.Errorf("listen %s: %w", addrs[i], err)
+		}
+		hs.ln = ln
+	}
+	return list, nil
+}
+
+func newHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+}
+
+func (hs *httpServer) serve(cfg *config.Config) error {
+	if hs.tls {
+		gw := cfg.RehabRTC.Gateway
+		return hs.srv.ServeTLS(hs.ln, gw.TLSCert, gw.TLSKey)
+	}
+	return hs.srv.Serve(hs.ln)
+}
+
+func gatewayDesc(cfg *config.Config) string {
+	if !cfg.RehabRTC.Gateway.Enabled {
+		return "off"
+	}
+	return cfg.GatewayAddr()
+}
+
+// forceOnSecondSignal exits at once if another signal comes during drain.
+func forceOnSecondSignal(log *slog.Logger) (stop func()) {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		select {
+		case <-ch:
+			log.Warn("second signal: exiting now")
+			os.Exit(1)
+		case <-done:
+		}
+	})
+	return func() { signal.Stop(ch); close(done); wg.Wait() }
+}

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Runs every test of rehabrtc, installing what the tests need when it is
+# missing (Debian's chromium and redis-server, Node.js and npm). Usage:
+#   ./scripts/test.sh            everything: vet, race tests, browser tests, fuzz smoke
+#   FUZZTIME=30s ./scripts/test.sh   longer fuzzing
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+FUZZTIME=${FUZZTIME:-8s}
+
+need_apt=()
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
+command -v npm >/dev/null 2>&1 || need_apt+=(npm)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "== installing ${need_apt[*]} (apt-get)"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+echo "== gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*'))
+if [ -n "$unformatted" ]; then
+  echo "gofmt would change:"; echo "$unformatted"; exit 1
+fi
+
+echo "== go vet"
+go vet ./...
+
+# The browser and Node interop tests must not skip in CI.
+export REHABRTC_REQUIRE_BROWSER=1
+export CI=${CI:-true}
+
+echo "== JSDoc type check of the pages (tsc --checkJs)"
+npx --yes -p typescript@5 tsc -p internal/web
+
+echo "== go test -race"
+go test -race -count=1 -timeout 15m ./...
+
+echo "== fuzz (${FUZZTIME} each)"
+for target in $(grep -rl --include='*_test.go' '^func Fuzz' internal cmd | xargs -n1 dirname | sort -u); do
+  for fn in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$target"/*_test.go | sed 's/^func //'); do
+    echo "-- $target $fn"
+    go test -run='^$' -fuzz="^${fn}\$" -fuzztime="$FUZZTIME" "./$target" >/dev/null
+  done
+done
+
+echo "== benchmarks (once, so they cannot rot)"
+go test -run='^$' -bench=. -benchtime=1x ./... >/dev/null
+
+echo "all tests passed"
