@@ -5,18 +5,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rehabrtc/rehabrtc/internal/testutil"
 )
 
 // server is one rehabrtc process.
@@ -27,61 +24,8 @@ type server struct {
 	service string // http://127.0.0.1:port
 	gateway string
 	cmd     *exec.Cmd
-	out     *syncBuffer
+	out     *testutil.Buffer
 	exited  chan struct{}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// freeRange finds n consecutive free loopback TCP ports below the kernel's ephemeral range, so
-// that no outgoing connection (the browser's, the server's) takes one of them before the server
-// listens on it: a session's port is bound only when the session starts.
-func freeRange(t *testing.T, n int) int {
-	t.Helper()
-	low := 32768
-	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
-		if f := strings.Fields(string(b)); len(f) == 2 {
-			if v, err := strconv.Atoi(f[0]); err == nil && v > 11000+n {
-				low = v
-			}
-		}
-	}
-	for i := 0; i < 200; i++ {
-		base := 10000 + rand.IntN(low-10000-n)
-		ok := true
-		var held []net.Listener
-		for p := base; p < base+n; p++ {
-			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
-			if err != nil {
-				ok = false
-				break
-			}
-			held = append(held, l)
-		}
-		for _, l := range held {
-			l.Close()
-		}
-		if ok {
-			return base
-		}
-	}
-	t.Fatal("no free port range")
-	return 0
 }
 
 // buildBinary builds ./cmd/rehabrtc once for the whole run, unless $REHABRTC_BIN names a binary.
@@ -109,7 +53,7 @@ func startServer(t *testing.T) *server {
 	t.Helper()
 	buildBinary(t)
 	const maxSessions = 5
-	base := freeRange(t, maxSessions+2)
+	base := testutil.FreePorts(t, maxSessions+2)
 	dir := t.TempDir()
 	cfg := map[string]any{
 		"Service": map[string]any{"name": "VideoRehabService", "hostname": "127.0.0.1", "port": base},
@@ -136,7 +80,7 @@ func startServer(t *testing.T) *server {
 
 func (s *server) start() {
 	s.t.Helper()
-	s.out = &syncBuffer{}
+	s.out = &testutil.Buffer{}
 	s.cmd = exec.Command(binary, "serve", "--config", s.cfgPath)
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
 	if err := s.cmd.Start(); err != nil {

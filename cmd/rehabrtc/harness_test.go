@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -17,6 +15,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/rehabrtc/rehabrtc/internal/config"
+	"github.com/rehabrtc/rehabrtc/internal/testutil"
 )
 
 const testKey = "test-api-key-0123456789abcdef0123456789"
@@ -32,31 +31,7 @@ type testServer struct {
 	gateway string
 }
 
-// freePorts finds n consecutive free TCP ports on loopback.
-func freePorts(t *testing.T, n int) int {
-	t.Helper()
-	for range 200 {
-		base := 10000 + rand.IntN(22000) // below the ephemeral range (32768+), where outgoing connections take ports
-		ok := true
-		var lns []net.Listener
-		for i := range n {
-			ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", base+i))
-			if err != nil {
-				ok = false
-				break
-			}
-			lns = append(lns, ln)
-		}
-		for _, ln := range lns {
-			ln.Close()
-		}
-		if ok {
-			return base
-		}
-	}
-	t.Fatal("no free port range")
-	return 0
-}
+func freePorts(t *testing.T, n int) int { return testutil.FreePorts(t, n) }
 
 func testConfig(t *testing.T, dataDir string, maxSessions int) *config.Config {
 	base := freePorts(t, maxSessions+2)

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,6 +18,7 @@ import (
 	"github.com/rehabrtc/rehabrtc/internal/childproc"
 	"github.com/rehabrtc/rehabrtc/internal/config"
 	"github.com/rehabrtc/rehabrtc/internal/endpoint"
+	"github.com/rehabrtc/rehabrtc/internal/testutil"
 )
 
 // TestProcessPerSession runs sessions as `rehabrtc signal` children of a
@@ -267,13 +267,13 @@ func testParentKilled(t *testing.T, bin string) {
 // serveProc is a `rehabrtc serve` process.
 type serveProc struct {
 	cmd  *exec.Cmd
-	out  *lockedBuffer
+	out  *testutil.Buffer
 	done chan struct{}
 }
 
 func startServe(t *testing.T, bin, config, service string) *serveProc {
 	t.Helper()
-	p := &serveProc{cmd: exec.Command(bin, "serve", "--config", config), out: &lockedBuffer{}, done: make(chan struct{})}
+	p := &serveProc{cmd: exec.Command(bin, "serve", "--config", config), out: &testutil.Buffer{}, done: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -313,23 +313,6 @@ func waitGone(t *testing.T, pid int) {
 		}
 	}
 	t.Fatalf("child %d outlived its parent", pid)
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func TestSessionRunnerChoice(t *testing.T) {

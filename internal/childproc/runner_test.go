@@ -12,12 +12,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/rehabrtc/rehabrtc/internal/session"
+	"github.com/rehabrtc/rehabrtc/internal/testutil"
 )
 
 // fakeGate admits the keys of a map.
@@ -36,24 +36,6 @@ func (g fakeGate) Valid(_ context.Context, key string) bool { _, ok := g[key]; r
 var testGate = fakeGate{
 	"therapist-key-0123456789": {Kind: session.KindUser, UUID: "u1"},
 	"patient-key-0123456789":   {Kind: session.KindParticipant, UUID: "p1"},
-}
-
-// syncBuffer collects the parent's log.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func freePort(t *testing.T) int {
@@ -121,7 +103,7 @@ func noSecrets(t *testing.T, pid int, secrets ...string) {
 }
 
 func TestNativeChild(t *testing.T) {
-	log := &syncBuffer{}
+	log := &testutil.Buffer{}
 	port := freePort(t)
 	ch := startChild(t, testRunner(t, "serve"), port, log)
 

@@ -9,10 +9,12 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rehabrtc/rehabrtc/internal/testutil"
 )
 
 func TestLogWriter(t *testing.T) {
-	var out syncBuffer
+	var out testutil.Buffer
 	w := newLogWriter(slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{Level: slog.LevelDebug})), "stderr")
 	w.Write([]byte(`{"time":"x","level":"WARN","msg":"slow peer","peer":"p1","n":2}` + "\nplain "))
 	w.Write([]byte("text\n\n{not json\n"))

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -25,6 +24,7 @@ import (
 	"github.com/rehabrtc/rehabrtc/internal/ports"
 	"github.com/rehabrtc/rehabrtc/internal/session"
 	"github.com/rehabrtc/rehabrtc/internal/store/boltstore"
+	"github.com/rehabrtc/rehabrtc/internal/testutil"
 )
 
 const (
@@ -79,7 +79,7 @@ func newEnv(t *testing.T, opts envOpts) *env {
 	if opts.dataDir == "" {
 		opts.dataDir = t.TempDir()
 	}
-	e := &env{t: t, opts: opts, redis: r, clock: &clock{t: time.Now().UTC().Truncate(time.Second)}, base: freePorts(t, 4)}
+	e := &env{t: t, opts: opts, redis: r, clock: &clock{t: time.Now().UTC().Truncate(time.Second)}, base: testutil.FreePorts(t, 4)}
 	if opts.backend {
 		e.main = teratest.StartMainServer(t, serviceUUID, secret)
 		e.main.Users[1] = teratest.Named{UUID: userA, Name: "Dr Tremblay"}
@@ -162,29 +162,6 @@ type testWriter struct{ t *testing.T }
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
 	return len(p), nil
-}
-
-func freePorts(t *testing.T, n int) int {
-	t.Helper()
-	for range 200 {
-		base := 20000 + rand.IntN(40000)
-		var lns []net.Listener
-		for i := range n {
-			ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", base+i))
-			if err != nil {
-				break
-			}
-			lns = append(lns, ln)
-		}
-		for _, ln := range lns {
-			ln.Close()
-		}
-		if len(lns) == n {
-			return base
-		}
-	}
-	t.Fatal("no free port range")
-	return 0
 }
 
 // reply is OpenTera's session_manage reply object.
