@@ -20,6 +20,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/rehabrtc/rehabrtc/internal/config"
+	"github.com/rehabrtc/rehabrtc/internal/ehrc"
 	"github.com/rehabrtc/rehabrtc/internal/endpoint"
 	"github.com/rehabrtc/rehabrtc/internal/gateway"
 	"github.com/rehabrtc/rehabrtc/internal/httpapi"
@@ -130,8 +131,10 @@ func (s *server) run(ctx context.Context) error {
 	api := httpapi.New(httpapi.Config{
 		Sessions: s.mgr, APIKeys: s.apiKeys, Metrics: s.metrics(), Ready: s.ready, Logger: s.log.With("component", "api"),
 	})
-	servers, err := s.listen(api)
+	consult := s.consultations()
+	servers, err := s.listen(withConsultations(api, consult), consult)
 	if err != nil {
+		s.closeConsultations(context.Background(), consult)
 		s.stopOpenTera(context.Background())
 		s.mgr.Shutdown(context.Background())
 		return err
@@ -157,8 +160,9 @@ func (s *server) run(ctx context.Context) error {
 	defer stopForce()
 	dctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
 	defer cancel()
-	s.stopOpenTera(dctx) // no more RPCs; queued OpenTera events go out
-	s.mgr.Shutdown(dctx) // hubs own the hijacked WebSockets: close them first
+	s.stopOpenTera(dctx)                // no more RPCs; queued OpenTera events go out
+	s.closeConsultations(dctx, consult) // before the manager: recorded rooms stop cleanly
+	s.mgr.Shutdown(dctx)                // hubs own the hijacked WebSockets: close them first
 	for _, hs := range servers {
 		if err := hs.srv.Shutdown(dctx); err != nil {
 			hs.srv.Close()
@@ -175,12 +179,13 @@ type httpServer struct {
 	tls bool
 }
 
-func (s *server) listen(api http.Handler) ([]*httpServer, error) {
+func (s *server) listen(api http.Handler, consult *ehrc.Service) ([]*httpServer, error) {
 	access := s.log.With("component", "http")
 	list := []*httpServer{{srv: newHTTPServer(gateway.AccessLog(access, api))}}
 	addrs := []string{s.cfg.ServiceAddr()}
 	if gw := s.cfg.RehabRTC.Gateway; gw.Enabled {
 		g := gateway.New(api, s.mgr, s.cfg.RehabRTC.SessionBind)
+		g.Mount(ehrc.IsRoute, consult.Handler()) // EHRC apps call root paths
 		list = append(list, &httpServer{srv: newHTTPServer(gateway.AccessLog(access, g)), tls: s.cfg.GatewayTLS()})
 		addrs = append(addrs, s.cfg.GatewayAddr())
 	}

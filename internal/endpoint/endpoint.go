@@ -11,8 +11,6 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/coder/websocket"
-
 	"github.com/rehabrtc/rehabrtc/internal/hub"
 	"github.com/rehabrtc/rehabrtc/internal/session"
 	"github.com/rehabrtc/rehabrtc/internal/web"
@@ -124,13 +122,21 @@ func (e *Endpoint) websocket(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	c, err := websocket.Accept(w, r, nil)
+	c, err := hub.Accept(w, r)
 	if err != nil {
 		return // Accept has answered the client
 	}
-	if err := e.hub.Serve(r.Context(), c); err != nil {
-		e.log.Debug("peer connection ended", "err", err)
-	}
+	// Serve in a goroutine of its own and return: net/http then frees the
+	// request, its buffers and this goroutine's deep stack, which would
+	// otherwise stay with every idle peer (docs/performance.md, W3). The
+	// hub closes the connection itself when the session ends or the server
+	// shuts down, so it needs no request context.
+	ctx := context.WithoutCancel(r.Context())
+	go func() {
+		if err := e.hub.Serve(ctx, c); err != nil {
+			e.log.Debug("peer connection ended", "err", err)
+		}
+	}()
 }
 
 // admitter lets the hub ask the session's gate without knowing tokens.

@@ -9,8 +9,9 @@ import (
 	"time"
 )
 
-// secretParams are query parameters never written to a log.
-var secretParams = [...]string{"key", "token", "access_token"}
+// secretParams are query parameters never written to a log. sid is an
+// Engine.IO session id (/socket.io/): whoever knows it can take the session.
+var secretParams = [...]string{"key", "token", "access_token", "sid"}
 
 // RedactQuery returns the raw query with every secret value replaced.
 func RedactQuery(raw string) string {

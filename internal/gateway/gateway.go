@@ -2,7 +2,8 @@
 // what OpenTera's nginx rules did, without the hard-coded port regex:
 // /rehab/… goes to the service, /webrtc/{port}/… and /websocket/{port}/… go
 // to that session: straight to its handler when it runs in this process,
-// through a reverse proxy to its port otherwise.
+// through a reverse proxy to its port otherwise. Handlers mounted with
+// [Gateway.Mount] (the EHRC consultation API) take their paths first.
 package gateway
 
 import (
@@ -27,6 +28,21 @@ type Gateway struct {
 	service   http.Handler
 	sessions  Sessions
 	proxyHost string
+	mounts    []mount
+}
+
+// mount is a handler for the paths its match accepts.
+type mount struct {
+	match func(path string) bool
+	h     http.Handler
+}
+
+// Mount sends the requests whose path match accepts to h, unchanged and
+// before the built-in routes: the EHRC API answers at root paths of its
+// own (/api/create-room, /create-room, /socket.io/, /ehrc/ws/…), as EHRC
+// apps expect. Call it before serving.
+func (g *Gateway) Mount(match func(path string) bool, h http.Handler) {
+	g.mounts = append(g.mounts, mount{match, h})
 }
 
 // New returns a gateway. proxyHost is where out-of-process sessions listen
@@ -37,6 +53,12 @@ func New(service http.Handler, sessions Sessions, proxyHost string) *Gateway {
 
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p := r.URL.Path
+	for _, m := range g.mounts {
+		if m.match(p) {
+			m.h.ServeHTTP(w, r)
+			return
+		}
+	}
 	switch {
 	case p == "/" || p == "/rehab":
 		http.Redirect(w, r, "/rehab/", http.StatusFound)

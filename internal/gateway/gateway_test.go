@@ -16,13 +16,14 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestRedactQuery(t *testing.T) {
 	for in, want := range map[string]string{
-		"":                        "",
-		"key=secret":              "key=REDACTED",
-		"key=a&key=b&lang=fr":     "key=REDACTED&lang=fr",
-		"name=Bob&token=t&uuid=u": "name=Bob&token=REDACTED&uuid=u",
-		"access_token=x":          "access_token=REDACTED",
-		"%zz":                     "(unparsable query)",
-		"lang=en":                 "lang=en",
+		"":                              "",
+		"key=secret":                    "key=REDACTED",
+		"key=a&key=b&lang=fr":           "key=REDACTED&lang=fr",
+		"name=Bob&token=t&uuid=u":       "name=Bob&token=REDACTED&uuid=u",
+		"access_token=x":                "access_token=REDACTED",
+		"EIO=4&sid=s&transport=polling": "EIO=4&sid=REDACTED&transport=polling",
+		"%zz":                           "(unparsable query)",
+		"lang=en":                       "lang=en",
 	} {
 		if got := RedactQuery(in); got != want {
 			t.Errorf("RedactQuery(%q) = %q, want %q", in, got, want)
@@ -78,5 +79,27 @@ func TestRouting(t *testing.T) {
 				t.Fatalf("%s: %d %q", tc.path, rec.Code, rec.Body.String())
 			}
 		})
+	}
+}
+
+// Mounted handlers take their paths first; everything else routes as before.
+func TestMount(t *testing.T) {
+	echo := func(tag string) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, tag+" "+r.URL.Path) })
+	}
+	g := New(echo("service"), fakeSessions{}, "127.0.0.1")
+	g.Mount(func(p string) bool { return p == "/create-room" || strings.HasPrefix(p, "/socket.io/") }, echo("ehrc"))
+	for path, want := range map[string]string{
+		"/create-room":         "ehrc /create-room",
+		"/socket.io/":          "ehrc /socket.io/",
+		"/rehab/api/sessions":  "service /api/sessions",
+		"/rehab/api/join-room": "service /api/join-room",
+		"/create-room/x":       "404 page not found\n",
+	} {
+		rec := httptest.NewRecorder()
+		g.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		if got := rec.Body.String(); got != want {
+			t.Errorf("%s: %q, want %q", path, got, want)
+		}
 	}
 }

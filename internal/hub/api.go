@@ -68,6 +68,7 @@ type Config struct {
 	Admitter Admitter  // required
 	Observer Observer  // may be nil
 	Counters *Counters // may be nil
+	Policy   Policy    // nil: the session rules of docs/protocol.md; see [Policy]
 
 	// ICEServers is sent as-is in welcome.iceServers ("[]" if nil). It must be
 	// a JSON value; an invalid one is logged and replaced by "[]".

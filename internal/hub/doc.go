@@ -5,6 +5,13 @@
 //
 // The hub does not listen. The caller upgrades the HTTP request and hands the
 // *websocket.Conn to [Hub.Serve], which runs that client until it ends.
+// Upgrading with [Accept] rather than websocket.Accept makes the writer put
+// each batch of queued frames into one write to the socket, and gives the
+// connection small buffers (docs/performance.md).
+//
+// A [Policy] in the Config swaps the session rules for other room rules on
+// the same machinery: the hub becomes private and hands every message after
+// the admitting join to the Policy (internal/ehrc's consultations use this).
 //
 // # Concurrency
 //

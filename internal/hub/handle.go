@@ -17,8 +17,10 @@ func (p *peer) handle(ctx context.Context, b []byte) {
 	case err != nil:
 	case !p.joined && m.typ != typeJoin:
 		err = errNotJoined
-	case m.typ == typeJoin:
+	case m.typ == typeJoin && !(p.joined && p.hub.cfg.Policy != nil):
 		err = p.handleJoin(ctx, m)
+	case p.hub.cfg.Policy != nil: // a later join too: the Policy's own
+		err = p.handlePolicy(m)
 	case m.typ == typeSignal:
 		err = p.handleSignal(m)
 	case m.typ == typeMessage:
@@ -79,6 +81,9 @@ func (p *peer) handleJoin(ctx context.Context, m inbound) *clientError {
 	p.log().Info("peer joined", logKeyRole, id.Role, logKeyUUID, id.UUID, logKeyName, p.info.Name)
 	if h.cfg.Observer != nil {
 		h.cfg.Observer.PeerJoined(p.info)
+	}
+	if h.cfg.Policy != nil {
+		h.cfg.Policy.Joined(Peer{p})
 	}
 	return nil
 }

@@ -103,7 +103,13 @@ func (l smallBufListener) Accept() (net.Conn, error) {
 }
 
 func (e *env) serveHTTP(w http.ResponseWriter, r *http.Request) {
-	c, err := websocket.Accept(w, r, nil)
+	accept := Accept // as the endpoint does
+	if plainAccept {
+		accept = func(w http.ResponseWriter, r *http.Request) (*websocket.Conn, error) {
+			return websocket.Accept(w, r, nil)
+		}
+	}
+	c, err := accept(w, r)
 	if err != nil {
 		return
 	}

@@ -27,13 +27,14 @@ func (h *Hub) join(p *peer) bool {
 			}
 		}
 	}
-	others := make([][]byte, len(h.list))
-	for i, q := range h.list {
+	seen := h.visibleLocked()
+	others := make([][]byte, len(seen))
+	for i, q := range seen {
 		others[i] = q.infoJSON
 	}
 	p.enqueue(welcomeFrame(p.info, others, h.cfg.ICEServers)) // first in its queue
 	joined := peerJoinedFrame(p.infoJSON)
-	for _, q := range h.list {
+	for _, q := range seen {
 		if !q.enqueue(joined) {
 			slow = append(slow, q)
 		}
@@ -48,6 +49,15 @@ func (h *Hub) join(p *peer) bool {
 	}
 	h.evict(slow)
 	return true
+}
+
+// visibleLocked returns the peers that see joins and leaves: all of them,
+// or none when a Policy makes the hub private. h.mu must be held.
+func (h *Hub) visibleLocked() []*peer {
+	if h.cfg.Policy != nil {
+		return nil
+	}
+	return h.list
 }
 
 // leave removes p if it is still published (its connection ended).
@@ -87,7 +97,7 @@ func (h *Hub) removeLocked(p *peer, slow []*peer) []*peer {
 	}
 	h.cfg.Counters.PeersConnected.Add(-1)
 	left := peerLeftFrame(p.id)
-	for _, q := range h.list {
+	for _, q := range h.visibleLocked() {
 		if !q.enqueue(left) {
 			slow = append(slow, q)
 		}

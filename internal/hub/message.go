@@ -21,6 +21,7 @@ const maxDepth = 64
 // unless they held escapes; nil means absent or null.
 type inbound struct {
 	typ                       msgType
+	rawType                   []byte // the type as sent, for a Policy
 	to, topic, key, name, uid []byte
 	data                      []byte // raw JSON value, exactly as sent
 }
@@ -76,7 +77,7 @@ func decode(b []byte) (inbound, *clientError) {
 	if !hasType {
 		return inbound{}, errNoType
 	}
-	m.typ = typeOf(typ)
+	m.typ, m.rawType = typeOf(typ), typ
 	return m, nil
 }
 

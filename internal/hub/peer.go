@@ -25,6 +25,7 @@ const keepQueueCap = 8
 type peer struct {
 	hub     *Hub
 	conn    *websocket.Conn
+	co      *coalescer // batches writes; nil unless conn comes from Accept
 	id      string
 	started time.Time // when Serve started, for the join deadline
 

@@ -21,6 +21,7 @@ import (
 // connection that broke.
 func (h *Hub) Serve(ctx context.Context, c *websocket.Conn) error {
 	p := newPeer(h, c)
+	p.co = takeCoalescer(c) // nil unless c comes from Accept
 	if reason, ok := h.track(p); !ok {
 		h.refuseClosed(c, reason)
 		return ErrClosed
@@ -33,6 +34,9 @@ func (h *Hub) Serve(ctx context.Context, c *websocket.Conn) error {
 	readErr := p.readLoop(ctx)
 	h.leave(p)
 	p.shutdown(endReadDone) // no-op if the hub ended it first
+	if p.joined && h.cfg.Policy != nil {
+		h.cfg.Policy.Left(Peer{p})
+	}
 	stopWatch()
 	p.stopHeartbeat()
 	p.wg.Wait() // writer, ping and context watcher

@@ -141,10 +141,18 @@ func (p *peer) writeBatch(batch [][]byte) error {
 	}
 	w.fired.Add(1)
 	w.t.Reset(p.hub.cfg.WriteTimeout)
+	if p.co != nil {
+		p.co.hold() // one write to the socket for the whole batch
+	}
 	var err error
 	for _, frame := range batch {
 		if err = p.conn.Write(context.Background(), websocket.MessageText, frame); err != nil {
 			break
+		}
+	}
+	if p.co != nil {
+		if rerr := p.co.release(); err == nil {
+			err = rerr
 		}
 	}
 	if w.t.Stop() {

@@ -1,0 +1,227 @@
+package ehrc
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rehabrtc/rehabrtc/internal/hub"
+	"github.com/rehabrtc/rehabrtc/internal/socketio"
+	"github.com/rehabrtc/rehabrtc/internal/web"
+)
+
+// Limits bound what unauthenticated clients can make the server hold.
+// Zero fields take the defaults.
+type Limits struct {
+	Namespaces   int           // registered namespaces; default 10000
+	PendingRooms int           // room ids handed out and not in use; default 10000
+	RoomTTL      time.Duration // how long such a room id stays valid; default 10 min
+	Members      int           // connections per namespace; default 256
+	Rooms        int           // live rooms per namespace; default 64
+}
+
+func (l Limits) withDefaults() Limits {
+	l.Namespaces = orDefault(l.Namespaces, 10000)
+	l.PendingRooms = orDefault(l.PendingRooms, 10000)
+	l.RoomTTL = orDefault(l.RoomTTL, 10*time.Minute)
+	l.Members = orDefault(l.Members, 256)
+	l.Rooms = orDefault(l.Rooms, 64)
+	return l
+}
+
+func orDefault[T int | time.Duration](v, def T) T {
+	if v <= 0 {
+		return def
+	}
+	return v
+}
+
+// Config wires a Service; main fills it in.
+type Config struct {
+	APIKeys    []string        // create-namespace and remove-namespace need one (Bearer)
+	Sessions   Sessions        // records promoted rooms; nil = promote-room is refused
+	ICEServers json.RawMessage // handed to native clients in welcome
+	Counters   *hub.Counters   // shared with the session hubs; may be nil
+	Logger     *slog.Logger
+	Limits     Limits
+	Now        func() time.Time // nil = time.Now (room expiry)
+	// SocketIO tunes the Socket.IO server (Path, Logger, Authorize and
+	// OnConnect are set by the Service).
+	SocketIO socketio.Options
+}
+
+// Service is the EHRC-compatible consultation API: the REST routes, the
+// Socket.IO endpoint and the native WebSocket, over one set of namespaces.
+type Service struct {
+	cfg     Config
+	log     *slog.Logger
+	reg     *registry
+	sio     *socketio.Server
+	handler http.Handler
+
+	bgMu     sync.Mutex // guards bgClosed and bg.Add
+	bgClosed bool
+	bg       sync.WaitGroup // recording starts and stops
+	bgCtx    context.Context
+	bgCancel context.CancelFunc
+}
+
+// New returns a Service. It does not listen: mount Handler for the paths
+// IsRoute accepts.
+func New(cfg Config) *Service {
+	cfg.Limits = cfg.Limits.withDefaults()
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Service{cfg: cfg, log: cfg.Logger, reg: newRegistry(cfg.Limits, cfg.Now)}
+	s.bgCtx, s.bgCancel = context.WithCancel(context.Background())
+	opts := cfg.SocketIO
+	opts.Path, opts.Authorize, opts.OnConnect = socketio.DefaultPath, s.authorize, s.onConnect
+	opts.Logger = cfg.Logger.With(logKeyComponent, "socketio")
+	s.sio = socketio.NewServer(opts)
+	s.handler = web.SecurityHeaders(s.routes())
+	return s
+}
+
+// restRoutes are EHRC's routes; each answers at /api/<route> (where EHRC
+// mounts them) and at /<route> (where its README documents them).
+var restRoutes = [...]string{"create-namespace", "remove-namespace", "check-availability", "create-room", "join-room"}
+
+// NativePrefix starts the path of the native WebSocket: /ehrc/ws/<namespaceId>.
+const NativePrefix = "/ehrc/ws/"
+
+func (s *Service) routes() http.Handler {
+	mux := http.NewServeMux()
+	handlers := [...]func(http.ResponseWriter, *http.Request) error{
+		s.createNamespace, s.removeNamespace, s.checkAvailability, s.createRoom, s.joinRoom,
+	}
+	for i, name := range restRoutes {
+		for _, prefix := range []string{"/api/", "/"} {
+			mux.Handle("GET "+prefix+name, s.rest(handlers[i]))
+		}
+	}
+	mux.Handle(socketio.DefaultPath, s.sio)
+	mux.Handle("GET "+NativePrefix+"{namespace}", s.rest(s.serveNative))
+	return mux
+}
+
+// IsRoute reports whether path belongs to the Service: the REST routes
+// under / and /api/, /socket.io/ and the native WebSocket. The gateway and
+// the service port send those paths to Handler.
+func IsRoute(path string) bool {
+	name, ok := strings.CutPrefix(strings.TrimPrefix(path, "/api"), "/")
+	if ok {
+		for _, r := range restRoutes {
+			if name == r {
+				return true
+			}
+		}
+	}
+	return path == strings.TrimSuffix(socketio.DefaultPath, "/") ||
+		strings.HasPrefix(path, socketio.DefaultPath) || strings.HasPrefix(path, NativePrefix)
+}
+
+// Handler serves the paths IsRoute accepts.
+func (s *Service) Handler() http.Handler { return s.handler }
+
+// acquire returns the office of namespace id, creating it for the first
+// connection; every acquire is paired with a release.
+func (s *Service) acquire(id string) (*office, error) {
+	ns := s.reg.lookup(id)
+	if ns == nil {
+		return nil, errNoNamespace
+	}
+	return s.acquireNS(ns)
+}
+
+// acquireNS is acquire for a namespace already looked up: it fails if ns
+// was removed meanwhile.
+func (s *Service) acquireNS(ns *namespace) (*office, error) {
+	g := s.reg
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	switch {
+	case g.closed:
+		return nil, errShuttingDown
+	case ns == nil || g.nss[ns.id] != ns:
+		return nil, errNoNamespace
+	case ns.office == nil:
+		ns.office = s.newOffice(ns)
+	}
+	ns.office.refs++
+	return ns.office, nil
+}
+
+// release ends a use of o; the last one frees the office (its hub holds no
+// connection by then).
+func (s *Service) release(o *office) {
+	g := s.reg
+	g.mu.Lock()
+	o.refs--
+	free := o.refs == 0 && o.ns.office == o
+	if free {
+		o.ns.office = nil
+	}
+	g.mu.Unlock()
+	if free {
+		o.close(context.Background(), hub.SessionEnded) // nothing left to wait for
+	}
+}
+
+// background runs fn (a recording start or stop) in a goroutine that Close
+// waits for; false once Close has stopped taking work.
+func (s *Service) background(fn func(ctx context.Context)) bool {
+	s.bgMu.Lock()
+	defer s.bgMu.Unlock()
+	if s.bgClosed {
+		return false
+	}
+	s.bg.Go(func() {
+		ctx, cancel := context.WithTimeout(s.bgCtx, 30*time.Second)
+		defer cancel()
+		fn(ctx)
+	})
+	return true
+}
+
+// Close disconnects every client (Socket.IO clients see their transport
+// close and reconnect; native clients get server-shutdown), which ends
+// every room and stops their recordings, then waits for everything it
+// started, or until ctx ends.
+func (s *Service) Close(ctx context.Context) error {
+	g := s.reg
+	g.mu.Lock()
+	g.closed = true
+	var offices []*office
+	for _, ns := range g.nss {
+		if ns.office != nil {
+			offices = append(offices, ns.office)
+		}
+	}
+	g.mu.Unlock()
+	err := s.sio.Close(ctx)
+	for _, o := range offices {
+		o.close(ctx, hub.ServerShutdown)
+	}
+	s.bgMu.Lock()
+	s.bgClosed = true
+	s.bgMu.Unlock()
+	done := make(chan struct{})
+	go func() { s.bg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.bgCancel() // abort the Manage calls in flight
+		<-done
+		err = ctx.Err()
+	}
+	s.bgCancel()
+	return err
+}
