@@ -1,0 +1,103 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rehabrtc/rehabrtc/internal/bench"
+)
+
+// TestQuickRun runs every workload once, at a tiny size, against the real
+// rehabrtc binary (built by the tool), so that the benchmark cannot rot.
+// The open-easyrtc side runs too when bench/easyrtc/node_modules is
+// installed (bench/run.sh does that); CI has no node_modules and skips it.
+// It asserts only that everything completed and the numbers are sane: no
+// timing thresholds, since CI machines are small and shared.
+func TestQuickRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the service: not in -short mode")
+	}
+	out := filepath.Join(t.TempDir(), "quick.json")
+	ctx, cancel := context.WithTimeout(context.Background(), 110*time.Second)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	args := []string{"--quick", "--out", out,
+		// Tinier than --quick where it saves time on a loaded 2-core box.
+		"--w6-duration", "3s", "--w1-sessions", "3", "--w1-easyrtc-pool", "2",
+		"--w2-joins", "5", "--w2-concurrent", "5", "--w2-calls", "3",
+		"--w4-pairs", "1,3", "--w4-duration", "300ms", "--w5-duration", "300ms"}
+	if raceEnabled {
+		// The packages are already compiled with -race for this test:
+		// building the server the same way reuses them.
+		args = append(args, "--build-race")
+	}
+	err := run(ctx, args, &stdout, &stderr)
+	t.Log("\n" + stderr.String())
+	if err != nil {
+		t.Fatalf("rehabrtc-bench %s: %v\n%s", strings.Join(args, " "), err, stdout.String())
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep bench.Report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(strings.TrimSuffix(out, ".json") + ".md"); err != nil {
+		t.Fatalf("no Markdown table: %v", err)
+	}
+	if len(rep.Errors) > 0 || rep.Interrupted {
+		t.Fatalf("errors %v interrupted %v", rep.Errors, rep.Interrupted)
+	}
+	R := rep.Rehab
+	if R.W0 == nil || R.W1 == nil || R.W2 == nil || R.W3 == nil || R.W4 == nil || R.W5 == nil || R.W6 == nil {
+		t.Fatalf("a workload has no result: %+v", R)
+	}
+	positive := map[string]float64{
+		"W0 ready ms":           R.W0.ReadyMedian,
+		"W0 idle RSS":           R.W0.RSSMedian,
+		"W1 start p50":          R.W1.Start.P50,
+		"W2 join p50":           R.W2.JoinSeq.P50,
+		"W2 concurrent p50":     R.W2.JoinConc.P50,
+		"W2 call p50":           R.W2.Call.P50,
+		"W3 RSS with peers":     float64(R.W3.Sizes[0].RSSkB),
+		"W6 cycles":             float64(R.W6.Cycles),
+		"W6 goroutines at idle": float64(R.W6.Idle.Goroutines),
+	}
+	for _, run := range append(R.W4.Runs, R.W5.Runs...) {
+		positive["W4/W5 delivered"] = float64(run.Delivered)
+		positive["W4/W5 latency p50"] = run.Lat.P50
+		if run.Lat.P50 > run.Lat.P99 || run.Lat.P99 > run.Lat.Max {
+			t.Errorf("latency percentiles out of order: %+v", run.Lat)
+		}
+	}
+	for name, v := range positive {
+		if !(v > 0) {
+			t.Errorf("%s = %v, want > 0", name, v)
+		}
+	}
+	if got := R.W2.JoinSeq.N; got != 5 {
+		t.Errorf("W2 sequential joins measured: %d, want 5", got)
+	}
+	if R.W1.Sessions != 3 || R.W1.Start.N != 3 {
+		t.Errorf("W1 sessions: %+v", R.W1)
+	}
+	if len(rep.Rows) == 0 || len(rep.Targets) == 0 {
+		t.Error("no table")
+	}
+	if !strings.Contains(stdout.String(), "| W4 |") {
+		t.Errorf("Markdown table missing W4:\n%s", stdout.String())
+	}
+	if rep.Easy.W0 != nil { // EasyRTC installed: its side ran too
+		if rep.Easy.W0.ReadyMedian <= 0 || rep.Easy.W4 == nil || len(rep.Easy.W4.Runs) == 0 {
+			t.Errorf("EasyRTC side incomplete: %+v", rep.Easy)
+		}
+	}
+}

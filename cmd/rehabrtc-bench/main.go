@@ -1,0 +1,168 @@
+// Command rehabrtc-bench is the load generator of rehabrtc: it builds and
+// launches the service, drives it with real WebSocket clients through
+// workloads W0-W6 (docs/performance.md), runs the same workloads against
+// open-easyrtc when bench/easyrtc/node_modules is installed, and writes a
+// JSON report and a Markdown table.
+//
+//	rehabrtc-bench [--quick] [--out results.json] [--workloads W0,W4] [sizes…]
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/rehabrtc/rehabrtc/internal/bench"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "rehabrtc-bench:", err)
+		}
+		os.Exit(2)
+	}
+}
+
+// intList parses "100,1000,10000".
+type intList []int
+
+func (l *intList) String() string {
+	s := make([]string, len(*l))
+	for i, v := range *l {
+		s[i] = strconv.Itoa(v)
+	}
+	return strings.Join(s, ",")
+}
+
+func (l *intList) Set(v string) error {
+	*l = nil
+	for f := range strings.SplitSeq(v, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			return fmt.Errorf("%q is not a positive integer", f)
+		}
+		*l = append(*l, n)
+	}
+	return nil
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("rehabrtc-bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	quick := fs.Bool("quick", false, "tiny sizes (the whole run takes well under a minute; for CI)")
+	// Sizes are read after --quick is known: parse once to find it.
+	quickOnly := flag.NewFlagSet("", flag.ContinueOnError)
+	quickOnly.SetOutput(io.Discard)
+	q := quickOnly.Bool("quick", false, "")
+	for _, a := range args {
+		if a == "--quick" || a == "-quick" || a == "--quick=true" || a == "-quick=true" {
+			*q = true
+		}
+	}
+	o := bench.DefaultOptions(*q)
+	out := fs.String("out", "", "write the JSON report to this file and the Markdown table next to it (.md)")
+	workloads := fs.String("workloads", strings.Join(bench.AllWorkloads, ","), "workloads to run, comma-separated")
+	bin := fs.String("bin", "", "rehabrtc binary to use (default: go build ./cmd/rehabrtc)")
+	easy := fs.String("easyrtc", "auto", "open-easyrtc side: auto (when bench/easyrtc/node_modules exists), on, off")
+	easyDir := fs.String("easyrtc-dir", "", "the bench/easyrtc folder (default: <module>/bench/easyrtc)")
+	easyLog := fs.String("easyrtc-log", "warning", "EasyRTC log level of server.js (OpenTera passes --debug=1: debug)")
+	logLevel := fs.String("log-level", "info", "rehabrtc log level (the product default is info)")
+	buildRace := fs.Bool("build-race", false, "build the server with -race (for smoke tests; figures are then meaningless)")
+	keep := fs.Bool("keep", false, "keep the scratch directory (each server's log and data) and print where it is")
+	pin := fs.Bool("pin", true, "pin server and load generator to different CPUs when there are at least 2")
+	timeout := fs.Duration("timeout", 0, "stop everything after this long (default: 2 min with --quick, else 20 min + W6's duration)")
+	fs.IntVar(&o.W0Runs, "w0-runs", o.W0Runs, "W0: service starts")
+	fs.IntVar(&o.W1Sessions, "w1-sessions", o.W1Sessions, "W1: sessions started")
+	fs.IntVar(&o.W1EasySessions, "w1-easyrtc-pool", o.W1EasySessions, "W1: EasyRTC processes alive at once (OpenTera's max_sessions)")
+	fs.IntVar(&o.W2Joins, "w2-joins", o.W2Joins, "W2: sequential joins")
+	fs.IntVar(&o.W2Concurrent, "w2-concurrent", o.W2Concurrent, "W2: concurrent joins (EasyRTC's room limit is 100)")
+	fs.IntVar(&o.W2Calls, "w2-calls", o.W2Calls, "W2: call setups")
+	fs.IntVar(&o.W2Candidates, "w2-candidates", o.W2Candidates, "W2: ICE candidates per call, half from each side")
+	w3 := intList(o.W3Sizes)
+	fs.Var(&w3, "w3-peers", "W3: idle peer counts")
+	fs.IntVar(&o.W3PerSession, "w3-per-session", o.W3PerSession, "W3: peers per session (EasyRTC: per room)")
+	fs.DurationVar(&o.W3Settle, "w3-settle", o.W3Settle, "W3: idle time before reading the footprint")
+	w4 := intList(o.W4Pairs)
+	fs.Var(&w4, "w4-pairs", "W4: pair counts (1 pair runs with window 1: the latency floor)")
+	fs.IntVar(&o.W4Window, "w4-window", o.W4Window, "W4/W5: messages in flight per sender")
+	fs.IntVar(&o.W4Size, "w4-bytes", o.W4Size, "W4/W5: message size in bytes")
+	fs.DurationVar(&o.W4Duration, "w4-duration", o.W4Duration, "W4: measured time per run (after the warm-up)")
+	fs.IntVar(&o.W4Repeat, "w4-repeat", o.W4Repeat, "W4/W5: runs per size, each on a fresh server; the median is reported")
+	w5 := intList(o.W5Receivers)
+	fs.Var(&w5, "w5-receivers", "W5: receivers of the fan-out")
+	fs.DurationVar(&o.W5Duration, "w5-duration", o.W5Duration, "W5: measured time per run")
+	fs.DurationVar(&o.W6Duration, "w6-duration", o.W6Duration, "W6: churn duration")
+	fs.IntVar(&o.W6Workers, "w6-workers", o.W6Workers, "W6: concurrent churn loops")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	o.Quick = *quick
+	o.W3Sizes, o.W4Pairs, o.W5Receivers = w3, w4, w5
+	var wl []string
+	for w := range strings.SplitSeq(*workloads, ",") {
+		w = strings.ToUpper(strings.TrimSpace(w))
+		if !strings.HasPrefix(w, "W") || len(w) != 2 || w[1] < '0' || w[1] > '6' {
+			return fmt.Errorf("unknown workload %q (want W0…W6)", w)
+		}
+		wl = append(wl, w)
+	}
+	if *easy != "auto" && *easy != "on" && *easy != "off" {
+		return fmt.Errorf("--easyrtc: want auto, on or off")
+	}
+	if *timeout == 0 {
+		*timeout = 20*time.Minute + o.W6Duration
+		if o.Quick {
+			*timeout = 2 * time.Minute
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+
+	wd, _ := os.Getwd()
+	root, err := bench.ModuleRoot(wd)
+	if err != nil && (*bin == "" || (*easy != "off" && *easyDir == "")) {
+		return err
+	}
+	logf := func(format string, args ...any) {
+		fmt.Fprintf(stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+	}
+	rep, err := bench.Run(ctx, bench.Config{Options: o, Workloads: wl, Bin: *bin, Root: root, EasyDir: *easyDir,
+		Easy: *easy, Pin: *pin, Keep: *keep, BuildRace: *buildRace, LogLevel: *logLevel, EasyLog: *easyLog, Logf: logf})
+	if err != nil {
+		return err
+	}
+	md := rep.Markdown()
+	fmt.Fprint(stdout, md)
+	if *out != "" {
+		b, _ := json.MarshalIndent(rep, "", "  ")
+		if err := os.WriteFile(*out, append(b, '\n'), 0o644); err != nil {
+			return err
+		}
+		mdPath := strings.TrimSuffix(*out, ".json") + ".md"
+		if err := os.WriteFile(mdPath, []byte(md), 0o644); err != nil {
+			return err
+		}
+	}
+	switch {
+	case rep.Interrupted:
+		return errors.New("interrupted (or --timeout reached): the report is partial")
+	case len(rep.Errors) > 0:
+		return fmt.Errorf("%d workload(s) failed", len(rep.Errors))
+	}
+	return nil
+}

@@ -1,0 +1,126 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Options are the sizes of every workload.
+type Options struct {
+	Quick bool `json:"quick"`
+
+	W0Runs   int           `json:"w0_runs"`
+	W0Settle time.Duration `json:"w0_settle"` // start → idle RSS reading
+
+	W1Sessions     int `json:"w1_sessions"`
+	W1EasySessions int `json:"w1_easyrtc_sessions"` // processes kept alive at once (OpenTera's pool)
+
+	W2Joins      int `json:"w2_joins"`
+	W2Concurrent int `json:"w2_concurrent"`
+	W2Calls      int `json:"w2_calls"`
+	W2Candidates int `json:"w2_candidates"` // in total, half from each side
+
+	W3Sizes      []int         `json:"w3_sizes"`
+	W3PerSession int           `json:"w3_per_session"`
+	W3Settle     time.Duration `json:"w3_settle"`
+	W3IdleCPU    time.Duration `json:"w3_idle_cpu_window"`
+
+	W4Pairs    []int         `json:"w4_pairs"`
+	W4Window   int           `json:"w4_window"`
+	W4Size     int           `json:"w4_message_bytes"`
+	W4Duration time.Duration `json:"w4_duration"`
+	W4Warmup   time.Duration `json:"w4_warmup"`
+	W4Repeat   int           `json:"w4_repeat"` // runs per size (W4 and W5); the median one is reported
+
+	W5Receivers []int         `json:"w5_receivers"`
+	W5Window    int           `json:"w5_window"`
+	W5Duration  time.Duration `json:"w5_duration"`
+
+	W6Duration time.Duration `json:"w6_duration"`
+	W6Workers  int           `json:"w6_workers"`
+	W6Settle   time.Duration `json:"w6_settle_max"`
+}
+
+// DefaultOptions are the sizes of the issue; quick ones finish in well
+// under a minute in total.
+func DefaultOptions(quick bool) Options {
+	if quick {
+		return Options{Quick: true,
+			W0Runs: 1, W0Settle: 500 * time.Millisecond,
+			W1Sessions: 10, W1EasySessions: 3,
+			W2Joins: 10, W2Concurrent: 10, W2Calls: 5, W2Candidates: 10,
+			W3Sizes: []int{20}, W3PerSession: 10, W3Settle: 300 * time.Millisecond, W3IdleCPU: 500 * time.Millisecond,
+			W4Pairs: []int{1, 5}, W4Window: 10, W4Size: 200, W4Duration: 500 * time.Millisecond, W4Warmup: 200 * time.Millisecond, W4Repeat: 1,
+			W5Receivers: []int{3}, W5Window: 10, W5Duration: 500 * time.Millisecond,
+			W6Duration: 20 * time.Second, W6Workers: 2, W6Settle: 3 * time.Second,
+		}
+	}
+	return Options{
+		W0Runs: 5, W0Settle: 2 * time.Second,
+		W1Sessions: 200, W1EasySessions: 50,
+		W2Joins: 200, W2Concurrent: 100, W2Calls: 200, W2Candidates: 10,
+		W3Sizes: []int{100, 1000, 10000}, W3PerSession: 10, W3Settle: 3 * time.Second, W3IdleCPU: 5 * time.Second,
+		W4Pairs: []int{1, 50, 500}, W4Window: 10, W4Size: 200, W4Duration: 5 * time.Second, W4Warmup: time.Second, W4Repeat: 3,
+		W5Receivers: []int{10, 50}, W5Window: 10, W5Duration: 5 * time.Second,
+		W6Duration: 10 * time.Minute, W6Workers: 4, W6Settle: 150 * time.Second,
+	}
+}
+
+// clockBase is the origin of payload timestamps: sender and receiver are
+// in the same process, so one monotonic clock serves both.
+var clockBase = time.Now()
+
+func clock() int64 { return int64(time.Since(clockBase)) }
+
+// parallel runs f(0..n-1) with at most limit at once and returns the first
+// error; after an error the remaining calls are skipped.
+func parallel(ctx context.Context, n, limit int, f func(i int) error) error {
+	var (
+		wg    sync.WaitGroup
+		next  atomic.Int64
+		mu    sync.Mutex
+		first error
+	)
+	for range min(n, limit) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n || ctx.Err() != nil {
+					return
+				}
+				if err := f(i); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+					next.Store(int64(n))
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if first == nil && ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return first
+}
+
+// errStopped means the run was interrupted.
+var errStopped = errors.New("interrupted")
+
+// sleepCtx sleeps d or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return errStopped
+	}
+}

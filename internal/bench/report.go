@@ -1,0 +1,418 @@
+package bench
+
+import (
+	"fmt"
+	"math"
+	"strings"
+)
+
+// Row is one figure of the table.
+type Row struct {
+	Workload string   `json:"workload"`
+	Figure   string   `json:"figure"`
+	Unit     string   `json:"unit"`
+	Rehab    *float64 `json:"rehabrtc"`
+	Easy     *float64 `json:"easyrtc,omitempty"`
+	// Ratio is how many times better rehabrtc is (easyrtc/rehabrtc for
+	// lower-is-better figures, rehabrtc/easyrtc otherwise).
+	Ratio        *float64 `json:"ratio,omitempty"`
+	HigherBetter bool     `json:"higher_is_better"`
+	Note         string   `json:"note,omitempty"`
+}
+
+// Target is one target of issue 6, point 4.
+type Target struct {
+	Name  string `json:"name"`
+	Want  string `json:"want"`
+	Got   string `json:"got"`
+	Holds *bool  `json:"holds"` // nil: not measured in this run
+}
+
+// Results are the raw results of each side, per workload.
+type Results struct {
+	W0 *W0Result `json:"w0,omitempty"`
+	W1 *W1Result `json:"w1,omitempty"`
+	// W1Child is W1 with rehabrtc's process-per-session mode.
+	W1Child *W1Result `json:"w1_child_process,omitempty"`
+	W2      *W2Result `json:"w2,omitempty"`
+	W3      *W3Result `json:"w3,omitempty"`
+	W4      *W4Result `json:"w4,omitempty"`
+	W5      *W5Result `json:"w5,omitempty"`
+	W6      *W6Result `json:"w6,omitempty"`
+}
+
+// Report is the whole output of a run.
+type Report struct {
+	Started     string   `json:"started"`
+	Seconds     float64  `json:"seconds"`
+	Machine     Machine  `json:"machine"`
+	Pinning     string   `json:"pinning"`
+	ServerEnv   string   `json:"server_env"`
+	LogLevels   string   `json:"log_levels"`
+	EasyRTC     string   `json:"easyrtc"` // versions, or why it did not run
+	Options     Options  `json:"options"`
+	Rehab       Results  `json:"rehabrtc"`
+	Easy        Results  `json:"easyrtc_results"`
+	Rows        []Row    `json:"rows"`
+	Targets     []Target `json:"targets"`
+	Errors      []string `json:"errors,omitempty"`
+	Interrupted bool     `json:"interrupted,omitempty"`
+	LoadAvg     string   `json:"loadavg_at_start"`
+	// OtherCPUPct is the share of the machine's CPU time that processes
+	// other than the benchmark and its servers used during the run.
+	OtherCPUPct float64 `json:"other_processes_cpu_pct"`
+}
+
+func pf(v float64) *float64 { return &v }
+
+func (r *Report) row(w, fig, unit string, higher bool, rehab *float64, easy *float64) {
+	row := Row{Workload: w, Figure: fig, Unit: unit, Rehab: rehab, Easy: easy, HigherBetter: higher}
+	if rehab != nil && easy != nil && *rehab > 0 && *easy > 0 {
+		ratio := *easy / *rehab
+		if higher {
+			ratio = *rehab / *easy
+		}
+		row.Ratio = pf(ratio)
+	}
+	r.Rows = append(r.Rows, row)
+}
+
+// Build fills Rows and Targets from the results.
+func (r *Report) Build() {
+	r.Rows, r.Targets = nil, nil
+	R, E := r.Rehab, r.Easy
+	if R.W0 != nil || E.W0 != nil {
+		get := func(w *W0Result, f func(W0Result) float64) *float64 {
+			if w == nil || len(w.Runs) == 0 {
+				return nil
+			}
+			return pf(f(*w))
+		}
+		r.row("W0", "start-up to ready, median", "ms", false,
+			get(R.W0, func(w W0Result) float64 { return w.ReadyMedian }), get(E.W0, func(w W0Result) float64 { return w.ReadyMedian }))
+		r.row("W0", "idle RSS, median", "MB", false,
+			get(R.W0, func(w W0Result) float64 { return w.RSSMedian / 1024 }), get(E.W0, func(w W0Result) float64 { return w.RSSMedian / 1024 }))
+		r.row("W0", "threads when idle", "", false,
+			get(R.W0, func(w W0Result) float64 { return float64(w.Runs[0].Threads) }), get(E.W0, func(w W0Result) float64 { return float64(w.Runs[0].Threads) }))
+	}
+	if R.W1 != nil || E.W1 != nil {
+		get := func(w *W1Result, f func(W1Result) float64) *float64 {
+			if w == nil || w.Sessions == 0 {
+				return nil
+			}
+			return pf(f(*w))
+		}
+		r.row("W1", "session start (start → link 200) p50", "ms", false,
+			get(R.W1, func(w W1Result) float64 { return w.Start.P50 }), get(E.W1, func(w W1Result) float64 { return w.Start.P50 }))
+		r.row("W1", "session start p99", "ms", false,
+			get(R.W1, func(w W1Result) float64 { return w.Start.P99 }), get(E.W1, func(w W1Result) float64 { return w.Start.P99 }))
+		r.row("W1", "RSS per idle running session", "kB", false,
+			get(R.W1, func(w W1Result) float64 { return w.PerSessionkB }), get(E.W1, func(w W1Result) float64 { return w.PerSessionkB }))
+		if R.W1Child != nil && R.W1Child.Sessions > 0 {
+			c := R.W1Child
+			e := func(f func(W1Result) float64) *float64 { return get(E.W1, f) }
+			r.row("W1", "session start, child-process runner, p50", "ms", false, pf(c.Start.P50), e(func(w W1Result) float64 { return w.Start.P50 }))
+			r.row("W1", "session start, child-process runner, p99", "ms", false, pf(c.Start.P99), e(func(w W1Result) float64 { return w.Start.P99 }))
+			r.row("W1", "RSS per idle session, child-process runner (server + child)", "kB", false, pf(c.PerSessionkB), e(func(w W1Result) float64 { return w.PerSessionkB }))
+		}
+	}
+	if R.W2 != nil || E.W2 != nil {
+		get := func(w *W2Result, f func(W2Result) Dist, p99 bool) *float64 {
+			if w == nil || f(*w).N == 0 {
+				return nil
+			}
+			if p99 {
+				return pf(f(*w).P99)
+			}
+			return pf(f(*w).P50)
+		}
+		for _, f := range []struct {
+			name string
+			d    func(W2Result) Dist
+		}{
+			{"join (dial → welcome/token), sequential", func(w W2Result) Dist { return w.JoinSeq }},
+			{fmt.Sprintf("join, %d concurrent", r.Options.W2Concurrent), func(w W2Result) Dist { return w.JoinConc }},
+			{fmt.Sprintf("1:1 call setup (offer/answer + %d candidates)", r.Options.W2Candidates), func(w W2Result) Dist { return w.Call }},
+		} {
+			r.row("W2", f.name+" p50", "ms", false, get(R.W2, f.d, false), get(E.W2, f.d, false))
+			r.row("W2", f.name+" p99", "ms", false, get(R.W2, f.d, true), get(E.W2, f.d, true))
+		}
+	}
+	if R.W3 != nil || E.W3 != nil {
+		for _, n := range r.Options.W3Sizes {
+			find := func(w *W3Result) *W3Size {
+				if w == nil {
+					return nil
+				}
+				for i := range w.Sizes {
+					if w.Sizes[i].Peers == n && w.Sizes[i].Skipped == "" {
+						return &w.Sizes[i]
+					}
+				}
+				return nil
+			}
+			rs, es := find(R.W3), find(E.W3)
+			get := func(s *W3Size, f func(*W3Size) float64) *float64 {
+				if s == nil {
+					return nil
+				}
+				return pf(f(s))
+			}
+			r.row("W3", fmt.Sprintf("RSS per idle peer, %d peers", n), "kB", false,
+				get(rs, func(s *W3Size) float64 { return s.PerPeerkB }), get(es, func(s *W3Size) float64 { return s.PerPeerkB }))
+			r.row("W3", fmt.Sprintf("idle CPU, %d peers", n), "%", false,
+				get(rs, func(s *W3Size) float64 { return s.IdleCPUPct }), get(es, func(s *W3Size) float64 { return s.IdleCPUPct }))
+		}
+	}
+	floodRows := func(w string, rr, er []FloodRun, key func(FloodRun) int, label string) {
+		for _, run := range rr {
+			k := key(run)
+			var e *FloodRun
+			for i := range er {
+				if key(er[i]) == k {
+					e = &er[i]
+				}
+			}
+			get := func(f func(FloodRun) float64) (*float64, *float64) {
+				var ev *float64
+				if e != nil {
+					ev = pf(f(*e))
+				}
+				return pf(f(run)), ev
+			}
+			name := fmt.Sprintf("%s %d, window %d", label, k, run.Window)
+			a, b := get(func(f FloodRun) float64 { return f.MsgsPerSec })
+			r.row(w, name+": delivered msgs/s", "msg/s", true, a, b)
+			a, b = get(func(f FloodRun) float64 { return f.Lat.P50 })
+			r.row(w, name+": latency p50", "ms", false, a, b)
+			a, b = get(func(f FloodRun) float64 { return f.Lat.P99 })
+			r.row(w, name+": latency p99", "ms", false, a, b)
+			a, b = get(func(f FloodRun) float64 { return f.ServerCPUPct })
+			r.Rows = append(r.Rows, Row{Workload: w, Figure: name + ": server CPU", Unit: "%", Rehab: a, Easy: b})
+			a, b = get(func(f FloodRun) float64 { return f.ServerUsPerMsg })
+			r.row(w, name+": server CPU per delivered msg", "µs", false, a, b)
+		}
+	}
+	if R.W4 != nil {
+		var er []FloodRun
+		if E.W4 != nil {
+			er = E.W4.Runs
+		}
+		floodRows("W4", R.W4.Runs, er, func(f FloodRun) int { return f.Pairs }, "pairs")
+	}
+	if R.W5 != nil {
+		floodRows("W5", R.W5.Runs, nil, func(f FloodRun) int { return f.Receivers }, "receivers")
+	}
+	if R.W6 != nil {
+		w := R.W6
+		r.row("W6", fmt.Sprintf("churn: %d cycles in %.0f s (%.1f/s)", w.Cycles, w.Seconds, w.PerSecond), "cycles", true, pf(float64(w.Cycles)), nil)
+		r.Rows = append(r.Rows,
+			Row{Workload: "W6", Figure: "live Go heap idle → end (after a GC)", Unit: "MB", Rehab: pf(round3(float64(w.End.HeapAllockB) / 1024)), Note: fmt.Sprintf("idle %.1f MB", float64(w.Idle.HeapAllockB)/1024)},
+			Row{Workload: "W6", Figure: "anonymous RSS idle → end", Unit: "MB", Rehab: pf(round3(float64(w.End.AnonkB) / 1024)), Note: fmt.Sprintf("idle %.1f MB", float64(w.Idle.AnonkB)/1024)},
+			Row{Workload: "W6", Figure: "RSS idle → end", Unit: "MB", Rehab: pf(round3(float64(w.End.RSSkB) / 1024)), Note: fmt.Sprintf("idle %.1f MB", float64(w.Idle.RSSkB)/1024)},
+			Row{Workload: "W6", Figure: "goroutines idle → end", Unit: "", Rehab: pf(float64(w.End.Goroutines)), Note: fmt.Sprintf("idle %d", w.Idle.Goroutines)},
+			Row{Workload: "W6", Figure: "open files idle → end", Unit: "", Rehab: pf(float64(w.End.FDs)), Note: fmt.Sprintf("idle %d", w.Idle.FDs)},
+		)
+	}
+	r.targets()
+}
+
+func holds(b bool) *bool { return &b }
+
+func (r *Report) target(name, want, got string, ok *bool) {
+	r.Targets = append(r.Targets, Target{Name: name, Want: want, Got: got, Holds: ok})
+}
+
+// Galène's figures on a 2-vCPU machine (peer-systems.md §G).
+const (
+	galeneJoinP50     = 0.50   // ms, 200 sequential
+	galeneConcP99     = 14.9   // ms, 100 concurrent (median of runs)
+	galeneRelayPerSec = 106000 // msg/s flat out
+	galeneRelayP99    = 0.194  // ms, one at a time
+)
+
+func (r *Report) targets() {
+	R, E := r.Rehab, r.Easy
+	na := "not measured in this run"
+	// Session start and RSS per session vs EasyRTC.
+	if R.W1 != nil && E.W1 != nil && E.W1.Sessions > 0 {
+		ratio := E.W1.Start.P50 / R.W1.Start.P50
+		r.target("session start p50 ≥ 100× faster than an EasyRTC process start", "≥ 100×",
+			fmt.Sprintf("%.3f ms vs %.1f ms = %.0f×", R.W1.Start.P50, E.W1.Start.P50, ratio), holds(ratio >= 100))
+		ratio = E.W1.PerSessionkB / R.W1.PerSessionkB
+		r.target("RSS per idle running session ≤ 1/100 of an EasyRTC process", "≥ 100×",
+			fmt.Sprintf("%.1f kB vs %.0f kB = %.0f×", R.W1.PerSessionkB, E.W1.PerSessionkB, ratio), holds(ratio >= 100 || R.W1.PerSessionkB <= 0))
+	} else {
+		r.target("session start p50 ≥ 100× faster than an EasyRTC process start", "≥ 100×", na, nil)
+		r.target("RSS per idle running session ≤ 1/100 of an EasyRTC process", "≥ 100×", na, nil)
+	}
+	// RSS per idle peer.
+	if R.W3 != nil && len(R.W3.Sizes) > 0 {
+		var parts []string
+		ok := true
+		for _, s := range R.W3.Sizes {
+			if s.Skipped != "" {
+				continue
+			}
+			parts = append(parts, fmt.Sprintf("%.1f kB at %d", s.PerPeerkB, s.Peers))
+			ok = ok && s.PerPeerkB <= 12
+		}
+		r.target("RSS per idle peer ≤ 12 kB", "≤ 12 kB", strings.Join(parts, ", "), holds(ok))
+	} else {
+		r.target("RSS per idle peer ≤ 12 kB", "≤ 12 kB", na, nil)
+	}
+	// Relay at the largest pair count vs EasyRTC and Galène.
+	var big, one *FloodRun
+	if R.W4 != nil {
+		for i := range R.W4.Runs {
+			run := &R.W4.Runs[i]
+			if run.Pairs == 1 {
+				one = run
+			} else if big == nil || run.Pairs > big.Pairs {
+				big = run
+			}
+		}
+	}
+	var ebig *FloodRun
+	if big != nil && E.W4 != nil {
+		for i := range E.W4.Runs {
+			if E.W4.Runs[i].Pairs == big.Pairs {
+				ebig = &E.W4.Runs[i]
+			}
+		}
+	}
+	if big != nil && ebig != nil && ebig.MsgsPerSec > 0 {
+		ratio := big.MsgsPerSec / ebig.MsgsPerSec
+		r.target(fmt.Sprintf("relay throughput ≥ 5× open-easyrtc (%d pairs)", big.Pairs), "≥ 5×",
+			fmt.Sprintf("%.0f vs %.0f msg/s = %.1f×", big.MsgsPerSec, ebig.MsgsPerSec, ratio), holds(ratio >= 5))
+		ratio = ebig.Lat.P99 / big.Lat.P99
+		r.target(fmt.Sprintf("relay p99 ≤ 1/5 of open-easyrtc's (%d pairs)", big.Pairs), "≥ 5×",
+			fmt.Sprintf("%.2f vs %.1f ms = %.0f×", big.Lat.P99, ebig.Lat.P99, ratio), holds(ratio >= 5))
+	} else {
+		r.target("relay throughput ≥ 5× open-easyrtc (500 pairs)", "≥ 5×", na, nil)
+		r.target("relay p99 ≤ 1/5 of open-easyrtc's (500 pairs)", "≥ 5×", na, nil)
+	}
+	if R.W2 != nil && R.W2.JoinSeq.N > 0 {
+		r.target("join p50 ≤ Galène's 0.5 ms (sequential)", "≤ 0.50 ms", fmt.Sprintf("%.3f ms", R.W2.JoinSeq.P50), holds(R.W2.JoinSeq.P50 <= galeneJoinP50))
+	} else {
+		r.target("join p50 ≤ Galène's 0.5 ms (sequential)", "≤ 0.50 ms", na, nil)
+	}
+	if R.W2 != nil && R.W2.JoinConc.N >= 100 {
+		r.target("100 concurrent joins p99 ≤ half of Galène's 15 ms", "≤ 7.5 ms", fmt.Sprintf("%.2f ms", R.W2.JoinConc.P99), holds(R.W2.JoinConc.P99 <= 7.5))
+	} else {
+		r.target("100 concurrent joins p99 ≤ half of Galène's 15 ms", "≤ 7.5 ms", na, nil)
+	}
+	if big != nil {
+		want := 1.5 * galeneRelayPerSec
+		r.target(fmt.Sprintf("relay throughput ≥ 1.5× Galène's 106 k msg/s (%d pairs)", big.Pairs), "≥ 159,000 msg/s",
+			fmt.Sprintf("%.0f msg/s", big.MsgsPerSec), holds(big.MsgsPerSec >= want))
+	} else {
+		r.target("relay throughput ≥ 1.5× Galène's 106 k msg/s", "≥ 159,000 msg/s", na, nil)
+	}
+	if one != nil {
+		r.target("relay p99 ≤ Galène's 0.194 ms (one message at a time)", "≤ 0.194 ms",
+			fmt.Sprintf("p50 %.3f ms, p99 %.3f ms", one.Lat.P50, one.Lat.P99), holds(one.Lat.P99 <= galeneRelayP99))
+	} else {
+		r.target("relay p99 ≤ Galène's 0.194 ms (one message at a time)", "≤ 0.194 ms", na, nil)
+	}
+	if R.W6 != nil {
+		w := R.W6
+		got := fmt.Sprintf("goroutines %d → %d, fds %d → %d, anon RSS %.1f → %.1f MB (RSS %.1f → %.1f MB)",
+			w.Idle.Goroutines, w.End.Goroutines, w.Idle.FDs, w.End.FDs,
+			float64(w.Idle.AnonkB)/1024, float64(w.End.AnonkB)/1024, float64(w.Idle.RSSkB)/1024, float64(w.End.RSSkB)/1024)
+		if w.Why != "" {
+			got += ": " + w.Why
+		}
+		if w.Note != "" {
+			got += " (" + w.Note + ")"
+		}
+		if w.GCAfter {
+			got += fmt.Sprintf(", live heap %+.1f bytes per cycle over %d cycles", w.HeapPerCyc, w.Cycles)
+		}
+		r.target("after churn, footprint back to idle", fmt.Sprintf("goroutines/fds ≤ idle+%d; after a GC: live heap ≤ +1 MB +%d B/cycle, anon RSS ≤ idle+%d MB", w.GorTol, w.HeapTolB, w.AnonTolkB/1024),
+			got, holds(w.Pass))
+	} else {
+		r.target("after churn, footprint back to idle", "back to idle", na, nil)
+	}
+}
+
+// Markdown renders the report as the tables of docs/performance.md.
+func (r *Report) Markdown() string {
+	var b strings.Builder
+	m := r.Machine
+	fmt.Fprintf(&b, "Run %s, %.0f s. Machine: %d CPUs, %s, kernel %s, %s, memory %s, open-file limit %d.\n",
+		r.Started, r.Seconds, m.NProc, m.CPUModel, m.Kernel, m.GoVersion, m.MemTotal, m.NoFile)
+	fmt.Fprintf(&b, "Pinning: %s. rehabrtc: %s, log level %s. open-easyrtc: %s.\n", r.Pinning, r.ServerEnv, r.LogLevels, r.EasyRTC)
+	fmt.Fprintf(&b, "Load average at start: %s; other processes used %.1f%% of the machine's CPU time during the run.\n", r.LoadAvg, r.OtherCPUPct)
+	if r.OtherCPUPct > 5 {
+		b.WriteString("**Warning: the machine was busy with other work; throughput and latency figures are not representative.**\n")
+	}
+	if r.Options.Quick {
+		b.WriteString("Sizes: --quick (smoke sizes; not for comparison).\n")
+	}
+	b.WriteString("\n| W | figure | rehabrtc | open-easyrtc | ratio |\n|---|---|---:|---:|---:|\n")
+	for _, row := range r.Rows {
+		unit := ""
+		if row.Unit != "" {
+			unit = " (" + row.Unit + ")"
+		}
+		rehab := fmtVal(row.Rehab)
+		if row.Note != "" {
+			rehab = row.Note + " → " + rehab
+		}
+		ratio := "–"
+		if row.Ratio != nil {
+			ratio = fmt.Sprintf("%s×", fmtNum(*row.Ratio))
+		}
+		fmt.Fprintf(&b, "| %s | %s%s | %s | %s | %s |\n", row.Workload, row.Figure, unit, rehab, fmtVal(row.Easy), ratio)
+	}
+	b.WriteString("\nRatio: how many times better rehabrtc is (open-easyrtc ÷ rehabrtc for times and sizes, rehabrtc ÷ open-easyrtc for rates).\n")
+	b.WriteString("\n| target | want | measured | holds |\n|---|---|---|---|\n")
+	for _, t := range r.Targets {
+		h := "not measured"
+		if t.Holds != nil {
+			h = map[bool]string{true: "**yes**", false: "**no**"}[*t.Holds]
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", t.Name, t.Want, t.Got, h)
+	}
+	if len(r.Errors) > 0 {
+		b.WriteString("\nErrors:\n")
+		for _, e := range r.Errors {
+			fmt.Fprintf(&b, "- %s\n", e)
+		}
+	}
+	return b.String()
+}
+
+func fmtVal(v *float64) string {
+	if v == nil {
+		return "–"
+	}
+	return fmtNum(*v)
+}
+
+// fmtNum prints 3 significant digits, with thousands separators for big ones.
+func fmtNum(v float64) string {
+	a := math.Abs(v)
+	switch {
+	case a == 0:
+		return "0"
+	case a >= 10000:
+		s := fmt.Sprintf("%.0f", v)
+		var out []byte
+		for i, c := range []byte(s) {
+			if i > 0 && (len(s)-i)%3 == 0 && s[i-1] != '-' {
+				out = append(out, ',')
+			}
+			out = append(out, c)
+		}
+		return string(out)
+	case a >= 100:
+		return fmt.Sprintf("%.0f", v)
+	case a >= 10:
+		return fmt.Sprintf("%.1f", v)
+	case a >= 1:
+		return fmt.Sprintf("%.2f", v)
+	}
+	return fmt.Sprintf("%.3f", v)
+}
