@@ -187,12 +187,18 @@ class Dashboard {
   render(sessions) {
     const running = sessions.filter((s) => s.session_status === 1).sort((a, b) => b.id_session - a.id_session);
     const seen = new Set();
+    const list = $('sessions');
+    /** @type {ChildNode|null} */
+    let at = list.firstChild;
     for (const s of running) {
       seen.add(s.id_session);
       const card = this.cards.get(s.id_session) ?? this.buildCard(s);
       this.cards.set(s.id_session, card);
       this.updateCard(card, s);
-      $('sessions').append(card); // keeps the order, moves nothing that is already in place
+      // Move a card only when it is out of place: moving a node drops the
+      // focus and the selection of whatever the clinician is typing in.
+      if (card !== at) list.insertBefore(card, at);
+      at = card.nextSibling;
     }
     for (const [id, card] of this.cards) {
       if (!seen.has(id)) {
