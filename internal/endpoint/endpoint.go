@@ -122,7 +122,7 @@ func (e *Endpoint) websocket(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	c, err := hub.Accept(w, r)
+	c, err := e.hub.Accept(w, r)
 	if err != nil {
 		return // Accept has answered the client
 	}
@@ -130,7 +130,8 @@ func (e *Endpoint) websocket(w http.ResponseWriter, r *http.Request) {
 	// request, its buffers and this goroutine's deep stack, which would
 	// otherwise stay with every idle peer (docs/performance.md, W3). The
 	// hub closes the connection itself when the session ends or the server
-	// shuts down, so it needs no request context.
+	// shuts down, so it needs no request context, and Hub.Close waits for
+	// every Serve: the hub owns this goroutine.
 	ctx := context.WithoutCancel(r.Context())
 	go func() {
 		if err := e.hub.Serve(ctx, c); err != nil {

@@ -11,7 +11,7 @@ import (
 	"github.com/coder/websocket"
 )
 
-// Buffer sizes of connections upgraded by [Accept]. net/http hands a
+// Buffer sizes of connections upgraded by [Hub.Accept]. net/http hands a
 // hijacked connection 4 KiB read and write buffers, kept for the life of
 // the connection; an idle peer needs far less. Reads of frames larger
 // than the read buffer go straight to the message buffer, and every batch
@@ -29,23 +29,19 @@ const (
 // goroutine of its own: once Accept has returned, the handler can return
 // and let net/http free the request (use a context that the end of the
 // request does not cancel, e.g. context.WithoutCancel(r.Context())).
-func Accept(w http.ResponseWriter, r *http.Request) (*websocket.Conn, error) {
+func (h *Hub) Accept(w http.ResponseWriter, r *http.Request) (*websocket.Conn, error) {
 	co := new(coalescer)
 	c, err := websocket.Accept(hijacker{w, co}, r, nil)
 	if err != nil {
 		return nil, err // Accept has answered the client
 	}
-	accepted.Store(c, co)
+	h.accepted.Store(c, co)
 	return c, nil
 }
 
-// accepted maps a connection from Accept to its coalescer until Serve
-// takes it.
-var accepted sync.Map // *websocket.Conn → *coalescer
-
 // takeCoalescer returns the coalescer of a connection from Accept, or nil.
-func takeCoalescer(c *websocket.Conn) *coalescer {
-	if co, ok := accepted.LoadAndDelete(c); ok {
+func (h *Hub) takeCoalescer(c *websocket.Conn) *coalescer {
+	if co, ok := h.accepted.LoadAndDelete(c); ok {
 		return co.(*coalescer)
 	}
 	return nil

@@ -5,7 +5,7 @@
 //
 // The hub does not listen. The caller upgrades the HTTP request and hands the
 // *websocket.Conn to [Hub.Serve], which runs that client until it ends.
-// Upgrading with [Accept] rather than websocket.Accept makes the writer put
+// Upgrading with [Hub.Accept] rather than websocket.Accept makes the writer put
 // each batch of queued frames into one write to the socket, and gives the
 // connection small buffers (docs/performance.md).
 //

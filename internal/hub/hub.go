@@ -13,6 +13,9 @@ type Hub struct {
 	cfg  Config
 	log  *slog.Logger
 	bufs sync.Pool // *[]byte read buffers, shared by the readers of this hub
+	// accepted maps a connection from Accept to its coalescer until Serve
+	// takes it (*websocket.Conn → *coalescer).
+	accepted sync.Map
 
 	mu     sync.RWMutex       // guards the following
 	peers  map[string]*peer   // joined peers by id

@@ -103,7 +103,7 @@ func (l smallBufListener) Accept() (net.Conn, error) {
 }
 
 func (e *env) serveHTTP(w http.ResponseWriter, r *http.Request) {
-	accept := Accept // as the endpoint does
+	accept := e.hub.Accept // as the endpoint does
 	if plainAccept {
 		accept = func(w http.ResponseWriter, r *http.Request) (*websocket.Conn, error) {
 			return websocket.Accept(w, r, nil)

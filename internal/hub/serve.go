@@ -21,7 +21,7 @@ import (
 // connection that broke.
 func (h *Hub) Serve(ctx context.Context, c *websocket.Conn) error {
 	p := newPeer(h, c)
-	p.co = takeCoalescer(c) // nil unless c comes from Accept
+	p.co = h.takeCoalescer(c) // nil unless c comes from Accept
 	if reason, ok := h.track(p); !ok {
 		h.refuseClosed(c, reason)
 		return ErrClosed
