@@ -33,6 +33,8 @@ type conn struct {
 	sid       string
 	log       *slog.Logger
 	handshake *http.Request // the request that opened the session
+	addr      string        // the client's address, for the pending bound
+	pending   bool          // counted as pending by the server; guarded by srv.mu
 
 	ctx    context.Context // cancelled once the loop has torn the session down
 	cancel context.CancelFunc
@@ -63,6 +65,7 @@ func newConn(s *Server, r *http.Request, transport string) *conn {
 		sid:       randomID(),
 		log:       s.log.With(logKeyConn, s.nextConn.Add(1)),
 		handshake: hs,
+		addr:      s.opts.ClientAddress(r),
 		in:        make(chan EnginePacket),
 		out:       make(chan []byte, sendQueueLen),
 		wake:      make(chan struct{}, 1),
@@ -197,6 +200,7 @@ func (c *conn) teardown() {
 	c.srv.mu.Lock()
 	delete(c.srv.conns, c.sid)
 	c.srv.mu.Unlock()
+	c.srv.settle(c)
 
 	c.finishRemovals()
 	for _, nsp := range slices.Sorted(maps.Keys(c.sockets)) {

@@ -22,7 +22,7 @@
 //   - Binary: BINARY_EVENT/BINARY_ACK packets and binary frames close the
 //     connection (payloads are JSON only; a []byte argument is sent as a
 //     base64 string by encoding/json).
-//   - Engine.IO v3 clients (socket.io 2.x), JSONP polling, CORS, rooms and
+//   - Engine.IO v3 clients (socket.io 2.x), JSONP polling, CORS credentials, rooms and
 //     broadcasting (the caller keeps its own sets of *Socket), connection
 //     state recovery, server-side ack timeouts, numeric event names.
 //
@@ -35,4 +35,13 @@
 // one decoded packet at a time, so a session holds at most about two
 // MaxPayload-sized inputs. A connection may join 16 namespaces and have 256
 // EmitWithAck calls pending per socket. Close waits for every goroutine.
+//
+// # Admission
+//
+// Sessions that have joined no namespace yet are bounded in total and per
+// client address (Options.MaxPending, MaxPendingPerAddress): a handshake
+// over a bound is refused with 429 or 503 and Retry-After before any state
+// or goroutine exists. Browser origins other than the server's own are
+// refused with 403 unless listed in Options.AllowedOrigins, which get CORS
+// headers on polling and may open WebSockets.
 package socketio

@@ -34,18 +34,21 @@ func (c *conn) openPacket(upgradable bool) []byte {
 	return append([]byte{'0' + byte(EngineOpen)}, data...)
 }
 
-// open registers a new session and starts its loop; nil once the server is
-// closing.
-func (s *Server) open(r *http.Request, transport string) *conn {
+// open registers a new session and starts its loop, or says why not: the
+// server is closing, or too many sessions wait to join a namespace.
+func (s *Server) open(r *http.Request, transport string) (*conn, engineError) {
 	c := newConn(s, r, transport)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return nil
+		return nil, errShuttingDown
+	}
+	if refusal, ok := s.admitPendingLocked(c); !ok {
+		return nil, refusal
 	}
 	s.conns[c.sid] = c
 	s.wg.Go(c.run)
-	return c
+	return c, engineError{}
 }
 
 // servePolling answers the HTTP long-polling transport.
@@ -55,9 +58,9 @@ func (s *Server) servePolling(w http.ResponseWriter, r *http.Request, sid string
 			writeEngineError(w, errBadHandshakeMethod)
 			return
 		}
-		c := s.open(r, transportPolling)
+		c, refusal := s.open(r, transportPolling)
 		if c == nil {
-			http.Error(w, "server shutting down", http.StatusServiceUnavailable)
+			s.refuseHandshake(w, refusal)
 			return
 		}
 		writePayload(w, c.openPacket(true))

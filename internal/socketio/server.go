@@ -70,6 +70,19 @@ type Options struct {
 	Authorize func(r *http.Request, namespace string, auth json.RawMessage) (any, error)
 	// OnConnect is called for every new socket, before any of its events.
 	OnConnect func(s *Socket)
+	// AllowedOrigins lists the browser origins ("https://app.example.org")
+	// allowed besides the server's own: they get CORS headers on polling
+	// and may open WebSockets. Any other Origin is refused with 403.
+	// Requests without Origin (not from a browser) are allowed.
+	AllowedOrigins []string
+	// MaxPending and MaxPendingPerAddress bound the sessions that have
+	// joined no namespace yet, in total and per client address; a
+	// handshake over either is refused (503 or 429) before it costs
+	// anything. Defaults: DefaultMaxPending, DefaultMaxPendingPerAddress.
+	MaxPending, MaxPendingPerAddress int
+	// ClientAddress names the client of a request for the per-address
+	// bound; nil = RemoteHost (the TCP peer).
+	ClientAddress func(r *http.Request) string
 }
 
 // Server is an Engine.IO v4 / Socket.IO v5 server. Mount it with
@@ -87,10 +100,12 @@ type Server struct {
 
 	nextConn atomic.Uint64 // numbers connections in logs (session ids are secret)
 
-	mu     sync.Mutex
-	closed bool
-	conns  map[string]*conn // by engine session id
-	wg     sync.WaitGroup   // connection loops and in-flight requests
+	mu            sync.Mutex
+	closed        bool
+	conns         map[string]*conn // by engine session id
+	pending       int              // sessions in conns that joined no namespace yet
+	pendingByAddr map[string]int   // the same, by client address
+	wg            sync.WaitGroup   // connection loops and in-flight requests
 }
 
 // NewServer returns a server with opts, defaults filled in.
@@ -103,11 +118,16 @@ func NewServer(opts Options) *Server {
 	opts.PingTimeout = orDefault(opts.PingTimeout, DefaultPingTimeout)
 	opts.ConnectTimeout = orDefault(opts.ConnectTimeout, DefaultConnectTimeout)
 	opts.MaxPayload = orDefault(opts.MaxPayload, DefaultMaxPayload)
+	opts.MaxPending = orDefault(opts.MaxPending, DefaultMaxPending)
+	opts.MaxPendingPerAddress = orDefault(opts.MaxPendingPerAddress, DefaultMaxPendingPerAddress)
+	if opts.ClientAddress == nil {
+		opts.ClientAddress = RemoteHost
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{opts: opts, log: log, conns: make(map[string]*conn)}
+	s := &Server{opts: opts, log: log, conns: make(map[string]*conn), pendingByAddr: make(map[string]int)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.hard, s.abort = context.WithCancel(context.Background())
 	return s
@@ -127,10 +147,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Method == http.MethodOptions {
-		// Same-origin clients never preflight; answer politely without CORS.
-		w.Header().Set("Allow", "GET, POST, OPTIONS")
-		w.WriteHeader(http.StatusNoContent)
+		s.preflight(w, r)
 		return
+	}
+	switch ok, cors := s.originAllowed(r); {
+	case !ok:
+		writeEngineError(w, errOrigin)
+		return
+	case cors:
+		setCORS(w.Header(), r.Header.Get("Origin"))
 	}
 	if !s.track() {
 		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
@@ -221,6 +246,9 @@ var (
 func writeEngineError(w http.ResponseWriter, e engineError) {
 	body, _ := json.Marshal(e) // two plain fields: cannot fail
 	w.Header().Set("Content-Type", "application/json")
+	if e.status == http.StatusTooManyRequests || e.status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", retryAfter)
+	}
 	w.WriteHeader(e.status)
 	_, _ = w.Write(body)
 }

@@ -47,9 +47,9 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, sid stri
 
 // serveNewWebSocket opens a WebSocket-only session.
 func (s *Server) serveNewWebSocket(w http.ResponseWriter, r *http.Request) {
-	c := s.open(r, transportWebSocket)
+	c, refusal := s.open(r, transportWebSocket)
 	if c == nil {
-		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
+		s.refuseHandshake(w, refusal)
 		return
 	}
 	ws, err := s.accept(w, r)
@@ -67,7 +67,9 @@ func (s *Server) serveNewWebSocket(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) accept(w http.ResponseWriter, r *http.Request) (*websocket.Conn, error) {
-	ws, err := websocket.Accept(w, r, nil) // same-origin only; no compression
+	// ServeHTTP checked the origin already; the patterns say it again
+	// (exact origins: config validation allows no wildcards). No compression.
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: s.opts.AllowedOrigins})
 	if err != nil {
 		s.log.Debug("socketio: websocket accept failed", logKeyErr, err)
 		return nil, err
