@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -97,9 +98,15 @@ type sioClient struct {
 // returns the client after CONNECT, or the CONNECT_ERROR message.
 func (e *testEnv) dialSIO(ns, token string) (*sioClient, string) {
 	e.t.Helper()
+	return e.dialSIOFrom(ns, token, nil)
+}
+
+// dialSIOFrom is dialSIO with handshake headers (Origin, X-Test-Client).
+func (e *testEnv) dialSIOFrom(ns, token string, h http.Header) (*sioClient, string) {
+	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	ws, _, err := websocket.Dial(ctx, e.wsURL("/socket.io/?EIO=4&transport=websocket"), nil)
+	ws, _, err := websocket.Dial(ctx, e.wsURL("/socket.io/?EIO=4&transport=websocket"), &websocket.DialOptions{HTTPHeader: h})
 	if err != nil {
 		e.t.Fatalf("dial socket.io: %v", err)
 	}

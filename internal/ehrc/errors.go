@@ -40,6 +40,9 @@ var (
 	errUnknownPeer   = &Error{"unknown-peer", "no such peer in your room"}
 	errTooManyRooms  = &Error{"unavailable", "too many rooms in this namespace"}
 	errOfficeFull    = &Error{"unavailable", "too many connections to this namespace"}
+	errAddressFull   = &Error{"unavailable", "too many connections to this namespace from your address"}
+	errDoctorsFull   = &Error{"unavailable", "too many doctor connections to this namespace"}
+	errDoctorHere    = &Error{"forbidden", "the doctor is connected with the doctor token; a connection without it cannot take over"}
 	errNoRecording   = &Error{"unavailable", "recording consultations is not enabled on this server"}
 	errRecordFailed  = &Error{"unavailable", "the consultation could not be recorded"}
 	errGone          = &Error{"namespace-removed", "this namespace was removed"}
@@ -77,7 +80,9 @@ func (e *httpError) Error() string { return http.StatusText(e.status) + ": " + e
 var (
 	errShuttingDown      = &httpError{http.StatusServiceUnavailable, "the server is shutting down"}
 	errTooManyNamespaces = &httpError{http.StatusServiceUnavailable, "too many namespaces"}
-	errTooManyPending    = &httpError{http.StatusServiceUnavailable, "too many rooms waiting for a patient; try again later"}
+	errRoomRate          = &httpError{http.StatusTooManyRequests, "too many rooms created from your address; try again in a few seconds"}
+	errNotSaved          = &httpError{http.StatusServiceUnavailable, "the namespace could not be saved; try again"}
+	errOrigin            = &httpError{http.StatusForbidden, "this origin is not allowed (RehabRTC.ehrc.allowed_origins)"}
 	errUnauthorized      = &httpError{http.StatusUnauthorized, "missing or wrong API key (Authorization: Bearer <key>)"}
 	errNoNamespace       = &httpError{http.StatusNotFound, "No namespace with such an ID"}
 )

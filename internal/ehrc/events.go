@@ -43,11 +43,18 @@ func clientEvents() []string {
 }
 
 // doctorJoined claims the doctor role. Only a connection holding the
-// doctor token may; a newer doctor connection replaces the older one. The
-// patients that created a room meanwhile are announced now (new-patient).
+// doctor token may, or in compatibility mode one from an allowed app
+// origin, which never replaces a doctor holding the token; a newer doctor
+// connection replaces the older one. The patients that created a room
+// meanwhile are announced now (new-patient).
 func (o *office) doctorJoined(m *member, p payload) error {
-	if !m.doctor {
+	switch {
+	case !m.doctor && !m.compat:
 		return errNoToken
+	case m.room != nil:
+		return errInRoom
+	case !m.doctor && o.doctor != nil && o.doctor != m && o.doctor.doctor:
+		return errDoctorHere
 	}
 	if err := p.sameAs("namespace-id", o.ns.id, errOtherNS); err != nil {
 		return err
@@ -77,7 +84,7 @@ func (o *office) create(m *member, p payload) error {
 	switch {
 	case err != nil:
 		return err
-	case m.doctor:
+	case m.doctor || o.doctor == m:
 		return errDoctorCreates
 	case m.room != nil && m.room.id == id:
 		return nil // a retry
@@ -90,9 +97,14 @@ func (o *office) create(m *member, p payload) error {
 		return errRoomTaken
 	case r == nil && len(o.rooms) >= o.svc.cfg.Limits.Rooms:
 		return errTooManyRooms
-	case r == nil && !o.svc.reg.bind(id, o.ns):
-		return errUnknownRoom
 	case r == nil:
+		ok, first := o.svc.reg.bind(id, o.ns)
+		if !ok {
+			return errUnknownRoom
+		}
+		if first {
+			o.svc.saveRoom(id, o.ns)
+		}
 		o.seq++
 		r = &room{id: id, seq: o.seq}
 		o.rooms[id] = r

@@ -2,6 +2,7 @@ package ehrc
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"testing"
 )
@@ -31,7 +32,7 @@ func FuzzHandle(f *testing.F) {
 		svc := New(Config{})
 		defer svc.Close(context.Background())
 		room := newUUID()
-		_, _ = svc.reg.addNamespace("doc", "token", newUUID())
+		_, _, _ = svc.reg.addNamespace("doc", sha256.Sum256([]byte("token")), newUUID())
 		_ = svc.reg.reserve(room)
 		o, err := svc.acquire("doc")
 		if err != nil {

@@ -108,7 +108,8 @@ func (s *Service) serveNative(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	defer s.release(o)
-	c, err := websocket.Accept(w, r, nil)
+	// rest checked the origin; the patterns say it again (exact origins).
+	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: s.cfg.AllowedOrigins})
 	if err != nil {
 		return nil // Accept has answered the client
 	}

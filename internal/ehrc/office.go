@@ -26,7 +26,10 @@ type office struct {
 	members map[string]*member
 	doctor  *member // the member that claimed the doctor role, if connected
 	rooms   map[string]*room
-	seq     uint64 // numbers rooms in creation order
+	seq     uint64         // numbers rooms in creation order
+	tokens  int            // members holding the doctor token
+	anon    int            // the others
+	byAddr  map[string]int // the others, by client address (Socket.IO only)
 }
 
 // member is one connection to a namespace, whatever its transport.
@@ -34,6 +37,8 @@ type member struct {
 	id     string
 	link   link
 	doctor bool   // holds the doctor token: may claim the doctor role
+	compat bool   // no token, but compatibility mode lets it claim the role
+	addr   string // client address of a Socket.IO member; "" for native ones
 	ticket string // a native patient's room (its join key); "" = any
 	room   *room  // a patient's room, nil when in none
 }
@@ -49,7 +54,7 @@ type link interface {
 
 func (s *Service) newOffice(ns *namespace) *office {
 	o := &office{svc: s, ns: ns, log: s.log.With(logKeyNamespace, ns.id),
-		members: map[string]*member{}, rooms: map[string]*room{}}
+		members: map[string]*member{}, rooms: map[string]*room{}, byAddr: map[string]int{}}
 	o.hub = hub.New(hub.Config{
 		Admitter:   admitter{o},
 		Policy:     nativePolicy{o},
@@ -60,18 +65,50 @@ func (s *Service) newOffice(ns *namespace) *office {
 	return o
 }
 
-// join adds a member, unless the office is closed or full.
+// join adds a member, unless the office is closed or full. Token holders
+// and the others are counted apart, so that connections without the token
+// can never fill the doctor's place; the others are also bounded per
+// client address.
 func (o *office) join(m *member) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	lim := &o.svc.cfg.Limits
 	switch {
 	case o.closed:
 		return errGone
-	case len(o.members) >= o.svc.cfg.Limits.Members:
+	case m.doctor && o.tokens >= lim.DoctorConns:
+		return errDoctorsFull
+	case m.doctor:
+		o.tokens++
+	case o.anon >= lim.Members:
 		return errOfficeFull
+	case m.addr != "" && o.byAddr[m.addr] >= lim.MembersPerAddress:
+		return errAddressFull
+	default:
+		o.anon++
+		if m.addr != "" {
+			o.byAddr[m.addr]++
+		}
 	}
 	o.members[m.id] = m
 	return nil
+}
+
+// uncountLocked undoes join's counting for m.
+func (o *office) uncountLocked(m *member) {
+	if m.doctor {
+		o.tokens--
+		return
+	}
+	o.anon--
+	if m.addr == "" {
+		return
+	}
+	if n := o.byAddr[m.addr] - 1; n > 0 {
+		o.byAddr[m.addr] = n
+	} else {
+		delete(o.byAddr, m.addr)
+	}
 }
 
 // handle runs one event of member id.
@@ -104,6 +141,7 @@ func (o *office) leave(id string) {
 		return
 	}
 	delete(o.members, id)
+	o.uncountLocked(m)
 	if o.doctor == m {
 		o.doctor = nil
 		o.dropDoctorLocked(m)
@@ -141,7 +179,8 @@ func (o *office) close(ctx context.Context, why hub.CloseReason) {
 			ms = append(ms, m)
 		}
 		clear(o.members)
-		o.doctor = nil
+		clear(o.byAddr)
+		o.tokens, o.anon, o.doctor = 0, 0, nil
 		for _, r := range o.rooms {
 			o.endRoomLocked(r, false)
 		}

@@ -1,6 +1,7 @@
 package ehrc
 
 import (
+	"container/list"
 	"crypto/sha256"
 	"crypto/subtle"
 	"sync"
@@ -13,16 +14,19 @@ import (
 // connected to it.
 //
 // Lock order: an office's lock may be held while taking the registry's,
-// never the other way round.
+// never the other way round. The registry does no I/O: callers save to
+// the Store after it answers.
 type registry struct {
 	lim Limits
 	now func() time.Time
 
-	mu      sync.Mutex // guards the following, and namespace.office and office.refs
-	closed  bool
-	nss     map[string]*namespace
-	rooms   map[string]*reservation
-	pending int // reservations not yet bound to a namespace
+	mu        sync.Mutex // guards the following, and namespace.office and office.refs
+	closed    bool
+	nss       map[string]*namespace
+	rooms     map[string]*reservation
+	fresh     list.List // reservations never entered, oldest first (*reservation values)
+	lastSweep time.Time
+	expired   []string // store keys of entered rooms dropped by a sweep
 }
 
 // namespace is one doctor's office as registered; immutable but for office.
@@ -42,11 +46,16 @@ func (ns *namespace) checkToken(tok string) bool {
 // reservation is a room id from create-room. The first patient to enter
 // it binds it to its namespace for good. While no room runs under it (not
 // entered yet, or left by a patient whose connection dropped) it expires
-// after RoomTTL; it is deleted when its room ends on purpose.
+// after RoomTTL; it is deleted when its room ends on purpose. Reservations
+// never entered are also the first to go when PendingRooms of them exist:
+// a flood of create-room pushes out its own oldest ids, never a room a
+// patient is in or may come back to.
 type reservation struct {
-	expires time.Time  // while not live
-	ns      *namespace // nil until a patient enters it
-	live    bool       // a room runs under this id: it does not expire
+	id      string
+	expires time.Time     // while not live
+	ns      *namespace    // nil until a patient enters it
+	live    bool          // a room runs under this id: it does not expire
+	elem    *list.Element // in registry.fresh while never entered
 }
 
 func newRegistry(lim Limits, now func() time.Time) *registry {
@@ -55,19 +64,20 @@ func newRegistry(lim Limits, now func() time.Time) *registry {
 
 // addNamespace registers id with the hash of its doctor token; it reports
 // false (and changes nothing) when id exists.
-func (g *registry) addNamespace(id, token, doctorUUID string) (bool, error) {
+func (g *registry) addNamespace(id string, tokenHash [32]byte, doctorUUID string) (*namespace, bool, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	switch {
 	case g.closed:
-		return false, errShuttingDown
+		return nil, false, errShuttingDown
 	case g.nss[id] != nil:
-		return false, nil
+		return g.nss[id], false, nil
 	case len(g.nss) >= g.lim.Namespaces:
-		return false, errTooManyNamespaces
+		return nil, false, errTooManyNamespaces
 	}
-	g.nss[id] = &namespace{id: id, tokenHash: sha256.Sum256([]byte(token)), doctorUUID: doctorUUID}
-	return true, nil
+	ns := &namespace{id: id, tokenHash: tokenHash, doctorUUID: doctorUUID}
+	g.nss[id] = ns
+	return ns, true, nil
 }
 
 // lookup returns the namespace id, or nil.
@@ -96,38 +106,64 @@ func (g *registry) removeNamespace(ns *namespace) (*office, bool) {
 	return o, true
 }
 
-// reserve records a new room id for create-room.
+// reserve records a new room id for create-room, pushing out the oldest
+// never-entered one when PendingRooms of them exist.
 func (g *registry) reserve(id string) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.closed {
 		return errShuttingDown
 	}
-	if g.pending >= g.lim.PendingRooms {
-		g.sweepLocked()
+	now := g.now()
+	if now.Sub(g.lastSweep) > time.Minute || g.fresh.Len() >= g.lim.PendingRooms {
+		g.sweepLocked(now)
 	}
-	if g.pending >= g.lim.PendingRooms {
-		return errTooManyPending
+	for g.fresh.Len() >= g.lim.PendingRooms {
+		old := g.fresh.Front().Value.(*reservation)
+		g.deleteLocked(old.id, old)
 	}
-	g.rooms[id] = &reservation{expires: g.now().Add(g.lim.RoomTTL)}
-	g.pending++
+	r := &reservation{id: id, expires: now.Add(g.lim.RoomTTL)}
+	r.elem = g.fresh.PushBack(r)
+	g.rooms[id] = r
 	return nil
 }
 
+// restoreRoom records room id of ns from the store as parked: its patient
+// may come back to it for RoomTTL.
+func (g *registry) restoreRoom(id string, ns *namespace) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.rooms[id] = &reservation{id: id, ns: ns, expires: g.now().Add(g.lim.RoomTTL)}
+}
+
 // sweepLocked drops the reservations that have expired.
-func (g *registry) sweepLocked() {
-	now := g.now()
+func (g *registry) sweepLocked(now time.Time) {
+	g.lastSweep = now
 	for id, r := range g.rooms {
 		if !r.live && now.After(r.expires) {
 			g.deleteLocked(id, r)
+			if r.ns != nil {
+				g.expired = append(g.expired, roomKey(r.ns.id, id))
+			}
 		}
 	}
 }
 
+// takeExpired returns the store keys of the entered rooms that expired
+// since the last call.
+func (g *registry) takeExpired() []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	ids := g.expired
+	g.expired = nil
+	return ids
+}
+
 func (g *registry) deleteLocked(id string, r *reservation) {
 	delete(g.rooms, id)
-	if !r.live {
-		g.pending--
+	if r.elem != nil {
+		g.fresh.Remove(r.elem)
+		r.elem = nil
 	}
 }
 
@@ -156,21 +192,23 @@ func (g *registry) usable(id string, ns *namespace) bool {
 	return r != nil && (r.ns == nil || r.ns == ns)
 }
 
-// bind marks room id live in ns when a patient enters it; false if it
-// does not exist or belongs to another namespace.
-func (g *registry) bind(id string, ns *namespace) bool {
+// bind marks room id live in ns when a patient enters it; ok is false if
+// it does not exist or belongs to another namespace, first is true when it
+// was never entered before (the caller saves it).
+func (g *registry) bind(id string, ns *namespace) (ok, first bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	r := g.liveLocked(id)
 	if r == nil || r.ns != nil && r.ns != ns {
-		return false
+		return false, false
 	}
-	r.ns = ns
-	if !r.live {
-		r.live = true
-		g.pending--
+	first = r.ns == nil
+	r.ns, r.live = ns, true
+	if r.elem != nil {
+		g.fresh.Remove(r.elem)
+		r.elem = nil
 	}
-	return true
+	return true, first
 }
 
 // park keeps room id of ns for RoomTTL after its room emptied because a
@@ -180,7 +218,6 @@ func (g *registry) park(id string, ns *namespace) {
 	defer g.mu.Unlock()
 	if r := g.rooms[id]; r != nil && r.ns == ns && r.live {
 		r.live, r.expires = false, g.now().Add(g.lim.RoomTTL)
-		g.pending++
 	}
 }
 

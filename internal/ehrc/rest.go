@@ -1,19 +1,24 @@
 package ehrc
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/rehabrtc/rehabrtc/internal/hub"
 	"github.com/rehabrtc/rehabrtc/internal/session"
+	"github.com/rehabrtc/rehabrtc/internal/socketio"
 )
 
 // The EHRC answers (spec §1.2), kept byte for byte, typo included.
@@ -33,10 +38,14 @@ const removeTimeout = 5 * time.Second
 
 // rest adapts a handler that returns its error: an *httpError is answered
 // as {"status":…,"msg":…} with that HTTP status; anything else is a 500
-// whose detail only goes to the log.
+// whose detail only goes to the log. Browsers from an origin that is not
+// allowed are refused before the handler runs.
 func (s *Service) rest(h func(http.ResponseWriter, *http.Request) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		err := h(w, r)
+		err := s.checkOrigin(w, r)
+		if err == nil {
+			err = h(w, r)
+		}
 		if err == nil {
 			return
 		}
@@ -45,15 +54,93 @@ func (s *Service) rest(h func(http.ResponseWriter, *http.Request) error) http.Ha
 			s.log.Error("request failed", logKeyPath, r.URL.Path, logKeyErr, err)
 			he = &httpError{http.StatusInternalServerError, "internal error"}
 		}
-		writeJSON(w, he.status, map[string]any{"status": he.status, "msg": he.msg})
+		writeJSON(w, he.status, restBody{Status: he.status, Msg: he.msg})
 	})
 }
 
+// restBody is EHRC's answer shape, fields in EHRC's order.
+type restBody struct {
+	Status       int    `json:"status"`
+	Msg          string `json:"msg"`
+	Availability *bool  `json:"availability,omitempty"`
+	DoctorToken  string `json:"doctor-token,omitempty"` // rehabrtc's addition
+}
+
+// writeJSON answers v as Express's res.json does: JSON.stringify's bytes
+// (struct fields in EHRC's key order, no HTML escaping, no trailing
+// newline).
 func writeJSON(w http.ResponseWriter, status int, v any) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v) // plain structs: cannot fail
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	_, _ = w.Write(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
+}
+
+// checkOrigin refuses a browser request from an origin that is neither
+// this server's nor allowed, and lets an allowed one read the answer.
+func (s *Service) checkOrigin(w http.ResponseWriter, r *http.Request) error {
+	origin := r.Header.Get("Origin")
+	switch {
+	case origin == "" || socketio.SameOrigin(origin, r.Host):
+		return nil
+	case !s.originListed(origin):
+		return errOrigin
+	}
+	w.Header().Set("Access-Control-Allow-Origin", origin)
+	w.Header().Add("Vary", "Origin")
+	return nil
+}
+
+// originListed reports whether origin is one of the allowed app origins.
+func (s *Service) originListed(origin string) bool {
+	for _, o := range s.cfg.AllowedOrigins {
+		if strings.EqualFold(o, origin) {
+			return true
+		}
+	}
+	return false
+}
+
+// preflight answers a CORS preflight of a REST route: allowed origins may
+// send GET with Authorization (a backend in a browser, or a test page).
+func (s *Service) preflight(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Allow", "GET, HEAD, OPTIONS")
+	if err := s.checkOrigin(w, r); err != nil {
+		he := err.(*httpError)
+		writeJSON(w, he.status, restBody{Status: he.status, Msg: he.msg})
+		return
+	}
+	if w.Header().Get("Access-Control-Allow-Origin") != "" {
+		w.Header().Set("Access-Control-Allow-Methods", "GET")
+		w.Header().Set("Access-Control-Allow-Headers", "authorization")
+		w.Header().Set("Access-Control-Max-Age", "600")
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// trustedBackend reports whether compatibility mode lets this request
+// manage namespaces without the API key: it comes from a trusted backend
+// address.
+func (s *Service) trustedBackend(r *http.Request) bool {
+	c := s.cfg.Compat
+	if !c.Enabled || len(c.TrustedBackends) == 0 {
+		return false
+	}
+	addr, err := netip.ParseAddr(s.cfg.ClientAddress(r))
+	if err != nil {
+		return false
+	}
+	addr = addr.Unmap()
+	for _, p := range c.TrustedBackends {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
 }
 
 func writeText(w http.ResponseWriter, status int, text string) {
@@ -109,10 +196,13 @@ func (s *Service) apiKeyOK(r *http.Request) bool {
 	return tok != "" && match == 1
 }
 
-// createNamespace registers a doctor's namespace (API key only) and
-// returns its doctor token, once.
+// createNamespace registers a doctor's namespace (API key, or a trusted
+// backend in compatibility mode) and returns its doctor token, once. A
+// trusted backend without a key is EHRC's unchanged backend: it gets
+// EHRC's body exactly, without the token it would not know about.
 func (s *Service) createNamespace(w http.ResponseWriter, r *http.Request) error {
-	if !s.apiKeyOK(r) {
+	keyed := s.apiKeyOK(r)
+	if !keyed && !s.trustedBackend(r) {
 		return errUnauthorized
 	}
 	id, err := namespaceID(r)
@@ -120,16 +210,24 @@ func (s *Service) createNamespace(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	token := session.NewKey()
-	added, err := s.reg.addNamespace(id, token, newUUID())
+	ns, added, err := s.reg.addNamespace(id, sha256.Sum256([]byte(token)), newUUID())
 	switch {
 	case err != nil:
 		return err
 	case !added:
-		writeJSON(w, http.StatusOK, map[string]any{"status": 200, "msg": msgExists})
+		writeJSON(w, http.StatusOK, restBody{Status: 200, Msg: msgExists})
 		return nil
 	}
-	s.log.Info("namespace created", logKeyNamespace, id)
-	writeJSON(w, http.StatusOK, map[string]any{"status": 200, "msg": msgAdded, "doctor-token": token})
+	if err := s.saveNamespace(r.Context(), ns); err != nil {
+		s.reg.removeNamespace(ns) // nobody can be connected yet: no office
+		return err
+	}
+	s.log.Info("namespace created", logKeyNamespace, id, "with_key", keyed)
+	body := restBody{Status: 200, Msg: msgAdded}
+	if keyed {
+		body.DoctorToken = token
+	}
+	writeJSON(w, http.StatusOK, body)
 	return nil
 }
 
@@ -141,7 +239,7 @@ func (s *Service) removeNamespace(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	ns := s.reg.lookup(id)
-	if !s.apiKeyOK(r) && (ns == nil || !ns.checkToken(bearer(r))) {
+	if !s.apiKeyOK(r) && !s.trustedBackend(r) && (ns == nil || !ns.checkToken(bearer(r))) {
 		return errUnauthorized
 	}
 	if ns == nil {
@@ -151,13 +249,14 @@ func (s *Service) removeNamespace(w http.ResponseWriter, r *http.Request) error 
 	if !ok {
 		return errNoNamespace // removed meanwhile
 	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), removeTimeout)
+	defer cancel()
 	if o != nil {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), removeTimeout)
-		defer cancel()
 		o.close(ctx, hub.SessionEnded)
 	}
+	s.deleteSaved(ctx, id)
 	s.log.Info("namespace removed", logKeyNamespace, id)
-	writeJSON(w, http.StatusOK, map[string]any{"status": 200, "msg": msgRemoved})
+	writeJSON(w, http.StatusOK, restBody{Status: 200, Msg: msgRemoved})
 	return nil
 }
 
@@ -171,7 +270,7 @@ func (s *Service) checkAvailability(w http.ResponseWriter, r *http.Request) erro
 	if ok {
 		msg = msgAvailable
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"status": 200, "msg": msg, "availability": ok})
+	writeJSON(w, http.StatusOK, restBody{Status: 200, Msg: msg, Availability: &ok})
 	return nil
 }
 
@@ -188,13 +287,20 @@ func (s *Service) available(id string) bool {
 	return o != nil && o.available()
 }
 
-// createRoom hands out a new room id.
-func (s *Service) createRoom(w http.ResponseWriter, _ *http.Request) error {
+// createRoom hands out a new room id, at a bounded rate per client.
+func (s *Service) createRoom(w http.ResponseWriter, r *http.Request) error {
+	if ok, wait := s.rooms.allow(s.cfg.ClientAddress(r)); !ok {
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)+1))
+		return errRoomRate
+	}
 	id := newUUID()
 	if err := s.reg.reserve(id); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"room-id": id})
+	s.forgetRooms(s.reg.takeExpired()...)
+	writeJSON(w, http.StatusOK, struct {
+		RoomID string `json:"room-id"`
+	}{id})
 	return nil
 }
 

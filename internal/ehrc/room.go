@@ -57,6 +57,7 @@ func (o *office) endRoomLocked(r *room, park bool) {
 		o.svc.reg.park(r.id, o.ns)
 	} else {
 		o.svc.reg.free(r.id, o.ns)
+		o.svc.forgetRooms(roomKey(o.ns.id, r.id))
 	}
 	o.stopRecordingLocked(r)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -17,20 +18,43 @@ import (
 // Limits bound what unauthenticated clients can make the server hold.
 // Zero fields take the defaults.
 type Limits struct {
-	Namespaces   int           // registered namespaces; default 10000
-	PendingRooms int           // room ids handed out and not in use; default 10000
+	Namespaces int // registered namespaces; default 10000
+	// PendingRooms bounds the room ids handed out and never entered; past
+	// it the oldest is dropped (default 10000).
+	PendingRooms int
 	RoomTTL      time.Duration // how long such a room id stays valid; default 10 min
-	Members      int           // connections per namespace; default 256
-	Rooms        int           // live rooms per namespace; default 64
+	// RoomBurst room ids at once per client address, then one every
+	// RoomInterval (defaults 20 and 3 s).
+	RoomBurst    int
+	RoomInterval time.Duration
+	// Members bounds the connections without the doctor token per
+	// namespace (default 256), MembersPerAddress the same per client
+	// address (default 16), DoctorConns the connections with the token
+	// (default 4): anonymous connections never take the doctor's place.
+	Members, MembersPerAddress, DoctorConns int
+	Rooms                                   int // live rooms per namespace; default 64
 }
 
 func (l Limits) withDefaults() Limits {
 	l.Namespaces = orDefault(l.Namespaces, 10000)
 	l.PendingRooms = orDefault(l.PendingRooms, 10000)
 	l.RoomTTL = orDefault(l.RoomTTL, 10*time.Minute)
+	l.RoomBurst = orDefault(l.RoomBurst, 20)
+	l.RoomInterval = orDefault(l.RoomInterval, 3*time.Second)
 	l.Members = orDefault(l.Members, 256)
+	l.MembersPerAddress = orDefault(l.MembersPerAddress, 16)
+	l.DoctorConns = orDefault(l.DoctorConns, 4)
 	l.Rooms = orDefault(l.Rooms, 64)
 	return l
+}
+
+// Compat makes unchanged EHRC apps work, at a cost main warns about at
+// start-up (docs/ehrc.md, "Compatibility mode").
+type Compat struct {
+	Enabled bool
+	// TrustedBackends may create and remove namespaces without the API
+	// key, as EHRC's backend does.
+	TrustedBackends []netip.Prefix
 }
 
 func orDefault[T int | time.Duration](v, def T) T {
@@ -49,8 +73,21 @@ type Config struct {
 	Logger     *slog.Logger
 	Limits     Limits
 	Now        func() time.Time // nil = time.Now (room expiry)
-	// SocketIO tunes the Socket.IO server (Path, Logger, Authorize and
-	// OnConnect are set by the Service).
+	// AllowedOrigins are the browser origins of apps served from
+	// elsewhere ("https://app.example.org"): they get CORS on the REST
+	// routes and on polling, and may open WebSockets. In compatibility
+	// mode they are also the origins a doctor may come from without the
+	// token. Empty: same origin only.
+	AllowedOrigins []string
+	Compat         Compat
+	// Store keeps namespaces and entered rooms across restarts; nil = in
+	// memory only.
+	Store Store
+	// ClientAddress names the client of a request for the per-address
+	// limits; nil = the TCP peer's IP.
+	ClientAddress func(r *http.Request) string
+	// SocketIO tunes the Socket.IO server (Path, Logger, Authorize,
+	// OnConnect, AllowedOrigins and ClientAddress are set by the Service).
 	SocketIO socketio.Options
 }
 
@@ -60,6 +97,7 @@ type Service struct {
 	cfg     Config
 	log     *slog.Logger
 	reg     *registry
+	rooms   *limiter // create-room per client address
 	sio     *socketio.Server
 	handler http.Handler
 
@@ -80,10 +118,15 @@ func New(cfg Config) *Service {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Service{cfg: cfg, log: cfg.Logger, reg: newRegistry(cfg.Limits, cfg.Now)}
+	if cfg.ClientAddress == nil {
+		cfg.ClientAddress = socketio.RemoteHost
+	}
+	s := &Service{cfg: cfg, log: cfg.Logger, reg: newRegistry(cfg.Limits, cfg.Now),
+		rooms: newLimiter(cfg.Limits.RoomBurst, cfg.Limits.RoomInterval, cfg.Now)}
 	s.bgCtx, s.bgCancel = context.WithCancel(context.Background())
 	opts := cfg.SocketIO
 	opts.Path, opts.Authorize, opts.OnConnect = socketio.DefaultPath, s.authorize, s.onConnect
+	opts.AllowedOrigins, opts.ClientAddress = cfg.AllowedOrigins, cfg.ClientAddress
 	opts.Logger = cfg.Logger.With(logKeyComponent, "socketio")
 	s.sio = socketio.NewServer(opts)
 	s.handler = web.SecurityHeaders(s.routes())
@@ -105,6 +148,7 @@ func (s *Service) routes() http.Handler {
 	for i, name := range restRoutes {
 		for _, prefix := range []string{"/api/", "/"} {
 			mux.Handle("GET "+prefix+name, s.rest(handlers[i]))
+			mux.Handle("OPTIONS "+prefix+name, http.HandlerFunc(s.preflight))
 		}
 	}
 	mux.Handle(socketio.DefaultPath, s.sio)

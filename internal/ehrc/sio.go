@@ -3,6 +3,7 @@ package ehrc
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/rehabrtc/rehabrtc/internal/socketio"
@@ -14,13 +15,16 @@ import (
 // sioAuth is what Authorize learned about a socket (its Socket.Data).
 type sioAuth struct {
 	ns     *namespace
-	doctor bool // presented the doctor token
+	doctor bool   // presented the doctor token
+	compat bool   // no token, from an app origin in compatibility mode
+	addr   string // the client's address
 }
 
 // authorize admits a socket into a registered namespace. The CONNECT auth
 // payload may carry {"token": "<doctor token>"}; without it the socket is
-// a patient's.
-func (s *Service) authorize(_ *http.Request, nsp string, auth json.RawMessage) (any, error) {
+// a patient's, or in compatibility mode, from an allowed app origin,
+// possibly the doctor's.
+func (s *Service) authorize(r *http.Request, nsp string, auth json.RawMessage) (any, error) {
 	ns := s.reg.lookup(strings.TrimPrefix(nsp, "/"))
 	if ns == nil {
 		return nil, socketio.ErrInvalidNamespace // what socket.io says for an unknown namespace
@@ -34,7 +38,8 @@ func (s *Service) authorize(_ *http.Request, nsp string, auth json.RawMessage) (
 	if a.Token != nil && !ns.checkToken(*a.Token) {
 		return nil, &socketio.ConnectError{Message: "invalid doctor token"}
 	}
-	return sioAuth{ns: ns, doctor: a.Token != nil}, nil
+	compat := a.Token == nil && s.cfg.Compat.Enabled && s.originListed(pageOrigin(r))
+	return sioAuth{ns: ns, doctor: a.Token != nil, compat: compat, addr: s.cfg.ClientAddress(r)}, nil
 }
 
 // onConnect makes the socket a member of its namespace's office.
@@ -45,7 +50,7 @@ func (s *Service) onConnect(sock *socketio.Socket) {
 		sioRefuse(sock, errGone)
 		return
 	}
-	m := &member{id: sock.ID(), link: sioLink{sock}, doctor: a.doctor}
+	m := &member{id: sock.ID(), link: sioLink{sock}, doctor: a.doctor, compat: a.compat, addr: a.addr}
 	if err := o.join(m); err != nil {
 		s.release(o)
 		sioRefuse(sock, publicError(err))
@@ -98,4 +103,18 @@ func (l sioLink) end(replaced bool) {
 	}
 	_ = l.s.Emit(notice, struct{}{})
 	l.s.Disconnect()
+}
+
+// pageOrigin is the origin of the page that made a browser request: its
+// Origin header, or for a same-origin GET (which browsers send without
+// one, as socket.io-client's first poll) the origin of its Referer.
+func pageOrigin(r *http.Request) string {
+	if o := r.Header.Get("Origin"); o != "" {
+		return o
+	}
+	u, err := url.Parse(r.Referer())
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
 }
