@@ -73,6 +73,7 @@ type RehabRTC struct {
 	LogLevel    string      `json:"log_level"`   // "debug", "info", "warn" or "error"
 	LogFormat   string      `json:"log_format"`  // "text" or "json"
 	BusyReply   bool        `json:"busy_reply"`
+	EHRC        EHRC        `json:"ehrc"` // the EHRC-compatible consultation API
 }
 
 // Gateway is the public listener that routes /rehab/…, /webrtc/{port}/… and
@@ -111,6 +112,7 @@ func Default() *Config {
 			ICEServers:  []ICEServer{},
 			LogLevel:    "info",
 			LogFormat:   "text",
+			EHRC:        EHRC{AllowedOrigins: []string{}, Compat: EHRCCompat{TrustedBackends: []string{}}},
 		},
 	}
 }

@@ -195,7 +195,7 @@ func TestJSONHasEveryKey(t *testing.T) {
 		"Backend":  {"hostname", "port", "verify_tls"},
 		"Redis":    {"db", "hostname", "password", "port", "username"},
 		"WebRTC":   {"executable", "external_port", "hostname", "local_base_port", "max_sessions", "script", "working_directory"},
-		"RehabRTC": {"api_keys", "busy_reply", "data_dir", "gateway", "ice_servers", "log_format", "log_level", "session_bind", "url_scheme"},
+		"RehabRTC": {"api_keys", "busy_reply", "data_dir", "ehrc", "gateway", "ice_servers", "log_format", "log_level", "session_bind", "url_scheme"},
 	}
 	if len(file) != len(want) {
 		t.Errorf("sections = %v, want %v", slices.Sorted(maps.Keys(file)), want)

@@ -155,6 +155,7 @@ func (v *checker) rehabRTC(r *RehabRTC) {
 	}
 	v.oneOf("RehabRTC.log_level", r.LogLevel, "debug", "info", "warn", "error")
 	v.oneOf("RehabRTC.log_format", r.LogFormat, "text", "json")
+	v.ehrc(&r.EHRC)
 }
 
 func (v *checker) oneOf(field, got string, allowed ...string) {
