@@ -3,23 +3,54 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
+	"strings"
 
+	"github.com/rehabrtc/rehabrtc/internal/config"
 	"github.com/rehabrtc/rehabrtc/internal/ehrc"
 )
 
 // consultations builds the EHRC-compatible consultation API: its REST
-// routes, its Socket.IO endpoint and its native WebSocket (docs/ehrc.md).
-// Rooms promoted by their doctor are recorded through the session manager.
-func (s *server) consultations() *ehrc.Service {
+// routes, its Socket.IO endpoint and its native WebSocket (docs/ehrc.md),
+// with the namespaces and rooms kept in the embedded store. Rooms promoted
+// by their doctor are recorded through the session manager.
+func (s *server) consultations(ctx context.Context) (*ehrc.Service, error) {
 	ice, _ := json.Marshal(s.cfg.RehabRTC.ICEServers) // marshalled once already by newServer
-	return ehrc.New(ehrc.Config{
-		APIKeys:    s.apiKeys,
-		Sessions:   s.mgr,
-		ICEServers: ice,
-		Counters:   s.counters,
-		Logger:     s.log.With("component", "ehrc"),
+	ec := s.cfg.RehabRTC.EHRC
+	log := s.log.With("component", "ehrc")
+	c := ehrc.New(ehrc.Config{
+		APIKeys:        s.apiKeys,
+		Sessions:       s.mgr,
+		ICEServers:     ice,
+		Counters:       s.counters,
+		Logger:         log,
+		AllowedOrigins: ec.AllowedOrigins,
+		Compat:         ehrc.Compat{Enabled: ec.Compat.Enabled, TrustedBackends: ec.TrustedPrefixes()},
+		Store:          s.store.Tree("ehrc"),
 	})
+	nss, rooms, err := c.Restore(ctx)
+	if err != nil {
+		_ = c.Close(ctx)
+		return nil, err
+	}
+	if nss > 0 {
+		log.Info("consultations restored", "namespaces", nss, "rooms", rooms)
+	}
+	if ec.Compat.Enabled {
+		warnCompat(log, ec)
+	}
+	return c, nil
+}
+
+// warnCompat says, once at start-up, what compatibility mode weakens.
+func warnCompat(log *slog.Logger, ec config.EHRC) {
+	log.Warn("EHRC compatibility mode is on: weaker than token authentication",
+		"keyless_namespaces_from", strings.Join(ec.Compat.TrustedBackends, ","),
+		"tokenless_doctors_from", strings.Join(ec.AllowedOrigins, ","),
+		"risk", "anyone able to send requests from those addresses can create and remove namespaces; "+
+			"any connection presenting one of those origins (a header non-browser clients can forge) can act as the doctor "+
+			"of a namespace whose doctor is not connected with the token")
 }
 
 // withConsultations routes the EHRC paths of the service port (the same

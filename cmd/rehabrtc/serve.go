@@ -131,7 +131,12 @@ func (s *server) run(ctx context.Context) error {
 	api := httpapi.New(httpapi.Config{
 		Sessions: s.mgr, APIKeys: s.apiKeys, Metrics: s.metrics(), Ready: s.ready, Logger: s.log.With("component", "api"),
 	})
-	consult := s.consultations()
+	consult, err := s.consultations(ctx)
+	if err != nil {
+		s.stopOpenTera(context.Background())
+		s.mgr.Shutdown(context.Background())
+		return err
+	}
 	servers, err := s.listen(withConsultations(api, consult), consult)
 	if err != nil {
 		s.closeConsultations(context.Background(), consult)
