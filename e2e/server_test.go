@@ -51,6 +51,12 @@ func buildBinary(t *testing.T) {
 // startServer writes a config with free ports and runs `rehabrtc serve` until the test ends.
 func startServer(t *testing.T) *server {
 	t.Helper()
+	return startServerWith(t, nil)
+}
+
+// startServerWith is startServer with edit applied to the RehabRTC section of the config first.
+func startServerWith(t *testing.T, edit func(rehabRTC map[string]any)) *server {
+	t.Helper()
 	buildBinary(t)
 	const maxSessions = 5
 	base := testutil.FreePorts(t, maxSessions+2)
@@ -64,6 +70,9 @@ func startServer(t *testing.T) *server {
 			"data_dir": dir, "api_keys": []string{apiKey}, "url_scheme": "http",
 			"gateway": map[string]any{"enabled": true, "listen": fmt.Sprintf("127.0.0.1:%d", base+1)},
 		},
+	}
+	if edit != nil {
+		edit(cfg["RehabRTC"].(map[string]any))
 	}
 	b, _ := json.MarshalIndent(cfg, "", "  ")
 	s := &server{
