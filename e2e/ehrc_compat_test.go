@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -85,6 +86,9 @@ func TestEHRCAppCompatMode(t *testing.T) {
 			"compat":          map[string]any{"enabled": true, "trusted_backends": []string{"127.0.0.0/8"}},
 		}
 	})
+	if out := srv.out.String(); !strings.Contains(out, "EHRC compatibility mode is on") {
+		t.Fatalf("no start-up warning for compatibility mode:\n%s", out)
+	}
 	if code, body := keylessGet(t, srv.gateway+"/api/create-namespace?namespaceId=dr-compat"); code != 200 ||
 		body != `{"status":200,"msg":"Namespace added successfully."}` {
 		t.Fatalf("keyless create-namespace: %d %q", code, body)
