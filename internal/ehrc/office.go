@@ -181,8 +181,12 @@ func (o *office) close(ctx context.Context, why hub.CloseReason) {
 		clear(o.members)
 		clear(o.byAddr)
 		o.tokens, o.anon, o.doctor = 0, 0, nil
+		// At shutdown rooms are parked, as when connections drop: they
+		// stay saved, and their patients come back to them after the
+		// restart. A removed namespace's rooms are gone for good.
+		park := why == hub.ServerShutdown
 		for _, r := range o.rooms {
-			o.endRoomLocked(r, false)
+			o.endRoomLocked(r, park)
 		}
 	}
 	o.mu.Unlock()
