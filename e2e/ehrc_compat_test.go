@@ -138,3 +138,44 @@ func TestEHRCAppDefaultModeRefusesTokenlessDoctor(t *testing.T) {
 		t.Fatalf("availability after a refused tokenless doctor: %d %q", code, body)
 	}
 }
+
+// A restart of rehabrtc in the middle of a consultation of unchanged EHRC apps: the namespace and
+// the room come back from the store, socket.io-client reconnects by itself, the apps run their
+// opening steps again (doctor-joined, create with the same room) and the call goes on with video.
+func TestEHRCAppSurvivesRestart(t *testing.T) {
+	needBrowser(t)
+	app := appServer(t)
+	srv := startServerWith(t, func(r map[string]any) {
+		r["ehrc"] = map[string]any{
+			"allowed_origins": []string{app.URL},
+			"compat":          map[string]any{"enabled": true, "trusted_backends": []string{"127.0.0.0/8"}},
+		}
+	})
+	if code, _ := keylessGet(t, srv.gateway+"/api/create-namespace?namespaceId=dr-restart"); code != 200 {
+		t.Fatalf("create-namespace: %d", code)
+	}
+	doctor := openPage(t, "doctor", appURL(app.URL, srv.gateway, "doctor", "dr-restart"))
+	doctor.waitJS("doctor waiting", `window.rehab.state === 'waiting'`, 15*time.Second)
+	patient := openPage(t, "patient", appURL(app.URL, srv.gateway, "patient", "dr-restart"))
+	for _, p := range []*page{doctor, patient} {
+		p.waitJS("in call", `window.rehab.state === 'in-call'`, 20*time.Second)
+	}
+
+	stopping := time.Now()
+	srv.stop() // SIGTERM: a clean restart, as systemd does it
+	for _, p := range []*page{doctor, patient} {
+		p.waitJS("disconnected", `window.rehab.disconnects >= 1`, 10*time.Second)
+	}
+	t.Logf("stopped in %v", time.Since(stopping).Round(time.Millisecond))
+	start := time.Now()
+	srv.start()
+	for _, p := range []*page{doctor, patient} {
+		p.waitJS("in call again", `window.rehab.state === 'in-call'`, 30*time.Second)
+	}
+	doctor.waitVideoFlowing(1, 20*time.Second)
+	patient.waitVideoFlowing(1, 20*time.Second)
+	t.Logf("consultation back with video %v after the restart", time.Since(start).Round(time.Millisecond))
+	if !strings.Contains(srv.out.String(), "consultations restored") {
+		t.Errorf("no restore logged:\n%s", srv.out.String())
+	}
+}

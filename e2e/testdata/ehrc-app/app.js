@@ -36,6 +36,7 @@
   }
 
   function newPeer(socket, stream, other) {
+    if (pc) pc.close(); // a new call after a reconnection replaces the old one
     peer = other;
     pc = new RTCPeerConnection({ iceServers: [] });
     stream.getTracks().forEach((t) => pc.addTrack(t, stream));
@@ -52,6 +53,8 @@
     socket.on('connect_error', (e) => setState('refused', e.message));
     socket.on('error', (e) => setState('refused-' + e.event, e.code + ' ' + e.message));
     socket.onAny((ev) => rehab.events.push(ev));
+    // socket.io-client reconnects by itself; 'connect' then runs the app's opening step again.
+    socket.on('disconnect', () => { rehab.disconnects = (rehab.disconnects || 0) + 1; setState('reconnecting'); });
     socket.on('ice-candidate', (d) => { if (pc) pc.addIceCandidate(d.candidate).catch((e) => setState('failed', e)); });
     return socket;
   }
