@@ -102,6 +102,9 @@ func TestEHRCAppCompatMode(t *testing.T) {
 	}
 	doctor.waitVideoFlowing(1, 20*time.Second)
 	patient.waitVideoFlowing(1, 20*time.Second)
+	for _, p := range []*page{doctor, patient} { // polling (CORS) first, then the cross-origin upgrade
+		p.waitJS("upgraded to WebSocket", `window.rehab.transport() === 'websocket'`, 10*time.Second)
+	}
 	doctor.shot("in-call")
 	patient.shot("in-call")
 	t.Logf("unchanged EHRC app, compatibility mode: video both ways after %v", time.Since(start).Round(time.Millisecond))

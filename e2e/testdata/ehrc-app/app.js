@@ -50,6 +50,7 @@
 
   function connect() {
     const socket = io(server + '/' + ns);
+    rehab.transport = () => socket.io.engine && socket.io.engine.transport.name;
     socket.on('connect_error', (e) => setState('refused', e.message));
     socket.on('error', (e) => setState('refused-' + e.event, e.code + ' ' + e.message));
     socket.onAny((ev) => rehab.events.push(ev));
