@@ -289,7 +289,7 @@ func (s *Service) available(id string) bool {
 
 // createRoom hands out a new room id, at a bounded rate per client.
 func (s *Service) createRoom(w http.ResponseWriter, r *http.Request) error {
-	if ok, wait := s.rooms.allow(s.cfg.ClientAddress(r)); !ok {
+	if ok, wait := s.rooms.allow(socketio.LimitKey(s.cfg.ClientAddress(r))); !ok {
 		w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)+1))
 		return errRoomRate
 	}

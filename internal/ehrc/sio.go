@@ -39,7 +39,7 @@ func (s *Service) authorize(r *http.Request, nsp string, auth json.RawMessage) (
 		return nil, &socketio.ConnectError{Message: "invalid doctor token"}
 	}
 	compat := a.Token == nil && s.cfg.Compat.Enabled && s.originListed(pageOrigin(r))
-	return sioAuth{ns: ns, doctor: a.Token != nil, compat: compat, addr: s.cfg.ClientAddress(r)}, nil
+	return sioAuth{ns: ns, doctor: a.Token != nil, compat: compat, addr: socketio.LimitKey(s.cfg.ClientAddress(r))}, nil
 }
 
 // onConnect makes the socket a member of its namespace's office.

@@ -3,6 +3,7 @@ package socketio
 import (
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 )
@@ -35,6 +36,19 @@ func RemoteHost(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
+}
+
+// LimitKey is the key under which per-address limits count addr: the
+// address itself, but an IPv6 address's /64, which one subscriber usually
+// holds whole (counting each address would let one client take 2^64
+// places).
+func LimitKey(addr string) string {
+	a, err := netip.ParseAddr(addr)
+	if err != nil || a.Is4() || a.Is4In6() {
+		return addr
+	}
+	p, _ := a.Prefix(64) // cannot fail for IPv6
+	return p.String()
 }
 
 // admitPending counts a new session as pending, or refuses it; s.mu must

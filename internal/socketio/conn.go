@@ -33,7 +33,7 @@ type conn struct {
 	sid       string
 	log       *slog.Logger
 	handshake *http.Request // the request that opened the session
-	addr      string        // the client's address, for the pending bound
+	addr      string        // the client's LimitKey, for the pending bound
 	pending   bool          // counted as pending by the server; guarded by srv.mu
 
 	ctx    context.Context // cancelled once the loop has torn the session down
@@ -65,7 +65,7 @@ func newConn(s *Server, r *http.Request, transport string) *conn {
 		sid:       randomID(),
 		log:       s.log.With(logKeyConn, s.nextConn.Add(1)),
 		handshake: hs,
-		addr:      s.opts.ClientAddress(r),
+		addr:      LimitKey(s.opts.ClientAddress(r)),
 		in:        make(chan EnginePacket),
 		out:       make(chan []byte, sendQueueLen),
 		wake:      make(chan struct{}, 1),
