@@ -66,6 +66,14 @@ func (s *Server) admitPendingLocked(c *conn) (engineError, bool) {
 	return engineError{}, true
 }
 
+// repend counts c as pending again, unless that is over a bound.
+func (s *Server) repend(c *conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.admitPendingLocked(c)
+	return ok
+}
+
 // settle stops counting c as pending (it joined a namespace, or ended);
 // safe to call more than once.
 func (s *Server) settle(c *conn) {

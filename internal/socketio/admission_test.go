@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coder/websocket"
 )
@@ -168,4 +169,41 @@ func TestLimitKey(t *testing.T) {
 			t.Errorf("LimitKey(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+// A session whose last socket leaves is pending again: joining and leaving
+// a namespace cannot hold sessions outside the bounds, nor past
+// ConnectTimeout.
+func TestLeavingMakesPendingAgain(t *testing.T) {
+	opts := testOptions(newRecorder())
+	opts.MaxPendingPerAddress = 2
+	env := newTestEnv(t, opts)
+	a, b := env.openPolling(), env.openPolling()
+	env.mustPost(a, "40")
+	env.mustPost(b, "40")
+	waitFor(t, "both admitted", func() bool { return env.srv.PendingCount() == 0 })
+	c, d := env.openPolling(), env.openPolling() // the bound is full again
+	_ = d
+	env.mustPost(a, "41") // a leaves its namespace: over the bound, closed
+	waitFor(t, "a closed", func() bool { return env.srv.lookup(a) == nil })
+	env.mustPost(c, "40") // c is admitted: a place frees
+	waitFor(t, "c admitted", func() bool { return env.srv.PendingCount() == 1 })
+	env.mustPost(b, "41") // b leaves: pending again, within the bound
+	waitFor(t, "b pending", func() bool { return env.srv.PendingCount() == 2 })
+	if env.srv.lookup(b) == nil {
+		t.Fatal("b closed though within the bound")
+	}
+
+	// And it gets ConnectTimeout again to join one.
+	opts = testOptions(newRecorder())
+	opts.ConnectTimeout = 200 * time.Millisecond
+	env = newTestEnv(t, opts)
+	e := env.openPolling()
+	env.mustPost(e, "40")
+	time.Sleep(300 * time.Millisecond) // past the first timeout, while admitted
+	if env.srv.lookup(e) == nil {
+		t.Fatal("admitted session closed by the connect timeout")
+	}
+	env.mustPost(e, "41")
+	waitFor(t, "connect timeout after leaving", func() bool { return env.srv.lookup(e) == nil })
 }

@@ -54,7 +54,8 @@ type conn struct {
 	pollKick     chan struct{} // closed to end the pending GET with a noop
 	posting      bool          // a POST is being read
 
-	sockets map[string]*Socket // by namespace; owned by the loop
+	sockets  map[string]*Socket // by namespace; owned by the loop
+	admitted bool               // has had a socket since it was last pending; owned by the loop
 }
 
 func newConn(s *Server, r *http.Request, transport string) *conn {
@@ -164,8 +165,32 @@ func (c *conn) run() {
 		case <-c.srv.ctx.Done():
 			c.closeWith("server shutting down")
 		}
+		if c.admitted && len(c.sockets) == 0 {
+			c.unadmit(connect)
+		}
 	}
 	c.teardown()
+}
+
+// admit stops bounding c as pending: a namespace admitted it.
+func (c *conn) admit() {
+	if !c.admitted {
+		c.admitted = true
+		c.srv.settle(c)
+	}
+}
+
+// unadmit makes a session whose last socket is gone pending again: it
+// counts against the bounds (and is closed if over them) and has
+// ConnectTimeout to join a namespace, as a new one. Otherwise a client
+// could join and leave a namespace to hold sessions without bound.
+func (c *conn) unadmit(connect *time.Timer) {
+	c.admitted = false
+	if !c.srv.repend(c) {
+		c.closeWith("too many pending connections")
+		return
+	}
+	connect.Reset(c.srv.opts.ConnectTimeout)
 }
 
 // handlePacket handles one inbound Engine.IO packet and reports whether it

@@ -71,7 +71,7 @@ func (c *conn) handleConnect(p SocketPacket) {
 		return
 	}
 	c.sockets[nsp] = s
-	c.srv.settle(c) // admitted: no longer bounded as pending
+	c.admit() // no longer bounded as pending
 	c.log.Debug("socketio: socket connected", logKeySocket, s.id, logKeyNamespace, nsp)
 	if on := c.srv.opts.OnConnect; on != nil {
 		c.call("OnConnect", func() { on(s) })
