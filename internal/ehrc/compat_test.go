@@ -203,7 +203,7 @@ func TestRestartKeepsConsultation(t *testing.T) {
 	st := open()
 	e := newTestEnv(t, Config{Store: st.Tree("ehrc")})
 	c := startConsultation(t, e, "doc", false, true) // the native patient's room is ended by Close itself
-	ended := e.createRoom() // a room entered and ended is not kept
+	ended := e.createRoom()                          // a room entered and ended is not kept
 	p2, _ := e.dialSIO("doc", "")
 	noErr(t, "create", p2.call("create", map[string]string{"room-id": ended}))
 	c.doctor.expect("new-patient")
