@@ -202,8 +202,9 @@ func TestRestartKeepsConsultation(t *testing.T) {
 	}
 	st := open()
 	e := newTestEnv(t, Config{Store: st.Tree("ehrc")})
-	c := startConsultation(t, e, "doc", false, true) // the native patient's room is ended by Close itself
-	ended := e.createRoom()                          // a room entered and ended is not kept
+	// A native patient: Close ends its connection itself, and the room must stay.
+	c := startConsultation(t, e, "doc", false, true)
+	ended := e.createRoom() // a room entered and ended is not kept
 	p2, _ := e.dialSIO("doc", "")
 	noErr(t, "create", p2.call("create", map[string]string{"room-id": ended}))
 	c.doctor.expect("new-patient")
