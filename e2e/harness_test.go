@@ -16,6 +16,7 @@ import (
 
 	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+	"github.com/rehabrtc/rehabrtc/internal/testutil"
 )
 
 const apiKey = "e2e-api-key-0123456789abcdef0123456789abcdef"
@@ -98,15 +99,12 @@ func run(m *testing.M) int {
 }
 
 // needBrowser skips the test when no Chromium is installed (fails instead when
-// $REHABRTC_REQUIRE_BROWSER is set, as in CI), and starts the shared browser on first use.
+// $REHABRTC_REQUIRE_EXTERNAL is set, as in CI), and starts the shared browser on first use.
 func needBrowser(t *testing.T) {
 	t.Helper()
 	if browserCtx == nil {
 		msg := "no Chromium found (looked for $CHROMIUM, chromium, chromium-browser, google-chrome): install Debian's chromium to run the browser tests"
-		if os.Getenv("REHABRTC_REQUIRE_BROWSER") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+		testutil.Missing(t, msg)
 	}
 	browserOnce.Do(func() {
 		// The first Do starts the browser; it must not have a deadline (it would end the browser).

@@ -31,7 +31,7 @@ echo "== go vet"
 go vet ./...
 
 # The browser and Node interop tests must not skip in CI.
-export REHABRTC_REQUIRE_BROWSER=1
+export REHABRTC_REQUIRE_EXTERNAL=1
 export CI=${CI:-true}
 
 echo "== JSDoc type check of the pages (tsc --checkJs)"

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rehabrtc/rehabrtc/internal/session"
+	"github.com/rehabrtc/rehabrtc/internal/testutil"
 )
 
 // fakeServerJS parses its arguments and checks keys as OpenTera's
@@ -41,10 +42,7 @@ func nodeOrSkip(t *testing.T) string {
 	t.Helper()
 	node, err := exec.LookPath("node")
 	if err != nil {
-		if os.Getenv("REHABRTC_REQUIRE_BROWSER") != "" {
-			t.Fatal("node not found")
-		}
-		t.Skip("node not found")
+		testutil.Missing(t, "node not found")
 	}
 	return node
 }

@@ -1,6 +1,7 @@
 // Package testutil holds helpers shared by the tests of several packages:
-// free loopback ports and a log buffer that several goroutines write to.
-// Only _test.go files import it.
+// free loopback ports, a log buffer that several goroutines write to, and
+// the rule for tests that need something outside Go (a browser, Node.js,
+// redis-server). Only tests and test helper packages import it.
 package testutil
 
 import (
@@ -14,6 +15,37 @@ import (
 	"sync"
 	"testing"
 )
+
+// EnvRequireExternal, when set (to anything but "" or "0"), turns the skip
+// of a test that needs an external program (Chromium, Node.js,
+// redis-server) into a failure; scripts/test.sh and CI set it.
+const EnvRequireExternal = "REHABRTC_REQUIRE_EXTERNAL"
+
+// envRequireBrowser is the old name of EnvRequireExternal, still accepted:
+// it always governed Redis and Node.js too, not only the browser.
+const envRequireBrowser = "REHABRTC_REQUIRE_BROWSER"
+
+// RequireExternal reports whether tests must fail, not skip, when an
+// external program is missing: $REHABRTC_REQUIRE_EXTERNAL (or its old name
+// $REHABRTC_REQUIRE_BROWSER) is set, or CI=true.
+func RequireExternal() bool {
+	for _, name := range []string{EnvRequireExternal, envRequireBrowser} {
+		if v := os.Getenv(name); v != "" && v != "0" {
+			return true
+		}
+	}
+	return os.Getenv("CI") == "true"
+}
+
+// Missing ends a test that cannot run because an external program is
+// missing: it fails when RequireExternal, and skips otherwise.
+func Missing(t testing.TB, msg string) {
+	t.Helper()
+	if RequireExternal() {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+}
 
 // FreePorts finds n consecutive free loopback TCP ports below the kernel's
 // ephemeral range, so that no outgoing connection (a browser's, a

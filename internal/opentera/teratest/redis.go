@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/rehabrtc/rehabrtc/internal/testutil"
 )
 
 // Redis is a redis-server started for one test, on a free loopback port,
@@ -31,15 +32,12 @@ type Redis struct {
 }
 
 // StartRedis starts redis-server. When it is not installed the test is
-// skipped, except in CI (CI=true or REHABRTC_REQUIRE_BROWSER=1), where
+// skipped, except in CI (CI=true or REHABRTC_REQUIRE_EXTERNAL=1), where
 // that is a failure.
 func StartRedis(t testing.TB) *Redis {
 	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
-		if os.Getenv("CI") == "true" || os.Getenv("REHABRTC_REQUIRE_BROWSER") == "1" {
-			t.Fatal("redis-server is not installed (the test script installs it: ./scripts/test.sh)")
-		}
-		t.Skip("redis-server is not installed")
+		testutil.Missing(t, "redis-server is not installed (the test script installs it: ./scripts/test.sh)")
 	}
 	r := &Redis{t: t, dir: t.TempDir(), Port: freePort(t)}
 	r.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(r.Port))
