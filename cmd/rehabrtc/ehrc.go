@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
-	"net/http"
 	"strings"
 
 	"github.com/rehabrtc/rehabrtc/internal/config"
@@ -51,18 +50,6 @@ func warnCompat(log *slog.Logger, ec config.EHRC) {
 		"risk", "anyone able to send requests from those addresses can create and remove namespaces; "+
 			"any connection presenting one of those origins (a header non-browser clients can forge) can act as the doctor "+
 			"of a namespace whose doctor is not connected with the token")
-}
-
-// withConsultations routes the EHRC paths of the service port (the same
-// ones the gateway mounts) to c, and everything else to api.
-func withConsultations(api http.Handler, c *ehrc.Service) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if ehrc.IsRoute(r.URL.Path) {
-			c.Handler().ServeHTTP(w, r)
-			return
-		}
-		api.ServeHTTP(w, r)
-	})
 }
 
 // closeConsultations disconnects every consultation client and stops the

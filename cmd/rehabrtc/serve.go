@@ -69,6 +69,7 @@ type server struct {
 	log      *slog.Logger
 	store    *boltstore.Store
 	mgr      *session.Manager
+	runner   runner // also the gateway's port→handler table
 	counters *hub.Counters
 	pool     *ports.Pool
 	apiKeys  []string
@@ -107,6 +108,7 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 		ot.close()
 		return nil, err
 	}
+	s.runner = runner
 	s.mgr = session.NewManager(session.Config{
 		Events:     ot.events(),
 		Store:      ot.records(st, log),
@@ -137,7 +139,8 @@ func (s *server) run(ctx context.Context) error {
 		s.mgr.Shutdown(context.Background())
 		return err
 	}
-	servers, err := s.listen(withConsultations(api, consult), consult)
+	// EHRC apps call root paths, on the service port as on the gateway.
+	servers, err := s.listen(gateway.Prefer(ehrc.IsRoute, consult.Handler(), api), consult)
 	if err != nil {
 		s.closeConsultations(context.Background(), consult)
 		s.stopOpenTera(context.Background())
@@ -189,7 +192,7 @@ func (s *server) listen(api http.Handler, consult *ehrc.Service) ([]*httpServer,
 	list := []*httpServer{{srv: newHTTPServer(gateway.AccessLog(access, api))}}
 	addrs := []string{s.cfg.ServiceAddr()}
 	if gw := s.cfg.RehabRTC.Gateway; gw.Enabled {
-		g := gateway.New(api, s.mgr, s.cfg.RehabRTC.SessionBind)
+		g := gateway.New(api, s.runner, s.cfg.RehabRTC.SessionBind)
 		g.Mount(ehrc.IsRoute, consult.Handler()) // EHRC apps call root paths
 		list = append(list, &httpServer{srv: newHTTPServer(gateway.AccessLog(access, g)), tls: s.cfg.GatewayTLS()})
 		addrs = append(addrs, s.cfg.GatewayAddr())

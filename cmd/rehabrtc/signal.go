@@ -9,13 +9,12 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
-	"path/filepath"
 	"strconv"
 
 	"github.com/rehabrtc/rehabrtc/internal/childproc"
 	"github.com/rehabrtc/rehabrtc/internal/config"
 	"github.com/rehabrtc/rehabrtc/internal/endpoint"
+	"github.com/rehabrtc/rehabrtc/internal/gateway"
 	"github.com/rehabrtc/rehabrtc/internal/session"
 )
 
@@ -66,29 +65,25 @@ func signalCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	})
 }
 
+// runner is a session.Runner that also routes its sessions' ports, for the
+// gateway.
+type runner interface {
+	session.Runner
+	gateway.Sessions
+}
+
 // sessionRunner picks how sessions run: in this process when
 // WebRTC.executable is empty, else one child process each (OpenTera's
-// process-per-session mode):
-//
-//   - executable "rehabrtc" is this very binary, script "signal" by default;
-//   - script "signal" with any other executable is another rehabrtc binary;
-//   - anything else is OpenTera's EasyRTC server: node server.js.
-func sessionRunner(cfg *config.Config, opts endpoint.Options) (session.Runner, error) {
+// process-per-session mode; childproc.ProgramFor says which program).
+func sessionRunner(cfg *config.Config, opts endpoint.Options) (runner, error) {
 	w := cfg.WebRTC
 	if w.Executable == "" {
 		return &endpoint.Runner{Bind: cfg.RehabRTC.SessionBind, Options: opts}, nil
 	}
-	r := &childproc.Runner{Executable: w.Executable, Script: w.Script, WorkingDir: w.WorkingDirectory,
-		Mode: childproc.EasyRTC, Bind: cmp.Or(cfg.RehabRTC.SessionBind, "127.0.0.1"), ICEServers: opts.ICEServers}
-	if w.Executable == "rehabrtc" {
-		self, err := os.Executable()
-		if err != nil {
-			return nil, fmt.Errorf("WebRTC.executable: cannot find this program: %w", err)
-		}
-		r.Executable, r.Script = self, cmp.Or(w.Script, "signal")
+	p, err := childproc.ProgramFor(w.Executable, w.Script)
+	if err != nil {
+		return nil, err
 	}
-	if r.Script == "signal" || (r.Script == "" && filepath.Base(r.Executable) == "rehabrtc") {
-		r.Mode, r.Script = childproc.Native, "signal"
-	}
-	return r, nil
+	return &childproc.Runner{Executable: p.Executable, Script: p.Script, Mode: p.Mode, WorkingDir: w.WorkingDirectory,
+		Bind: cmp.Or(cfg.RehabRTC.SessionBind, "127.0.0.1"), ICEServers: opts.ICEServers}, nil
 }

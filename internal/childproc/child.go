@@ -80,13 +80,13 @@ func Serve(ctx context.Context, cfg Child) error {
 	srv := &http.Server{Handler: ep.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	wg.Go(func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("session listener failed", "err", err)
+			log.Error("session listener failed", logKeyErr, err)
 		}
 	})
 	if err := st.conn.send(Msg{Op: opReady}); err != nil {
-		log.Warn("cannot report ready", "err", err)
+		log.Warn("cannot report ready", logKeyErr, err)
 	}
-	log.Info("session child ready", "addr", ln.Addr().String())
+	log.Info("session child ready", logKeyAddr, ln.Addr().String())
 	why := st.waitStop(ctx)
 	return shutdown(ep, srv, why)
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"os"
 	"os/exec"
 	"slices"
@@ -16,11 +15,13 @@ import (
 	"github.com/rehabrtc/rehabrtc/internal/session"
 )
 
-const peersTimeout = 300 * time.Millisecond // Peers is called under the Manager's lock
+// peersTimeout bounds a Peers call: a listing waits for the slowest child.
+const peersTimeout = 300 * time.Millisecond
 
 // child is the parent's handle on one running child process: a
-// session.Endpoint whose pages are served by the child on its port
-// (Handler is nil: the gateway proxies), and a session.Exiter.
+// session.Endpoint whose pages are served by the child on its port (the
+// Runner routes the port with no handler: the gateway proxies), and whose
+// Done channel closes if the process dies.
 type child struct {
 	cmd   *exec.Cmd
 	conn  *conn
@@ -36,14 +37,13 @@ type child struct {
 	err       error         // why the process ended; written before done is closed
 	wg        sync.WaitGroup
 
+	unroute func() // takes the port out of the Runner's routes; set by Runner.Start
+
 	peerMu sync.Mutex // guards peers
 	peers  []session.Peer
 }
 
-var (
-	_ session.Endpoint = (*child)(nil)
-	_ session.Exiter   = (*child)(nil)
-)
+var _ session.Endpoint = (*child)(nil)
 
 // spawn starts cmd with a control channel on fd 3 and the goroutines that
 // read it and reap the process.
@@ -53,7 +53,7 @@ func spawn(cmd *exec.Cmd, gate session.Gate, log *slog.Logger, mode Mode, grace 
 		return nil, err
 	}
 	ch := &child{cmd: cmd, conn: newConn(parent), gate: gate, log: log, mode: mode, grace: grace,
-		ready: make(chan struct{}), done: make(chan struct{})}
+		ready: make(chan struct{}), done: make(chan struct{}), unroute: func() {}}
 	ch.out = newLogWriter(log, "stderr")
 	stdout := newLogWriter(log, "stdout")
 	cmd.Stdout, cmd.Stderr = stdout, ch.out
@@ -64,7 +64,7 @@ func spawn(cmd *exec.Cmd, gate session.Gate, log *slog.Logger, mode Mode, grace 
 		parent.Close()
 		return nil, err
 	}
-	ch.log = log.With("pid", cmd.Process.Pid)
+	ch.log = log.With(logKeyPID, cmd.Process.Pid)
 	stdout.setLogger(ch.log)
 	ch.out.setLogger(ch.log)
 	readerDone := make(chan struct{})
@@ -138,22 +138,23 @@ func (ch *child) handle(m Msg) {
 		cancel()
 		ch.conn.send(Msg{Op: opReply, ID: m.ID, OK: ok})
 	default:
-		ch.log.Debug("unknown control message from child", "op", m.Op)
+		ch.log.Debug("unknown control message from child", logKeyOp, m.Op)
 	}
 }
 
-// Handler is nil: the child serves its port, the gateway proxies to it.
-func (ch *child) Handler() http.Handler { return nil }
+// Ready is closed once the child said "ready" (before Runner.Start
+// returns it).
+func (ch *child) Ready() <-chan struct{} { return ch.ready }
 
 // Kick asks the child to disconnect a removed invitee. OpenTera's EasyRTC
 // server cannot: its peers stay until the session stops, as in OpenTera.
 func (ch *child) Kick(id session.Identity) {
 	if ch.mode != Native {
-		ch.log.Info("EasyRTC child cannot disconnect a removed invitee", "kind", id.Kind, "uuid", id.UUID)
+		ch.log.Info("EasyRTC child cannot disconnect a removed invitee", logKeyKind, id.Kind, logKeyUUID, id.UUID)
 		return
 	}
 	if err := ch.conn.send(Msg{Op: opKick, Kind: id.Kind, UUID: id.UUID}); err != nil {
-		ch.log.Warn("cannot tell child to disconnect a removed invitee", "err", err)
+		ch.log.Warn("cannot tell child to disconnect a removed invitee", logKeyErr, err)
 	}
 }
 
@@ -182,6 +183,7 @@ func (ch *child) Stop(ctx context.Context, why session.StopReason) error {
 	if why == session.StopEnded {
 		reason = reasonEnded
 	}
+	ch.unroute()
 	ch.conn.send(Msg{Op: opStop, Reason: reason}) // fails if it has died: fine
 	var err error
 	if !ch.waitDone(ctx, ch.grace) {

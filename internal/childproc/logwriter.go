@@ -84,7 +84,7 @@ func (w *logWriter) emit(line string) {
 	if len(w.last) > keepLines {
 		w.last = w.last[1:]
 	}
-	w.log.Log(context.Background(), level, msg, append(attrs, "stream", w.stream)...)
+	w.log.Log(context.Background(), level, msg, append(attrs, logKeyStream, w.stream)...)
 }
 
 // parseRecord decodes a line of slog's JSON handler.

@@ -6,12 +6,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/rehabrtc/rehabrtc/internal/routes"
 	"github.com/rehabrtc/rehabrtc/internal/session"
 )
 
@@ -53,12 +55,15 @@ type Runner struct {
 
 	StartTimeout time.Duration // ready within; 0 = DefaultStartTimeout
 	StopGrace    time.Duration // exit after "stop" within; 0 = DefaultStopGrace
+
+	routes routes.Table // the ports of the ready children, for the gateway
 }
 
 var _ session.Runner = (*Runner)(nil)
 
-// Start spawns the child of one session and returns once it is ready. On
-// failure the child has been killed and reaped.
+// Start spawns the child of one session and returns once it is ready, its
+// port routed (to be proxied). On failure the child has been killed and
+// reaped.
 func (r *Runner) Start(ctx context.Context, spec session.RunSpec) (session.Endpoint, error) {
 	log := spec.Logger
 	if log == nil {
@@ -80,9 +85,14 @@ func (r *Runner) Start(ctx context.Context, spec session.RunSpec) (session.Endpo
 		ch.abort()
 		return nil, fmt.Errorf("session %d child %s: %w", spec.SessionID, cmd.Path, err)
 	}
-	log.Info("session child started", "pid", ch.pid())
+	ch.unroute = r.routes.Add(spec.Port, nil) // nil: the gateway proxies to the port
+	log.Info("session child started", logKeyPID, ch.pid())
 	return ch, nil
 }
+
+// Handler reports whether a child serves port; the handler is always nil:
+// the gateway proxies to the port.
+func (r *Runner) Handler(port int) (http.Handler, bool) { return r.routes.Handler(port) }
 
 // command builds the child's command line and environment. Neither holds a
 // key: the port and session id are not secrets. cleanup removes what

@@ -63,7 +63,7 @@ func (e *Endpoint) Handler() http.Handler { return e.handler }
 func (e *Endpoint) Kick(id session.Identity) {
 	n := e.hub.Kick(hub.Identity{Role: hub.Role(id.Kind), UUID: id.UUID})
 	if n > 0 {
-		e.log.Info("removed invitee disconnected", "kind", id.Kind, "uuid", id.UUID, "connections", n)
+		e.log.Info("removed invitee disconnected", logKeyKind, id.Kind, logKeyUUID, id.UUID, logKeyConnections, n)
 	}
 }
 
@@ -93,10 +93,7 @@ func (e *Endpoint) page(k session.Kind) http.HandlerFunc {
 		q := r.URL.Query()
 		id, err := e.gate.Admit(r.Context(), q.Get("key"), q.Get("uuid"))
 		if err != nil || id.Kind != k {
-			w.Header().Set("Content-Type", "text/html; charset=utf-8")
-			w.Header().Set("Cache-Control", "no-store")
-			w.WriteHeader(http.StatusForbidden)
-			w.Write(web.DeniedPage(web.PreferredLang(r)))
+			web.Denied(w, r)
 			return
 		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -107,13 +104,12 @@ func (e *Endpoint) page(k session.Kind) http.HandlerFunc {
 
 // status is OpenTera's readiness probe: 200 {"status":"OK"} for a live key.
 func (e *Endpoint) status(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
 	if !e.gate.Valid(r.Context(), r.URL.Query().Get("key")) {
-		w.WriteHeader(http.StatusForbidden)
-		w.Write([]byte(`{"status":"error","error_text":"Invalid or expired key"}` + "\n"))
+		web.DeniedStatus(w)
 		return
 	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
 	w.Write([]byte(`{"status":"OK"}` + "\n"))
 }
 
@@ -135,7 +131,7 @@ func (e *Endpoint) websocket(w http.ResponseWriter, r *http.Request) {
 	ctx := context.WithoutCancel(r.Context())
 	go func() {
 		if err := e.hub.Serve(ctx, c); err != nil {
-			e.log.Debug("peer connection ended", "err", err)
+			e.log.Debug("peer connection ended", logKeyErr, err)
 		}
 	}()
 }

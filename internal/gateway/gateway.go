@@ -51,6 +51,19 @@ func New(service http.Handler, sessions Sessions, proxyHost string) *Gateway {
 	return &Gateway{service: service, sessions: sessions, proxyHost: proxyHost}
 }
 
+// Prefer sends the requests whose path match accepts to h, unchanged, and
+// every other request to next: what Mount does on the public port, for
+// another listener (the service port serves the EHRC paths too).
+func Prefer(match func(path string) bool, h, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if match(r.URL.Path) {
+			h.ServeHTTP(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p := r.URL.Path
 	for _, m := range g.mounts {
@@ -114,16 +127,9 @@ func (g *Gateway) toSession(w http.ResponseWriter, r *http.Request, prefix strin
 func noSession(w http.ResponseWriter, r *http.Request, rest string) {
 	switch rest {
 	case "users", "participants", "devices":
-		web.SecurityHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Content-Type", "text/html; charset=utf-8")
-			w.Header().Set("Cache-Control", "no-store")
-			w.WriteHeader(http.StatusForbidden)
-			w.Write(web.DeniedPage(web.PreferredLang(r)))
-		})).ServeHTTP(w, r)
+		web.SecurityHeaders(http.HandlerFunc(web.Denied)).ServeHTTP(w, r)
 	case "status":
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusForbidden)
-		w.Write([]byte(`{"status":"error","error_text":"Invalid or expired key"}` + "\n"))
+		web.DeniedStatus(w)
 	default:
 		web.SecurityHeaders(http.NotFoundHandler()).ServeHTTP(w, r)
 	}

@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"fmt"
+	"sync"
 )
 
 // Reply is the session_manage reply object of OpenTera: status is
@@ -34,50 +35,84 @@ func (m *Manager) Manage(ctx context.Context, req *Request) (*Reply, error) {
 }
 
 func (m *Manager) start(ctx context.Context, req *Request) (*Reply, error) {
-	m.mu.Lock()
-	if m.closed {
-		m.mu.Unlock()
-		return nil, errClosed
-	}
-	if _, l, err := m.lookupStart(ctx, req); l != nil || err != nil {
-		if err != nil {
-			m.mu.Unlock()
-			return nil, err
-		}
-		// Already running: nothing changes, but its members are invited
-		// again (OpenTera re-sent invitations when a session was restarted).
-		v := m.view(l.rec, l)
-		var chs []Change
-		if l.ready.Load() {
-			chs = append(chs, Change{Type: ChangeInvited, Session: m.view(l.rec, l)})
-		}
-		m.unlockEmit(chs...)
-		return &Reply{Status: "started", Session: v}, nil
-	}
-	l, err := m.startNew(ctx, req)
-	if err != nil {
-		m.mu.Unlock()
+	if err := m.open(); err != nil {
 		return nil, err
 	}
-	m.register(l)
-	v := m.view(l.rec, l)
-	m.log.Info("session started", "session", l.rec.ID, "port", l.rec.Port)
-	m.unlockEmit(m.announce(l, true)...)
-	return &Reply{Status: "started", Session: v}, nil
-}
-
-// startNew takes a port, writes the record and starts the endpoint of a
-// session that is not running. The caller holds m.mu and registers l.
-func (m *Manager) startNew(ctx context.Context, req *Request) (*live, error) {
-	port, err := m.cfg.Ports.Acquire() // before creating anything: a full pool changes nothing
-	if err != nil {
-		return nil, &Error{Code: CodeUnavailable, Text: "No available port left", Err: err}
+	if req.SessionID == 0 && req.SessionUUID == "" {
+		return m.startNew(ctx, req)
 	}
-	rec, err := m.recordToStart(ctx, req)
+	id, err := m.resolve(ctx, req.SessionID, req.SessionUUID)
+	if err != nil {
+		return nil, notFound(err, "No matching session to start")
+	}
+	unlock, err := m.lockSession(ctx, id, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if l := m.running(id); l != nil {
+		return m.restartRunning(l), nil
+	}
+	port, err := m.acquirePort()
+	if err != nil {
+		return nil, err
+	}
+	rec, err := m.recordToStart(ctx, id, req)
 	if err != nil {
 		m.cfg.Ports.Release(port)
 		return nil, err
 	}
+	return m.launch(ctx, rec, port)
+}
+
+// startNew creates and starts a new session. The port comes first: a full
+// pool changes nothing, not even the store.
+func (m *Manager) startNew(ctx context.Context, req *Request) (*Reply, error) {
+	port, err := m.acquirePort()
+	if err != nil {
+		return nil, err
+	}
+	rec, err := m.newRecord(ctx, req)
+	if err != nil {
+		m.cfg.Ports.Release(port)
+		return nil, err
+	}
+	unlock, err := m.lockSession(ctx, rec.ID, nil)
+	if err != nil {
+		m.cfg.Ports.Release(port)
+		return nil, err
+	}
+	defer unlock()
+	if l := m.running(rec.ID); l != nil { // started by id before we took its lock
+		m.cfg.Ports.Release(port)
+		return m.restartRunning(l), nil
+	}
+	return m.launch(ctx, rec, port)
+}
+
+func (m *Manager) acquirePort() (int, error) {
+	port, err := m.cfg.Ports.Acquire()
+	if err != nil {
+		return 0, &Error{Code: CodeUnavailable, Text: "No available port left", Err: err}
+	}
+	return port, nil
+}
+
+// restartRunning answers a start of a running session: nothing changes,
+// but its members are invited again (OpenTera re-sent invitations when a
+// session was restarted). The caller holds the session's lock.
+func (m *Manager) restartRunning(l *live) *Reply {
+	peers := m.peers(l)
+	if l.ready.Load() {
+		m.emit(Change{Type: ChangeInvited, Session: m.view(l.rec, l, peers)})
+	}
+	return &Reply{Status: "started", Session: m.view(l.rec, l, peers)}
+}
+
+// launch starts the endpoint of a session that is not running on port,
+// writes its record, then registers it; on failure it releases port. The
+// caller holds the session's lock; every step of I/O runs without mu.
+func (m *Manager) launch(ctx context.Context, rec *Record, port int) (*Reply, error) {
 	now := m.now()
 	rec.Running, rec.Port, rec.Status, rec.LastStart, rec.Tokens = true, port, StatusInProgress, now, nil
 	rec.Tokens = issueTokens(rec)
@@ -91,33 +126,24 @@ func (m *Manager) startNew(ctx context.Context, req *Request) (*live, error) {
 		m.stopLive(ctx, l, port, StopEnded)
 		return nil, internal("Cannot create session", err)
 	}
-	return l, nil
+	if !m.register(l) {
+		// Shut down meanwhile: the session stops like every other running
+		// one (recorded as running, restored at the next start).
+		m.stopLive(ctx, l, port, StopShutdown)
+		return &Reply{Status: "started", Session: m.view(rec, nil, nil)}, nil
+	}
+	m.log.Info("session started", logKeySession, rec.ID, logKeyPort, port)
+	m.announce(l, true)
+	return &Reply{Status: "started", Session: m.view(rec, l, m.peers(l))}, nil
 }
 
-// lookupStart finds the session a start names; nothing for a new one.
-// The caller holds m.mu.
-func (m *Manager) lookupStart(ctx context.Context, req *Request) (*Record, *live, error) {
-	if req.SessionID == 0 && req.SessionUUID == "" {
-		return nil, nil, nil
-	}
-	rec, l, err := m.lookup(ctx, req.SessionID, req.SessionUUID)
+// recordToStart loads an existing record and applies the request's lists
+// and parameters to it. The caller holds the session's lock.
+func (m *Manager) recordToStart(ctx context.Context, id int64, req *Request) (*Record, error) {
+	rec, err := m.cfg.Store.Get(ctx, id)
 	if err != nil {
-		return nil, nil, notFound(err, "No matching session to start")
+		return nil, notFound(err, "No matching session to start")
 	}
-	return rec, l, nil
-}
-
-// recordToStart creates a new record (id_session 0) or loads an existing one
-// and applies the request's lists and parameters to it. The caller holds m.mu.
-func (m *Manager) recordToStart(ctx context.Context, req *Request) (*Record, error) {
-	if req.SessionID == 0 && req.SessionUUID == "" {
-		return m.newRecord(ctx, req)
-	}
-	rec, _, err := m.lookupStart(ctx, req)
-	if err != nil {
-		return nil, err
-	}
-	rec = rec.clone()
 	for k, list := range req.Lists {
 		*rec.Members.list(k) = list
 	}
@@ -128,7 +154,7 @@ func (m *Manager) recordToStart(ctx context.Context, req *Request) (*Record, err
 }
 
 // newRecord creates the record of a new session (status not started until
-// its endpoint runs). The caller holds m.mu.
+// its endpoint runs).
 func (m *Manager) newRecord(ctx context.Context, req *Request) (*Record, error) {
 	now := m.now()
 	rec := &Record{
@@ -149,218 +175,238 @@ func (m *Manager) newRecord(ctx context.Context, req *Request) (*Record, error) 
 	return rec, nil
 }
 
-func (m *Manager) stop(ctx context.Context, req *Request) (*Reply, error) {
-	m.mu.Lock()
-	rec, l, err := m.lookup(ctx, req.SessionID, req.SessionUUID)
-	if err == nil && l == nil {
-		err = ErrNotFound // known, but not running
+// onRunning runs fn on the running session req names, holding that
+// session's lock. notRunning is the text of the error when it does not run.
+func (m *Manager) onRunning(ctx context.Context, req *Request, notRunning string, fn func(*live) (*Reply, error)) (*Reply, error) {
+	if err := m.open(); err != nil {
+		return nil, err
 	}
+	id, err := m.resolve(ctx, req.SessionID, req.SessionUUID)
 	if err != nil {
-		m.mu.Unlock()
-		return nil, notFound(err, "No matching session to stop")
+		return nil, notFound(err, notRunning)
 	}
-	v, err := m.endLocked(ctx, l, StatusCompleted, "Error stopping session - check server logs")
+	unlock, err := m.lockSession(ctx, id, nil)
 	if err != nil {
 		return nil, err
 	}
-	m.log.Info("session stopped", "session", rec.ID)
-	return &Reply{Status: "stopped", Session: v}, nil
+	defer unlock()
+	l := m.running(id)
+	if l == nil { // known, but not running
+		return nil, notFound(ErrNotFound, notRunning)
+	}
+	return fn(l)
 }
 
-// endLocked ends the registered session l with status st: STOP event,
-// duration, record stored, keys dead, the sink told, then the endpoint
-// stopped and its port freed. The caller holds m.mu; endLocked releases it.
-// If the record cannot be stored, nothing changes and the error has text.
-func (m *Manager) endLocked(ctx context.Context, l *live, st Status, text string) (*View, error) {
+func (m *Manager) stop(ctx context.Context, req *Request) (*Reply, error) {
+	return m.onRunning(ctx, req, "No matching session to stop", func(l *live) (*Reply, error) {
+		v, err := m.end(ctx, l, StatusCompleted, "Error stopping session - check server logs")
+		if err != nil {
+			return nil, err
+		}
+		m.log.Info("session stopped", logKeySession, l.id)
+		return &Reply{Status: "stopped", Session: v}, nil
+	})
+}
+
+// end ends the running session l with status st: STOP event, duration,
+// record stored, keys dead, the sink told, then the endpoint stopped and
+// its port freed. The caller holds the session's lock. If the record
+// cannot be stored, nothing changes and the error has text.
+func (m *Manager) end(ctx context.Context, l *live, st Status, text string) (*View, error) {
 	next := l.rec.clone()
-	port := next.Port
 	m.closeRecord(next, st)
 	if err := m.cfg.Store.Put(ctx, next); err != nil {
-		m.mu.Unlock()
 		return nil, internal(text, err)
 	}
-	m.unregister(l)
-	v := m.view(next, nil)
-	m.unlockEmit(Change{Type: ChangeStopped, Session: v})
-	m.stopLive(ctx, l, port, StopEnded)
-	return m.view(next, nil), nil
+	ours := m.unregister(l) // false: Shutdown took it and stops it
+	m.emit(Change{Type: ChangeStopped, Session: m.view(next, nil, nil)})
+	if ours {
+		m.stopLive(ctx, l, l.port, StopEnded)
+	}
+	return m.view(next, nil, nil), nil
 }
 
-// running returns the live session of a request, or the public error.
-// The caller holds m.mu.
-func (m *Manager) running(ctx context.Context, req *Request) (*live, error) {
-	if m.closed {
-		return nil, errClosed
-	}
-	_, l, err := m.lookup(ctx, req.SessionID, req.SessionUUID)
-	if err == nil && l == nil {
-		err = ErrNotFound
-	}
-	if err != nil {
-		return nil, notFound(err, "No matching session")
-	}
-	return l, nil
-}
-
-// commit persists next as the new state of l and swaps in its keys.
-// The caller holds m.mu.
+// commit persists next as the new state of l and swaps in its keys. The
+// caller holds the session's lock; mu is taken only for the swap.
 func (m *Manager) commit(ctx context.Context, l *live, next *Record, text string) error {
 	next.Tokens = issueTokens(next)
 	if err := m.cfg.Store.Put(ctx, next); err != nil {
 		return internal(text, err)
 	}
+	m.mu.Lock()
 	l.rec = next
+	m.mu.Unlock()
 	l.tokens.Store(&tokenTable{tokens: next.Tokens, members: next.Members})
 	return nil
 }
 
 func (m *Manager) invite(ctx context.Context, req *Request) (*Reply, error) {
-	m.mu.Lock()
-	l, err := m.running(ctx, req)
-	if err != nil {
-		m.mu.Unlock()
-		return nil, err
-	}
-	next := l.rec.clone()
-	now := m.now()
-	var added []Identity
-	for _, k := range Kinds {
-		for _, u := range req.Lists[k] {
-			if next.Members.Has(k, u) {
-				continue
-			}
-			if len(*next.Members.list(k)) >= MaxMembers {
-				m.mu.Unlock()
-				return nil, errorf(CodeBadRequest, "session_%ss: at most %d members", k, MaxMembers)
-			}
-			*next.Members.list(k) = append(*next.Members.list(k), u)
-			added = append(added, Identity{Kind: k, UUID: u})
-			next.addEvent(EventJoin, now, k.label()+": "+u, m.cfg.ServiceKey)
+	return m.onRunning(ctx, req, "No matching session", func(l *live) (*Reply, error) {
+		next, added, err := m.editMembers(l, req.Lists, EventJoin, addMember)
+		if err != nil {
+			return nil, err
 		}
-	}
-	if err := m.commit(ctx, l, next, "Error updating session"); err != nil {
-		m.mu.Unlock()
-		return nil, err
-	}
-	v := m.view(next, l)
-	var chs []Change
-	if l.ready.Load() { // before that, the Started change will invite everyone
-		chs = append(chs, Change{Type: ChangeInvited, Session: m.view(next, l), Added: added})
-	}
-	m.unlockEmit(chs...)
-	return &Reply{Status: "invited", Session: v}, nil
+		var chs []Change
+		if l.ready.Load() { // before that, the Started change will invite everyone
+			chs = append(chs, Change{Type: ChangeInvited, Added: added})
+		}
+		return m.commitAndTell(ctx, l, next, "invited", chs...)
+	})
 }
 
 func (m *Manager) remove(ctx context.Context, req *Request) (*Reply, error) {
-	m.mu.Lock()
-	l, err := m.running(ctx, req)
-	if err != nil {
-		m.mu.Unlock()
-		return nil, err
-	}
+	return m.onRunning(ctx, req, "No matching session", func(l *live) (*Reply, error) {
+		next, gone, err := m.editMembers(l, req.Lists, EventLeave, dropMember)
+		if err != nil {
+			return nil, err
+		}
+		r, err := m.commitAndTell(ctx, l, next, "removed", Change{Type: ChangeRemoved, Removed: gone})
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range gone {
+			l.ep.Kick(id)
+		}
+		return r, nil
+	})
+}
+
+// editMembers applies op to every uuid of lists, kind by kind in
+// OpenTera's order, on a copy of l's record, with an event of type t for
+// each member op changed.
+func (m *Manager) editMembers(l *live, lists map[Kind][]string, t EventType, op func(*Members, Kind, string) (bool, error)) (*Record, []Identity, error) {
 	next := l.rec.clone()
 	now := m.now()
-	var gone []Identity
+	var changed []Identity
 	for _, k := range Kinds {
-		for _, u := range req.Lists[k] {
-			if dropMember(&next.Members, k, u) {
-				gone = append(gone, Identity{Kind: k, UUID: u})
-				next.addEvent(EventLeave, now, k.label()+": "+u, m.cfg.ServiceKey)
+		for _, u := range lists[k] {
+			ok, err := op(&next.Members, k, u)
+			if err != nil {
+				return nil, nil, err
+			}
+			if ok {
+				changed = append(changed, Identity{Kind: k, UUID: u})
+				next.addEvent(t, now, k.label()+": "+u, m.cfg.ServiceKey)
 			}
 		}
 	}
-	if err := m.commit(ctx, l, next, "Error updating session"); err != nil {
-		m.mu.Unlock()
-		return nil, err
-	}
-	v := m.view(next, l)
-	m.unlockEmit(Change{Type: ChangeRemoved, Session: m.view(next, l), Removed: gone})
-	for _, id := range gone {
-		l.ep.Kick(id)
-	}
-	return &Reply{Status: "removed", Session: v}, nil
+	return next, changed, nil
 }
 
-func dropMember(ms *Members, k Kind, uuid string) bool {
+// commitAndTell commits next, then hands the changes, each completed with
+// the session after the change, to the sink, and replies status.
+func (m *Manager) commitAndTell(ctx context.Context, l *live, next *Record, status string, chs ...Change) (*Reply, error) {
+	if err := m.commit(ctx, l, next, "Error updating session"); err != nil {
+		return nil, err
+	}
+	peers := m.peers(l)
+	for i := range chs {
+		chs[i].Session = m.view(next, l, peers)
+	}
+	m.emit(chs...)
+	return &Reply{Status: status, Session: m.view(next, l, peers)}, nil
+}
+
+func addMember(ms *Members, k Kind, uuid string) (bool, error) {
+	if ms.Has(k, uuid) {
+		return false, nil
+	}
+	if len(*ms.list(k)) >= MaxMembers {
+		return false, errorf(CodeBadRequest, "session_%ss: at most %d members", k, MaxMembers)
+	}
+	*ms.list(k) = append(*ms.list(k), uuid)
+	return true, nil
+}
+
+func dropMember(ms *Members, k Kind, uuid string) (bool, error) {
 	list := ms.list(k)
 	for i, u := range *list {
 		if u == uuid {
 			*list = append((*list)[:i:i], (*list)[i+1:]...)
-			return true
+			return true, nil
 		}
 	}
-	return false
+	return false, nil
 }
 
 func (m *Manager) inviteReply(ctx context.Context, req *Request) (*Reply, error) {
 	r := req.Reply
-	m.mu.Lock()
-	l, err := m.running(ctx, req)
-	if err != nil {
-		m.mu.Unlock()
-		return nil, err
-	}
-	isCreator := l.rec.Creator.UUID == r.UUID
-	if !isCreator && !l.rec.Members.Has(r.Kind, r.UUID) {
-		m.mu.Unlock()
-		return nil, errorf(CodeBadRequest, "%s %s is not invited to this session", r.Kind, r.UUID)
-	}
-	if r.Code == ReplyAccepted {
-		v := m.view(l.rec, l)
-		m.unlockEmit(Change{Type: ChangeReplied, Session: m.view(l.rec, l), Reply: r})
-		return &Reply{Status: "OK", Session: v}, nil
-	}
-	if isCreator {
-		m.mu.Unlock()
-		stopped, err := m.stop(ctx, req)
-		if err != nil {
+	return m.onRunning(ctx, req, "No matching session", func(l *live) (*Reply, error) {
+		isCreator := l.rec.Creator.UUID == r.UUID
+		if !isCreator && !l.rec.Members.Has(r.Kind, r.UUID) {
+			return nil, errorf(CodeBadRequest, "%s %s is not invited to this session", r.Kind, r.UUID)
+		}
+		if r.Code == ReplyAccepted {
+			peers := m.peers(l)
+			m.emit(Change{Type: ChangeReplied, Session: m.view(l.rec, l, peers), Reply: r})
+			return &Reply{Status: "OK", Session: m.view(l.rec, l, peers)}, nil
+		}
+		if isCreator {
+			v, err := m.end(ctx, l, StatusCompleted, "Error stopping session - check server logs")
+			if err != nil {
+				return nil, err
+			}
+			m.log.Info("session stopped: its creator refused to join", logKeySession, l.id)
+			return &Reply{Status: "error", ErrorText: "Creator refused to join session - session ended", Session: v}, nil
+		}
+		next := l.rec.clone()
+		dropMember(&next.Members, r.Kind, r.UUID)
+		next.addEvent(EventJoinRefused, m.now(), fmt.Sprintf("%s %s", r.Kind.label(), r.UUID), m.cfg.ServiceKey)
+		if err := m.commit(ctx, l, next, "Cannot create refused session event"); err != nil {
 			return nil, err
 		}
-		return &Reply{Status: "error", ErrorText: "Creator refused to join session - session ended", Session: stopped.Session}, nil
-	}
-	next := l.rec.clone()
-	dropMember(&next.Members, r.Kind, r.UUID)
-	next.addEvent(EventJoinRefused, m.now(), fmt.Sprintf("%s %s", r.Kind.label(), r.UUID), m.cfg.ServiceKey)
-	if err := m.commit(ctx, l, next, "Cannot create refused session event"); err != nil {
-		m.mu.Unlock()
-		return nil, err
-	}
-	who := Identity{Kind: r.Kind, UUID: r.UUID}
-	v := m.view(next, l)
-	m.unlockEmit(Change{Type: ChangeReplied, Session: m.view(next, l), Reply: r, Removed: []Identity{who}})
-	l.ep.Kick(who)
-	return &Reply{Status: "OK", Session: v}, nil
+		who := Identity{Kind: r.Kind, UUID: r.UUID}
+		peers := m.peers(l)
+		m.emit(Change{Type: ChangeReplied, Session: m.view(next, l, peers), Reply: r, Removed: []Identity{who}})
+		l.ep.Kick(who)
+		return &Reply{Status: "OK", Session: m.view(next, l, peers)}, nil
+	})
 }
 
-// Get returns one session as the API shows it.
+// Get returns one session as the API shows it. It waits for no action.
 func (m *Manager) Get(ctx context.Context, id int64) (*View, error) {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	rec, l, err := m.lookup(ctx, id, "")
+	if l := m.running(id); l != nil {
+		m.mu.Lock()
+		rec := l.rec
+		m.mu.Unlock()
+		return m.view(rec, l, m.peers(l)), nil
+	}
+	rec, err := m.cfg.Store.Get(ctx, id)
 	if err != nil {
 		return nil, notFound(err, "No matching session")
 	}
-	return m.view(rec, l), nil
+	return m.view(rec, nil, nil), nil
 }
 
-// List returns every session, or only the running ones.
+// List returns every session, or only the running ones. It waits for no
+// action; the endpoints are asked for their peers all at once.
 func (m *Manager) List(ctx context.Context, runningOnly bool) ([]*View, error) {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
 	recs, err := m.cfg.Store.List(ctx)
 	if err != nil {
 		return nil, internal("cannot list sessions", err)
 	}
+	lives := make([]*live, len(recs))
+	m.mu.Lock()
+	for i, rec := range recs {
+		if l := m.live[rec.ID]; l != nil {
+			lives[i], recs[i] = l, l.rec
+		}
+	}
+	m.mu.Unlock()
+	peers := make([][]Peer, len(recs))
+	var wg sync.WaitGroup
+	for i, l := range lives {
+		if l != nil {
+			wg.Go(func() { peers[i] = m.peers(l) })
+		}
+	}
+	wg.Wait()
 	out := make([]*View, 0, len(recs))
-	for _, rec := range recs {
-		l := m.live[rec.ID]
-		if runningOnly && l == nil {
+	for i, rec := range recs {
+		if runningOnly && lives[i] == nil {
 			continue
 		}
-		if l != nil {
-			rec = l.rec
-		}
-		out = append(out, m.view(rec, l))
+		out = append(out, m.view(rec, lives[i], peers[i]))
 	}
 	return out, nil
 }

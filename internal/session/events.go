@@ -7,9 +7,11 @@ import (
 
 // EventSink hears about committed session changes, so an adapter can tell
 // the invitees (OpenTera's TeraEvents on Redis). The Manager calls it after
-// the change is stored, never while holding its lock, and in the order the
-// changes were committed. SessionEvent must not block and must not call
-// back into the Manager synchronously: queue the change and return.
+// the change is stored, never holding Manager.mu, but holding the session's
+// lock: the changes of one session arrive in the order they were committed
+// (those of different sessions may interleave). SessionEvent must not block
+// and must not call back into the Manager synchronously: queue the change
+// and return.
 type EventSink interface {
 	SessionEvent(Change)
 }
@@ -60,17 +62,7 @@ type Change struct {
 	Reply   *InviteReply
 }
 
-// ReadyEndpoint is an Endpoint that starts answering some time after
-// Runner.Start returned (a child process that must boot first). The Manager
-// sends no invitation before Ready is closed. An endpoint that is not a
-// ReadyEndpoint is ready as soon as Runner.Start returns.
-type ReadyEndpoint interface {
-	Endpoint
-	// Ready is closed once the endpoint answers requests.
-	Ready() <-chan struct{}
-}
-
-// DefaultReadyTimeout bounds how long a ReadyEndpoint may take to answer
+// DefaultReadyTimeout bounds how long an Endpoint may take to become Ready
 // before its session is ended as terminated.
 const DefaultReadyTimeout = 30 * time.Second
 
@@ -89,45 +81,48 @@ func memberIDs(ms Members) []Identity {
 	return out
 }
 
-// unlockEmit releases m.mu (held for writing) and hands the changes to the
-// sink. emitMu is taken before m.mu is released, so the sink sees changes
-// in commit order, yet it never runs under m.mu.
-func (m *Manager) unlockEmit(chs ...Change) {
-	if m.cfg.Events == nil || len(chs) == 0 {
-		m.mu.Unlock()
+// emit hands committed changes to the sink. The caller holds the
+// session's lock (so one session's changes keep their order), not mu.
+func (m *Manager) emit(chs ...Change) {
+	if m.cfg.Events == nil {
 		return
 	}
-	m.emitMu.Lock()
-	m.mu.Unlock()
-	defer m.emitMu.Unlock()
 	for _, c := range chs {
 		m.cfg.Events.SessionEvent(c)
 	}
 }
 
-// announce decides how l's readiness is learnt once it is registered: an
-// in-process endpoint is ready now (the Started change is returned, for the
-// caller to emit); a ReadyEndpoint is awaited in the background. announce
-// false (restored sessions) only marks readiness: their invitations went
-// out before the restart. The caller holds m.mu.
-func (m *Manager) announce(l *live, announce bool) []Change {
-	re, ok := l.ep.(ReadyEndpoint)
-	if !ok {
+// announce learns l's readiness once it is registered: an endpoint that is
+// ready already is marked so and its invitations (if announce) go out now;
+// otherwise it is awaited in the background. announce false (restored
+// sessions) only marks readiness: their invitations went out before the
+// restart. The caller holds the session's lock.
+func (m *Manager) announce(l *live, announce bool) {
+	ready := l.ep.Ready()
+	select {
+	case <-ready:
 		l.ready.Store(true)
-		if !announce {
-			return nil
+		if announce {
+			m.emit(m.started(l))
 		}
-		return []Change{{Type: ChangeStarted, Session: m.view(l.rec, l), Added: memberIDs(l.rec.Members)}}
+	default:
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if !m.closed { // Shutdown waits for waiters: none may start after it
+			m.waiters.Go(func() { m.awaitReady(l, ready, announce) })
+		}
 	}
-	ready := re.Ready()
-	m.waiters.Go(func() { m.awaitReady(l, ready, announce) })
-	return nil
 }
 
-// awaitReady waits for a ReadyEndpoint. When it answers, the session is
-// marked ready and (if announce) its invitations go out; if it does not
-// answer within ReadyTimeout, the session is ended as terminated, so
-// invitations are never sent before the endpoint works nor left pending
+// started is the change that sends l's invitations.
+func (m *Manager) started(l *live) Change {
+	return Change{Type: ChangeStarted, Session: m.view(l.rec, l, m.peers(l)), Added: memberIDs(l.rec.Members)}
+}
+
+// awaitReady waits for an endpoint to become ready. When it answers, the
+// session is marked ready and (if announce) its invitations go out; if it
+// does not answer within ReadyTimeout, the session is ended as terminated,
+// so invitations are never sent before the endpoint works nor left pending
 // for ever.
 func (m *Manager) awaitReady(l *live, ready <-chan struct{}, announce bool) {
 	timer := time.NewTimer(m.readyTimeout())
@@ -137,33 +132,46 @@ func (m *Manager) awaitReady(l *live, ready <-chan struct{}, announce bool) {
 		m.markReady(l, announce)
 	case <-l.done:
 	case <-timer.C:
-		m.log.Error("session endpoint did not become ready; ending the session", "session", l.rec.ID, "timeout", m.readyTimeout())
-		ctx, cancel := context.WithTimeout(context.Background(), bgTimeout)
-		defer cancel()
-		m.mu.Lock()
-		if m.live[l.rec.ID] != l {
-			m.mu.Unlock()
-			return
-		}
-		if _, err := m.endLocked(ctx, l, StatusTerminated, "cannot end session"); err != nil {
-			m.log.Error("cannot end unready session", "session", l.rec.ID, "err", err)
-		}
+		m.log.Error("session endpoint did not become ready; ending the session", logKeySession, l.id, logKeyTimeout, m.readyTimeout())
+		m.endInBackground(l, "cannot end unready session")
 	}
 }
 
 func (m *Manager) markReady(l *live, announce bool) {
-	m.mu.Lock()
-	if m.live[l.rec.ID] != l {
-		m.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), bgTimeout)
+	defer cancel()
+	unlock, err := m.lockSession(ctx, l.id, l.done)
+	if err != nil {
+		return // unregistered meanwhile, or stuck: nothing to announce
+	}
+	defer unlock()
+	if m.running(l.id) != l {
 		return
 	}
 	l.ready.Store(true)
-	m.log.Info("session endpoint ready", "session", l.rec.ID)
-	if !announce {
-		m.mu.Unlock()
+	m.log.Info("session endpoint ready", logKeySession, l.id)
+	if announce {
+		m.emit(m.started(l))
+	}
+}
+
+// endInBackground ends l as terminated, for the transitions that have no
+// caller (an endpoint that died or never became ready), unless l was
+// unregistered meanwhile.
+func (m *Manager) endInBackground(l *live, what string) {
+	ctx, cancel := context.WithTimeout(context.Background(), bgTimeout)
+	defer cancel()
+	unlock, err := m.lockSession(ctx, l.id, l.done)
+	if err != nil {
 		return
 	}
-	m.unlockEmit(Change{Type: ChangeStarted, Session: m.view(l.rec, l), Added: memberIDs(l.rec.Members)})
+	defer unlock()
+	if m.running(l.id) != l {
+		return
+	}
+	if _, err := m.end(ctx, l, StatusTerminated, "cannot end session"); err != nil {
+		m.log.Error(what, logKeySession, l.id, logKeyErr, err)
+	}
 }
 
 func (m *Manager) readyTimeout() time.Duration {

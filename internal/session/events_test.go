@@ -24,7 +24,7 @@ type recSink struct {
 
 func (s *recSink) SessionEvent(c session.Change) {
 	if s.mgr != nil {
-		s.mgr.Running() // takes the read lock
+		s.mgr.Running() // takes the Manager's lock
 	}
 	s.mu.Lock()
 	s.chs = append(s.chs, c)

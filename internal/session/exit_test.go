@@ -3,7 +3,6 @@ package session_test
 import (
 	"context"
 	"errors"
-	"net/http"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -16,7 +15,7 @@ import (
 )
 
 // mortalEndpoint is an endpoint that can die on its own, like a child
-// process: a session.Exiter.
+// process: its Done channel closes.
 type mortalEndpoint struct {
 	done    chan struct{}
 	once    sync.Once
@@ -25,11 +24,11 @@ type mortalEndpoint struct {
 
 func (e *mortalEndpoint) die() { e.once.Do(func() { close(e.done) }) }
 
-func (e *mortalEndpoint) Handler() http.Handler { return nil }
-func (e *mortalEndpoint) Kick(session.Identity) {}
-func (e *mortalEndpoint) Peers() []session.Peer { return nil }
-func (e *mortalEndpoint) Done() <-chan struct{} { return e.done }
-func (e *mortalEndpoint) Err() error            { return errors.New("signal: killed") }
+func (e *mortalEndpoint) Ready() <-chan struct{} { return closedChan() }
+func (e *mortalEndpoint) Kick(session.Identity)  {}
+func (e *mortalEndpoint) Peers() []session.Peer  { return nil }
+func (e *mortalEndpoint) Done() <-chan struct{}  { return e.done }
+func (e *mortalEndpoint) Err() error             { return errors.New("signal: killed") }
 func (e *mortalEndpoint) Stop(context.Context, session.StopReason) error {
 	e.die()
 	close(e.stopped)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,7 +21,7 @@ type Config struct {
 	Now        func() time.Time // nil = time.Now
 	// Events hears every committed change (nil = none).
 	Events EventSink
-	// ReadyTimeout bounds how long a ReadyEndpoint may take to answer
+	// ReadyTimeout bounds how long an Endpoint may take to become Ready
 	// (0 = DefaultReadyTimeout).
 	ReadyTimeout time.Duration
 }
@@ -30,21 +29,32 @@ type Config struct {
 // Manager owns the session lifecycle. It is the only writer of session
 // records; adapters (HTTP, Redis RPC) translate their wire formats into its
 // calls.
+//
+// Locks (docs/architecture.md, "Concurrency rules"): mu guards the maps and
+// is held only to read or swap them, never across storage, process or
+// network I/O, nor while calling the sink or an endpoint. Each action takes
+// its session's lock (lock.go) first and holds it across its I/O: actions
+// on one session are serialised, actions on different sessions are not.
+// Order: a session's lock, then mu; never the other way round.
 type Manager struct {
 	cfg Config
 	log *slog.Logger
 
-	mu     sync.RWMutex // guards the fields below; never held while talking to peers
+	mu     sync.Mutex // guards the fields below
 	live   map[int64]*live
-	byPort map[int]*live
+	locks  map[int64]*sessionLock
 	closed bool
 
-	emitMu  sync.Mutex     // orders calls to cfg.Events; taken before mu is released
 	waiters sync.WaitGroup // awaitReady and watch (exit.go) goroutines
 }
 
 // live is a running session.
 type live struct {
+	id   int64 // rec.ID and rec.Port, which never change: read them freely
+	port int
+
+	// rec is the committed record. It is replaced, never modified, by the
+	// holder of the session's lock, under mu: read it under either.
 	rec    *Record
 	ep     Endpoint
 	tokens atomic.Pointer[tokenTable]
@@ -62,27 +72,15 @@ func NewManager(cfg Config) *Manager {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Manager{cfg: cfg, log: log, live: map[int64]*live{}, byPort: map[int]*live{}}
+	return &Manager{cfg: cfg, log: log, live: map[int64]*live{}, locks: map[int64]*sessionLock{}}
 }
 
 func (m *Manager) now() time.Time { return m.cfg.Now().UTC() }
 
-// Handler returns the in-process handler of the session on port, for the
-// gateway. ok is false when no session runs there.
-func (m *Manager) Handler(port int) (h http.Handler, ok bool) {
-	m.mu.RLock()
-	l := m.byPort[port]
-	m.mu.RUnlock()
-	if l == nil {
-		return nil, false
-	}
-	return l.ep.Handler(), true
-}
-
 // Running reports how many sessions run now.
 func (m *Manager) Running() int {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	return len(m.live)
 }
 
@@ -93,14 +91,12 @@ func (m *Manager) Restore(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	for _, rec := range recs {
 		if !rec.Running {
 			continue
 		}
 		if err := m.restoreOne(ctx, rec); err != nil {
-			m.log.Error("cannot restore session; marking it terminated", "session", rec.ID, "port", rec.Port, "err", err)
+			m.log.Error("cannot restore session; marking it terminated", logKeySession, rec.ID, logKeyPort, rec.Port, logKeyErr, err)
 			m.terminate(ctx, rec)
 		}
 	}
@@ -108,6 +104,11 @@ func (m *Manager) Restore(ctx context.Context) error {
 }
 
 func (m *Manager) restoreOne(ctx context.Context, rec *Record) error {
+	unlock, err := m.lockSession(ctx, rec.ID, nil)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if err := m.cfg.Ports.Claim(rec.Port); err != nil {
 		return err
 	}
@@ -117,9 +118,12 @@ func (m *Manager) restoreOne(ctx context.Context, rec *Record) error {
 		m.cfg.Ports.Release(rec.Port)
 		return err
 	}
-	m.register(l)
+	if !m.register(l) {
+		m.stopLive(ctx, l, rec.Port, StopShutdown)
+		return nil // still running in the store: the next start restores it
+	}
 	m.announce(l, false)
-	m.log.Info("session restored", "session", rec.ID, "port", rec.Port)
+	m.log.Info("session restored", logKeySession, rec.ID, logKeyPort, rec.Port)
 	return nil
 }
 
@@ -127,7 +131,7 @@ func (m *Manager) restoreOne(ctx context.Context, rec *Record) error {
 func (m *Manager) terminate(ctx context.Context, rec *Record) {
 	m.closeRecord(rec, StatusTerminated)
 	if err := m.cfg.Store.Put(ctx, rec); err != nil {
-		m.log.Error("cannot save terminated session", "session", rec.ID, "err", err)
+		m.log.Error("cannot save terminated session", logKeySession, rec.ID, logKeyErr, err)
 	}
 }
 
@@ -143,15 +147,16 @@ func (m *Manager) closeRecord(rec *Record, st Status) {
 }
 
 // startEndpoint starts the runner for rec (port and tokens already set).
+// The caller holds the session's lock, not mu.
 func (m *Manager) startEndpoint(ctx context.Context, rec *Record) (*live, error) {
-	l := &live{rec: rec, done: make(chan struct{})}
+	l := &live{id: rec.ID, port: rec.Port, rec: rec, done: make(chan struct{})}
 	l.tokens.Store(&tokenTable{tokens: rec.Tokens, members: rec.Members})
 	ep, err := m.cfg.Runner.Start(ctx, RunSpec{
 		SessionID:   rec.ID,
 		SessionUUID: rec.UUID,
 		Port:        rec.Port,
 		Gate:        gate{l},
-		Logger:      m.log.With("session", rec.ID, "port", rec.Port),
+		Logger:      m.log.With(logKeySession, rec.ID, logKeyPort, rec.Port),
 	})
 	if err != nil {
 		return nil, err
@@ -160,29 +165,54 @@ func (m *Manager) startEndpoint(ctx context.Context, rec *Record) (*live, error)
 	return l, nil
 }
 
-func (m *Manager) register(l *live) {
-	m.live[l.rec.ID] = l
-	m.byPort[l.rec.Port] = l
+// register makes l the running session of its id and watches its endpoint.
+// It fails when the Manager has shut down meanwhile: the caller then stops
+// the endpoint itself.
+func (m *Manager) register(l *live) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return false
+	}
+	m.live[l.id] = l
 	m.watch(l) // a child process may die on its own
+	return true
 }
 
-func (m *Manager) unregister(l *live) {
-	delete(m.live, l.rec.ID)
-	delete(m.byPort, l.rec.Port)
-	l.tokens.Store(&tokenTable{}) // every key dies now, before peers are told
+// unregister removes l, if it is still the running session of its id, and
+// kills every key at once, before peers are told. It reports whether it
+// did: if not, Shutdown took l and stops its endpoint.
+func (m *Manager) unregister(l *live) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.live[l.id] != l {
+		return false
+	}
+	delete(m.live, l.id)
+	l.tokens.Store(&tokenTable{})
 	close(l.done)
+	return true
+}
+
+// running returns the registered live session of id, or nil.
+func (m *Manager) running(id int64) *live {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.live[id]
 }
 
 // stopLive ends an endpoint that is no longer registered, then frees its port.
 func (m *Manager) stopLive(ctx context.Context, l *live, port int, why StopReason) {
 	if err := l.ep.Stop(ctx, why); err != nil {
-		m.log.Warn("session endpoint did not stop cleanly", "session", l.rec.ID, "err", err)
+		m.log.Warn("session endpoint did not stop cleanly", logKeySession, l.id, logKeyErr, err)
 	}
 	m.cfg.Ports.Release(port)
 }
 
 // Shutdown stops every endpoint, telling peers to reconnect, and refuses
 // further calls. Records stay "running" so the next start restores them.
+// An action already past its checks finishes on its own: a start that
+// registers after this point stops its endpoint the same way.
 func (m *Manager) Shutdown(ctx context.Context) {
 	m.mu.Lock()
 	m.closed = true
@@ -191,14 +221,24 @@ func (m *Manager) Shutdown(ctx context.Context) {
 		all = append(all, l)
 		close(l.done)
 	}
-	m.live, m.byPort = map[int64]*live{}, map[int]*live{}
+	m.live = map[int64]*live{}
 	m.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, l := range all {
-		wg.Go(func() { m.stopLive(ctx, l, l.rec.Port, StopShutdown) })
+		wg.Go(func() { m.stopLive(ctx, l, l.port, StopShutdown) })
 	}
 	wg.Wait()
 	m.waiters.Wait()
+}
+
+// open fails once the Manager has shut down.
+func (m *Manager) open() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return errClosed
+	}
+	return nil
 }
 
 // gate admits into one live session by reading its current token table.
@@ -221,31 +261,31 @@ func (g gate) Valid(_ context.Context, key string) bool {
 	return ok
 }
 
-// lookup finds a session record by id or uuid: the live one if running.
-// The caller holds m.mu.
-func (m *Manager) lookup(ctx context.Context, id int64, uuid string) (*Record, *live, error) {
+// resolve finds the id of the session a request names by id or uuid. A
+// uuid of a session that is not running is looked up in the store, without
+// any lock.
+func (m *Manager) resolve(ctx context.Context, id int64, uuid string) (int64, error) {
 	if id != 0 {
-		if l := m.live[id]; l != nil {
-			return l.rec, l, nil
-		}
-		rec, err := m.cfg.Store.Get(ctx, id)
-		return rec, nil, err
+		return id, nil
 	}
+	m.mu.Lock()
 	for _, l := range m.live {
 		if l.rec.UUID == uuid {
-			return l.rec, l, nil
+			m.mu.Unlock()
+			return l.id, nil
 		}
 	}
+	m.mu.Unlock()
 	recs, err := m.cfg.Store.List(ctx)
 	if err != nil {
-		return nil, nil, err
+		return 0, err
 	}
 	for _, r := range recs {
 		if r.UUID == uuid {
-			return r, nil, nil
+			return r.ID, nil
 		}
 	}
-	return nil, nil, ErrNotFound
+	return 0, ErrNotFound
 }
 
 // notFound maps a store miss to the public error of the action.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net/http"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -48,8 +47,10 @@ type fakeEndpoint struct {
 	port int
 }
 
-func (e *fakeEndpoint) Handler() http.Handler { return http.NotFoundHandler() }
-func (e *fakeEndpoint) Peers() []session.Peer { return nil }
+func (e *fakeEndpoint) Peers() []session.Peer  { return nil }
+func (e *fakeEndpoint) Ready() <-chan struct{} { return closedChan() }
+func (e *fakeEndpoint) Done() <-chan struct{}  { return nil } // ends only through Stop
+func (e *fakeEndpoint) Err() error             { return nil }
 func (e *fakeEndpoint) Kick(id session.Identity) {
 	e.f.mu.Lock()
 	e.f.kicked = append(e.f.kicked, id)
@@ -60,6 +61,13 @@ func (e *fakeEndpoint) Stop(_ context.Context, why session.StopReason) error {
 	e.f.stopped[e.port] = why
 	e.f.mu.Unlock()
 	return nil
+}
+
+// closedChan is the Ready of an endpoint that answers at once.
+func closedChan() <-chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
 }
 
 type env struct {

@@ -3,7 +3,6 @@ package session
 import (
 	"context"
 	"log/slog"
-	"net/http"
 )
 
 // Store keeps session records. Implementations must be safe for concurrent
@@ -75,16 +74,24 @@ type Peer struct {
 	Role Kind   `json:"role"`
 }
 
-// Endpoint is a running session's signaling endpoint.
+// Endpoint is a running session's signaling endpoint. How requests reach
+// it (a handler called in process, a proxy to a child's port) is the
+// Runner's business, not the Manager's.
 type Endpoint interface {
-	// Handler serves the session's pages and WebSocket for the gateway to
-	// call directly; nil when the endpoint lives in another process (the
-	// gateway then proxies to its port).
-	Handler() http.Handler
 	// Kick disconnects every connection of an invitee that was removed.
 	Kick(id Identity)
-	// Peers lists who is connected.
+	// Peers lists who is connected. It may ask another process: the
+	// Manager never calls it holding a lock.
 	Peers() []Peer
+	// Ready is closed once the endpoint answers requests (at once for an
+	// in-process endpoint, when a child process has booted otherwise). The
+	// Manager sends no invitation before.
+	Ready() <-chan struct{}
+	// Done is closed once the endpoint has ended on its own (a child process
+	// that crashed or was killed); Err then says why. It is nil for an
+	// endpoint that can only end through Stop.
+	Done() <-chan struct{}
+	Err() error
 	// Stop tells every peer why, disconnects them, frees the port and waits
 	// (bounded by ctx) until everything the endpoint started has ended.
 	Stop(ctx context.Context, why StopReason) error

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -65,8 +66,18 @@ type View struct {
 	CreatorName string `json:"-"`
 }
 
-// view renders rec; l is its live state, nil when not running.
-func (m *Manager) view(rec *Record, l *live) *View {
+// peers asks l's endpoint who is connected (nil when not running). It may
+// ask a child process: never call it holding mu.
+func (m *Manager) peers(l *live) []Peer {
+	if l == nil || l.ep == nil {
+		return nil
+	}
+	return l.ep.Peers()
+}
+
+// view renders rec; l is its live state, nil when not running, and peers
+// who is connected to it. It does no I/O.
+func (m *Manager) view(rec *Record, l *live, peers []Peer) *View {
 	c := rec.clone()
 	v := &View{
 		ID: c.ID, UUID: c.UUID, Name: c.Name, TypeID: c.TypeID, ServiceID: c.ServiceID,
@@ -98,9 +109,7 @@ func (m *Manager) view(rec *Record, l *live) *View {
 			v.Invitations = append(v.Invitations, Invitation{Kind: k, UUID: id, URL: u.Session(c.Port, k, keyFor(c.Tokens, k, id))})
 		}
 	}
-	if l != nil && l.ep != nil {
-		v.Peers = l.ep.Peers()
-	}
+	v.Peers = slices.Clone(peers)
 	return v
 }
 

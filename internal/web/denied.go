@@ -83,3 +83,22 @@ func PreferredLang(r *http.Request) string {
 	}
 	return ""
 }
+
+// Denied answers a page link whose key does not open it, or whose session
+// is gone: HTTP 403 with the denied page in the request's language. The
+// caller's handler chain sets the security headers.
+func Denied(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusForbidden)
+	w.Write(DeniedPage(PreferredLang(r)))
+}
+
+// DeniedStatus answers OpenTera's /status probe for a key that is not (or
+// no longer) live: HTTP 403 with OpenTera's error object.
+func DeniedStatus(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusForbidden)
+	w.Write([]byte(`{"status":"error","error_text":"Invalid or expired key"}` + "\n"))
+}

@@ -1,0 +1,10 @@
+package session
+
+// Log attribute keys, one spelling per package so that log queries stay
+// stable. Keys (tokens) are never logged under any name.
+const (
+	logKeySession = "session"
+	logKeyPort    = "port"
+	logKeyErr     = "err"
+	logKeyTimeout = "timeout"
+)
