@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/rehabrtc/rehabrtc/internal/config"
+	"github.com/rehabrtc/rehabrtc/internal/session"
 )
 
 const sessionUsage = `Usage:
@@ -199,9 +200,9 @@ func (c *client) manage(ctx context.Context, out io.Writer, o sessionOpts, body 
 		return printJSON(out, raw)
 	}
 	var reply struct {
-		Status    string       `json:"status"`
-		ErrorText string       `json:"error_text"`
-		Session   *sessionView `json:"session"`
+		Status    string        `json:"status"`
+		ErrorText string        `json:"error_text"`
+		Session   *session.View `json:"session"`
 	}
 	if err := json.Unmarshal(raw, &reply); err != nil {
 		return fmt.Errorf("unexpected reply: %w", err)
@@ -211,7 +212,7 @@ func (c *client) manage(ctx context.Context, out io.Writer, o sessionOpts, body 
 	}
 	fmt.Fprintf(out, "%s\n", reply.Status)
 	if reply.Session != nil {
-		reply.Session.print(out)
+		printSession(out, reply.Session)
 	}
 	return nil
 }
@@ -225,21 +226,21 @@ func (c *client) show(ctx context.Context, out io.Writer, o sessionOpts, path st
 		if o.json {
 			return printJSON(out, raw)
 		}
-		var v sessionView
+		var v session.View
 		if err := json.Unmarshal(raw, &v); err != nil {
 			return fmt.Errorf("unexpected reply: %w", err)
 		}
-		v.print(out)
+		printSession(out, &v)
 		return nil
 	}
 	var list struct {
-		Sessions []sessionView `json:"sessions"`
+		Sessions []session.View `json:"sessions"`
 	}
 	if err := json.Unmarshal(raw, &list); err != nil {
 		return fmt.Errorf("unexpected reply: %w", err)
 	}
 	for _, v := range list.Sessions {
-		fmt.Fprintf(out, "%d\t%s\t%s\t%s\n", v.ID, statusName(v.Status), v.UUID, v.Name)
+		fmt.Fprintf(out, "%d\t%s\t%s\t%s\n", v.ID, v.Status, v.UUID, v.Name)
 	}
 	return nil
 }
@@ -284,27 +285,10 @@ func printJSON(out io.Writer, raw []byte) error {
 	return err
 }
 
-type sessionView struct {
-	ID          int64  `json:"id_session"`
-	UUID        string `json:"session_uuid"`
-	Name        string `json:"session_name"`
-	Status      int    `json:"session_status"`
-	Duration    int64  `json:"session_duration"`
-	Port        int    `json:"session_port"`
-	Invitations []struct {
-		Kind string `json:"kind"`
-		UUID string `json:"uuid"`
-		URL  string `json:"session_url"`
-	} `json:"session_invitations"`
-	Peers []struct {
-		Name string `json:"name"`
-		Role string `json:"role"`
-		UUID string `json:"uuid"`
-	} `json:"session_peers"`
-}
-
-func (v *sessionView) print(out io.Writer) {
-	fmt.Fprintf(out, "session %d %q (%s), uuid %s", v.ID, v.Name, statusName(v.Status), v.UUID)
+// printSession writes a session for people: one line, then its links and
+// who is connected.
+func printSession(out io.Writer, v *session.View) {
+	fmt.Fprintf(out, "session %d %q (%s), uuid %s", v.ID, v.Name, v.Status, v.UUID)
 	if v.Port != 0 {
 		fmt.Fprintf(out, ", port %d", v.Port)
 	}
@@ -315,20 +299,4 @@ func (v *sessionView) print(out io.Writer) {
 	for _, p := range v.Peers {
 		fmt.Fprintf(out, "  connected: %s (%s %s)\n", p.Name, p.Role, p.UUID)
 	}
-}
-
-func statusName(s int) string {
-	switch s {
-	case 0:
-		return "not started"
-	case 1:
-		return "in progress"
-	case 2:
-		return "completed"
-	case 3:
-		return "cancelled"
-	case 4:
-		return "terminated"
-	}
-	return "status " + strconv.Itoa(s)
 }

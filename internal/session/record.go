@@ -2,6 +2,7 @@ package session
 
 import (
 	"encoding/json"
+	"strconv"
 	"time"
 )
 
@@ -46,6 +47,23 @@ const (
 	StatusCancelled  Status = 3
 	StatusTerminated Status = 4
 )
+
+// String names a status in words, for people (the CLI, logs).
+func (s Status) String() string {
+	switch s {
+	case StatusNotStarted:
+		return "not started"
+	case StatusInProgress:
+		return "in progress"
+	case StatusCompleted:
+		return "completed"
+	case StatusCancelled:
+		return "cancelled"
+	case StatusTerminated:
+		return "terminated"
+	}
+	return "status " + strconv.Itoa(int(s))
+}
 
 // EventType is OpenTera's id_session_event_type.
 type EventType int
