@@ -15,6 +15,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/rehabrtc/rehabrtc/internal/config"
+	"github.com/rehabrtc/rehabrtc/internal/session"
 	"github.com/rehabrtc/rehabrtc/internal/testutil"
 )
 
@@ -65,16 +66,11 @@ func startServer(t *testing.T, cfg *config.Config) *testServer {
 		service: "http://" + cfg.ServiceAddr(), gateway: "http://" + cfg.GatewayAddr()}
 	go func() { ts.done <- srv.run(ctx) }()
 	t.Cleanup(ts.stop)
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		if resp, err := http.Get(ts.service + "/healthz"); err == nil {
-			resp.Body.Close()
-			return ts
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatal("server did not become healthy")
-	return nil
+	testutil.Eventually(t, 5*time.Second, func() error {
+		_, err := httpGet(ts.service + "/healthz")
+		return err
+	})
+	return ts
 }
 
 // stop shuts the server down gracefully and waits for it.
@@ -124,21 +120,9 @@ func (ts *testServer) api(method, path string, body any, out any) int {
 	return resp.StatusCode
 }
 
-type sessionJSON struct {
-	ID              int64  `json:"id_session"`
-	Status          int    `json:"session_status"`
-	Port            int    `json:"session_port"`
-	URLUsers        string `json:"session_url_users"`
-	URLParticipants string `json:"session_url_participants"`
-	Invitations     []struct {
-		Kind string `json:"kind"`
-		UUID string `json:"uuid"`
-		URL  string `json:"session_url"`
-	} `json:"session_invitations"`
-	Peers []struct {
-		UUID string `json:"uuid"`
-	} `json:"session_peers"`
-}
+// sessionJSON is a session as the API shows it: the one declaration,
+// session.View, decoded.
+type sessionJSON struct{ session.View }
 
 type replyJSON struct {
 	Status    string      `json:"status"`

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"os"
 	"os/exec"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rehabrtc/rehabrtc/internal/testutil"
 	"go.uber.org/goleak"
 )
 
@@ -111,15 +113,11 @@ func TestKill9KeepsSessions(t *testing.T) {
 			t.Fatal(err)
 		}
 		ts := &testServer{t: t, service: "http://" + cfg.ServiceAddr()}
-		for i := 0; ; i++ {
-			if resp, err := httpGet(ts.service + "/healthz"); err == nil && resp == 200 {
-				return cmd
-			}
-			if i > 500 {
-				t.Fatal("binary did not become healthy")
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		testutil.Eventually(t, 10*time.Second, func() error {
+			code, err := httpGet(ts.service + "/healthz")
+			return cmp.Or(err, testutil.Until(code == 200, "healthz: HTTP %d", code))
+		})
+		return cmd
 	}
 	cmd := start()
 	ts := &testServer{t: t, service: "http://" + cfg.ServiceAddr(), gateway: "http://" + cfg.GatewayAddr()}

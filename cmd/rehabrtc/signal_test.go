@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -106,12 +107,10 @@ func testChildSessions(t *testing.T, bin string) {
 	killed := time.Now()
 	syscall.Kill(kids[s1.Port], syscall.SIGKILL)
 	th.closed()
-	for ts.sessionStatus(s1.ID) != 4 || !portFree(s1.Port) {
-		if time.Since(killed) > time.Second {
-			t.Fatalf("1 s after the crash: status %d, port free %v", ts.sessionStatus(s1.ID), portFree(s1.Port))
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.Eventually(t, time.Second, func() error {
+		st, free := ts.sessionStatus(s1.ID), portFree(s1.Port)
+		return testutil.Until(st == 4 && free, "after the crash: status %d, port free %v", st, free)
+	})
 	t.Logf("crash handled in %s", time.Since(killed))
 	if getStatus(t, thLink) != 403 {
 		t.Fatal("link of a crashed session still opens")
@@ -136,20 +135,16 @@ func testChildSessions(t *testing.T, bin string) {
 func (ts *testServer) sessionStatus(id int64) int {
 	var v sessionJSON
 	ts.api(http.MethodGet, fmt.Sprintf("/api/sessions/%d", id), nil, &v)
-	return v.Status
+	return int(v.Status)
 }
 
 // sessionKeys lists every key of a running session: its kind-level keys
 // and every invitee's personal key.
 func sessionKeys(t *testing.T, ts *testServer, id int64) []string {
 	t.Helper()
-	var v struct {
-		sessionJSON
-		Key     string `json:"session_key"`
-		Devices string `json:"session_url_devices"`
-	}
+	var v sessionJSON
 	ts.api(http.MethodGet, fmt.Sprintf("/api/sessions/%d", id), nil, &v)
-	keys := []string{v.Key, keyOf(v.URLUsers), keyOf(v.URLParticipants), keyOf(v.Devices)}
+	keys := []string{v.Key, keyOf(v.URLUsers), keyOf(v.URLParticipants), keyOf(v.URLDevices)}
 	for _, inv := range v.Invitations {
 		keys = append(keys, keyOf(inv.URL))
 	}
@@ -280,14 +275,11 @@ func startServe(t *testing.T, bin, config, service string) *serveProc {
 	}
 	go func() { p.cmd.Wait(); close(p.done) }()
 	t.Cleanup(p.kill)
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if code, err := httpGet(service + "/healthz"); err == nil && code == 200 {
-			return p
-		}
-	}
-	p.kill()
-	t.Fatalf("rehabrtc serve not healthy:\n%s", p.log())
-	return nil
+	testutil.Eventually(t, 10*time.Second, func() error {
+		code, err := httpGet(service + "/healthz")
+		return cmp.Or(err, testutil.Until(code == 200, "rehabrtc serve not healthy (HTTP %d):\n%s", code, p.log()))
+	})
+	return p
 }
 
 func (p *serveProc) pid() int { return p.cmd.Process.Pid }
@@ -306,13 +298,12 @@ func waitGone(t *testing.T, pid int) {
 	if pid == 0 {
 		t.Fatal("no child pid")
 	}
-	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+	testutil.Eventually(t, 2*time.Second, func() error {
 		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if _, rest, _ := strings.Cut(string(stat), ") "); err != nil || strings.HasPrefix(rest, "Z") {
-			return // gone, or a zombie left for init to reap
-		}
-	}
-	t.Fatalf("child %d outlived its parent", pid)
+		_, rest, _ := strings.Cut(string(stat), ") ")
+		// gone, or a zombie left for init to reap
+		return testutil.Until(err != nil || strings.HasPrefix(rest, "Z"), "child %d outlived its parent", pid)
+	})
 }
 
 // TestSessionRunnerChoice: an empty WebRTC.executable runs sessions in

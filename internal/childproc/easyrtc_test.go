@@ -55,7 +55,7 @@ func TestEasyRTCChild(t *testing.T) {
 	}
 	t.Setenv("REHABRTC_API_KEYS", "service-secret-0123456789")
 	r := &Runner{Executable: node, Script: "server.js", WorkingDir: dir, Mode: EasyRTC}
-	port := freePort(t)
+	port := testutil.FreePort(t)
 	ch := startChild(t, r, port, io.Discard)
 
 	cmdline := procFile(t, ch.pid(), "cmdline")
@@ -92,7 +92,7 @@ func TestEasyRTCChildCrash(t *testing.T) {
 	node := nodeOrSkip(t)
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "server.js"), []byte(fakeServerJS), 0o644)
-	port := freePort(t)
+	port := testutil.FreePort(t)
 	ch := startChild(t, &Runner{Executable: node, Script: "server.js", WorkingDir: dir, Mode: EasyRTC}, port, io.Discard)
 	syscall.Kill(ch.pid(), syscall.SIGKILL)
 	select {

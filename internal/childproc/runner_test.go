@@ -38,16 +38,6 @@ var testGate = fakeGate{
 	"patient-key-0123456789":   {Kind: session.KindParticipant, UUID: "p1"},
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // testRunner runs the test binary itself as a native child.
 func testRunner(t *testing.T, mode string) *Runner {
 	t.Setenv(envTestChild, mode)
@@ -104,7 +94,7 @@ func noSecrets(t *testing.T, pid int, secrets ...string) {
 
 func TestNativeChild(t *testing.T) {
 	log := &testutil.Buffer{}
-	port := freePort(t)
+	port := testutil.FreePort(t)
 	ch := startChild(t, testRunner(t, "serve"), port, log)
 
 	noSecrets(t, ch.pid(), "therapist-key", "patient-key", "service-secret", "turn-secret")
@@ -147,7 +137,7 @@ func TestNativeChild(t *testing.T) {
 }
 
 func TestCrashDetected(t *testing.T) {
-	port := freePort(t)
+	port := testutil.FreePort(t)
 	ch := startChild(t, testRunner(t, "serve"), port, io.Discard)
 	killed := time.Now()
 	syscall.Kill(ch.pid(), syscall.SIGKILL)
@@ -181,7 +171,7 @@ func TestBindFailure(t *testing.T) {
 }
 
 func TestStartFailures(t *testing.T) {
-	spec := session.RunSpec{SessionID: 4, Port: freePort(t), Gate: testGate}
+	spec := session.RunSpec{SessionID: 4, Port: testutil.FreePort(t), Gate: testGate}
 	r := &Runner{Executable: "/does/not/exist", Mode: Native}
 	if _, err := r.Start(context.Background(), spec); err == nil || !strings.Contains(err.Error(), "/does/not/exist") {
 		t.Errorf("missing executable: %v", err)
@@ -199,7 +189,7 @@ func TestStartFailures(t *testing.T) {
 }
 
 func TestStopKillsStuckChild(t *testing.T) {
-	port := freePort(t)
+	port := testutil.FreePort(t)
 	r := testRunner(t, "hang")
 	r.StopGrace = 200 * time.Millisecond
 	ch := startChild(t, r, port, io.Discard)
@@ -216,13 +206,7 @@ func TestStopKillsStuckChild(t *testing.T) {
 
 func waitFor(t *testing.T, d time.Duration, ok func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %s", d)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testutil.Eventually(t, d, func() error { return testutil.Until(ok(), "condition not met") })
 }
 
 // portFree checks that the port can be bound again.

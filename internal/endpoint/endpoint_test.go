@@ -15,6 +15,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/rehabrtc/rehabrtc/internal/session"
+	"github.com/rehabrtc/rehabrtc/internal/testutil"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -38,17 +39,8 @@ func (g gate) Valid(ctx context.Context, key string) bool {
 	return err == nil
 }
 
-func freePort(t *testing.T) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 func TestRunnerListenerAndStop(t *testing.T) {
-	port := freePort(t)
+	port := testutil.FreePort(t)
 	r := &Runner{Bind: "127.0.0.1"}
 	ep, err := r.Start(context.Background(), session.RunSpec{SessionID: 1, Port: port, Gate: gate{}})
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/rehabrtc/rehabrtc/internal/ports"
 	"github.com/rehabrtc/rehabrtc/internal/session"
 	"github.com/rehabrtc/rehabrtc/internal/store/boltstore"
+	"github.com/rehabrtc/rehabrtc/internal/testutil"
 )
 
 // recSink records changes. Each call also reads the Manager, which would
@@ -220,13 +221,10 @@ func TestReadyTimeoutEndsSession(t *testing.T) {
 	if err != nil || rec.Running || rec.Status != session.StatusTerminated {
 		t.Fatalf("record %+v, %v", rec, err)
 	}
-	deadline := time.Now().Add(5 * time.Second) // the port is freed after the sink hears of the stop
-	for pool.InUse() != 0 || mgr.Running() != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("ports in use %d, running %d", pool.InUse(), mgr.Running())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	// The port is freed after the sink hears of the stop.
+	testutil.Eventually(t, 5*time.Second, func() error {
+		return testutil.Until(pool.InUse() == 0 && mgr.Running() == 0, "ports in use %d, running %d", pool.InUse(), mgr.Running())
+	})
 }
 
 func TestShutdownEndsReadyWaiters(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"github.com/rehabrtc/rehabrtc/internal/ports"
 	"github.com/rehabrtc/rehabrtc/internal/session"
 	"github.com/rehabrtc/rehabrtc/internal/store/boltstore"
+	"github.com/rehabrtc/rehabrtc/internal/testutil"
 )
 
 // mortalEndpoint is an endpoint that can die on its own, like a child
@@ -74,13 +75,9 @@ func TestEndpointDeathTerminatesSession(t *testing.T) {
 	crashed, stopped, kept := start(), start(), start()
 
 	run.eps[0].die()
-	deadline := time.Now().Add(time.Second)
-	for mgr.Running() != 2 || pool.InUse() != 2 {
-		if time.Now().After(deadline) {
-			t.Fatalf("1 s after the death: %d running, %d ports in use", mgr.Running(), pool.InUse())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.Eventually(t, time.Second, func() error {
+		return testutil.Until(mgr.Running() == 2 && pool.InUse() == 2, "after the death: %d running, %d ports in use", mgr.Running(), pool.InUse())
+	})
 	v, err := mgr.Get(context.Background(), crashed.ID)
 	if err != nil || v.Status != session.StatusTerminated || v.Events[len(v.Events)-1].Type != session.EventStop {
 		t.Fatalf("crashed session: %+v %v", v, err)

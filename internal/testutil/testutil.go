@@ -1,7 +1,8 @@
 // Package testutil holds helpers shared by the tests of several packages:
-// free loopback ports, a log buffer that several goroutines write to, and
-// the rule for tests that need something outside Go (a browser, Node.js,
-// redis-server). Only tests and test helper packages import it.
+// free loopback ports, polling with a deadline (Eventually), a log buffer
+// that several goroutines write to, and the rule for tests that need
+// something outside Go (a browser, Node.js, redis-server). Only tests and
+// test helper packages import it.
 package testutil
 
 import (
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // EnvRequireExternal, when set (to anything but "" or "0"), turns the skip
@@ -86,6 +88,43 @@ func rangeFree(base, n int) bool {
 		held = append(held, l)
 	}
 	return true
+}
+
+// Eventually polls cond until it returns nil, failing the test with cond's
+// last error if that has not happened within timeout. Polls start 5 ms
+// apart and back off to 50 ms; the last one is at the deadline. A deadline
+// is not a sleep: a test waits only as long as the condition takes.
+func Eventually(t testing.TB, timeout time.Duration, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	pause := 5 * time.Millisecond
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			t.Fatalf("not within %s: %v", timeout, err)
+		}
+		time.Sleep(min(pause, left))
+		pause = min(2*pause, 50*time.Millisecond)
+	}
+}
+
+// Until is a condition for Eventually: nil when ok, else an error that
+// says (format, args) what was seen instead.
+func Until(ok bool, format string, args ...any) error {
+	if ok {
+		return nil
+	}
+	return fmt.Errorf(format, args...)
+}
+
+// FreePort finds one free loopback TCP port (see FreePorts).
+func FreePort(t testing.TB) int {
+	t.Helper()
+	return FreePorts(t, 1)
 }
 
 // Buffer is a bytes.Buffer safe for concurrent writers, for logs.

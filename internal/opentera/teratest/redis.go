@@ -39,7 +39,7 @@ func StartRedis(t testing.TB) *Redis {
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		testutil.Missing(t, "redis-server is not installed (the test script installs it: ./scripts/test.sh)")
 	}
-	r := &Redis{t: t, dir: t.TempDir(), Port: freePort(t)}
+	r := &Redis{t: t, dir: t.TempDir(), Port: testutil.FreePort(t)}
 	r.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(r.Port))
 	r.start()
 	r.Client = redis.NewClient(&redis.Options{Addr: r.Addr})
@@ -48,15 +48,6 @@ func StartRedis(t testing.TB) *Redis {
 		r.Kill()
 	})
 	return r
-}
-
-func freePort(t testing.TB) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 func (r *Redis) start() {
