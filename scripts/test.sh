@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of rehabrtc, installing what the tests need when it is
 # missing (Debian's chromium and redis-server, Node.js and npm). Usage:
-#   ./scripts/test.sh            everything: vet, race tests, browser tests, fuzz smoke
+#   ./scripts/test.sh            everything: vet, race tests, browser tests (own step), fuzz smoke
 #   FUZZTIME=30s ./scripts/test.sh   longer fuzzing
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,8 +37,11 @@ export CI=${CI:-true}
 echo "== JSDoc type check of the pages (tsc --checkJs)"
 npx --yes -p typescript@5 tsc -p internal/web
 
-echo "== go test -race"
-go test -race -count=1 -timeout 15m ./...
+echo "== go test -race (everything but the browser end-to-end tests)"
+go test -race -count=1 -timeout 15m $(go list ./... | grep -v '/e2e$')
+
+echo "== browser end-to-end tests (Chromium, the built binary: ./e2e)"
+go test -race -count=1 -timeout 10m ./e2e/
 
 echo "== fuzz (${FUZZTIME} each)"
 for target in $(grep -rl --include='*_test.go' '^func Fuzz' internal cmd | xargs -n1 dirname | sort -u); do
