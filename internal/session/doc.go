@@ -3,9 +3,10 @@
 // semantics), their records and events, and the invitees' access tokens.
 //
 // The Manager is the only writer of session state. It depends only on small
-// interfaces defined here (Store, Runner, Ports, and EventSink, which hears
-// each committed change, in order, outside the Manager's lock); main picks
-// their implementations. Invitations (Change ChangeStarted) wait until the
-// session's endpoint answers: at once for an in-process endpoint, when its
-// Ready channel closes for a ReadyEndpoint.
+// interfaces defined here (Store, Runner, Endpoint, Ports, Gate, and
+// EventSink, which hears each session's committed changes in order); main
+// picks their implementations. It holds no lock across I/O: each action
+// takes its session's lock and does its storage and endpoint I/O under it
+// alone (docs/architecture.md, "Concurrency rules"). Invitations (Change
+// ChangeStarted) wait until the session's endpoint is Ready.
 package session
