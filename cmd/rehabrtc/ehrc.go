@@ -17,7 +17,7 @@ import (
 func (s *server) consultations(ctx context.Context) (*ehrc.Service, error) {
 	ice, _ := json.Marshal(s.cfg.RehabRTC.ICEServers) // marshalled once already by newServer
 	ec := s.cfg.RehabRTC.EHRC
-	log := s.log.With("component", "ehrc")
+	log := s.log.With(logKeyComponent, "ehrc")
 	c := ehrc.New(ehrc.Config{
 		APIKeys:        s.apiKeys,
 		Sessions:       s.mgr,
@@ -56,6 +56,6 @@ func warnCompat(log *slog.Logger, ec config.EHRC) {
 // recordings of their rooms.
 func (s *server) closeConsultations(ctx context.Context, c *ehrc.Service) {
 	if err := c.Close(ctx); err != nil {
-		s.log.Warn("consultations did not close cleanly", "err", err)
+		s.log.Warn("consultations did not close cleanly", logKeyErr, err)
 	}
 }

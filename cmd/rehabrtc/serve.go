@@ -116,7 +116,7 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 		Ports:      s.pool,
 		URLs:       session.URLs{Scheme: cfg.URLScheme(), Host: cfg.WebRTC.Hostname, Port: cfg.WebRTC.ExternalPort},
 		ServiceKey: cfg.Service.Name,
-		Logger:     log.With("component", "session"),
+		Logger:     log.With(logKeyComponent, "session"),
 	})
 	return s, nil
 }
@@ -131,7 +131,7 @@ func (s *server) run(ctx context.Context) error {
 	}
 	s.startOpenTera()
 	api := httpapi.New(httpapi.Config{
-		Sessions: s.mgr, APIKeys: s.apiKeys, Metrics: s.metrics(), Ready: s.ready, Logger: s.log.With("component", "api"),
+		Sessions: s.mgr, APIKeys: s.apiKeys, Metrics: s.metrics(), Ready: s.ready, Logger: s.log.With(logKeyComponent, "api"),
 	})
 	consult, err := s.consultations(ctx)
 	if err != nil {
@@ -188,7 +188,7 @@ type httpServer struct {
 }
 
 func (s *server) listen(api http.Handler, consult *ehrc.Service) ([]*httpServer, error) {
-	access := s.log.With("component", "http")
+	access := s.log.With(logKeyComponent, "http")
 	list := []*httpServer{{srv: newHTTPServer(gateway.AccessLog(access, api))}}
 	addrs := []string{s.cfg.ServiceAddr()}
 	if gw := s.cfg.RehabRTC.Gateway; gw.Enabled {

@@ -51,11 +51,7 @@ func (s *stallingStore) Put(ctx context.Context, r *session.Record) error {
 // page loads and joins of A itself too (admission reads A's token table,
 // not the Manager); a second action on A waits for the first.
 func TestNoLockAcrossStoreIO(t *testing.T) {
-	bolt, err := boltstore.Open(filepath.Join(t.TempDir(), "db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { bolt.Close() })
+	bolt := openBolt(t)
 	st := &stallingStore{Store: bolt, entered: make(chan struct{}, 4), release: make(chan struct{})}
 	runner := &endpoint.Runner{} // in process, no listener: reached through the gateway
 	mgr := session.NewManager(session.Config{
@@ -158,6 +154,17 @@ func probeOthers(ctx context.Context, base string, mgr *session.Manager, a, b *s
 		errs = append(errs, fmt.Errorf("Running = %d", n))
 	}
 	return errs
+}
+
+// openBolt opens a fresh bbolt store, closed when the test ends.
+func openBolt(t *testing.T) *boltstore.Store {
+	t.Helper()
+	st, err := boltstore.Open(filepath.Join(t.TempDir(), "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
 }
 
 func manageErr(mgr *session.Manager, action string) error {
@@ -273,11 +280,7 @@ func (e *countedEndpoint) Stop(ctx context.Context, why session.StopReason) erro
 // never two endpoints, START and STOP events alternate, every port is given
 // back, and the last state is the one stored.
 func TestConcurrentActionsOnOneSession(t *testing.T) {
-	bolt, err := boltstore.Open(filepath.Join(t.TempDir(), "db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { bolt.Close() })
+	bolt := openBolt(t)
 	run := &countingRunner{Runner: &endpoint.Runner{}}
 	pool := ports.New(8080, 4)
 	mgr := session.NewManager(session.Config{Store: bolt, Runner: run, Ports: pool, ServiceKey: "VideoRehabService"})
