@@ -5,13 +5,12 @@ package session
 // (ChangeStopped), the endpoint reaped and its port freed. A session that is
 // stopped or shut down first is left to that path. The caller holds mu.
 func (m *Manager) watch(l *live) {
-	died := l.ep.Done()
-	if died == nil {
+	if l.died == nil {
 		return // it ends only through Stop
 	}
 	m.waiters.Go(func() {
 		select {
-		case <-died:
+		case <-l.died:
 			m.log.Error("session endpoint died; ending the session as terminated",
 				logKeySession, l.id, logKeyPort, l.port, logKeyErr, l.ep.Err())
 			m.endInBackground(l, "cannot record the end of a session whose endpoint died")

@@ -57,6 +57,7 @@ type live struct {
 	// holder of the session's lock, under mu: read it under either.
 	rec    *Record
 	ep     Endpoint
+	died   <-chan struct{} // ep.Done(), asked once, outside mu
 	tokens atomic.Pointer[tokenTable]
 	ready  atomic.Bool   // the endpoint answers: invitations may go out
 	done   chan struct{} // closed when the session is unregistered
@@ -161,7 +162,7 @@ func (m *Manager) startEndpoint(ctx context.Context, rec *Record) (*live, error)
 	if err != nil {
 		return nil, err
 	}
-	l.ep = ep
+	l.ep, l.died = ep, ep.Done()
 	return l, nil
 }
 
