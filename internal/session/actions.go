@@ -366,9 +366,9 @@ func (m *Manager) inviteReply(ctx context.Context, req *Request) (*Reply, error)
 // Get returns one session as the API shows it. It waits for no action.
 func (m *Manager) Get(ctx context.Context, id int64) (*View, error) {
 	if l := m.running(id); l != nil {
-		m.mu.Lock()
+		m.mu.RLock()
 		rec := l.rec
-		m.mu.Unlock()
+		m.mu.RUnlock()
 		return m.view(rec, l, m.peers(l)), nil
 	}
 	rec, err := m.cfg.Store.Get(ctx, id)
@@ -386,13 +386,13 @@ func (m *Manager) List(ctx context.Context, runningOnly bool) ([]*View, error) {
 		return nil, internal("cannot list sessions", err)
 	}
 	lives := make([]*live, len(recs))
-	m.mu.Lock()
+	m.mu.RLock()
 	for i, rec := range recs {
 		if l := m.live[rec.ID]; l != nil {
 			lives[i], recs[i] = l, l.rec
 		}
 	}
-	m.mu.Unlock()
+	m.mu.RUnlock()
 	peers := make([][]Peer, len(recs))
 	var wg sync.WaitGroup
 	for i, l := range lives {

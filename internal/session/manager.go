@@ -40,7 +40,7 @@ type Manager struct {
 	cfg Config
 	log *slog.Logger
 
-	mu     sync.Mutex // guards the fields below
+	mu     sync.RWMutex // guards the fields below; readers take RLock
 	live   map[int64]*live
 	locks  map[int64]*sessionLock
 	closed bool
@@ -80,8 +80,8 @@ func (m *Manager) now() time.Time { return m.cfg.Now().UTC() }
 
 // Running reports how many sessions run now.
 func (m *Manager) Running() int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	m.mu.RLock()
+	defer m.mu.RUnlock()
 	return len(m.live)
 }
 
@@ -197,8 +197,8 @@ func (m *Manager) unregister(l *live) bool {
 
 // running returns the registered live session of id, or nil.
 func (m *Manager) running(id int64) *live {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	m.mu.RLock()
+	defer m.mu.RUnlock()
 	return m.live[id]
 }
 
@@ -234,8 +234,8 @@ func (m *Manager) Shutdown(ctx context.Context) {
 
 // open fails once the Manager has shut down.
 func (m *Manager) open() error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	m.mu.RLock()
+	defer m.mu.RUnlock()
 	if m.closed {
 		return errClosed
 	}
@@ -269,14 +269,9 @@ func (m *Manager) resolve(ctx context.Context, id int64, uuid string) (int64, er
 	if id != 0 {
 		return id, nil
 	}
-	m.mu.Lock()
-	for _, l := range m.live {
-		if l.rec.UUID == uuid {
-			m.mu.Unlock()
-			return l.id, nil
-		}
+	if id, ok := m.runningByUUID(uuid); ok {
+		return id, nil
 	}
-	m.mu.Unlock()
 	recs, err := m.cfg.Store.List(ctx)
 	if err != nil {
 		return 0, err
@@ -302,4 +297,16 @@ var errClosed = &Error{Code: CodeUnavailable, Text: "service is shutting down"}
 // defaultName follows OpenTera's "<type> [<year>.<count>]".
 func defaultName(name string, id int64, at time.Time) string {
 	return cmp.Or(name, "Session ["+at.Format("2006")+"."+itoa(id)+"]")
+}
+
+// runningByUUID finds the id of the running session with uuid.
+func (m *Manager) runningByUUID(uuid string) (int64, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	for _, l := range m.live {
+		if l.rec.UUID == uuid {
+			return l.id, true
+		}
+	}
+	return 0, false
 }
