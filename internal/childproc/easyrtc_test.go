@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -38,17 +37,8 @@ http.createServer((req, res) => {
 }).listen(args.port);
 `
 
-func nodeOrSkip(t *testing.T) string {
-	t.Helper()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		testutil.Missing(t, "node not found")
-	}
-	return node
-}
-
 func TestEasyRTCChild(t *testing.T) {
-	node := nodeOrSkip(t)
+	node := testutil.Tool(t, "node", "install Node.js to run OpenTera's EasyRTC child test")
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "server.js"), []byte(fakeServerJS), 0o644); err != nil {
 		t.Fatal(err)
@@ -89,7 +79,7 @@ func TestEasyRTCChild(t *testing.T) {
 }
 
 func TestEasyRTCChildCrash(t *testing.T) {
-	node := nodeOrSkip(t)
+	node := testutil.Tool(t, "node", "install Node.js to run OpenTera's EasyRTC child test")
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "server.js"), []byte(fakeServerJS), 0o644)
 	port := testutil.FreePort(t)

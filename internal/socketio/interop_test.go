@@ -3,27 +3,27 @@ package socketio
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rehabrtc/rehabrtc/internal/testutil"
 )
 
 // TestInteropSocketIOClient runs testdata/client.mjs, which uses the real
 // socket.io-client 4.x from npm, against this server over WebSocket only,
 // polling only, and polling upgraded to WebSocket.
 //
-// Without node (or npm) the test is skipped, unless CI=true, where it fails.
+// Without node (or npm) the test is skipped, unless CI=true or
+// REHABRTC_REQUIRE_EXTERNAL is set, where it fails.
 func TestInteropSocketIOClient(t *testing.T) {
-	if testing.Short() && os.Getenv("CI") != "true" {
+	if testing.Short() && !testutil.RequireExternal() {
 		t.Skip("interop test runs node (and npm once); skipped in -short mode")
 	}
-	node := requireTool(t, "node")
-	installClient(t)
+	node := testutil.Tool(t, "node", "install Node.js ≥ 18 to run the socket.io-client interop test")
+	testutil.NPMInstall(t, "testdata", "socket.io-client")
 
 	for _, mode := range []string{"websocket", "polling", "upgrade"} {
 		t.Run(mode, func(t *testing.T) {
@@ -104,39 +104,5 @@ func checkInteropServerSide(t *testing.T, env *testEnv, rec *recorder) {
 	defer rec.mu.Unlock()
 	if len(rec.events) > 0 {
 		t.Errorf("server-side errors: %q", rec.events)
-	}
-}
-
-// requireTool finds a command, or skips the test (fails it when CI=true).
-func requireTool(t *testing.T, name string) string {
-	t.Helper()
-	path, err := exec.LookPath(name)
-	if err != nil {
-		msg := name + " not found in PATH: install Node.js ≥ 18 to run the socket.io-client interop test"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return path
-}
-
-// installClient installs testdata/node_modules from the committed lock
-// file, unless it is already there.
-func installClient(t *testing.T) {
-	t.Helper()
-	marker := filepath.Join("testdata", "node_modules", "socket.io-client", "package.json")
-	if _, err := os.Stat(marker); err == nil {
-		return
-	} else if !errors.Is(err, os.ErrNotExist) {
-		t.Fatal(err)
-	}
-	npm := requireTool(t, "npm")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, npm, "ci", "--no-audit", "--no-fund")
-	cmd.Dir = "testdata"
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("npm ci in testdata: %v\n%s", err, out)
 	}
 }
