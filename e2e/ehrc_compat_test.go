@@ -1,17 +1,15 @@
 package e2e
 
 import (
-	"context"
-	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rehabrtc/rehabrtc/internal/testutil"
 )
 
 // appServer serves the EHRC app stand-in (testdata/ehrc-app) and the socket.io-client 4 browser
@@ -20,7 +18,7 @@ import (
 func appServer(t *testing.T) *httptest.Server {
 	t.Helper()
 	dir := filepath.Join(root, "e2e", "testdata", "ehrc-app")
-	installAppClient(t, dir)
+	testutil.NPMInstall(t, dir, "socket.io-client")
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { http.ServeFile(w, r, filepath.Join(dir, "index.html")) })
 	mux.HandleFunc("GET /app.js", func(w http.ResponseWriter, r *http.Request) { http.ServeFile(w, r, filepath.Join(dir, "app.js")) })
@@ -31,28 +29,6 @@ func appServer(t *testing.T) *httptest.Server {
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return srv
-}
-
-// installAppClient runs npm ci in dir once (from the committed lock file). Without npm the test
-// fails: the browser tests need it as they need Chromium.
-func installAppClient(t *testing.T, dir string) {
-	t.Helper()
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "socket.io-client", "dist", "socket.io.min.js")); err == nil {
-		return
-	} else if !errors.Is(err, os.ErrNotExist) {
-		t.Fatal(err)
-	}
-	npm, err := exec.LookPath("npm")
-	if err != nil {
-		t.Fatal("npm not found: install Node.js to get the socket.io-client browser bundle")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, npm, "ci", "--no-audit", "--no-fund")
-	cmd.Dir = dir
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("npm ci in %s: %v\n%s", dir, err, out)
-	}
 }
 
 // appURL is the app page for role in namespace ns, talking to the rehabrtc at server.
