@@ -121,10 +121,18 @@ func Until(ok bool, format string, args ...any) error {
 	return fmt.Errorf(format, args...)
 }
 
-// FreePort finds one free loopback TCP port (see FreePorts).
+// FreePort returns a free loopback TCP port the kernel picks, in its
+// ephemeral range, for a server the test starts at once. It never meets the
+// ranges FreePorts hands out (below the ephemeral range) to tests whose
+// sessions bind their ports later, in other packages running alongside.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	return FreePorts(t, 1)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // Buffer is a bytes.Buffer safe for concurrent writers, for logs.
