@@ -3,12 +3,11 @@
 
 import { setIcon } from './icons.js';
 import { t } from './i18n.js';
+import { $ } from './dom.js';
 
 /** @typedef {import('./localmedia.js').LocalMedia} LocalMedia */
 /** @typedef {import('./tiles.js').Tiles} Tiles */
 
-/** @param {string} id @returns {any} */
-const $ = (id) => document.getElementById(id);
 
 const canPickSpeaker = typeof HTMLMediaElement !== 'undefined' && 'setSinkId' in HTMLMediaElement.prototype;
 
@@ -22,7 +21,7 @@ export class Controls {
     this.media = media;
     this.tiles = tiles;
     this.hooks = hooks;
-    this.dialog = /** @type {HTMLDialogElement} */ ($('settings'));
+    this.dialog = $('settings', HTMLDialogElement);
     $('btn-mic').addEventListener('click', () => media.setMic(!media.micOn));
     $('btn-cam').addEventListener('click', () => this.busy('btn-cam', () => media.setCam(!media.camOn)));
     $('btn-speaker').addEventListener('click', () => {
@@ -61,7 +60,7 @@ export class Controls {
 
   /** Run an async action with its button disabled meanwhile. @param {string} id @param {() => Promise<unknown>} fn */
   async busy(id, fn) {
-    const b = $(id);
+    const b = $(id, HTMLButtonElement);
     b.disabled = true;
     try {
       await fn();
@@ -95,7 +94,7 @@ export class Controls {
    * @param {string} emptyKey @param {boolean} [withNone] add an "off" entry first
    */
   fill(id, devices, selected, emptyKey, withNone = false) {
-    const sel = /** @type {HTMLSelectElement} */ ($(id));
+    const sel = $(id, HTMLSelectElement);
     const opts = devices.map((d, i) => new Option(d.label || `${t(emptyKey)} ${i + 1}`, d.deviceId));
     if (withNone || opts.length === 0) opts.unshift(new Option(t(withNone ? 'settings.none' : emptyKey), ''));
     sel.replaceChildren(...opts);
@@ -119,7 +118,7 @@ export class Controls {
    * @param {boolean} disabled @param {boolean} [positive] "on" is the unusual state (sharing)
    */
   toggle(id, on, ic, label, disabled, positive = false) {
-    const b = $(id);
+    const b = $(id, HTMLButtonElement);
     b.setAttribute('aria-pressed', String(on));
     b.classList.toggle('off', !on && !positive);
     b.classList.toggle('active', on && positive);

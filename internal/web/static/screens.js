@@ -2,9 +2,8 @@
 // connection status line, the warning banner and short notices ("toasts") of the session page.
 
 import { t } from './i18n.js';
+import { $, maybe } from './dom.js';
 
-/** @param {string} id @returns {any} */
-const $ = (id) => document.getElementById(id);
 
 /** @typedef {[label: string, action: () => void, primary?: boolean]} Action */
 
@@ -72,7 +71,7 @@ export class Screens {
 
   /** A short notice that goes away by itself. @param {string} text */
   toast(text) {
-    let el = $('toast');
+    let el = maybe('toast');
     if (!el) {
       el = document.createElement('div');
       el.id = 'toast';

@@ -12,13 +12,12 @@ import { TherapistTools } from './tools.js';
 import { Controls } from './controls.js';
 import { fillIcons } from './icons.js';
 import { loadLang, pickLang, t, translate } from './i18n.js';
+import { $ } from './dom.js';
 import { Screens } from './screens.js';
 
 /** @typedef {import('./protocol.js').Peer} Peer */
 /** @typedef {import('./media.js').StreamName} StreamName */
 
-/** @param {string} id @returns {any} */
-const $ = (id) => document.getElementById(id);
 
 class App {
   /** @param {URLSearchParams} params */
@@ -311,7 +310,7 @@ class App {
     const large = this.tiles.layout === 'large';
     const b = $('btn-layout');
     b.dataset.icon = large ? 'grid' : 'large';
-    fillIcons(b.parentElement);
+    if (b.parentElement) fillIcons(b.parentElement);
     b.setAttribute('aria-label', t(large ? 'layout.grid' : 'layout.large'));
     b.title = t(large ? 'layout.grid' : 'layout.large');
   }

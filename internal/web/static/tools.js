@@ -2,13 +2,12 @@
 // Only the page of a "user" (therapist) builds it; the server refuses control.* from anyone else.
 
 import { t } from './i18n.js';
+import { $ } from './dom.js';
 
 /** @typedef {import('./protocol.js').Peer} Peer */
 /** @typedef {import('./overlays.js').TimerState} TimerState */
 /** @typedef {import('./overlays.js').CounterState} CounterState */
 
-/** @param {string} id @returns {any} */
-const $ = (id) => document.getElementById(id);
 
 export class TherapistTools {
   /**
@@ -20,7 +19,7 @@ export class TherapistTools {
     this.send = send;
     this.peers = peers;
     this.showLocal = showLocal;
-    this.target = /** @type {HTMLSelectElement} */ ($('tool-target'));
+    this.target = $('tool-target', HTMLSelectElement);
     this.timer = { mode: /** @type {'countdown'|'stopwatch'} */ ('countdown'), state: 'stopped', duration: 60, startedAt: 0, before: 0, label: '' };
     this.counter = { state: /** @type {'show'|'hide'} */ ('hide'), value: 0, label: '' };
     $('timer-start').addEventListener('click', () => this.timerStart());
@@ -89,11 +88,11 @@ export class TherapistTools {
     if (tm.state !== 'paused') {
       const mode = /** @type {HTMLInputElement|null} */ (document.querySelector('input[name="timer-mode"]:checked'));
       tm.mode = mode?.value === 'stopwatch' ? 'stopwatch' : 'countdown';
-      const min = Math.max(0, Math.min(180, Number($('timer-min').value) || 0));
-      const sec = Math.max(0, Math.min(59, Number($('timer-sec').value) || 0));
+      const min = Math.max(0, Math.min(180, Number($('timer-min', HTMLInputElement).value) || 0));
+      const sec = Math.max(0, Math.min(59, Number($('timer-sec', HTMLInputElement).value) || 0));
       tm.duration = min * 60 + sec || 60;
       tm.before = 0;
-      tm.label = String($('timer-label').value || '').trim().slice(0, 40);
+      tm.label = String($('timer-label', HTMLInputElement).value || '').trim().slice(0, 40);
     }
     tm.state = 'running';
     tm.startedAt = Date.now();
@@ -136,7 +135,7 @@ export class TherapistTools {
   /** @param {string} [only] */
   counterSend(only) {
     if (only && this.counter.state === 'hide') return;
-    this.counter.label = String($('counter-label').value || '').trim().slice(0, 40);
+    this.counter.label = String($('counter-label', HTMLInputElement).value || '').trim().slice(0, 40);
     /** @type {CounterState} */
     const data = { state: this.counter.state, value: this.counter.value, label: this.counter.label };
     this.push('control.counter', data, only);
