@@ -132,6 +132,20 @@ type page struct {
 // exceptions and console.error calls of the page fail the test.
 func openPage(t *testing.T, name, url string, blocked ...string) *page {
 	t.Helper()
+	return openPageWith(t, name, url, pageSetup{blocked: blocked})
+}
+
+// pageSetup is how a page is prepared before it loads.
+type pageSetup struct {
+	blocked []string // devices the person refused: "camera", "microphone"
+	phone   bool     // a 390×844 phone viewport with touch emulation instead of 1280×800
+	script  string   // run in the page before its own scripts (a browser trait a test plays)
+}
+
+// openPageWith is openPage with a setup.
+func openPageWith(t *testing.T, name, url string, setup pageSetup) *page {
+	t.Helper()
+	blocked := setup.blocked
 	ctx, cancel := chromedp.NewContext(browserCtx, chromedp.WithNewBrowserContext())
 	p := &page{t: t, name: name, ctx: ctx, cancel: cancel, done: make(chan struct{})}
 	messages := chromedp.Console(ctx) // starts the tab and subscribes now, before the page loads
@@ -169,7 +183,16 @@ func openPage(t *testing.T, name, url string, blocked ...string) *page {
 			t.Fatalf("%s: block %v: %v", name, blocked, err)
 		}
 	}
-	if err := p.do(20*time.Second, chromedp.EmulateViewport(1280, 800), chromedp.Navigate(url)); err != nil {
+	if setup.script != "" {
+		if _, err := chromedp.Call(ctx, cdppage.AddScriptToEvaluateOnNewDocument, cdppage.AddScriptToEvaluateOnNewDocumentParams{Source: setup.script}); err != nil {
+			t.Fatalf("%s: setup script: %v", name, err)
+		}
+	}
+	viewport := chromedp.EmulateViewport(1280, 800)
+	if setup.phone {
+		viewport = chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(3), chromedp.EmulateMobile, chromedp.EmulateTouch)
+	}
+	if err := p.do(20*time.Second, viewport, chromedp.Navigate(url)); err != nil {
 		t.Fatalf("%s: open %s: %v", name, url, err)
 	}
 	return p

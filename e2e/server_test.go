@@ -179,9 +179,10 @@ func (s *server) api(method, path string, body, out any) int {
 
 // Session is the part of the API's session object the tests use.
 type Session struct {
-	ID          int64 `json:"id_session"`
-	Status      int   `json:"session_status"`
-	Port        int   `json:"session_port"`
+	ID          int64  `json:"id_session"`
+	Name        string `json:"session_name"`
+	Status      int    `json:"session_status"`
+	Port        int    `json:"session_port"`
 	Invitations []struct {
 		Kind string `json:"kind"`
 		UUID string `json:"uuid"`

@@ -143,17 +143,17 @@ export const labels = {
 };
 
 /**
- * The personal link to give an invitee, with the display name and language the clinician chose.
- * @param {string} url @param {string} name @param {string} lang
+ * The personal link to give an invitee, with the display name and language the clinician chose and,
+ * for a patient, the therapist's name (their waiting room says who is coming).
+ * @param {string} url @param {{name?: string, lang?: string, therapist?: string}} add
  */
-export function personalLink(url, name, lang) {
+export function personalLink(url, add) {
   let u;
   try {
     u = new URL(url, location.href);
   } catch {
     return url;
   }
-  if (name && !u.searchParams.has('name')) u.searchParams.set('name', name);
-  if (lang && !u.searchParams.has('lang')) u.searchParams.set('lang', lang);
+  for (const [k, v] of Object.entries(add)) if (v && !u.searchParams.has(k)) u.searchParams.set(k, v);
   return u.href;
 }

@@ -1,30 +1,17 @@
 // dashboard.js: the clinician dashboard at /rehab/: sign in with the API key, check the camera,
-// start a session, invite and remove patients, copy their personal links, see who is connected, stop.
+// start a session, invite and remove patients, send their personal links (copy, QR code, e-mail), see
+// who is connected and who is waiting, stop. A banner says when the service does not answer.
 
 import { APIError, auth, clinician, labels, listSessions, manage, newUUID, personalLink } from './dashapi.js';
 import { Preview } from './preview.js';
 import { fillIcons, icon } from './icons.js';
-import { lang, loadLang, pickLang, t, translate } from './i18n.js';
+import { lang, loadLang, pickLang, t, translate, translatorFor } from './i18n.js';
+import { qrSVG } from './qr.js';
+import { $, find, h } from './dom.js';
 
 /** @typedef {import('./dashapi.js').Session} Session */
 /** @typedef {import('./dashapi.js').Invitation} Invitation */
 
-/** @param {string} id @returns {any} */
-const $ = (id) => document.getElementById(id);
-
-/**
- * @param {string} tag @param {Record<string, string>} [attrs] @param {(Node|string)[]} [kids]
- * @returns {any}
- */
-function h(tag, attrs = {}, kids = []) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === 'text') el.textContent = v;
-    else el.setAttribute(k, v);
-  }
-  el.append(...kids);
-  return el;
-}
 
 /** @param {unknown} err */
 function explain(err) {
@@ -41,6 +28,41 @@ function alertMsg(text) {
   $('alert').textContent = text;
   $('alert').hidden = !text;
 }
+
+/** The service did not answer (network down, service stopped, or a proxy saying so). @param {unknown} err */
+const unreachable = (err) => err instanceof APIError && (err.status === 0 || err.status === 502 || err.status === 503 || err.status === 504);
+
+/** @param {string|undefined} iso @returns {string} the local time, "" if none */
+function timeOf(iso) {
+  const d = iso ? new Date(iso) : null;
+  return d && !Number.isNaN(d.getTime()) ? d.toLocaleTimeString(lang(), { hour: '2-digit', minute: '2-digit' }) : '';
+}
+
+/**
+ * Ask before something that cannot be undone, naming what it acts on. Cancel has the focus.
+ * @param {string} title @param {string} text @param {string} ok label of the confirming button
+ * @returns {Promise<boolean>}
+ */
+function confirmDialog(title, text, ok) {
+  const d = $('confirm', HTMLDialogElement);
+  $('confirm-title').textContent = title;
+  $('confirm-text').textContent = text;
+  $('confirm-ok').textContent = ok;
+  d.returnValue = '';
+  return new Promise((resolve) => {
+    d.addEventListener('close', () => resolve(d.returnValue === 'ok'), { once: true });
+    d.showModal();
+    find(d, 'button[value="cancel"]').focus();
+  });
+}
+
+/**
+ * @typedef {object} CardRefs the parts of a session card that change
+ * @property {HTMLHeadingElement} title @property {HTMLParagraphElement} meta @property {HTMLAnchorElement} join
+ * @property {HTMLTableSectionElement} rows @property {HTMLParagraphElement} waiting
+ * @property {Session} session the last state shown
+ */
+/** @typedef {(key: string, vars?: Record<string, string|number>) => string} Translator */
 
 /** @param {string} text @param {HTMLInputElement} input */
 async function copy(text, input) {
@@ -73,43 +95,61 @@ class Dashboard {
   constructor() {
     /** @type {Map<number, HTMLElement>} */
     this.cards = new Map();
+    /** @type {WeakMap<HTMLElement, CardRefs>} */
+    this.refs = new WeakMap();
     /** @type {ReturnType<typeof setInterval>|undefined} */
     this.poll = undefined;
     this.pollFailed = false;
+    /** When the service stopped answering (0: it answers). */
+    this.downSince = 0;
+    this.starting = false;
+    /** Texts in each patient language, for the e-mails. @type {Record<string, Translator>} */
+    this.mailTexts = { en: t, fr: t };
     this.me = clinician.uuid();
-    $('my-name').value = clinician.name();
-    $('my-name').addEventListener('change', () => clinician.setName($('my-name').value.trim()));
-    $('login-form').addEventListener('submit', (/** @type {Event} */ ev) => {
+    $('my-name', HTMLInputElement).value = clinician.name();
+    $('my-name').addEventListener('change', () => clinician.setName($('my-name', HTMLInputElement).value.trim()));
+    $('login-form').addEventListener('submit', (ev) => {
       ev.preventDefault();
-      auth.set($('login-key').value.trim());
+      auth.set($('login-key', HTMLInputElement).value.trim());
       this.enter();
     });
     $('logout').addEventListener('click', () => this.logout());
     $('add-patient').addEventListener('click', () => this.addPatientRow(true));
-    $('new-form').addEventListener('submit', (/** @type {Event} */ ev) => {
+    $('new-form').addEventListener('submit', (ev) => {
       ev.preventDefault();
       this.start();
+    });
+    $('new-patients').addEventListener('input', (ev) => {
+      if (ev.target instanceof HTMLInputElement && ev.target.value.trim()) ev.target.removeAttribute('aria-invalid');
     });
     $('refresh').addEventListener('click', () => this.refresh());
     this.addPatientRow(false);
     this.preview = new Preview({
-      video: $('preview-video'), camera: $('preview-camera'), mic: $('preview-mic'),
-      meter: $('meter'), toggle: $('preview-toggle'), message: $('preview-msg'),
+      video: $('preview-video', HTMLVideoElement), camera: $('preview-camera', HTMLSelectElement), mic: $('preview-mic', HTMLSelectElement),
+      meter: $('meter'), toggle: $('preview-toggle', HTMLButtonElement), message: $('preview-msg'),
     });
   }
 
   async enter() {
     if (!auth.get()) return this.showLogin();
+    Promise.all([translatorFor('en'), translatorFor('fr')]).then(([en, fr]) => { this.mailTexts = { en, fr }; });
     try {
       const sessions = await listSessions();
+      this.reachable();
       $('login').hidden = true;
       $('app').hidden = false;
       $('logout').hidden = false;
       alertMsg('');
       this.render(sessions);
       clearInterval(this.poll);
-      this.poll = setInterval(() => document.visibilityState === 'visible' && this.refresh(), 3000);
+      this.poll = setInterval(() => (document.visibilityState === 'visible' || this.downSince) && this.refresh(), 3000);
     } catch (err) {
+      if (unreachable(err)) {
+        // Keep the key: the service is down, not the key wrong. Try again until it answers.
+        this.unreachable();
+        setTimeout(() => this.enter(), 3000);
+        return;
+      }
       if (err instanceof APIError && err.status === 401) auth.clear();
       this.showLogin();
       alertMsg(explain(err));
@@ -135,13 +175,33 @@ class Dashboard {
   async refresh() {
     try {
       this.render(await listSessions());
+      this.reachable();
       if (this.pollFailed) alertMsg('');
       this.pollFailed = false;
     } catch (err) {
+      if (unreachable(err)) {
+        this.unreachable();
+        return;
+      }
       if (err instanceof APIError && err.status === 401) this.logout();
       alertMsg(explain(err));
       this.pollFailed = true;
     }
+  }
+
+  /** Show, and keep showing, that the service does not answer: what is on screen may be stale. */
+  unreachable() {
+    if (!this.downSince) this.downSince = Date.now();
+    const b = $('unreachable');
+    b.textContent = t('dash.down', { time: timeOf(new Date(this.downSince).toISOString()) });
+    b.hidden = false;
+    document.body.dataset.reachable = 'false';
+  }
+
+  reachable() {
+    this.downSince = 0;
+    $('unreachable').hidden = true;
+    document.body.dataset.reachable = 'true';
   }
 
   /** @param {boolean} focus */
@@ -150,36 +210,67 @@ class Dashboard {
     label.placeholder = t('dash.patientName');
     const sel = h('select', { 'aria-label': t('dash.language') }, [new Option('Français', 'fr'), new Option('English', 'en')]);
     sel.value = lang();
-    const del = h('button', { type: 'button', class: 'btn-icon btn-small', 'aria-label': t('dash.removeRow'), title: t('dash.removeRow') }, [icon('close')]);
+    const del = h('button', { type: 'button', class: 'btn-icon', 'aria-label': t('dash.removeRow'), title: t('dash.removeRow') }, [icon('close')]);
     const li = h('li', { 'data-uuid': newUUID() }, [label, sel, del]);
     del.addEventListener('click', () => li.remove());
     $('new-patients').append(li);
     if (focus) label.focus();
   }
 
+  /**
+   * The patients of the form, or null after showing why the form cannot be sent: no patient, or a
+   * line without a name (an unnamed patient cannot be told apart, and a second press of Start on a
+   * just-emptied form must not start a second session).
+   * @returns {{uuid: string, name: string, lang: string}[]|null}
+   */
+  checkForm() {
+    const rows = [...$('new-patients').querySelectorAll('li')].map((li) => ({
+      li, input: find(li, 'input', HTMLInputElement), lang: find(li, 'select', HTMLSelectElement).value,
+    }));
+    const empty = rows.filter((r) => !r.input.value.trim());
+    for (const r of rows) {
+      const bad = empty.includes(r);
+      if (bad) r.input.setAttribute('aria-invalid', 'true');
+      else r.input.removeAttribute('aria-invalid');
+      r.input.setAttribute('aria-describedby', bad ? 'new-error' : '');
+    }
+    const err = rows.length === 0 ? t('dash.needPatient') : empty.length > 0 ? t('dash.emptyRow') : '';
+    $('new-error').textContent = err;
+    $('new-error').hidden = !err;
+    if (err) {
+      (empty[0]?.input || $('add-patient')).focus();
+      return null;
+    }
+    return rows.map((r) => ({ uuid: r.li.dataset.uuid || newUUID(), name: r.input.value.trim(), lang: r.lang }));
+  }
+
   async start() {
-    const rows = [...$('new-patients').children];
-    const participants = rows.map((li) => li.dataset.uuid);
-    for (const li of rows) labels.set(li.dataset.uuid, li.querySelector('input').value.trim(), li.querySelector('select').value);
-    clinician.setName($('my-name').value.trim());
-    $('start').disabled = true;
+    if (this.starting) return; // a double press sends one request
+    const patients = this.checkForm();
+    if (!patients) return;
+    this.starting = true;
+    $('start', HTMLButtonElement).disabled = true;
+    for (const p of patients) labels.set(p.uuid, p.name, p.lang);
+    clinician.setName($('my-name', HTMLInputElement).value.trim());
+    const name = $('session-name', HTMLInputElement).value.trim() || defaultTitle(patients.map((p) => p.name), new Date());
     try {
       const res = await manage('start', {
-        users: [this.me], participants, creator: this.me, name: $('session-name').value.trim(),
+        users: [this.me], participants: patients.map((p) => p.uuid), creator: this.me, name,
       });
       $('new-patients').replaceChildren();
       this.addPatientRow(false);
-      $('session-name').value = '';
+      $('session-name', HTMLInputElement).value = '';
       await this.refresh();
       const card = res.session && this.cards.get(res.session.id_session);
       if (card) {
         card.scrollIntoView({ block: 'nearest' });
-        /** @type {HTMLElement|null} */ (card.querySelector('[data-testid="copy-link"]'))?.focus();
+        card.querySelector('button')?.focus();
       }
     } catch (err) {
       alertMsg(explain(err));
     } finally {
-      $('start').disabled = false;
+      this.starting = false;
+      $('start', HTMLButtonElement).disabled = false;
     }
   }
 
@@ -190,11 +281,12 @@ class Dashboard {
     const list = $('sessions');
     /** @type {ChildNode|null} */
     let at = list.firstChild;
+    let waiting = 0;
     for (const s of running) {
       seen.add(s.id_session);
       const card = this.cards.get(s.id_session) ?? this.buildCard(s);
       this.cards.set(s.id_session, card);
-      this.updateCard(card, s);
+      waiting += this.updateCard(card, s);
       // Move a card only when it is out of place: moving a node drops the
       // focus and the selection of whatever the clinician is typing in.
       if (card !== at) list.insertBefore(card, at);
@@ -207,18 +299,21 @@ class Dashboard {
       }
     }
     $('no-sessions').hidden = running.length > 0;
+    // Seen from another tab too: the tab's title counts the people waiting.
+    document.title = waiting ? `(${waiting}) ${t('dash.title')}` : t('dash.title');
   }
 
   /** @param {Session} s */
   buildCard(s) {
     const title = h('h3');
     const meta = h('p', { class: 'muted meta' });
+    const waiting = h('p', { class: 'waiting', role: 'status', 'data-testid': 'waiting' });
     const join = h('a', { class: 'btn btn-primary', target: '_blank', rel: 'noopener noreferrer', 'data-testid': 'join-therapist' }, [icon('cam'), t('dash.join')]);
     const stop = h('button', { type: 'button', class: 'btn btn-danger', 'data-testid': 'stop-session' }, [t('dash.stop')]);
-    stop.addEventListener('click', () => this.stop(s.id_session, stop));
+    stop.addEventListener('click', () => this.stop(s.id_session));
     const rows = h('tbody');
     const table = h('table', { class: 'people' }, [
-      h('thead', {}, [h('tr', {}, [t('dash.person'), t('dash.role'), t('dash.presence'), t('dash.link'), ''].map((x) => h('th', { scope: 'col', text: x })))]),
+      h('thead', {}, [h('tr', {}, [t('dash.person'), t('dash.role'), t('dash.presence'), t('dash.link'), t('dash.actions')].map((x) => h('th', { scope: 'col', text: x })))]),
       rows,
     ]);
     const label = h('input', { type: 'text', maxlength: '64', 'aria-label': t('dash.patientName'), 'data-testid': 'invite-label' });
@@ -230,51 +325,109 @@ class Dashboard {
     lng.value = lang();
     const invite = h('form', { class: 'row invite' }, [label, kind, lng,
       h('button', { type: 'submit', class: 'btn', 'data-testid': 'invite' }, [icon('plus'), t('dash.invite')])]);
-    invite.addEventListener('submit', (/** @type {Event} */ ev) => {
+    invite.addEventListener('submit', (ev) => {
       ev.preventDefault();
       this.invite(s.id_session, kind.value, label.value.trim(), lng.value).then((ok) => { if (ok) label.value = ''; });
     });
     const card = h('article', { class: 'session-card', 'data-testid': 'session-card', 'data-id': String(s.id_session) }, [
       h('div', { class: 'row between' }, [h('div', {}, [title, meta]), h('div', { class: 'row' }, [join, stop])]),
+      waiting,
       h('div', { class: 'table-wrap' }, [table]),
       invite,
     ]);
-    Object.assign(card, { refs: { title, meta, join, rows } });
+    this.refs.set(card, { title, meta, join, rows, waiting, session: s });
     return card;
   }
 
-  /** @param {HTMLElement} card @param {Session} s */
+  /**
+   * The session's title: its name, else its patients' names and start time.
+   * @param {Session} s
+   */
+  titleOf(s) {
+    if (s.session_name) return s.session_name;
+    const names = (s.session_participants || []).map((u) => labels.get(u).label).filter(Boolean);
+    const at = timeOf(s.session_start_datetime);
+    return names.length ? defaultTitle(names, s.session_start_datetime ? new Date(s.session_start_datetime) : null)
+      : [t('dash.sessionN', { id: s.id_session }), at].filter(Boolean).join(' · ');
+  }
+
+  /**
+   * Who an invitee is, as the clinician named them.
+   * @param {Invitation} inv @param {{name: string}|undefined} [peer]
+   */
+  nameOf(inv, peer) {
+    if (inv.uuid === this.me) return clinician.name() || t('dash.you');
+    return labels.get(inv.uuid).label || peer?.name || `${t(`role.${roleOf(inv.kind)}`)} ${inv.uuid.slice(0, 4)}`;
+  }
+
+  /**
+   * @param {HTMLElement} card @param {Session} s
+   * @returns {number} how many people are waiting for a therapist in this session
+   */
   updateCard(card, s) {
-    const { title, meta, join, rows } = /** @type {any} */ (card).refs;
-    title.textContent = s.session_name || t('dash.sessionN', { id: s.id_session });
+    const refs = this.refs.get(card);
+    if (!refs) return 0;
+    refs.session = s;
+    const { title, meta, join, rows, waiting } = refs;
+    title.textContent = this.titleOf(s);
     meta.textContent = since(s.session_start_datetime || '', s.session_status);
     const invitations = s.session_invitations || [];
     const mine = invitations.find((i) => i.kind === 'user' && i.uuid === this.me);
     join.hidden = !mine;
-    if (mine) join.href = personalLink(mine.session_url, clinician.name(), lang());
-    /** @type {Map<string, {id: string, name: string}>} */
-    const online = new Map((s.session_peers || []).map((p) => [p.uuid, p]));
+    if (mine) join.href = personalLink(mine.session_url, { name: clinician.name(), lang: lang() });
+    const peers = s.session_peers || [];
+    /** @type {Map<string, {id: string, name: string, role: string}>} */
+    const online = new Map(peers.map((p) => [p.uuid, p]));
+    // Patients and devices that are in while no therapist is: they are in the waiting room.
+    const therapistIn = peers.some((p) => p.role === 'user');
+    const waitingFor = therapistIn ? [] : invitations.filter((i) => i.kind !== 'user' && online.has(i.uuid));
     const keys = new Set();
     for (const inv of invitations) {
       const key = `${inv.kind}:${inv.uuid}`;
       keys.add(key);
-      let row = rows.querySelector(`tr[data-key="${CSS.escape(key)}"]`);
+      let row = /** @type {HTMLTableRowElement|null} */ (rows.querySelector(`tr[data-key="${CSS.escape(key)}"]`));
       if (!row) {
         row = this.buildRow(s.id_session, inv, inv.uuid === this.me);
         rows.append(row);
       }
       const peer = online.get(inv.uuid);
-      const presence = row.querySelector('.presence');
+      const presence = find(row, '.presence');
+      const state = !peer ? 'out' : waitingFor.includes(inv) ? 'waiting' : 'in';
       presence.dataset.connected = String(!!peer);
-      presence.textContent = peer ? t('dash.connected') : t('dash.notConnected');
-      const lab = labels.get(inv.uuid);
-      const name = inv.uuid === this.me ? clinician.name() : lab.label;
-      row.querySelector('.who').textContent = inv.uuid === this.me ? t('dash.you') : name || peer?.name || `${inv.uuid.slice(0, 8)}…`;
-      const link = personalLink(inv.session_url, name, inv.uuid === this.me ? lang() : lab.lang);
-      const input = row.querySelector('input');
-      if (input.value !== link) input.value = link;
+      presence.dataset.state = state;
+      presence.textContent = t({ out: 'dash.notConnected', waiting: 'dash.waitingState', in: 'dash.connected' }[state]);
+      this.updateRow(row, inv, peer);
     }
-    for (const row of [...rows.children]) if (!keys.has(row.dataset.key)) row.remove();
+    for (const row of [...rows.querySelectorAll('tr')]) if (!keys.has(row.dataset.key || '')) row.remove();
+    waiting.hidden = waitingFor.length === 0;
+    waiting.textContent = waitingFor.length ? t('dash.waiting', { names: waitingFor.map((i) => this.nameOf(i, online.get(i.uuid))).join(', ') }) : '';
+    card.dataset.waiting = String(waitingFor.length > 0);
+    return waitingFor.length;
+  }
+
+  /**
+   * The name, link, QR code and e-mail of one invitee.
+   * @param {HTMLTableRowElement} row @param {Invitation} inv @param {{name: string}|undefined} peer
+   */
+  updateRow(row, inv, peer) {
+    const self = inv.uuid === this.me;
+    const lab = labels.get(inv.uuid);
+    const name = this.nameOf(inv, peer);
+    find(row, '.who').textContent = self ? t('dash.you') : name;
+    const lng = self ? lang() : lab.lang || lang();
+    const link = personalLink(inv.session_url, {
+      name: self ? clinician.name() : lab.label, lang: lng, therapist: inv.kind === 'user' ? '' : clinician.name(),
+    });
+    const input = find(row, 'input', HTMLInputElement);
+    if (input.value !== link) input.value = link;
+    row.dataset.name = name;
+    const mail = /** @type {HTMLAnchorElement|null} */ (row.querySelector('[data-testid="mail-link"]'));
+    if (mail) {
+      const tr = this.mailTexts[lng] || t;
+      const vars = { name: lab.label || '', therapist: clinician.name() || tr('mail.yourTherapist'), link };
+      const body = tr(lab.label ? 'mail.body' : 'mail.bodyNoName', vars);
+      mail.href = `mailto:?subject=${encodeURIComponent(tr('mail.subject', vars))}&body=${encodeURIComponent(body)}`;
+    }
   }
 
   /** @param {number} id @param {Invitation} inv @param {boolean} self */
@@ -283,24 +436,40 @@ class Dashboard {
     const copyBtn = h('button', { type: 'button', class: 'btn', 'data-testid': 'copy-link' }, [icon('copy'), h('span', { text: t('dash.copy') })]);
     copyBtn.addEventListener('click', async () => {
       const ok = await copy(input.value, input);
-      const span = copyBtn.querySelector('span');
+      const span = find(copyBtn, 'span');
       span.textContent = ok ? t('dash.copied') : t('dash.copyHint');
       copyBtn.dataset.copied = String(ok);
       setTimeout(() => { span.textContent = t('dash.copy'); }, 2500);
     });
-    const cells = [
+    const row = h('tr', { 'data-key': `${inv.kind}:${inv.uuid}`, 'data-uuid': inv.uuid, 'data-kind': inv.kind, 'data-testid': 'invitee' });
+    const actions = h('td', { class: 'actions' });
+    if (!self) {
+      const qr = h('button', { type: 'button', class: 'btn', 'data-testid': 'qr-link' }, [icon('qr'), h('span', { text: t('dash.qr') })]);
+      qr.addEventListener('click', () => this.showQR(row.dataset.name || '', input.value));
+      const mail = h('a', { class: 'btn', 'data-testid': 'mail-link' }, [icon('mail'), h('span', { text: t('dash.mail') })]);
+      const rm = h('button', { type: 'button', class: 'btn', 'data-testid': 'remove' }, [t('dash.remove')]);
+      rm.addEventListener('click', () => this.remove(id, inv));
+      actions.append(h('div', { class: 'row' }, [qr, mail, rm]));
+    }
+    row.append(
       h('td', { class: 'who' }),
       h('td', { text: t(`role.${roleOf(inv.kind)}`) }),
       h('td', { class: 'presence', 'data-testid': 'presence' }),
       h('td', { class: 'link-cell' }, [input, copyBtn]),
-      h('td'),
-    ];
-    if (!self) {
-      const rm = h('button', { type: 'button', class: 'btn', 'data-testid': 'remove' }, [t('dash.remove')]);
-      rm.addEventListener('click', () => this.remove(id, inv, rm));
-      cells[4].append(rm);
+      actions,
+    );
+    return row;
+  }
+
+  /** The link as a QR code, for a patient to scan with their phone. @param {string} name @param {string} link */
+  showQR(name, link) {
+    $('qr-title').textContent = t('dash.qrTitle', { name });
+    try {
+      $('qr-code').replaceChildren(qrSVG(link, t('dash.qrLabel', { name })));
+    } catch {
+      $('qr-code').replaceChildren(h('p', { text: t('dash.qrTooLong') }));
     }
-    return h('tr', { 'data-key': `${inv.kind}:${inv.uuid}`, 'data-uuid': inv.uuid, 'data-kind': inv.kind, 'data-testid': 'invitee' }, cells);
+    $('qr', HTMLDialogElement).showModal();
   }
 
   /** @param {number} id @param {string} kind @param {string} label @param {string} lng */
@@ -318,9 +487,18 @@ class Dashboard {
     }
   }
 
-  /** @param {number} id @param {Invitation} inv @param {HTMLButtonElement} btn */
-  async remove(id, inv, btn) {
-    if (!this.confirmTwice(btn, 'dash.removeConfirm')) return;
+  /** @param {number} id */
+  sessionTitle(id) {
+    const card = this.cards.get(id);
+    const s = card && this.refs.get(card)?.session;
+    return s ? this.titleOf(s) : t('dash.sessionN', { id });
+  }
+
+  /** @param {number} id @param {Invitation} inv */
+  async remove(id, inv) {
+    const name = this.nameOf(inv);
+    const ok = await confirmDialog(t('dash.removeTitle', { name, session: this.sessionTitle(id) }), t('dash.removeText', { name }), t('dash.removeOk'));
+    if (!ok) return;
     const key = inv.kind === 'user' ? 'users' : inv.kind === 'device' ? 'devices' : 'participants';
     try {
       await manage('remove', { id, [key]: [inv.uuid] });
@@ -330,9 +508,14 @@ class Dashboard {
     }
   }
 
-  /** @param {number} id @param {HTMLButtonElement} btn */
-  async stop(id, btn) {
-    if (!this.confirmTwice(btn, 'dash.stopConfirm')) return;
+  /** @param {number} id */
+  async stop(id) {
+    const card = this.cards.get(id);
+    const s = card && this.refs.get(card)?.session;
+    const others = (s?.session_invitations || []).filter((i) => i.uuid !== this.me).map((i) => this.nameOf(i));
+    const ok = await confirmDialog(t('dash.stopTitle', { session: this.sessionTitle(id) }),
+      others.length ? t('dash.stopText', { names: others.join(', ') }) : t('dash.stopTextAlone'), t('dash.stopOk'));
+    if (!ok) return;
     try {
       await manage('stop', { id });
       await this.refresh();
@@ -340,22 +523,17 @@ class Dashboard {
       alertMsg(explain(err));
     }
   }
+}
 
-  /**
-   * A destructive button asks "click again to confirm" for a few seconds instead of a modal dialog.
-   * @param {HTMLButtonElement} btn @param {string} key @returns {boolean} true on the second click
-   */
-  confirmTwice(btn, key) {
-    if (btn.dataset.armed === 'true') return true;
-    const text = btn.textContent || '';
-    btn.dataset.armed = 'true';
-    btn.textContent = t(key);
-    setTimeout(() => {
-      btn.dataset.armed = 'false';
-      btn.textContent = text;
-    }, 4000);
-    return false;
-  }
+/**
+ * A readable default session name: the patients' names and the start time ("A. Roy, B. Côté · 14:05").
+ * @param {string[]} names @param {Date|null} at
+ */
+function defaultTitle(names, at) {
+  let who = names.join(', ');
+  if (who.length > 160) who = `${who.slice(0, 159)}…`;
+  const time = at && !Number.isNaN(at.getTime()) ? at.toLocaleTimeString(lang(), { hour: '2-digit', minute: '2-digit' }) : '';
+  return [who, time].filter(Boolean).join(' · ');
 }
 
 async function main() {

@@ -43,7 +43,11 @@ export function lang() {
  * @param {string} key @param {Record<string, string|number>} [vars]
  */
 export function t(key, vars) {
-  let s = dict[key] ?? key;
+  return fill(dict[key] ?? key, vars);
+}
+
+/** @param {string} s @param {Record<string, string|number>} [vars] */
+function fill(s, vars) {
   if (vars) for (const [k, v] of Object.entries(vars)) s = s.replaceAll(`{${k}}`, String(v));
   return s;
 }
@@ -63,4 +67,29 @@ export function translate(root) {
   for (const el of root.querySelectorAll('[data-i18n-placeholder]')) {
     el.setAttribute('placeholder', t(el.getAttribute('data-i18n-placeholder') || ''));
   }
+}
+
+/** @type {Map<string, Record<string, string>>} */
+const others = new Map();
+
+/**
+ * A translator for another language than the page's (e.g. an e-mail in the patient's language).
+ * Falls back to the page's texts when that language cannot be loaded.
+ * @param {string} lng @returns {Promise<(key: string, vars?: Record<string, string|number>) => string>}
+ */
+export async function translatorFor(lng) {
+  const l = pickLang(lng, []);
+  let d = others.get(l);
+  if (!d) {
+    try {
+      const res = await fetch(new URL(`i18n/${l}.json`, import.meta.url), { cache: 'no-cache' });
+      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      d = /** @type {Record<string, string>} */ (await res.json());
+      others.set(l, d);
+    } catch {
+      return t;
+    }
+  }
+  const dd = d;
+  return (key, vars) => fill(dd[key] ?? dict[key] ?? key, vars);
 }

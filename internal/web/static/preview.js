@@ -1,6 +1,7 @@
 // preview.js: the dashboard's camera and microphone check before joining a session.
 
 import { t } from './i18n.js';
+import { LevelMeter } from './levelmeter.js';
 
 export class Preview {
   /**
@@ -11,13 +12,23 @@ export class Preview {
     this.els = els;
     /** @type {MediaStream|null} */
     this.stream = null;
-    /** @type {AudioContext|null} */
-    this.audio = null;
-    this.raf = 0;
+    this.meter = new LevelMeter(els.meter);
     els.toggle.addEventListener('click', () => (this.stream ? this.stop() : this.start()));
     els.camera.addEventListener('change', () => this.stream && this.start());
     els.mic.addEventListener('change', () => this.stream && this.start());
     this.paint();
+    this.fillIfAllowed();
+  }
+
+  /**
+   * Fill the device lists at once when the browser already lets this page use the camera and the
+   * microphone (the devices then have labels): no need to press "Test" to choose them.
+   */
+  async fillIfAllowed() {
+    try {
+      const devices = await navigator.mediaDevices.enumerateDevices();
+      if (devices.some((d) => d.label)) await this.fillDevices(devices);
+    } catch { /* no mediaDevices (plain http): the lists stay empty until a test */ }
   }
 
   async start() {
@@ -42,54 +53,32 @@ export class Preview {
       return;
     }
     this.els.video.srcObject = this.stream;
-    this.meter();
+    this.meter.start(this.stream);
     await this.fillDevices();
     this.paint();
   }
 
   stop() {
-    cancelAnimationFrame(this.raf);
-    if (this.audio) this.audio.close().catch(() => {});
-    this.audio = null;
+    this.meter.stop();
     if (this.stream) for (const tr of this.stream.getTracks()) tr.stop();
     this.stream = null;
     this.els.video.srcObject = null;
-    this.els.meter.style.setProperty('--level', '0');
     this.paint();
   }
 
-  async fillDevices() {
-    const devices = await navigator.mediaDevices.enumerateDevices();
+  /** @param {MediaDeviceInfo[]} [known] */
+  async fillDevices(known) {
+    const devices = known || await navigator.mediaDevices.enumerateDevices();
     const fill = (/** @type {HTMLSelectElement} */ sel, /** @type {string} */ kind, /** @type {string} */ current) => {
       const list = devices.filter((d) => d.kind === kind && d.deviceId);
+      const keep = current || sel.value;
       sel.replaceChildren(...list.map((d, i) => new Option(d.label || `${kind} ${i + 1}`, d.deviceId)));
-      if (current) sel.value = current;
+      if (keep && list.some((d) => d.deviceId === keep)) sel.value = keep;
     };
     const v = this.stream?.getVideoTracks()[0]?.getSettings().deviceId || '';
     const a = this.stream?.getAudioTracks()[0]?.getSettings().deviceId || '';
     fill(this.els.camera, 'videoinput', v);
     fill(this.els.mic, 'audioinput', a);
-  }
-
-  /** A live microphone level, so the clinician sees the microphone works. */
-  meter() {
-    if (!this.stream || this.stream.getAudioTracks().length === 0) return;
-    try {
-      this.audio = new AudioContext();
-      const src = this.audio.createMediaStreamSource(this.stream);
-      const an = this.audio.createAnalyser();
-      an.fftSize = 512;
-      src.connect(an);
-      const buf = new Uint8Array(an.fftSize);
-      const loop = () => {
-        an.getByteTimeDomainData(buf);
-        let peak = 0;
-        for (const x of buf) peak = Math.max(peak, Math.abs(x - 128));
-        this.els.meter.style.setProperty('--level', String(Math.min(1, peak / 64)));
-        this.raf = requestAnimationFrame(loop);
-      };
-      loop();
-    } catch { /* no meter: the preview still works */ }
   }
 
   paint() {

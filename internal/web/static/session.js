@@ -14,15 +14,31 @@ import { fillIcons } from './icons.js';
 import { loadLang, pickLang, t, translate } from './i18n.js';
 import { $ } from './dom.js';
 import { Screens } from './screens.js';
+import { LevelMeter } from './levelmeter.js';
 
 /** @typedef {import('./protocol.js').Peer} Peer */
 /** @typedef {import('./media.js').StreamName} StreamName */
+
+/**
+ * Whether a camera faces the person (a laptop webcam or a phone's selfie camera), so its preview is
+ * mirrored. A back camera reports facingMode "environment"; without facingMode, its label says so.
+ * @param {MediaStreamTrack|null} track
+ */
+export function facesUser(track) {
+  if (!track) return true;
+  const mode = track.getSettings().facingMode;
+  if (mode) return mode !== 'environment';
+  return !/\b(back|rear|environment|arrière)\b/i.test(track.label);
+}
 
 
 class App {
   /** @param {URLSearchParams} params */
   constructor(params) {
     this.name = (params.get('name') || '').trim().slice(0, 64);
+    /** Who the patient waits for: from the link, else the therapist seen earlier in this tab. */
+    this.therapistName = (params.get('therapist') || sessionStorage.getItem('rehab.therapist') || '').trim().slice(0, 64);
+    this.meter = new LevelMeter($('waiting-meter'));
     this.screens = new Screens();
     this.client = new SessionClient(sessionSocketURL(location), {
       key: params.get('key') || '', name: this.name, uuid: params.get('uuid') || '',
@@ -100,6 +116,7 @@ class App {
     addEventListener('pagehide', () => this.client.close());
     // Back/forward cache: a page restored after pagehide has left the session; start it again.
     addEventListener('pageshow', (ev) => { if (ev.persisted) location.reload(); });
+    document.addEventListener('visibilitychange', () => { if (!document.hidden) document.title = t('app.title'); });
     setInterval(() => this.pollStats(), 2000);
   }
 
@@ -126,12 +143,14 @@ class App {
   /** @param {StreamName} stream @param {'audio'|'video'} kind @param {MediaStreamTrack|null} track */
   localTrack(stream, kind, track) {
     this.transport.setLocalTrack(stream, kind, track);
+    if (stream === 'camera' && kind === 'video') this.tiles.setMirror(facesUser(track));
     if (stream === 'second') this.tiles.setLocal('second', this.local.second, this.name);
     if (stream === 'screen' && kind === 'video') this.tiles.setLocal('screen', this.local.screen, this.name);
   }
 
   localChanged() {
     this.controls.paint();
+    this.paintWaiting();
     this.tiles.setLocalStatus(this.local.status());
     clearTimeout(this.statusTimer);
     this.statusTimer = setTimeout(() => this.client.message('status', this.local.status()), 100);
@@ -150,7 +169,46 @@ class App {
 
   paintPeople() {
     const n = this.client.peers.size;
-    this.screens.status(n === 0 ? t('status.alone') : t(n === 1 ? 'status.withOne' : 'status.withMany', { n }), 'joined');
+    const waiting = this.paintWaiting();
+    this.screens.status(waiting ? t('status.waitingRoom') : n === 0 ? t('status.alone') : t(n === 1 ? 'status.withOne' : 'status.withMany', { n }), 'joined');
+  }
+
+  /**
+   * The waiting room: a patient or device joined while no therapist is in sees who is coming and
+   * checks their camera and microphone.
+   * @returns {boolean} whether it is shown
+   */
+  paintWaiting() {
+    const peers = [...this.client.peers.values()];
+    const therapist = peers.find((p) => p.role === 'user');
+    if (therapist?.name) {
+      this.therapistName = therapist.name.slice(0, 64);
+      sessionStorage.setItem('rehab.therapist', this.therapistName);
+    }
+    const role = this.client.role;
+    const waiting = this.client.state === 'joined' && (role === 'participant' || role === 'device') && !therapist;
+    $('waiting').hidden = !waiting;
+    $('stage').classList.toggle('is-waiting', waiting);
+    document.body.dataset.waiting = String(waiting);
+    if (!waiting) {
+      this.meter.stop();
+      return false;
+    }
+    $('waiting-title').textContent = this.therapistName ? t('waiting.named', { name: this.therapistName }) : t('waiting.unnamed');
+    const m = this.local.status();
+    this.check('waiting-cam', !m.hasCamera ? ['waiting.none', false] : m.cam ? ['waiting.camOn', true] : ['waiting.off', false]);
+    this.check('waiting-mic', !m.hasMic ? ['waiting.none', false] : m.mic ? ['waiting.speak', null] : ['waiting.off', false]);
+    if (m.hasMic && m.mic) this.meter.start(this.local.camera);
+    else this.meter.stop();
+    return true;
+  }
+
+  /** @param {string} id @param {[string, boolean|null]} state text key, and good/bad/neutral */
+  check(id, [key, ok]) {
+    const el = $(id);
+    el.textContent = t(key);
+    if (ok === null) delete el.dataset.ok;
+    else el.dataset.ok = String(ok);
   }
 
   /** @param {import('./protocol.js').Welcome} ev */
@@ -176,6 +234,11 @@ class App {
     this.tools?.refreshTargets();
     this.client.message('status', this.local.status());
     if (ev.rejoin) this.screens.toast(t('status.reconnected'));
+    else if (therapist) {
+      // Patients already in were in the waiting room: tell the therapist who was waiting.
+      const names = ev.peers.filter((p) => p.role !== 'user').map((p) => p.name || t(`role.${p.role}`));
+      if (names.length) this.screens.toast(t('notice.waited', { names: names.join(', ') }));
+    }
     this.paintPeople();
   }
 
@@ -186,7 +249,13 @@ class App {
     this.client.message('status', this.local.status(), p.id);
     if (this.myPrimary?.peer) this.client.message('control.primary-view', this.myPrimary, p.id);
     this.tools?.peerJoined(p);
-    this.chat.notice(t('chat.joined', { name: p.name || t(`role.${p.role}`) }));
+    const name = p.name || t(`role.${p.role}`);
+    this.chat.notice(t('chat.joined', { name }));
+    // A therapist is told at once that a patient arrived (they may be looking at another tab).
+    if (this.client.role === 'user' && p.role !== 'user') {
+      this.screens.toast(t('notice.arrived', { name }));
+      if (document.hidden) document.title = `${t('notice.arrivedTitle', { name })} · ${t('app.title')}`;
+    }
     this.paintPeople();
   }
 
@@ -276,6 +345,7 @@ class App {
 
   /** @param {string} cause why the connection ended for good */
   closed(cause) {
+    this.paintWaiting(); // the client is closed: hides the waiting room and stops the meter
     this.transport.closeAll();
     this.tiles.clearPeers();
     this.overlays.clear();

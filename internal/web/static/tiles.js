@@ -131,6 +131,15 @@ export class Tiles {
     this.buildActions(tile, 'self', tile.nameEl.textContent || '', 'self', {});
   }
 
+  /**
+   * Mirror the own preview like a bathroom mirror for a front (selfie) camera only: text and
+   * movements seen through a back camera must appear the right way round.
+   * @param {boolean} on
+   */
+  setMirror(on) {
+    this.tiles.get('self:camera')?.video.classList.toggle('mirror', on);
+  }
+
   /** Local mic/camera state on the preview. @param {PeerStatus} st */
   setLocalStatus(st) {
     const tile = this.tiles.get('self:camera');
