@@ -158,6 +158,7 @@ func TestPhone(t *testing.T) {
 	pat.watch("level", `parseFloat(getComputedStyle(document.getElementById('waiting-meter')).getPropertyValue('--level')) > 0.05`)
 	pat.click(`[data-testid="waiting-room"] h2`)
 	pat.watched("level", 10*time.Second)
+	pat.waitJS("microphone heard", `document.getElementById('waiting-mic').dataset.ok === 'true'`, 3*time.Second)
 	if bad := pat.smallTargets(); len(bad) > 0 {
 		t.Errorf("patient's waiting room: controls smaller than 44×44: %v", bad)
 	}
@@ -178,7 +179,7 @@ func TestPhone(t *testing.T) {
 		}
 		// The toolbar is labelled: every button shows its name.
 		if unlabelled, _ := eval[[]string](p, `[...document.querySelectorAll('#controls .ctl:not([hidden])')].filter(b => {
-			const l = b.querySelector('.ctl-label'); return !l || l.getBoundingClientRect().width === 0 || !l.textContent.trim();
+			return ![...b.querySelectorAll('.ctl-label, .ctl-short')].some(l => l.getBoundingClientRect().width > 0 && l.textContent.trim());
 		}).map(b => b.id)`); len(unlabelled) > 0 {
 			t.Errorf("%s: toolbar buttons without a visible label: %v", p.name, unlabelled)
 		}

@@ -10,8 +10,10 @@ export class LevelMeter {
     /** @type {MediaStreamTrack|null} */
     this.track = null;
     this.raf = 0;
-    /** The loudest level seen since start (tests and "we heard you" hints read it). */
+    /** The loudest level seen since start. */
     this.peak = 0;
+    /** Called once per start when a clear sound is heard. @type {(() => void)|null} */
+    this.onHeard = null;
     // Browsers start an AudioContext suspended until the person touches the page.
     this.resume = () => { this.audio?.resume().catch(() => {}); };
     addEventListener('pointerdown', this.resume, { capture: true });
@@ -23,6 +25,7 @@ export class LevelMeter {
     const track = stream.getAudioTracks()[0] || null;
     if (track === this.track && this.audio) return;
     this.stop();
+    this.peak = 0;
     if (!track) return;
     try {
       this.audio = new AudioContext();
@@ -36,6 +39,7 @@ export class LevelMeter {
         let peak = 0;
         for (const x of buf) peak = Math.max(peak, Math.abs(x - 128));
         const level = Math.min(1, peak / 64);
+        if (level > 0.1 && this.peak <= 0.1) this.onHeard?.();
         this.peak = Math.max(this.peak, level);
         this.el.style.setProperty('--level', level.toFixed(3));
         this.el.dataset.active = String(level > 0.05);

@@ -39,6 +39,7 @@ class App {
     /** Who the patient waits for: from the link, else the therapist seen earlier in this tab. */
     this.therapistName = (params.get('therapist') || sessionStorage.getItem('rehab.therapist') || '').trim().slice(0, 64);
     this.meter = new LevelMeter($('waiting-meter'));
+    this.meter.onHeard = () => this.check('waiting-mic', ['waiting.heard', true]);
     this.screens = new Screens();
     this.client = new SessionClient(sessionSocketURL(location), {
       key: params.get('key') || '', name: this.name, uuid: params.get('uuid') || '',
@@ -197,7 +198,8 @@ class App {
     $('waiting-title').textContent = this.therapistName ? t('waiting.named', { name: this.therapistName }) : t('waiting.unnamed');
     const m = this.local.status();
     this.check('waiting-cam', !m.hasCamera ? ['waiting.none', false] : m.cam ? ['waiting.camOn', true] : ['waiting.off', false]);
-    this.check('waiting-mic', !m.hasMic ? ['waiting.none', false] : m.mic ? ['waiting.speak', null] : ['waiting.off', false]);
+    this.check('waiting-mic', !m.hasMic ? ['waiting.none', false] : !m.mic ? ['waiting.off', false]
+      : this.meter.peak > 0.1 ? ['waiting.heard', true] : ['waiting.speak', null]);
     if (m.hasMic && m.mic) this.meter.start(this.local.camera);
     else this.meter.stop();
     return true;
