@@ -49,6 +49,11 @@ class Tile {
     this.qualityEl.className = 'quality';
     this.qualityEl.dataset.q = 'none';
     for (let i = 0; i < 3; i++) this.qualityEl.append(document.createElement('i'));
+    // Icons that say something are images with a name (aria-label alone is not allowed on a span);
+    // the microphone and camera ones say nothing until the state is known.
+    this.qualityEl.setAttribute('role', 'img');
+    this.qualityEl.setAttribute('aria-label', t('quality.none'));
+    for (const el of [this.micEl, this.camEl]) el.setAttribute('aria-hidden', 'true');
     this.caption.append(this.nameEl, this.roleEl, this.micEl, this.camEl, this.qualityEl);
     this.actions = document.createElement('div');
     this.actions.className = 'tile-actions';
@@ -238,6 +243,10 @@ export class Tiles {
     tile.micEl.dataset.on = String(mic);
     tile.micEl.setAttribute('aria-label', t(mic ? 'tile.micOn' : 'tile.micOff'));
     tile.micEl.title = tile.micEl.getAttribute('aria-label') || '';
+    for (const el of [tile.micEl, tile.camEl]) {
+      el.setAttribute('role', 'img');
+      el.removeAttribute('aria-hidden');
+    }
     setIcon(tile.camEl, cam ? 'cam' : 'cam-off');
     tile.camEl.dataset.on = String(cam);
     tile.camEl.setAttribute('aria-label', t(cam ? 'tile.camOn' : 'tile.camOff'));
