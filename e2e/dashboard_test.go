@@ -113,7 +113,7 @@ func TestDashboard(t *testing.T) {
 	// The QR code, drawn in the page, reads back as the link.
 	dash.click(row + ` [data-testid="qr-link"]`)
 	dash.waitJS("QR dialog", `document.getElementById('qr').open && !!document.querySelector('#qr-code svg')`, 3*time.Second)
-	dash.shot("qr")
+	dash.docShot("dashboard-qr-en")
 	dash.inject("jsQR", jsQR)
 	read, err := eval[string](dash, `new Promise((resolve, reject) => {
 		const svg = document.querySelector('#qr-code svg');
@@ -149,7 +149,8 @@ func TestDashboard(t *testing.T) {
 	}
 	dash.waitJS("patient shown waiting", `document.querySelector('`+row+` [data-testid="presence"]').dataset.state === 'waiting' &&
 		document.querySelector('[data-testid="waiting"]').textContent.includes('Mme Gagnon') && document.title.startsWith('(1) ')`, 8*time.Second)
-	dash.shot("waiting")
+	dash.js(`document.querySelector('[data-testid="session-card"]').scrollIntoView()`)
+	dash.docShot("dashboard-waiting-en")
 	join, err := eval[string](dash, `document.querySelector('[data-testid="join-therapist"]').href`)
 	if err != nil || !strings.Contains(join, "/users?") {
 		t.Fatalf("join link %q, %v", join, err)
@@ -190,7 +191,7 @@ func TestDashboard(t *testing.T) {
 	if got := dash.text(`[data-testid="confirm-text"]`); !strings.Contains(got, "Mme Gagnon") {
 		t.Errorf("stop dialog text %q does not name the patient", got)
 	}
-	dash.shot("stop-dialog")
+	dash.docShot("dashboard-stop-dialog-en")
 	dash.click(`[data-testid="confirm-cancel"]`)
 	dash.waitJS("dialog closed", `!document.getElementById('confirm').open`, 3*time.Second)
 	if s := srv.session(id); s.Status != 1 {

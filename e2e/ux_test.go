@@ -234,6 +234,23 @@ func TestPhone(t *testing.T) {
 	}
 	pat.docShot("session-phone-en")
 	ther.docShot("session-phone-therapist-fr")
+
+	// The dashboard on a phone: every control is big enough too.
+	pat.cancel() // at most three pages at a time on the shared machine
+	dash := openPageWith(t, "dashboard", srv.gateway+"/rehab/?lang=fr", pageSetup{phone: true})
+	dash.js(fmt.Sprintf(`sessionStorage.setItem('rehab.apiKey', %q)`, apiKey))
+	if err := dash.do(10*time.Second, chromedp.Reload()); err != nil {
+		t.Fatal(err)
+	}
+	dash.waitJS("session listed", `document.querySelectorAll('[data-testid="session-card"]').length === 1`, 10*time.Second)
+	for _, y := range []int{0, 900, 1800, 2700} { // page by page: only what is on screen counts
+		dash.js(fmt.Sprintf(`scrollTo(0, %d)`, y))
+		if bad := dash.smallTargets(); len(bad) > 0 {
+			t.Errorf("dashboard on a phone (scrolled to %d): controls smaller than 44×44: %v", y, bad)
+		}
+	}
+	dash.js(`scrollTo(0, 0)`)
+	dash.docShot("dashboard-phone-fr")
 }
 
 // Issue 14 (accessibility): axe-core on every page the people of a session see, in English and in

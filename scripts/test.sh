@@ -34,6 +34,9 @@ go vet ./...
 export REHABRTC_REQUIRE_EXTERNAL=1
 export CI=${CI:-true}
 
+echo "== test-only npm tools of the browser tests (axe-core, jsqr)"
+npm ci --prefix e2e/testdata --no-audit --no-fund >/dev/null
+
 echo "== JSDoc type check of the pages (tsc --checkJs)"
 npx --yes -p typescript@5 tsc -p internal/web
 
