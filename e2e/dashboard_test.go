@@ -192,6 +192,7 @@ func TestDashboard(t *testing.T) {
 		t.Errorf("stop dialog text %q does not name the patient", got)
 	}
 	dash.docShot("dashboard-stop-dialog-en")
+	dash.axe("stop-dialog")
 	dash.click(`[data-testid="confirm-cancel"]`)
 	dash.waitJS("dialog closed", `!document.getElementById('confirm').open`, 3*time.Second)
 	if s := srv.session(id); s.Status != 1 {

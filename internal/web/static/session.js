@@ -24,7 +24,7 @@ import { LevelMeter } from './levelmeter.js';
  * mirrored. A back camera reports facingMode "environment"; without facingMode, its label says so.
  * @param {MediaStreamTrack|null} track
  */
-export function facesUser(track) {
+function facesUser(track) {
   if (!track) return true;
   const mode = track.getSettings().facingMode;
   if (mode) return mode !== 'environment';
