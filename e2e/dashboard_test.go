@@ -43,7 +43,7 @@ func (s *server) running() int {
 // therapist; remove and stop ask in a dialog naming the session and the person.
 func TestDashboard(t *testing.T) {
 	needBrowser(t)
-	jsQR := npmTool(t, "jsqr/dist/jsQR.js")
+	jsQR := npmTool(t, "jsqr", "dist/jsQR.js")
 	srv := startServer(t)
 	dash := openPage(t, "dashboard", srv.gateway+"/rehab/?lang=en")
 	dash.waitJS("login form", `!document.getElementById('login').hidden`, 5*time.Second)

@@ -10,30 +10,19 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/rehabrtc/rehabrtc/internal/testutil"
 )
 
-// requireTools says whether a missing test tool fails the test instead of skipping it (CI). The
-// variable is being renamed REHABRTC_REQUIRE_EXTERNAL; both names count.
-func requireTools() bool {
-	for _, v := range []string{"REHABRTC_REQUIRE_EXTERNAL", "REHABRTC_REQUIRE_BROWSER", "CI"} {
-		if os.Getenv(v) != "" {
-			return true
-		}
-	}
-	return false
-}
-
-// npmTool is a file of a test-only npm package installed in e2e/testdata/node_modules by
-// scripts/test.sh (`npm ci --prefix e2e/testdata`); the tests inject it into pages, offline.
-func npmTool(t *testing.T, rel string) string {
+// npmTool is a file of a test-only npm package of e2e/testdata (axe-core, jsqr), installed there
+// from the committed lock file on first use (scripts/test.sh installs them beforehand); the tests
+// inject it into pages, offline.
+func npmTool(t *testing.T, pkg, file string) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(root, "e2e", "testdata", "node_modules", filepath.FromSlash(rel)))
+	dir := filepath.Join(root, "e2e", "testdata")
+	testutil.NPMInstall(t, dir, pkg)
+	b, err := os.ReadFile(filepath.Join(dir, "node_modules", pkg, filepath.FromSlash(file)))
 	if err != nil {
-		msg := fmt.Sprintf("%s is not installed: run `npm ci --prefix e2e/testdata` (scripts/test.sh does): %v", rel, err)
-		if requireTools() {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+		t.Fatalf("%s: %v (reinstall with `npm ci --prefix e2e/testdata`)", pkg, err)
 	}
 	return string(b)
 }
@@ -55,7 +44,7 @@ func (p *page) inject(global, src string) {
 // violation (the WCAG 2.1 A/AA rules and axe's best practices).
 func (p *page) axe(label string) {
 	p.t.Helper()
-	p.inject("axe", npmTool(p.t, "axe-core/axe.min.js"))
+	p.inject("axe", npmTool(p.t, "axe-core", "axe.min.js"))
 	type violation struct {
 		ID, Impact, Help string
 		Nodes            []string
@@ -264,7 +253,7 @@ func TestPhone(t *testing.T) {
 // patient, and the end screens. No serious or critical violation.
 func TestAccessibility(t *testing.T) {
 	needBrowser(t)
-	npmTool(t, "axe-core/axe.min.js") // skip or fail before starting anything
+	npmTool(t, "axe-core", "axe.min.js") // skip or fail before starting anything
 	srv := startServer(t)
 	for _, lang := range []string{"en", "fr"} {
 		t.Run(lang, func(t *testing.T) {
