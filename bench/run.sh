@@ -7,7 +7,8 @@
 #   ./bench/run.sh --w6-duration 1m     any rehabrtc-bench flag is passed through
 #
 # It installs the pinned npm packages of bench/easyrtc (npm ci, into the
-# git-ignored bench/easyrtc/node_modules), builds the load generator, which
+# git-ignored bench/easyrtc/node_modules), builds the load generator (its
+# own Go module, bench/go.mod, with no dependency on the product's code), which
 # builds and launches rehabrtc itself, and writes bench/results/<time>.json
 # and .md (the Markdown table that goes into docs/performance.md).
 # Needs Go, Node.js 18+ and npm; everything runs on 127.0.0.1.
@@ -25,7 +26,7 @@ echo "== build the load generator"
 mkdir -p bench/results
 bin=$(mktemp -d)/rehabrtc-bench
 trap 'rm -rf "$(dirname "$bin")"' EXIT
-go build -o "$bin" ./cmd/rehabrtc-bench
+(cd bench && go build -o "$bin" ./cmd/rehabrtc-bench)
 
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 out="bench/results/$stamp.json"

@@ -29,6 +29,7 @@ fi
 
 echo "== go vet"
 go vet ./...
+(cd bench && go vet ./...)
 
 # The browser and Node interop tests must not skip in CI.
 export REHABRTC_REQUIRE_EXTERNAL=1
@@ -45,6 +46,11 @@ go test -race -count=1 -timeout 15m $(go list ./... | grep -v '/e2e$')
 
 echo "== browser end-to-end tests (Chromium, the built binary: ./e2e)"
 go test -race -count=1 -timeout 10m ./e2e/
+
+# The load generator is its own module (bench/go.mod), so the product's
+# ./... above does not run it: its tiny CI run is a step of its own.
+echo "== load generator (bench/: go test, TestQuickRun at a tiny size)"
+(cd bench && go test -race -count=1 -timeout 5m ./...)
 
 echo "== fuzz (${FUZZTIME} each)"
 for target in $(grep -rl --include='*_test.go' '^func Fuzz' internal cmd | xargs -n1 dirname | sort -u); do

@@ -21,7 +21,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/rehabrtc/rehabrtc/internal/bench"
+	"github.com/rehabrtc/rehabrtc/bench/internal/loadgen"
 )
 
 func main() {
@@ -71,9 +71,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			*q = true
 		}
 	}
-	o := bench.DefaultOptions(*q)
+	o := loadgen.DefaultOptions(*q)
 	out := fs.String("out", "", "write the JSON report to this file and the Markdown table next to it (.md)")
-	workloads := fs.String("workloads", strings.Join(bench.AllWorkloads, ","), "workloads to run, comma-separated")
+	workloads := fs.String("workloads", strings.Join(loadgen.AllWorkloads, ","), "workloads to run, comma-separated")
 	bin := fs.String("bin", "", "rehabrtc binary to use (default: go build ./cmd/rehabrtc)")
 	easy := fs.String("easyrtc", "auto", "open-easyrtc side: auto (when bench/easyrtc/node_modules exists), on, off")
 	easyDir := fs.String("easyrtc-dir", "", "the bench/easyrtc folder (default: <module>/bench/easyrtc)")
@@ -134,14 +134,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer cancel()
 
 	wd, _ := os.Getwd()
-	root, err := bench.ModuleRoot(wd)
+	root, err := loadgen.ModuleRoot(wd)
 	if err != nil && (*bin == "" || (*easy != "off" && *easyDir == "")) {
 		return err
 	}
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
 	}
-	rep, err := bench.Run(ctx, bench.Config{Options: o, Workloads: wl, Bin: *bin, Root: root, EasyDir: *easyDir,
+	rep, err := loadgen.Run(ctx, loadgen.Config{Options: o, Workloads: wl, Bin: *bin, Root: root, EasyDir: *easyDir,
 		Easy: *easy, Pin: *pin, Keep: *keep, BuildRace: *buildRace, LogLevel: *logLevel, EasyLog: *easyLog, Logf: logf})
 	if err != nil {
 		return err

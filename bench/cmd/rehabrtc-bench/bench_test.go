@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rehabrtc/rehabrtc/internal/bench"
+	"github.com/rehabrtc/rehabrtc/bench/internal/loadgen"
 )
 
 // TestQuickRun runs every workload once, at a tiny size, against the real
@@ -46,7 +46,7 @@ func TestQuickRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rep bench.Report
+	var rep loadgen.Report
 	if err := json.Unmarshal(b, &rep); err != nil {
 		t.Fatal(err)
 	}

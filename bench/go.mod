@@ -1,0 +1,3 @@
+module github.com/rehabrtc/rehabrtc/bench
+
+go 1.26.0
