@@ -177,3 +177,10 @@ func (f *frameBuilder) frame(dst []byte, t int64) []byte {
 	}
 	return dst
 }
+
+// Read buffer sizes of benchmark clients: idle and churn clients only
+// read small notices; flood receivers read bursts.
+const (
+	smallRBuf = 4 << 10
+	floodRBuf = 64 << 10
+)

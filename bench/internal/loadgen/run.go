@@ -57,61 +57,15 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	}
 	env := &Env{Dir: dir, NoFile: RaiseNoFile(1 << 20), LogLevel: cfg.LogLevel, Logf: logf, Keep: cfg.Keep}
 	rep.Machine.NoFile = env.NoFile
-
-	// Pinning: server on the upper half of the CPUs, load on the lower.
-	if cpus := AllowedCPUs(); cfg.Pin && len(cpus) >= 2 {
-		half := len(cpus) / 2
-		env.LoadCPUs, env.ServerCPUs = cpus[:half], cpus[half:]
-		if ts, err := exec.LookPath("taskset"); err == nil {
-			env.Taskset = ts
-		}
-		if err := PinProcess(os.Getpid(), env.LoadCPUs); err != nil {
-			return nil, fmt.Errorf("pin the load generator: %w", err)
-		}
-		runtime.GOMAXPROCS(len(env.LoadCPUs))
+	if err := pin(env, cfg, rep); err != nil {
+		return nil, err
 	}
-	rep.Pinning = env.PinMode()
-	rep.ServerEnv = fmt.Sprintf("GOGC unset (100), GOMEMLIMIT unset, GOMAXPROCS = its CPUs (%d)", max(1, len(env.ServerCPUs)))
-	if env.ServerCPUs == nil {
-		rep.ServerEnv = "GOGC unset (100), GOMEMLIMIT unset, GOMAXPROCS default"
+	if env.Bin, err = serverBinary(ctx, cfg, dir, logf); err != nil {
+		return nil, err
 	}
-	rep.LogLevels = cfg.LogLevel
-
-	if cfg.Bin != "" {
-		env.Bin = cfg.Bin
-	} else {
-		logf("building rehabrtc")
-		bctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-		env.Bin, err = BuildRehabRTC(bctx, cfg.Root, dir, cfg.BuildRace)
-		cancel()
-		if err != nil {
-			return nil, err
-		}
-	}
-
-	var easy *Easy
-	easyDir := cfg.EasyDir
-	if easyDir == "" {
-		easyDir = cfg.Root + "/bench/easyrtc"
-	}
-	switch cfg.Easy {
-	case "off":
-		rep.EasyRTC = "not run (--easyrtc=off)"
-	default:
-		e, err := FindEasy(easyDir)
-		if err != nil {
-			if cfg.Easy == "on" {
-				return nil, err
-			}
-			rep.EasyRTC = "not run: " + err.Error()
-		} else {
-			easy = e
-			if cfg.EasyLog != "" {
-				easy.Log = cfg.EasyLog
-			}
-			rep.Machine.NodeVer = easy.NodeVersion()
-			rep.EasyRTC = easyVersions(easyDir) + ", node " + rep.Machine.NodeVer + ", log level " + easy.Log
-		}
+	easy, err := easySide(cfg, rep)
+	if err != nil {
+		return nil, err
 	}
 
 	// Background load: CPU the machine spent on other processes during the
@@ -121,23 +75,92 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 		other := float64(machineBusy()-busy0-(ownTicks()-own0)) / clockTicks
 		rep.OtherCPUPct = round3(100 * other / time.Since(wall0).Seconds() / float64(rep.Machine.NProc))
 	}()
+	runWorkloads(ctx, env, easy, cfg, rep)
+	rep.Seconds = round3(time.Since(started).Seconds())
+	return rep, nil
+}
 
+// pin puts the server on the upper half of the CPUs and the load
+// generator on the lower half, when asked and there are two or more.
+func pin(env *Env, cfg Config, rep *Report) error {
+	if cpus := AllowedCPUs(); cfg.Pin && len(cpus) >= 2 {
+		half := len(cpus) / 2
+		env.LoadCPUs, env.ServerCPUs = cpus[:half], cpus[half:]
+		if ts, err := exec.LookPath("taskset"); err == nil {
+			env.Taskset = ts
+		}
+		if err := PinProcess(os.Getpid(), env.LoadCPUs); err != nil {
+			return fmt.Errorf("pin the load generator: %w", err)
+		}
+		runtime.GOMAXPROCS(len(env.LoadCPUs))
+	}
+	rep.Pinning = env.PinMode()
+	rep.ServerEnv = fmt.Sprintf("GOGC unset (100), GOMEMLIMIT unset, GOMAXPROCS = its CPUs (%d)", max(1, len(env.ServerCPUs)))
+	if env.ServerCPUs == nil {
+		rep.ServerEnv = "GOGC unset (100), GOMEMLIMIT unset, GOMAXPROCS default"
+	}
+	rep.LogLevels = cfg.LogLevel
+	return nil
+}
+
+// serverBinary is --bin, or rehabrtc built from the product module.
+func serverBinary(ctx context.Context, cfg Config, dir string, logf func(string, ...any)) (string, error) {
+	if cfg.Bin != "" {
+		return cfg.Bin, nil
+	}
+	logf("building rehabrtc")
+	bctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	return BuildRehabRTC(bctx, cfg.Root, dir, cfg.BuildRace)
+}
+
+// easySide finds the open-easyrtc side, or says in the report why it
+// does not run; it fails only when --easyrtc=on and it cannot run.
+func easySide(cfg Config, rep *Report) (*Easy, error) {
+	easyDir := cfg.EasyDir
+	if easyDir == "" {
+		easyDir = cfg.Root + "/bench/easyrtc"
+	}
+	if cfg.Easy == "off" {
+		rep.EasyRTC = "not run (--easyrtc=off)"
+		return nil, nil
+	}
+	easy, err := FindEasy(easyDir)
+	if err != nil {
+		if cfg.Easy == "on" {
+			return nil, err
+		}
+		rep.EasyRTC = "not run: " + err.Error()
+		return nil, nil
+	}
+	if cfg.EasyLog != "" {
+		easy.Log = cfg.EasyLog
+	}
+	rep.Machine.NodeVer = easy.NodeVersion()
+	rep.EasyRTC = easyVersions(easyDir) + ", node " + rep.Machine.NodeVer + ", log level " + easy.Log
+	return easy, nil
+}
+
+// runWorkloads runs the chosen workloads, each side after the other, and
+// records each failure in the report (a failed workload does not stop the
+// others; a cancelled context does).
+func runWorkloads(ctx context.Context, env *Env, easy *Easy, cfg Config, rep *Report) {
 	step := func(name, side string, f func() error) {
 		if ctx.Err() != nil {
 			return
 		}
 		t0 := time.Now()
-		logf("%s %s …", name, side)
+		env.Logf("%s %s …", name, side)
 		if err := f(); err != nil {
 			if errors.Is(err, errStopped) || ctx.Err() != nil {
 				rep.Interrupted = true
 				return
 			}
 			rep.Errors = append(rep.Errors, fmt.Sprintf("%s %s: %v", name, side, err))
-			logf("%s %s failed: %v", name, side, err)
+			env.Logf("%s %s failed: %v", name, side, err)
 			return
 		}
-		logf("%s %s done in %.1f s", name, side, time.Since(t0).Seconds())
+		env.Logf("%s %s done in %.1f s", name, side, time.Since(t0).Seconds())
 	}
 	o := cfg.Options
 	want := func(w string) bool { return slices.Contains(cfg.Workloads, w) }
@@ -182,8 +205,6 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	if want("W6") {
 		step("W6", "rehabrtc", func() error { r, err := RehabW6(ctx, env, o); rep.Rehab.W6 = &r; return err })
 	}
-	rep.Seconds = round3(time.Since(started).Seconds())
-	return rep, nil
 }
 
 // easyVersions reads the installed versions of the packages that matter.
