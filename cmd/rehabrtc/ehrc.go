@@ -20,6 +20,7 @@ func (s *server) consultations(ctx context.Context) (*ehrc.Service, error) {
 	log := s.log.With(logKeyComponent, "ehrc")
 	c := ehrc.New(ehrc.Config{
 		APIKeys:        s.apiKeys,
+		Keys:           s.keys,
 		Sessions:       s.mgr,
 		ICEServers:     ice,
 		Counters:       s.counters,

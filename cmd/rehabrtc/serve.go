@@ -19,6 +19,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/rehabrtc/rehabrtc/internal/apikey"
 	"github.com/rehabrtc/rehabrtc/internal/config"
 	"github.com/rehabrtc/rehabrtc/internal/ehrc"
 	"github.com/rehabrtc/rehabrtc/internal/endpoint"
@@ -73,7 +74,8 @@ type server struct {
 	counters *hub.Counters
 	pool     *ports.Pool
 	apiKeys  []string
-	ot       *openTera // nil without Redis (see opentera.go)
+	keys     *apikey.Guard // shared by the API and the EHRC routes: guesses on either count together
+	ot       *openTera     // nil without Redis (see opentera.go)
 }
 
 func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
@@ -101,6 +103,7 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 		return nil, err
 	}
 	s := &server{cfg: cfg, log: log, store: st, counters: &hub.Counters{}, apiKeys: keys, ot: ot,
+		keys: apikey.New(keys, apikey.DefaultLimits, nil),
 		pool: ports.New(cfg.WebRTC.LocalBasePort, cfg.WebRTC.MaxSessions)}
 	runner, err := sessionRunner(cfg, endpoint.Options{ICEServers: ice, Counters: s.counters}) // in-process, or a child each
 	if err != nil {
@@ -131,7 +134,7 @@ func (s *server) run(ctx context.Context) error {
 	}
 	s.startOpenTera()
 	api := httpapi.New(httpapi.Config{
-		Sessions: s.mgr, APIKeys: s.apiKeys, Metrics: s.metrics(), Ready: s.ready, Logger: s.log.With(logKeyComponent, "api"),
+		Sessions: s.mgr, APIKeys: s.apiKeys, Keys: s.keys, Metrics: s.metrics(), Ready: s.ready, Logger: s.log.With(logKeyComponent, "api"),
 	})
 	consult, err := s.consultations(ctx)
 	if err != nil {

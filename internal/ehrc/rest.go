@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rehabrtc/rehabrtc/internal/apikey"
 	"github.com/rehabrtc/rehabrtc/internal/hub"
 	"github.com/rehabrtc/rehabrtc/internal/session"
 	"github.com/rehabrtc/rehabrtc/internal/socketio"
@@ -180,20 +180,26 @@ func namespaceID(r *http.Request) (string, error) {
 	return id, nil
 }
 
-// bearer returns the Authorization: Bearer credential, or "".
-func bearer(r *http.Request) string {
-	tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	return tok
-}
-
-// apiKeyOK checks the bearer credential against the API keys in constant time.
-func (s *Service) apiKeyOK(r *http.Request) bool {
-	tok := bearer(r)
-	match := 0
-	for _, k := range s.cfg.APIKeys {
-		match |= subtle.ConstantTimeCompare([]byte(k), []byte(tok))
+// apiKey checks the bearer credential with internal/apikey (constant
+// time; an address that sent too many wrong keys is refused with 429 and
+// Retry-After): ok when it is an API key or, with ns, that namespace's
+// doctor token. A wrong credential counts against the address.
+func (s *Service) apiKey(w http.ResponseWriter, r *http.Request, ns *namespace) (ok bool, err error) {
+	if retry, blocked := s.cfg.Keys.Waiting(r); blocked {
+		w.Header().Set("Retry-After", apikey.RetryAfter(retry))
+		return false, &httpError{http.StatusTooManyRequests, "too many wrong keys from this address: retry after " + apikey.RetryAfter(retry) + " s"}
 	}
-	return tok != "" && match == 1
+	tok := apikey.Bearer(r)
+	switch {
+	case s.cfg.Keys.Match(tok):
+		s.cfg.Keys.Succeeded(r)
+		return true, nil
+	case ns != nil && ns.checkToken(tok):
+		return true, nil
+	case tok != "":
+		s.cfg.Keys.Failed(r)
+	}
+	return false, nil
 }
 
 // createNamespace registers a doctor's namespace (API key, or a trusted
@@ -201,7 +207,10 @@ func (s *Service) apiKeyOK(r *http.Request) bool {
 // trusted backend without a key is EHRC's unchanged backend: it gets
 // EHRC's body exactly, without the token it would not know about.
 func (s *Service) createNamespace(w http.ResponseWriter, r *http.Request) error {
-	keyed := s.apiKeyOK(r)
+	keyed, err := s.apiKey(w, r, nil)
+	if err != nil {
+		return err
+	}
 	if !keyed && !s.trustedBackend(r) {
 		return errUnauthorized
 	}
@@ -239,7 +248,11 @@ func (s *Service) removeNamespace(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	ns := s.reg.lookup(id)
-	if !s.apiKeyOK(r) && !s.trustedBackend(r) && (ns == nil || !ns.checkToken(bearer(r))) {
+	ok, err := s.apiKey(w, r, ns)
+	if err != nil {
+		return err
+	}
+	if !ok && !s.trustedBackend(r) {
 		return errUnauthorized
 	}
 	if ns == nil {

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rehabrtc/rehabrtc/internal/apikey"
 	"github.com/rehabrtc/rehabrtc/internal/hub"
 	"github.com/rehabrtc/rehabrtc/internal/socketio"
 	"github.com/rehabrtc/rehabrtc/internal/web"
@@ -67,6 +68,7 @@ func orDefault[T int | time.Duration](v, def T) T {
 // Config wires a Service; main fills it in.
 type Config struct {
 	APIKeys    []string        // create-namespace and remove-namespace need one (Bearer)
+	Keys       *apikey.Guard   // checks APIKeys and backs off guessers; nil = one over APIKeys
 	Sessions   Sessions        // records promoted rooms; nil = promote-room is refused
 	ICEServers json.RawMessage // handed to native clients in welcome
 	Counters   *hub.Counters   // shared with the session hubs; may be nil
@@ -120,6 +122,9 @@ func New(cfg Config) *Service {
 	}
 	if cfg.ClientAddress == nil {
 		cfg.ClientAddress = socketio.RemoteHost
+	}
+	if cfg.Keys == nil {
+		cfg.Keys = apikey.New(cfg.APIKeys, apikey.Limits{}, nil)
 	}
 	s := &Service{cfg: cfg, log: cfg.Logger, reg: newRegistry(cfg.Limits, cfg.Now),
 		rooms: newLimiter(cfg.Limits.RoomBurst, cfg.Limits.RoomInterval, cfg.Now)}

@@ -5,15 +5,14 @@ package httpapi
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 
+	"github.com/rehabrtc/rehabrtc/internal/apikey"
 	"github.com/rehabrtc/rehabrtc/internal/session"
 	"github.com/rehabrtc/rehabrtc/internal/web"
 )
@@ -29,8 +28,9 @@ type Sessions interface {
 type Config struct {
 	Sessions Sessions
 	APIKeys  []string
-	Metrics  http.Handler // nil: no /metrics
-	Ready    func() error // nil: always ready
+	Keys     *apikey.Guard // checks the keys and backs off guessers; nil = one over APIKeys
+	Metrics  http.Handler  // nil: no /metrics
+	Ready    func() error  // nil: always ready
 	Logger   *slog.Logger
 }
 
@@ -39,7 +39,7 @@ const maxBody = 1 << 20
 
 type api struct {
 	cfg  Config
-	keys [][]byte
+	keys *apikey.Guard
 	log  *slog.Logger
 }
 
@@ -50,8 +50,8 @@ func New(cfg Config) http.Handler {
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
-	for _, k := range cfg.APIKeys {
-		a.keys = append(a.keys, []byte(k))
+	if a.keys = cfg.Keys; a.keys == nil {
+		a.keys = apikey.New(cfg.APIKeys, apikey.Limits{}, nil)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("POST /api/sessions/manager", a.authed(a.manage))
@@ -86,11 +86,17 @@ type Error struct {
 func (e *Error) Error() string { return e.Text }
 func (e *Error) Unwrap() error { return e.Err }
 
-// authed checks the bearer API key (constant time) before h runs, and turns
-// the error h returns into a JSON error reply.
+// authed checks the bearer API key (constant time; an address that sent
+// too many wrong keys waits) before h runs, and turns the error h returns
+// into a JSON error reply.
 func (a *api) authed(h func(http.ResponseWriter, *http.Request) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !a.authorized(r) {
+		switch v, retry := a.keys.Check(r); v {
+		case apikey.Blocked:
+			w.Header().Set("Retry-After", apikey.RetryAfter(retry))
+			writeError(w, http.StatusTooManyRequests, "too many wrong API keys from this address: retry after "+apikey.RetryAfter(retry)+" s")
+			return
+		case apikey.Missing, apikey.Wrong:
 			w.Header().Set("WWW-Authenticate", `Bearer realm="rehabrtc"`)
 			writeError(w, http.StatusUnauthorized, "missing or wrong API key")
 			return
@@ -99,18 +105,6 @@ func (a *api) authed(h func(http.ResponseWriter, *http.Request) error) http.Hand
 			a.fail(w, r, err)
 		}
 	})
-}
-
-func (a *api) authorized(r *http.Request) bool {
-	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || tok == "" {
-		return false
-	}
-	match := 0
-	for _, k := range a.keys {
-		match |= subtle.ConstantTimeCompare(k, []byte(tok))
-	}
-	return match == 1
 }
 
 // fail maps any error to its status and public text, in one place.

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -96,4 +97,38 @@ func TestListStatusFilter(t *testing.T) {
 		}
 	}
 	_ = http.StatusOK
+}
+
+// TestWrongKeysBackOff is issue 12 item 8: wrong bearer keys from one
+// address end in 429 with Retry-After (before: 401 for ever), while
+// another address with the right key is served.
+func TestWrongKeysBackOff(t *testing.T) {
+	h := New(Config{Sessions: sessions{}, APIKeys: []string{key}})
+	do := func(addr, tok string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest("GET", "/api/sessions", nil)
+		req.RemoteAddr = addr
+		req.Header.Set("Authorization", "Bearer "+tok)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	codes := map[int]int{}
+	var last *httptest.ResponseRecorder
+	for i := range 50 {
+		last = do("198.51.100.20:4000", fmt.Sprintf("guess-%d", i))
+		codes[last.Code]++
+	}
+	if codes[http.StatusTooManyRequests] == 0 || codes[http.StatusUnauthorized] == 0 || len(codes) != 2 {
+		t.Fatalf("answers to 50 wrong keys: %v, want 401s then 429s", codes)
+	}
+	if last.Code != http.StatusTooManyRequests || last.Header().Get("Retry-After") == "" ||
+		!strings.Contains(last.Body.String(), "too many wrong API keys") {
+		t.Fatalf("last answer: %d %q %s", last.Code, last.Header().Get("Retry-After"), last.Body.String())
+	}
+	if rec := do("198.51.100.21:4000", key); rec.Code != http.StatusOK {
+		t.Fatalf("another address with the right key: %d %s", rec.Code, rec.Body.String())
+	}
+	if rec := do("198.51.100.20:4001", key); rec.Code != http.StatusTooManyRequests {
+		t.Fatalf("the guessing address with the right key during its wait: %d", rec.Code)
+	}
 }
