@@ -83,6 +83,10 @@ type Gateway struct {
 	Listen  string `json:"listen"`   // host:port; "" = ":" + WebRTC.external_port
 	TLSCert string `json:"tls_cert"` // PEM file; set together with TLSKey
 	TLSKey  string `json:"tls_key"`  // PEM file; set together with TLSCert
+	// Hosts are the public host names the gateway answers besides
+	// WebRTC.hostname and loopback; any other Host header gets 421 (the
+	// shape of DNS rebinding). Names only: no scheme, no port.
+	Hosts []string `json:"hosts"`
 }
 
 // ICEServer is one entry of RTCConfiguration.iceServers.
@@ -108,7 +112,7 @@ func Default() *Config {
 			DataDir:     "./rehabrtc-data",
 			APIKeys:     []string{},
 			SessionBind: "127.0.0.1",
-			Gateway:     Gateway{Enabled: true, Listen: ":40075"},
+			Gateway:     Gateway{Enabled: true, Listen: ":40075", Hosts: []string{}},
 			ICEServers:  []ICEServer{},
 			LogLevel:    "info",
 			LogFormat:   "text",

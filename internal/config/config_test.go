@@ -40,7 +40,7 @@ func TestDefault(t *testing.T) {
 		"RehabRTC.data_dir":         {c.RehabRTC.DataDir, "./rehabrtc-data"},
 		"RehabRTC.api_keys":         {c.RehabRTC.APIKeys, []string{}},
 		"RehabRTC.session_bind":     {c.RehabRTC.SessionBind, "127.0.0.1"},
-		"RehabRTC.gateway":          {c.RehabRTC.Gateway, Gateway{Enabled: true, Listen: ":40075"}},
+		"RehabRTC.gateway":          {c.RehabRTC.Gateway, Gateway{Enabled: true, Listen: ":40075", Hosts: []string{}}},
 		"RehabRTC.url_scheme":       {c.RehabRTC.URLScheme, ""},
 		"RehabRTC.ice_servers":      {c.RehabRTC.ICEServers, []ICEServer{}},
 		"RehabRTC.log_level":        {c.RehabRTC.LogLevel, "info"},
@@ -139,7 +139,7 @@ func custom() *Config {
 		DataDir:     "/var/lib/rehabrtc",
 		APIKeys:     []string{strings.Repeat("k", 32), strings.Repeat("j", 40)},
 		SessionBind: "::1",
-		Gateway:     Gateway{Enabled: true, Listen: "0.0.0.0:8443", TLSCert: "c.pem", TLSKey: "k.pem"},
+		Gateway:     Gateway{Enabled: true, Listen: "0.0.0.0:8443", TLSCert: "c.pem", TLSKey: "k.pem", Hosts: []string{"rehab.example.net", "10.1.2.3"}},
 		URLScheme:   "https",
 		ICEServers: []ICEServer{
 			{URLs: StringList{"stun:stun.example.org:3478"}},
@@ -206,7 +206,7 @@ func TestJSONHasEveryKey(t *testing.T) {
 		}
 	}
 	gw, _ := file["RehabRTC"]["gateway"].(map[string]any)
-	if got := slices.Sorted(maps.Keys(gw)); !slices.Equal(got, []string{"enabled", "listen", "tls_cert", "tls_key"}) {
+	if got := slices.Sorted(maps.Keys(gw)); !slices.Equal(got, []string{"enabled", "hosts", "listen", "tls_cert", "tls_key"}) {
 		t.Errorf("RehabRTC.gateway keys = %v", got)
 	}
 	for _, key := range []string{"api_keys", "ice_servers"} {

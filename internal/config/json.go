@@ -73,6 +73,9 @@ func (c *Config) JSON() ([]byte, error) {
 	if n.RehabRTC.ICEServers == nil {
 		n.RehabRTC.ICEServers = []ICEServer{}
 	}
+	if n.RehabRTC.Gateway.Hosts == nil {
+		n.RehabRTC.Gateway.Hosts = []string{}
+	}
 	b, err := json.MarshalIndent(n, "", "  ")
 	if err != nil {
 		return nil, err
@@ -106,6 +109,7 @@ func (c *Config) clone() *Config {
 	n := *c
 	n.RehabRTC.APIKeys = slices.Clone(c.RehabRTC.APIKeys)
 	n.RehabRTC.ICEServers = slices.Clone(c.RehabRTC.ICEServers)
+	n.RehabRTC.Gateway.Hosts = slices.Clone(c.RehabRTC.Gateway.Hosts)
 	for i, s := range n.RehabRTC.ICEServers {
 		n.RehabRTC.ICEServers[i].URLs = slices.Clone(s.URLs)
 	}

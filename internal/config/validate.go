@@ -22,6 +22,7 @@ func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
 const (
 	MaxSessionsLimit = 10000 // upper bound of WebRTC.max_sessions
 	MinAPIKeyLen     = 32    // minimum length of each RehabRTC.api_keys entry
+	MaxGatewayHosts  = 64    // entries of RehabRTC.gateway.hosts
 )
 
 // Validate checks every field and returns all problems at once, joined with
@@ -182,6 +183,12 @@ func (v *checker) gateway(g *Gateway) {
 		v.add("RehabRTC.gateway.tls_key", "must be set when tls_cert is set")
 	case g.TLSCert == "" && g.TLSKey != "":
 		v.add("RehabRTC.gateway.tls_cert", "must be set when tls_key is set")
+	}
+	if len(g.Hosts) > MaxGatewayHosts {
+		v.add("RehabRTC.gateway.hosts", "at most %d names (got %d)", MaxGatewayHosts, len(g.Hosts))
+	}
+	for i, h := range g.Hosts {
+		v.host(fmt.Sprintf("RehabRTC.gateway.hosts[%d]", i), h)
 	}
 }
 

@@ -90,8 +90,14 @@ func TestValidateRejects(t *testing.T) {
 			`host must not contain spaces (got "a b")`},
 		"gateway.tls_cert only": {func(c *Config) { c.RehabRTC.Gateway.TLSCert = "c.pem" }, "RehabRTC.gateway.tls_key", "must be set when tls_cert is set"},
 		"gateway.tls_key only":  {func(c *Config) { c.RehabRTC.Gateway.TLSKey = "k.pem" }, "RehabRTC.gateway.tls_cert", "must be set when tls_key is set"},
-		"url_scheme":            {func(c *Config) { c.RehabRTC.URLScheme = "HTTPS" }, "RehabRTC.url_scheme", `must be one of "", "http", "https" (got "HTTPS")`},
-		"ice urls empty":        {func(c *Config) { c.RehabRTC.ICEServers = []ICEServer{{}} }, "RehabRTC.ice_servers[0].urls", "must list at least one URL"},
+		"gateway.hosts with port": {func(c *Config) { c.RehabRTC.Gateway.Hosts = []string{"ok.example", "a.example:443"} }, "RehabRTC.gateway.hosts[1]",
+			"must not include a port (got \"a.example:443\")"},
+		"gateway.hosts with scheme": {func(c *Config) { c.RehabRTC.Gateway.Hosts = []string{"https://a.example"} }, "RehabRTC.gateway.hosts[0]",
+			"must be a host name or IP address, without scheme (got \"https://a.example\")"},
+		"gateway.hosts too many": {func(c *Config) { c.RehabRTC.Gateway.Hosts = make([]string, 65); fill(c.RehabRTC.Gateway.Hosts, "h") }, "RehabRTC.gateway.hosts",
+			"at most 64 names (got 65)"},
+		"url_scheme":     {func(c *Config) { c.RehabRTC.URLScheme = "HTTPS" }, "RehabRTC.url_scheme", `must be one of "", "http", "https" (got "HTTPS")`},
+		"ice urls empty": {func(c *Config) { c.RehabRTC.ICEServers = []ICEServer{{}} }, "RehabRTC.ice_servers[0].urls", "must list at least one URL"},
 		"ice url scheme": {func(c *Config) {
 			c.RehabRTC.ICEServers = []ICEServer{{URLs: StringList{"stun:a"}}, {URLs: StringList{"stun:b", "https://c"}}}
 		}, "RehabRTC.ice_servers[1].urls", `"https://c" must start with stun:, stuns:, turn: or turns:`},
@@ -166,5 +172,11 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 	want := []string{"Service.name", "Redis.port", "WebRTC.max_sessions", "RehabRTC.gateway.tls_cert", "RehabRTC.log_format"}
 	if !slices.Equal(fields, want) {
 		t.Errorf("fields = %v, want %v", fields, want)
+	}
+}
+
+func fill(s []string, v string) {
+	for i := range s {
+		s[i] = v
 	}
 }
