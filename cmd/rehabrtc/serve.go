@@ -197,7 +197,9 @@ func (s *server) listen(api http.Handler, consult *ehrc.Service) ([]*httpServer,
 	if gw := s.cfg.RehabRTC.Gateway; gw.Enabled {
 		g := gateway.New(api, s.runner, s.cfg.RehabRTC.SessionBind)
 		g.Mount(ehrc.IsRoute, consult.Handler()) // EHRC apps call root paths
-		list = append(list, &httpServer{srv: newHTTPServer(gateway.AccessLog(access, g)), tls: s.cfg.GatewayTLS()})
+		// The public names; CheckHost adds loopback.
+		hosts := append([]string{s.cfg.WebRTC.Hostname}, gw.Hosts...)
+		list = append(list, &httpServer{srv: newHTTPServer(gateway.AccessLog(access, gateway.CheckHost(hosts, g))), tls: s.cfg.GatewayTLS()})
 		addrs = append(addrs, s.cfg.GatewayAddr())
 	}
 	for i, hs := range list {

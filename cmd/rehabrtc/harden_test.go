@@ -1,0 +1,46 @@
+package main
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/coder/websocket"
+)
+
+// TestGatewayHostCheck is issue 12 item 9 end to end: the gateway of a
+// real server answers 421 to a foreign Host, for the dashboard and for a
+// WebSocket upgrade with a matching Origin, and serves its public names.
+func TestGatewayHostCheck(t *testing.T) {
+	cfg := testConfig(t, t.TempDir(), 2)
+	cfg.WebRTC.Hostname = "rehab.example.org"
+	cfg.RehabRTC.Gateway.Hosts = []string{"alias.example.org"}
+	ts := startServer(t, cfg)
+	for host, want := range map[string]int{
+		"evil.example":      421,
+		"rehab.example.org": 200,
+		"alias.example.org": 200,
+		"127.0.0.1":         200,
+	} {
+		req, _ := http.NewRequest("GET", ts.gateway+"/rehab/", nil)
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("dashboard with Host %q: %d, want %d", host, resp.StatusCode, want)
+		}
+	}
+	url := "ws" + strings.TrimPrefix(ts.gateway, "http") + "/ehrc/ws/doc"
+	c, resp, err := websocket.Dial(t.Context(), url, &websocket.DialOptions{
+		Host: "evil.example", HTTPHeader: http.Header{"Origin": {"http://evil.example"}}})
+	if err == nil {
+		c.CloseNow()
+		t.Fatal("WebSocket upgraded through Host: evil.example")
+	}
+	if resp == nil || resp.StatusCode != http.StatusMisdirectedRequest {
+		t.Fatalf("WebSocket with Host evil.example: %v %v, want 421", resp, err)
+	}
+}
