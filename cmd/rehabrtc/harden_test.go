@@ -2,6 +2,7 @@ package main
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -42,5 +43,24 @@ func TestGatewayHostCheck(t *testing.T) {
 	}
 	if resp == nil || resp.StatusCode != http.StatusMisdirectedRequest {
 		t.Fatalf("WebSocket with Host evil.example: %v %v, want 421", resp, err)
+	}
+}
+
+// TestServersBoundBodies is issue 12 item 10 for the servers serve
+// builds: a body announced over the bound is refused before any handler
+// runs (before: the handler ran and nothing bounded the body's time).
+// The slow-body deadline itself is tested in internal/httpserver.
+func TestServersBoundBodies(t *testing.T) {
+	ran := false
+	srv := newHTTPServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { ran = true }))
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest("POST", "/api/sessions/manager", strings.NewReader("{}"))
+	req.ContentLength = 2 << 20
+	srv.Handler.ServeHTTP(rec, req)
+	if rec.Code != http.StatusRequestEntityTooLarge || ran {
+		t.Fatalf("2 MiB body: %d, handler ran %v", rec.Code, ran)
+	}
+	if srv.ReadHeaderTimeout == 0 || srv.IdleTimeout == 0 || srv.MaxHeaderBytes == 0 {
+		t.Fatalf("timeouts not set: %+v", srv)
 	}
 }

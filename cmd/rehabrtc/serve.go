@@ -25,6 +25,7 @@ import (
 	"github.com/rehabrtc/rehabrtc/internal/endpoint"
 	"github.com/rehabrtc/rehabrtc/internal/gateway"
 	"github.com/rehabrtc/rehabrtc/internal/httpapi"
+	"github.com/rehabrtc/rehabrtc/internal/httpserver"
 	"github.com/rehabrtc/rehabrtc/internal/hub"
 	"github.com/rehabrtc/rehabrtc/internal/ports"
 	"github.com/rehabrtc/rehabrtc/internal/session"
@@ -216,7 +217,7 @@ func (s *server) listen(api http.Handler, consult *ehrc.Service) ([]*httpServer,
 }
 
 func newHTTPServer(h http.Handler) *http.Server {
-	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	return httpserver.New(h, httpserver.Defaults)
 }
 
 func (hs *httpServer) serve(cfg *config.Config) error {

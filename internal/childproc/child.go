@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/rehabrtc/rehabrtc/internal/httpserver"
 	"github.com/rehabrtc/rehabrtc/internal/session"
 )
 
@@ -77,7 +78,7 @@ func Serve(ctx context.Context, cfg Child) error {
 		Gate: remoteGate{st.conn}, Logger: log,
 	}, init.ICE)
 	st.ep.Store(&ep)
-	srv := &http.Server{Handler: ep.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := httpserver.New(ep.Handler(), httpserver.Defaults)
 	wg.Go(func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("session listener failed", logKeyErr, err)

@@ -8,8 +8,8 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
-	"time"
 
+	"github.com/rehabrtc/rehabrtc/internal/httpserver"
 	"github.com/rehabrtc/rehabrtc/internal/routes"
 	"github.com/rehabrtc/rehabrtc/internal/session"
 )
@@ -37,7 +37,7 @@ func (r *Runner) Start(ctx context.Context, spec session.RunSpec) (session.Endpo
 			e.Close(ctx, session.StopEnded)
 			return nil, fmt.Errorf("session %d listener: %w", spec.SessionID, err)
 		}
-		re.srv = &http.Server{Handler: e.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		re.srv = httpserver.New(e.Handler(), httpserver.Defaults)
 		re.wg.Go(func() {
 			if err := re.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				e.log.Error("session listener failed", logKeyErr, err)
