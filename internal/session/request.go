@@ -93,6 +93,9 @@ func ParseManage(data []byte) (*Request, error) {
 	if len(outer.Manage) == 0 || bytes.Equal(outer.Manage, []byte("null")) {
 		return nil, errorf(CodeBadRequest, "missing session_manage")
 	}
+	if err := checkFields(outer.Manage); err != nil {
+		return nil, err
+	}
 	var w wireRequest
 	if err := json.Unmarshal(outer.Manage, &w); err != nil {
 		return nil, errorf(CodeBadRequest, "session_manage: %s", jsonProblem(err))
