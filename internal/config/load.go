@@ -32,12 +32,8 @@ func Load(path string) (*Config, error) { return LoadEnv(path, os.Getenv) }
 func LoadEnv(path string, getenv func(string) string) (*Config, error) {
 	c := Default()
 	if path != "" {
-		data, err := os.ReadFile(path)
+		data, err := readFile(path)
 		if err != nil {
-			var pe *fs.PathError
-			if errors.As(err, &pe) {
-				err = pe.Err
-			}
 			return nil, fmt.Errorf("config %s: %w", path, err)
 		}
 		if errs := decode(data, c); len(errs) > 0 {
@@ -62,6 +58,31 @@ func LoadEnv(path string, getenv func(string) string) (*Config, error) {
 		return nil, prefixed(path, errs)
 	}
 	return c, nil
+}
+
+// MaxFileBytes bounds the configuration file: the full default file is
+// about 1 KiB.
+const MaxFileBytes = 1 << 20
+
+// readFile reads at most MaxFileBytes of path; a larger file is an error.
+func readFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > MaxFileBytes {
+		return nil, fmt.Errorf("file is larger than %d bytes: not a configuration file", MaxFileBytes)
+	}
+	return data, nil
 }
 
 // applyEnv applies the environment overrides to c and returns which fields
@@ -120,7 +141,8 @@ func decode(data []byte, c *Config) []error {
 		off += len(data[off:]) - len(bytes.TrimLeft(data[off:], " \t\r\n"))
 		return []error{fmt.Errorf("trailing data after the JSON object at %s", position(data, off+1))}
 	}
-	errs := unknownFields(reflect.TypeFor[Config](), tree, "")
+	errs := duplicateKeys(data)
+	errs = append(errs, unknownFields(reflect.TypeFor[Config](), tree, "")...)
 	dec = json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(c)
@@ -239,4 +261,54 @@ func unknownField(full, key string, fields map[string]reflect.Type) error {
 		}
 	}
 	return fmt.Errorf("unknown field %q", full)
+}
+
+// duplicateKeys reports every key an object of data (valid JSON) sets more
+// than once: encoding/json would silently keep the last one, so a file
+// that sets log_level twice would mean something other than it says.
+func duplicateKeys(data []byte) []error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	var errs []error
+	_ = walkKeys(dec, data, "", &errs) // valid JSON: no syntax error
+	return errs
+}
+
+func walkKeys(dec *json.Decoder, data []byte, path string, errs *[]error) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	switch tok {
+	case json.Delim('{'):
+		seen := map[string]bool{}
+		for dec.More() {
+			kt, err := dec.Token()
+			if err != nil {
+				return err
+			}
+			key, _ := kt.(string)
+			full := key
+			if path != "" {
+				full = path + "." + key
+			}
+			if seen[key] {
+				*errs = append(*errs, &FieldError{Field: full,
+					Msg: fmt.Sprintf("set more than once (again at %s); remove all but one", position(data, int(dec.InputOffset())))})
+			}
+			seen[key] = true
+			if err := walkKeys(dec, data, full, errs); err != nil {
+				return err
+			}
+		}
+	case json.Delim('['):
+		for i := 0; dec.More(); i++ {
+			if err := walkKeys(dec, data, fmt.Sprintf("%s[%d]", path, i), errs); err != nil {
+				return err
+			}
+		}
+	default:
+		return nil
+	}
+	_, err = dec.Token() // the closing delimiter
+	return err
 }

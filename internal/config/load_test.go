@@ -181,6 +181,31 @@ func TestLoadErrors(t *testing.T) {
 			`{} {}`,
 			[]string{`trailing data after the JSON object at line 1, column 4`},
 		},
+		// Issue 12 item 11: these passed config check before.
+		"duplicate top-level key": {
+			"{\n  \"Service\": {\"port\": 4070},\n  \"Service\": {\"port\": 4071}\n}",
+			[]string{`Service: set more than once (again at line 3, column 11); remove all but one`},
+		},
+		"duplicate nested key": {
+			`{"RehabRTC": {"log_level": "debug", "gateway": {"enabled": true}, "log_level": "error"}}`,
+			[]string{`RehabRTC.log_level: set more than once (again at line 1, column 77); remove all but one`},
+		},
+		"duplicate key in a list entry": {
+			`{"RehabRTC": {"ice_servers": [{"urls": "stun:a", "urls": "stun:b"}]}}`,
+			[]string{`RehabRTC.ice_servers[0].urls: set more than once (again at line 1, column 55); remove all but one`},
+		},
+		"50 KB service name": {
+			`{"Service": {"name": "` + strings.Repeat("n", 50000) + `"}}`,
+			[]string{`Service.name: at most 4096 bytes (got 50000)`},
+		},
+		"long ICE credential": {
+			`{"RehabRTC": {"ice_servers": [{"urls": "stun:a", "credential": "` + strings.Repeat("c", 5000) + `"}]}}`,
+			[]string{`RehabRTC.ice_servers[0].credential: at most 4096 bytes (got 5000)`},
+		},
+		"too many api keys": {
+			`{"RehabRTC": {"api_keys": [` + strings.TrimSuffix(strings.Repeat(`"`+strings.Repeat("k", 32)+`",`, 300), ",") + `]}}`,
+			[]string{`RehabRTC.api_keys: at most 256 entries (got 300)`},
+		},
 		"validation errors name the field": {
 			`{"WebRTC": {"max_sessions": 0, "external_port": 70000}}`,
 			[]string{
@@ -202,6 +227,56 @@ func TestLoadErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A file over MaxFileBytes is refused before it is parsed (a 50 MB
+// Service.name was read whole and accepted).
+func TestLoadHugeFile(t *testing.T) {
+	t.Parallel()
+	path := writeConfig(t, `{"Service": {"name": "`+strings.Repeat("n", MaxFileBytes)+`"}}`)
+	_, err := LoadEnv(path, noEnv)
+	if err == nil || err.Error() != "config "+path+": file is larger than 1048576 bytes: not a configuration file" {
+		t.Fatalf("error %v", err)
+	}
+}
+
+// FuzzLoad: any file content loads or fails with an error naming the file
+// (never a panic), and what loads renders to a file that loads the same.
+func FuzzLoad(f *testing.F) {
+	for _, s := range []string{`{}`, `{"Service":{"port":1}}`, `{"Service":{},"Service":{}}`, `{"RehabRTC":{"ice_servers":[{"urls":"stun:a"}]}}`,
+		"\xef\xbb\xbf{}", `[]`, `{"WebRTC":{"max_sessions":1.5}}`, `{"RehabRTC":{"gateway":{"hosts":["a","a"]}}}`} {
+		f.Add([]byte(s))
+	}
+	if b, err := os.ReadFile("testdata/VideoRehabService.json"); err == nil {
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		path := filepath.Join(t.TempDir(), "c.json")
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c, err := LoadEnv(path, noEnv)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "config "+path+": ") {
+				t.Fatalf("error does not name the file: %v", err)
+			}
+			return
+		}
+		b, err := c.JSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		again, err := LoadEnv(path, noEnv)
+		if err != nil {
+			t.Fatalf("JSON() of a loaded config does not load: %v\n%s", err, b)
+		}
+		if !reflect.DeepEqual(again, c) {
+			t.Fatalf("round trip changed the config:\n%+v\n%+v", again, c)
+		}
+	})
 }
 
 func TestLoadAcceptsBOMAndEmptySections(t *testing.T) {

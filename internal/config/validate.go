@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"reflect"
 	"strconv"
 	"strings"
 )
@@ -23,6 +24,8 @@ const (
 	MaxSessionsLimit = 10000 // upper bound of WebRTC.max_sessions
 	MinAPIKeyLen     = 32    // minimum length of each RehabRTC.api_keys entry
 	MaxGatewayHosts  = 64    // entries of RehabRTC.gateway.hosts
+	MaxStringLen     = 4096  // bytes of any string setting
+	MaxListLen       = 256   // entries of any list setting
 )
 
 // Validate checks every field and returns all problems at once, joined with
@@ -38,6 +41,7 @@ func (c *Config) validate() []error {
 	v.webRTC(&c.WebRTC)
 	v.rehabRTC(&c.RehabRTC)
 	v.portOverlaps(c)
+	v.lengths(reflect.ValueOf(c).Elem(), "")
 	return v.errs
 }
 
@@ -232,6 +236,38 @@ func (v *checker) iceServer(field string, s ICEServer) {
 	}
 	if turn && (s.Username == "" || s.Credential == "") {
 		v.add(field, "turn: and turns: URLs need username and credential")
+	}
+}
+
+// lengths bounds every string (MaxStringLen bytes) and every list
+// (MaxListLen entries) of the configuration, so that no setting, however
+// it got there, can make the service hold or log megabytes.
+func (v *checker) lengths(val reflect.Value, path string) {
+	switch val.Kind() {
+	case reflect.String:
+		if n := val.Len(); n > MaxStringLen {
+			v.add(path, "at most %d bytes (got %d)", MaxStringLen, n)
+		}
+	case reflect.Slice:
+		if n := val.Len(); n > MaxListLen {
+			v.add(path, "at most %d entries (got %d)", MaxListLen, n)
+			return
+		}
+		for i := range val.Len() {
+			v.lengths(val.Index(i), fmt.Sprintf("%s[%d]", path, i))
+		}
+	case reflect.Struct:
+		for i := range val.NumField() {
+			f := val.Type().Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if !f.IsExported() || name == "" || name == "-" {
+				continue
+			}
+			if path != "" {
+				name = path + "." + name
+			}
+			v.lengths(val.Field(i), name)
+		}
 	}
 }
 
