@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/rehabrtc/rehabrtc/internal/config"
+	"github.com/rehabrtc/rehabrtc/internal/ports"
 )
 
 func configCmd(args []string, stdout, stderr io.Writer) error {
@@ -31,8 +32,13 @@ func configCmd(args []string, stdout, stderr io.Writer) error {
 		if err := fs.Parse(args[1:]); err != nil {
 			return flagErr(err)
 		}
-		if _, err := config.Load(*path); err != nil {
+		cfg, err := config.Load(*path)
+		if err != nil {
 			return err
+		}
+		w := cfg.WebRTC
+		if warn := ports.EphemeralOverlap(ports.EphemeralRangeFile, w.LocalBasePort, w.MaxSessions); warn != "" {
+			fmt.Fprintln(stderr, "warning:", warn)
 		}
 		fmt.Fprintln(stdout, "configuration OK")
 		return nil

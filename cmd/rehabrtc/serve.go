@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -105,7 +106,7 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 	}
 	s := &server{cfg: cfg, log: log, store: st, counters: &hub.Counters{}, apiKeys: keys, ot: ot,
 		keys: apikey.New(keys, apikey.DefaultLimits, nil),
-		pool: ports.New(cfg.WebRTC.LocalBasePort, cfg.WebRTC.MaxSessions)}
+		pool: sessionPorts(cfg, log)}
 	runner, err := sessionRunner(cfg, endpoint.Options{ICEServers: ice, Counters: s.counters}) // in-process, or a child each
 	if err != nil {
 		st.Close()
@@ -214,6 +215,18 @@ func (s *server) listen(api http.Handler, consult *ehrc.Service) ([]*httpServer,
 		hs.ln = ln
 	}
 	return list, nil
+}
+
+// sessionPorts is the port pool. Every session listens on its port (in
+// process or in a child), so a start probes the port first and skips one
+// that another process holds.
+func sessionPorts(cfg *config.Config, log *slog.Logger) *ports.Pool {
+	w := cfg.WebRTC
+	if warn := ports.EphemeralOverlap(ports.EphemeralRangeFile, w.LocalBasePort, w.MaxSessions); warn != "" {
+		log.Warn(warn)
+	}
+	probe := ports.BindProbe(cmp.Or(cfg.RehabRTC.SessionBind, "127.0.0.1"))
+	return ports.NewProbed(w.LocalBasePort, w.MaxSessions, probe, log.With("component", "ports"))
 }
 
 func newHTTPServer(h http.Handler) *http.Server {

@@ -4,6 +4,9 @@ package ports
 
 import (
 	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
 	"sync"
 
 	"github.com/rehabrtc/rehabrtc/internal/session"
@@ -14,6 +17,8 @@ import (
 // knock on a new session's door.
 type Pool struct {
 	base, count int
+	probe       func(port int) error // nil: every free port of the pool is taken as is
+	log         *slog.Logger
 
 	mu   sync.Mutex // guards the fields below
 	used []bool
@@ -27,8 +32,63 @@ func New(base, count int) *Pool {
 	return &Pool{base: base, count: count, used: make([]bool, count)}
 }
 
-// Acquire takes the next free port.
+// NewProbed returns a pool of count ports starting at base that asks probe
+// before it hands a port out: a port another process holds (a listener, or
+// an outgoing connection that the kernel gave that port when the pool
+// overlaps its ephemeral range) is skipped, and log says so.
+func NewProbed(base, count int, probe func(port int) error, log *slog.Logger) *Pool {
+	p := New(base, count)
+	p.probe, p.log = probe, log
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	return p
+}
+
+// BindProbe is a probe that binds host:port with TCP, as a session's
+// listener will, and lets go at once.
+func BindProbe(host string) func(port int) error {
+	return func(port int) error {
+		ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+		if err != nil {
+			return err
+		}
+		return ln.Close()
+	}
+}
+
+// Acquire takes the next free port; with a probe, the next one the probe
+// can bind. It fails only when no port of the pool is free.
 func (p *Pool) Acquire() (int, error) {
+	var skipped []int
+	defer func() { // held during the search so that it moves on; free again after
+		for _, s := range skipped {
+			p.Release(s)
+		}
+	}()
+	for range p.count {
+		port, ok := p.take()
+		if !ok {
+			break
+		}
+		if p.probe == nil {
+			return port, nil
+		}
+		err := p.probe(port) // unlocked: a system call, and other starts may probe meanwhile
+		if err == nil {
+			if len(skipped) > 0 {
+				p.log.Info("session port chosen past ports held by other processes", "port", port, "skipped", skipped)
+			}
+			return port, nil
+		}
+		p.log.Warn("session port held by another process: skipped", "port", port, "err", err)
+		skipped = append(skipped, port)
+	}
+	return 0, session.ErrNoPort
+}
+
+// take marks the next unused port used, round-robin.
+func (p *Pool) take() (int, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for i := range p.count {
@@ -36,10 +96,10 @@ func (p *Pool) Acquire() (int, error) {
 		if !p.used[j] {
 			p.used[j] = true
 			p.next = (j + 1) % p.count
-			return p.base + j, nil
+			return p.base + j, true
 		}
 	}
-	return 0, session.ErrNoPort
+	return 0, false
 }
 
 // Claim takes a given port.
