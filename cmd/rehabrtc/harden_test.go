@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/coder/websocket"
+	"github.com/rehabrtc/rehabrtc/internal/config"
 	"github.com/rehabrtc/rehabrtc/internal/ports"
 )
 
@@ -113,5 +114,82 @@ func TestConfigCheckWarnsEphemeralOverlap(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "warning: WebRTC.local_base_port") || !strings.Contains(stdout.String(), "configuration OK") {
 		t.Fatalf("stdout %q stderr %q", stdout.String(), stderr.String())
+	}
+}
+
+// writeCfg writes cfg as a configuration file for the CLI.
+func writeCfg(t *testing.T, cfg *config.Config) string {
+	t.Helper()
+	b, err := cfg.JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "rehabrtc.json")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestServeRefusesDamagedStore is issue 12 item 5 end to end: serve on a
+// damaged store exits with one line naming the file and what to do,
+// never a panic.
+func TestServeRefusesDamagedStore(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(t, dir, 2)
+	db := filepath.Join(dir, "rehabrtc.db")
+	os.WriteFile(db, bytes.Repeat([]byte("not a store "), 2000), 0o600)
+	var stdout, stderr bytes.Buffer
+	err := run(t.Context(), []string{"serve", "--config", writeCfg(t, cfg)}, &stdout, &stderr)
+	if err == nil {
+		t.Fatal("serve started on a damaged store")
+	}
+	if msg := err.Error(); strings.Contains(msg, "\n") || !strings.Contains(msg, db) || !strings.Contains(msg, "move the file aside") {
+		t.Fatalf("error is not one line naming the file and what to do: %q", msg)
+	}
+	if err := run(t.Context(), []string{"store", "check", "--config", writeCfg(t, cfg)}, &stdout, &stderr); err == nil ||
+		!strings.Contains(err.Error(), "is damaged") {
+		t.Fatalf("store check of a damaged store: %v", err)
+	}
+}
+
+// TestStoreCheckAndBackup: store check says what is there; store backup
+// works online (through the running service, whose bbolt holds the file
+// lock) and offline, and the copies check.
+func TestStoreCheckAndBackup(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(t, dir, 2)
+	cfgFile := writeCfg(t, cfg)
+	cli := func(args ...string) (string, error) {
+		var stdout, stderr bytes.Buffer
+		err := run(t.Context(), append(args, "--config", cfgFile), &stdout, &stderr)
+		return stdout.String() + stderr.String(), err
+	}
+	if out, err := cli("store", "check"); err != nil || !strings.Contains(out, "no file yet") {
+		t.Fatalf("check before the first start: %q %v", out, err)
+	}
+	ts := startServer(t, cfg)
+	if code, r := ts.manage(map[string]any{"action": "start"}); code != 200 {
+		t.Fatalf("start: %d %+v", code, r)
+	}
+	online := filepath.Join(t.TempDir(), "online.db")
+	if out, err := cli("store", "backup", online); err != nil || !strings.Contains(out, "1 sessions") || !strings.Contains(out, "online") {
+		t.Fatalf("online backup: %q %v", out, err)
+	}
+	if out, err := cli("store", "check"); err == nil || !strings.Contains(out+err.Error(), "in use") {
+		t.Fatalf("check while the service runs: %q %v", out, err)
+	}
+	ts.stop()
+	offline := filepath.Join(t.TempDir(), "offline.db")
+	if out, err := cli("store", "backup", offline); err != nil || !strings.Contains(out, "1 sessions") || !strings.Contains(out, "offline") {
+		t.Fatalf("offline backup: %q %v", out, err)
+	}
+	for _, f := range []string{online, offline} {
+		if out, err := cli("store", "check", "--file", f); err != nil || !strings.Contains(out, "OK, 1 sessions") {
+			t.Fatalf("check of %s: %q %v", f, out, err)
+		}
+		if fi, err := os.Stat(f); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("%s: %v %v, want mode 0600", f, fi, err)
+		}
 	}
 }

@@ -21,6 +21,7 @@ Usage:
   rehabrtc signal [flags]               run one session as a child of serve (process-per-session mode)
   rehabrtc config default               print the full default configuration file
   rehabrtc config check --config FILE   validate a configuration file
+  rehabrtc store check|backup FILE      verify the session store, or copy it consistently (online)
   rehabrtc version                      print the version
 
 Run "rehabrtc <command> --help" for the flags of a command.
@@ -61,6 +62,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return signalCmd(ctx, args[1:], stderr)
 	case "config":
 		return configCmd(args[1:], stdout, stderr)
+	case "store":
+		return storeCmd(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, versionString())
 		return nil

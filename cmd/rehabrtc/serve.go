@@ -98,6 +98,7 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 		ot.close()
 		return nil, err
 	}
+	logStore(log, filepath.Join(dir, ot.dbName()), st.Opened())
 	ice, err := json.Marshal(cfg.RehabRTC.ICEServers)
 	if err != nil {
 		st.Close()
@@ -136,7 +137,7 @@ func (s *server) run(ctx context.Context) error {
 	}
 	s.startOpenTera()
 	api := httpapi.New(httpapi.Config{
-		Sessions: s.mgr, APIKeys: s.apiKeys, Keys: s.keys, Metrics: s.metrics(), Ready: s.ready, Logger: s.log.With(logKeyComponent, "api"),
+		Sessions: s.mgr, APIKeys: s.apiKeys, Keys: s.keys, Backup: s.store.WriteTo, Metrics: s.metrics(), Ready: s.ready, Logger: s.log.With(logKeyComponent, "api"),
 	})
 	consult, err := s.consultations(ctx)
 	if err != nil {

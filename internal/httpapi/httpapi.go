@@ -31,7 +31,10 @@ type Config struct {
 	Keys     *apikey.Guard // checks the keys and backs off guessers; nil = one over APIKeys
 	Metrics  http.Handler  // nil: no /metrics
 	Ready    func() error  // nil: always ready
-	Logger   *slog.Logger
+	// Backup writes a consistent snapshot of the store (bbolt's
+	// tx.WriteTo); nil: no GET /api/store/backup.
+	Backup func(w io.Writer) (int64, error)
+	Logger *slog.Logger
 }
 
 // maxBody bounds request bodies: session_manage bodies are small.
@@ -57,6 +60,9 @@ func New(cfg Config) http.Handler {
 	mux.Handle("POST /api/sessions/manager", a.authed(a.manage))
 	mux.Handle("GET /api/sessions", a.authed(a.list))
 	mux.Handle("GET /api/sessions/{id}", a.authed(a.get))
+	if cfg.Backup != nil {
+		mux.Handle("GET /api/store/backup", a.authed(a.backup))
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -189,6 +195,23 @@ func (a *api) get(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	writeJSON(w, http.StatusOK, v)
+	return nil
+}
+
+// backup streams the store: the online half of "rehabrtc store backup",
+// which checks what it received before keeping it. An error once bytes
+// are out can only cut the stream short.
+func (a *api) backup(w http.ResponseWriter, r *http.Request) error {
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Disposition", `attachment; filename="rehabrtc-backup.db"`)
+	w.Header().Set("Cache-Control", "no-store")
+	n, err := a.cfg.Backup(w)
+	if err != nil && n == 0 {
+		return err
+	}
+	if err != nil {
+		a.log.ErrorContext(r.Context(), "store backup cut short", "bytes", n, "err", err)
+	}
 	return nil
 }
 

@@ -7,7 +7,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"time"
 
 	"go.etcd.io/bbolt"
 
@@ -19,28 +18,45 @@ var bucketSessions = []byte("sessions")
 // Store is a session.Store on bbolt. Every write is one fsynced
 // transaction, so a record survives kill -9 once Put returns.
 type Store struct {
-	db *bbolt.DB
+	db     *bbolt.DB
+	path   string
+	opened Summary
 }
 
 var _ session.Store = (*Store)(nil)
 
-// Open opens (or creates) the database file with mode 0600: it holds the
-// sessions' keys.
+// Open checks the database file (see [Check]; a damaged file is a
+// *DamagedError, never a panic), then opens it for writing, creating it
+// with mode 0600 when missing: it holds the sessions' keys. [Store.Opened]
+// says whether it was new, empty or existing, for the log.
 func Open(path string) (*Store, error) {
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: 2 * time.Second})
+	sum, err := Check(path)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w (is another rehabrtc using this data directory?)", path, err)
+		return nil, err
 	}
-	err = db.Update(func(tx *bbolt.Tx) error {
-		_, err := tx.CreateBucketIfNotExists(bucketSessions)
-		return err
+	var db *bbolt.DB
+	err = guard(path, func() error {
+		db, err = bbolt.Open(path, 0o600, &bbolt.Options{Timeout: lockWait})
+		if err != nil {
+			return openError(path, err)
+		}
+		return db.Update(func(tx *bbolt.Tx) error {
+			_, err := tx.CreateBucketIfNotExists(bucketSessions)
+			return err
+		})
 	})
 	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("init %s: %w", path, err)
+		if db != nil {
+			db.Close()
+		}
+		return nil, err
 	}
-	return &Store{db: db}, nil
+	return &Store{db: db, path: path, opened: sum}, nil
 }
+
+// Opened is what Open found: a new, empty or existing file, and how many
+// records it held.
+func (s *Store) Opened() Summary { return s.opened }
 
 // Close closes the file.
 func (s *Store) Close() error { return s.db.Close() }
@@ -86,7 +102,7 @@ func (s *Store) Put(ctx context.Context, r *session.Record) error {
 // Get reads one record.
 func (s *Store) Get(ctx context.Context, id int64) (*session.Record, error) {
 	var r *session.Record
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err := s.view(func(tx *bbolt.Tx) error {
 		data := tx.Bucket(bucketSessions).Get(key(id))
 		if data == nil {
 			return fmt.Errorf("session %d: %w", id, session.ErrNotFound)
@@ -100,7 +116,7 @@ func (s *Store) Get(ctx context.Context, id int64) (*session.Record, error) {
 // List reads every record in id order.
 func (s *Store) List(ctx context.Context) ([]*session.Record, error) {
 	var out []*session.Record
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err := s.view(func(tx *bbolt.Tx) error {
 		return tx.Bucket(bucketSessions).ForEach(func(k, v []byte) error {
 			r := new(session.Record)
 			if err := decode(int64(binary.BigEndian.Uint64(k)), v, r); err != nil {
@@ -111,6 +127,12 @@ func (s *Store) List(ctx context.Context) ([]*session.Record, error) {
 		})
 	})
 	return out, err
+}
+
+// view is db.View that turns a panic on a page damaged since Open into a
+// *DamagedError.
+func (s *Store) view(f func(tx *bbolt.Tx) error) error {
+	return guard(s.path, func() error { return s.db.View(f) })
 }
 
 func decode(id int64, data []byte, r *session.Record) error {
