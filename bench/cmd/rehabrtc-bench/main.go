@@ -83,28 +83,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	keep := fs.Bool("keep", false, "keep the scratch directory (each server's log and data) and print where it is")
 	pin := fs.Bool("pin", true, "pin server and load generator to different CPUs when there are at least 2")
 	timeout := fs.Duration("timeout", 0, "stop everything after this long (default: 2 min with --quick, else 20 min + W6's duration)")
-	fs.IntVar(&o.W0Runs, "w0-runs", o.W0Runs, "W0: service starts")
-	fs.IntVar(&o.W1Sessions, "w1-sessions", o.W1Sessions, "W1: sessions started")
-	fs.IntVar(&o.W1EasySessions, "w1-easyrtc-pool", o.W1EasySessions, "W1: EasyRTC processes alive at once (OpenTera's max_sessions)")
-	fs.IntVar(&o.W2Joins, "w2-joins", o.W2Joins, "W2: sequential joins")
-	fs.IntVar(&o.W2Concurrent, "w2-concurrent", o.W2Concurrent, "W2: concurrent joins (EasyRTC's room limit is 100)")
-	fs.IntVar(&o.W2Calls, "w2-calls", o.W2Calls, "W2: call setups")
-	fs.IntVar(&o.W2Candidates, "w2-candidates", o.W2Candidates, "W2: ICE candidates per call, half from each side")
-	w3 := intList(o.W3Sizes)
-	fs.Var(&w3, "w3-peers", "W3: idle peer counts")
-	fs.IntVar(&o.W3PerSession, "w3-per-session", o.W3PerSession, "W3: peers per session (EasyRTC: per room)")
-	fs.DurationVar(&o.W3Settle, "w3-settle", o.W3Settle, "W3: idle time before reading the footprint")
-	w4 := intList(o.W4Pairs)
-	fs.Var(&w4, "w4-pairs", "W4: pair counts (1 pair runs with window 1: the latency floor)")
-	fs.IntVar(&o.W4Window, "w4-window", o.W4Window, "W4/W5: messages in flight per sender")
-	fs.IntVar(&o.W4Size, "w4-bytes", o.W4Size, "W4/W5: message size in bytes")
-	fs.DurationVar(&o.W4Duration, "w4-duration", o.W4Duration, "W4: measured time per run (after the warm-up)")
-	fs.IntVar(&o.W4Repeat, "w4-repeat", o.W4Repeat, "W4/W5: runs per size, each on a fresh server; the median is reported")
-	w5 := intList(o.W5Receivers)
-	fs.Var(&w5, "w5-receivers", "W5: receivers of the fan-out")
-	fs.DurationVar(&o.W5Duration, "w5-duration", o.W5Duration, "W5: measured time per run")
-	fs.DurationVar(&o.W6Duration, "w6-duration", o.W6Duration, "W6: churn duration")
-	fs.IntVar(&o.W6Workers, "w6-workers", o.W6Workers, "W6: concurrent churn loops")
+	setSizes := sizeFlags(fs, &o)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -112,14 +91,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	o.Quick = *quick
-	o.W3Sizes, o.W4Pairs, o.W5Receivers = w3, w4, w5
-	var wl []string
-	for w := range strings.SplitSeq(*workloads, ",") {
-		w = strings.ToUpper(strings.TrimSpace(w))
-		if !strings.HasPrefix(w, "W") || len(w) != 2 || w[1] < '0' || w[1] > '6' {
-			return fmt.Errorf("unknown workload %q (want W0…W6)", w)
-		}
-		wl = append(wl, w)
+	setSizes()
+	wl, err := parseWorkloads(*workloads)
+	if err != nil {
+		return err
 	}
 	if *easy != "auto" && *easy != "on" && *easy != "off" {
 		return fmt.Errorf("--easyrtc: want auto, on or off")
@@ -149,12 +124,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	md := rep.Markdown()
 	fmt.Fprint(stdout, md)
 	if *out != "" {
-		b, _ := json.MarshalIndent(rep, "", "  ")
-		if err := os.WriteFile(*out, append(b, '\n'), 0o644); err != nil {
-			return err
-		}
-		mdPath := strings.TrimSuffix(*out, ".json") + ".md"
-		if err := os.WriteFile(mdPath, []byte(md), 0o644); err != nil {
+		if err := writeReport(*out, rep, md); err != nil {
 			return err
 		}
 	}
@@ -165,4 +135,56 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%d workload(s) failed", len(rep.Errors))
 	}
 	return nil
+}
+
+// sizeFlags registers the flags of the workloads' sizes on fs, with o's
+// values as defaults; the returned func stores the list flags into o once
+// fs is parsed.
+func sizeFlags(fs *flag.FlagSet, o *loadgen.Options) (set func()) {
+	fs.IntVar(&o.W0Runs, "w0-runs", o.W0Runs, "W0: service starts")
+	fs.IntVar(&o.W1Sessions, "w1-sessions", o.W1Sessions, "W1: sessions started")
+	fs.IntVar(&o.W1EasySessions, "w1-easyrtc-pool", o.W1EasySessions, "W1: EasyRTC processes alive at once (OpenTera's max_sessions)")
+	fs.IntVar(&o.W2Joins, "w2-joins", o.W2Joins, "W2: sequential joins")
+	fs.IntVar(&o.W2Concurrent, "w2-concurrent", o.W2Concurrent, "W2: concurrent joins (EasyRTC's room limit is 100)")
+	fs.IntVar(&o.W2Calls, "w2-calls", o.W2Calls, "W2: call setups")
+	fs.IntVar(&o.W2Candidates, "w2-candidates", o.W2Candidates, "W2: ICE candidates per call, half from each side")
+	w3 := intList(o.W3Sizes)
+	fs.Var(&w3, "w3-peers", "W3: idle peer counts")
+	fs.IntVar(&o.W3PerSession, "w3-per-session", o.W3PerSession, "W3: peers per session (EasyRTC: per room)")
+	fs.DurationVar(&o.W3Settle, "w3-settle", o.W3Settle, "W3: idle time before reading the footprint")
+	w4 := intList(o.W4Pairs)
+	fs.Var(&w4, "w4-pairs", "W4: pair counts (1 pair runs with window 1: the latency floor)")
+	fs.IntVar(&o.W4Window, "w4-window", o.W4Window, "W4/W5: messages in flight per sender")
+	fs.IntVar(&o.W4Size, "w4-bytes", o.W4Size, "W4/W5: message size in bytes")
+	fs.DurationVar(&o.W4Duration, "w4-duration", o.W4Duration, "W4: measured time per run (after the warm-up)")
+	fs.IntVar(&o.W4Repeat, "w4-repeat", o.W4Repeat, "W4/W5: runs per size, each on a fresh server; the median is reported")
+	w5 := intList(o.W5Receivers)
+	fs.Var(&w5, "w5-receivers", "W5: receivers of the fan-out")
+	fs.DurationVar(&o.W5Duration, "w5-duration", o.W5Duration, "W5: measured time per run")
+	fs.DurationVar(&o.W6Duration, "w6-duration", o.W6Duration, "W6: churn duration")
+	fs.IntVar(&o.W6Workers, "w6-workers", o.W6Workers, "W6: concurrent churn loops")
+	return func() { o.W3Sizes, o.W4Pairs, o.W5Receivers = w3, w4, w5 }
+}
+
+// parseWorkloads reads --workloads: "W0,w4" → [W0 W4].
+func parseWorkloads(s string) ([]string, error) {
+	var wl []string
+	for w := range strings.SplitSeq(s, ",") {
+		w = strings.ToUpper(strings.TrimSpace(w))
+		if !strings.HasPrefix(w, "W") || len(w) != 2 || w[1] < '0' || w[1] > '6' {
+			return nil, fmt.Errorf("unknown workload %q (want W0…W6)", w)
+		}
+		wl = append(wl, w)
+	}
+	return wl, nil
+}
+
+// writeReport writes the JSON report to out and the Markdown table next
+// to it (.md).
+func writeReport(out string, rep *loadgen.Report, md string) error {
+	b, _ := json.MarshalIndent(rep, "", "  ")
+	if err := os.WriteFile(out, append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(strings.TrimSuffix(out, ".json")+".md", []byte(md), 0o644)
 }

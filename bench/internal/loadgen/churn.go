@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -78,7 +79,19 @@ func RehabW6(ctx context.Context, env *Env, o Options) (W6Result, error) {
 		return res, err
 	}
 	res.Idle = snap(idle)
+	if err := churn(ctx, srv, o, &res); err != nil {
+		return res, err
+	}
+	last, gcSeen, err := settle(ctx, srv, o, idle, &res)
+	if err != nil {
+		return res, err
+	}
+	judge(&res, idle, last, gcSeen, o)
+	return res, srv.Stop()
+}
 
+// churn runs W6Workers workers doing churn cycles for W6Duration.
+func churn(ctx context.Context, srv *Server, o Options, res *W6Result) error {
 	var cycles atomic.Int64
 	end := time.Now().Add(o.W6Duration)
 	var wg sync.WaitGroup
@@ -97,13 +110,11 @@ func RehabW6(ctx context.Context, env *Env, o Options) (W6Result, error) {
 	}
 	wg.Wait()
 	res.Seconds = round3(time.Since(t0).Seconds())
-	for _, e := range errs {
-		if e != nil {
-			return res, fmt.Errorf("churn: %w", e)
-		}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("churn: %w", err)
 	}
 	if ctx.Err() != nil {
-		return res, errStopped
+		return errStopped
 	}
 	res.Cycles = cycles.Load()
 	res.Joins = 3 * res.Cycles
@@ -111,24 +122,25 @@ func RehabW6(ctx context.Context, env *Env, o Options) (W6Result, error) {
 	if st, err := srv.Proc(); err == nil {
 		res.Peak = snap(st)
 	}
+	return nil
+}
 
-	// Settle: poll until goroutines and fds are back and, for memory, until
-	// the runtime has run a GC cycle after the churn (without allocation it
-	// only does so every 2 minutes) and returned the freed pages, up to
-	// W6Settle.
+// settle polls until goroutines and fds are back and, for memory, until
+// the runtime has run a GC cycle after the churn (without allocation it
+// only does so every 2 minutes) and returned the freed pages, up to
+// W6Settle. It returns the last figures and whether a GC was seen.
+func settle(ctx context.Context, srv *Server, o Options, idle ProcStats, res *W6Result) (last ProcStats, gcSeen bool, err error) {
 	s0 := time.Now()
 	churnEnd := float64(s0.UnixNano())/1e9 + 0.5
 	srv.Quiet(time.Second)
-	var last ProcStats
-	gcSeen := false
 	for {
 		last, err = srv.Proc()
 		if err != nil {
-			return res, err
+			return last, gcSeen, err
 		}
 		// A GC that started after the churn had ended: the heap read right
 		// after it is the live heap plus the little allocated since.
-		if last, err := srv.metric("go_memstats_last_gc_time_seconds"); err == nil && last > churnEnd {
+		if at, err := srv.metric("go_memstats_last_gc_time_seconds"); err == nil && at > churnEnd {
 			gcSeen = true
 		}
 		back := last.Goroutine <= idle.Goroutine+res.GorTol && last.FDs <= idle.FDs+res.FDTol
@@ -137,12 +149,17 @@ func RehabW6(ctx context.Context, env *Env, o Options) (W6Result, error) {
 			break
 		}
 		if err := sleepCtx(ctx, 500*time.Millisecond); err != nil {
-			return res, err
+			return last, gcSeen, err
 		}
 	}
 	res.SettleSec = round3(time.Since(s0).Seconds())
 	res.End = snap(last)
 	res.GCAfter = gcSeen
+	return last, gcSeen, nil
+}
+
+// judge says whether the service came back to idle after the churn.
+func judge(res *W6Result, idle, last ProcStats, gcSeen bool, o Options) {
 	var why []string
 	if d := last.Goroutine - idle.Goroutine; d > res.GorTol {
 		why = append(why, fmt.Sprintf("%d goroutines more than idle", d))
@@ -164,7 +181,6 @@ func RehabW6(ctx context.Context, env *Env, o Options) (W6Result, error) {
 	if !gcSeen {
 		res.Note = fmt.Sprintf("memory not judged: no GC cycle within %.0f s of the end of churn (an idle Go process collects every 2 min)", o.W6Settle.Seconds())
 	}
-	return res, srv.Stop()
 }
 
 // heapSlack is the live-heap growth allowed whatever the cycle count:
@@ -204,6 +220,19 @@ func churnCycle(ctx context.Context, srv *Server) error {
 		peers = append(peers, p)
 	}
 	a, b, c := peers[0], peers[1], peers[2]
+	if err := exchange(a, b); err != nil {
+		return err
+	}
+	err = stopWatched(ctx, srv, s.ID, c, a, b)
+	if err == nil {
+		stopped = true
+	}
+	return err
+}
+
+// exchange is a call's offer and answer between a and b, then a chat
+// message from a.
+func exchange(a, b *Peer) error {
 	if err := a.Send(fmt.Appendf(nil, `{"type":"signal","to":"%s","data":{"sdp":{"type":"offer","sdp":"v=0"}}}`, b.ID)); err != nil {
 		return err
 	}
@@ -216,14 +245,16 @@ func churnCycle(ctx context.Context, srv *Server) error {
 	if err := waitSignals(a, 1); err != nil {
 		return err
 	}
-	if err := a.Send([]byte(`{"type":"message","topic":"chat","data":{"text":"bonjour"}}`)); err != nil {
-		return err
-	}
-	// a and b keep reading, as browsers do, so they answer the close
-	// handshake that follows the stop at once.
-	codes := make([]int, 2)
+	return a.Send([]byte(`{"type":"message","topic":"chat","data":{"text":"bonjour"}}`))
+}
+
+// stopWatched has leaver leave, stops the session and checks that each
+// of the watchers was told and closed with 4003. The watchers keep
+// reading, as browsers do, so they answer the close handshake at once.
+func stopWatched(ctx context.Context, srv *Server, id int64, leaver *Peer, watchers ...*Peer) error {
+	codes := make([]int, len(watchers))
 	var wg sync.WaitGroup
-	for i, p := range []*Peer{a, b} {
+	for i, p := range watchers {
 		wg.Go(func() {
 			for {
 				if _, err := p.Read(); err != nil {
@@ -233,19 +264,16 @@ func churnCycle(ctx context.Context, srv *Server) error {
 			}
 		})
 	}
-	if err := c.Close(); err != nil { // c leaves
-		wg.Wait()
+	if err := leaver.Close(); err != nil {
+		wg.Wait() // the readers end at their read deadline
 		return err
 	}
-	err = srv.StopSession(ctx, s.ID)
-	if err == nil {
-		stopped = true
-	}
+	err := srv.StopSession(ctx, id)
 	wg.Wait()
 	if err != nil {
 		return err
 	}
-	for _, code := range codes { // both were told, then closed with 4003
+	for _, code := range codes {
 		if code != 4003 {
 			return fmt.Errorf("after stop: close code %d, want 4003", code)
 		}

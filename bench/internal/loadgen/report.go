@@ -80,6 +80,17 @@ func (r *Report) row(w, fig, unit string, higher bool, rehab *float64, easy *flo
 // Build fills Rows and Targets from the results.
 func (r *Report) Build() {
 	r.Rows, r.Targets = nil, nil
+	r.rowsW0()
+	r.rowsW1()
+	r.rowsW2()
+	r.rowsW3()
+	r.rowsFlood()
+	r.rowsW6()
+	r.targets()
+}
+
+// rowsW0: start-up.
+func (r *Report) rowsW0() {
 	R, E := r.Rehab, r.Easy
 	if R.W0 != nil || E.W0 != nil {
 		get := func(w *W0Result, f func(W0Result) float64) *float64 {
@@ -95,6 +106,11 @@ func (r *Report) Build() {
 		r.row("W0", "threads when idle", "", false,
 			get(R.W0, func(w W0Result) float64 { return float64(w.Runs[0].Threads) }), get(E.W0, func(w W0Result) float64 { return float64(w.Runs[0].Threads) }))
 	}
+}
+
+// rowsW1: session starts.
+func (r *Report) rowsW1() {
+	R, E := r.Rehab, r.Easy
 	if R.W1 != nil || E.W1 != nil {
 		get := func(w *W1Result, f func(W1Result) float64) *float64 {
 			if w == nil || w.Sessions == 0 {
@@ -116,6 +132,11 @@ func (r *Report) Build() {
 			r.row("W1", "RSS per idle session, child-process runner (server + child)", "kB", false, pf(c.PerSessionkB), e(func(w W1Result) float64 { return w.PerSessionkB }))
 		}
 	}
+}
+
+// rowsW2: joins and call setups.
+func (r *Report) rowsW2() {
+	R, E := r.Rehab, r.Easy
 	if R.W2 != nil || E.W2 != nil {
 		get := func(w *W2Result, f func(W2Result) Dist, p99 bool) *float64 {
 			if w == nil || f(*w).N == 0 {
@@ -138,6 +159,11 @@ func (r *Report) Build() {
 			r.row("W2", f.name+" p99", "ms", false, get(R.W2, f.d, true), get(E.W2, f.d, true))
 		}
 	}
+}
+
+// rowsW3: idle peers.
+func (r *Report) rowsW3() {
+	R, E := r.Rehab, r.Easy
 	if R.W3 != nil || E.W3 != nil {
 		for _, n := range r.Options.W3Sizes {
 			find := func(w *W3Result) *W3Size {
@@ -164,45 +190,58 @@ func (r *Report) Build() {
 				get(rs, func(s *W3Size) float64 { return s.IdleCPUPct }), get(es, func(s *W3Size) float64 { return s.IdleCPUPct }))
 		}
 	}
-	floodRows := func(w string, rr, er []FloodRun, key func(FloodRun) int, label string) {
-		for _, run := range rr {
-			k := key(run)
-			var e *FloodRun
-			for i := range er {
-				if key(er[i]) == k {
-					e = &er[i]
-				}
+}
+
+// floodRows adds the rows of W4 or W5 runs, each side by side with the
+// EasyRTC run of the same size (key).
+func (r *Report) floodRows(w string, rr, er []FloodRun, key func(FloodRun) int, label string) {
+	for _, run := range rr {
+		k := key(run)
+		var e *FloodRun
+		for i := range er {
+			if key(er[i]) == k {
+				e = &er[i]
 			}
-			get := func(f func(FloodRun) float64) (*float64, *float64) {
-				var ev *float64
-				if e != nil {
-					ev = pf(f(*e))
-				}
-				return pf(f(run)), ev
-			}
-			name := fmt.Sprintf("%s %d, window %d", label, k, run.Window)
-			a, b := get(func(f FloodRun) float64 { return f.MsgsPerSec })
-			r.row(w, name+": delivered msgs/s", "msg/s", true, a, b)
-			a, b = get(func(f FloodRun) float64 { return f.Lat.P50 })
-			r.row(w, name+": latency p50", "ms", false, a, b)
-			a, b = get(func(f FloodRun) float64 { return f.Lat.P99 })
-			r.row(w, name+": latency p99", "ms", false, a, b)
-			a, b = get(func(f FloodRun) float64 { return f.ServerCPUPct })
-			r.Rows = append(r.Rows, Row{Workload: w, Figure: name + ": server CPU", Unit: "%", Rehab: a, Easy: b})
-			a, b = get(func(f FloodRun) float64 { return f.ServerUsPerMsg })
-			r.row(w, name+": server CPU per delivered msg", "µs", false, a, b)
 		}
+		get := func(f func(FloodRun) float64) (*float64, *float64) {
+			var ev *float64
+			if e != nil {
+				ev = pf(f(*e))
+			}
+			return pf(f(run)), ev
+		}
+		name := fmt.Sprintf("%s %d, window %d", label, k, run.Window)
+		a, b := get(func(f FloodRun) float64 { return f.MsgsPerSec })
+		r.row(w, name+": delivered msgs/s", "msg/s", true, a, b)
+		a, b = get(func(f FloodRun) float64 { return f.Lat.P50 })
+		r.row(w, name+": latency p50", "ms", false, a, b)
+		a, b = get(func(f FloodRun) float64 { return f.Lat.P99 })
+		r.row(w, name+": latency p99", "ms", false, a, b)
+		a, b = get(func(f FloodRun) float64 { return f.ServerCPUPct })
+		r.Rows = append(r.Rows, Row{Workload: w, Figure: name + ": server CPU", Unit: "%", Rehab: a, Easy: b})
+		a, b = get(func(f FloodRun) float64 { return f.ServerUsPerMsg })
+		r.row(w, name+": server CPU per delivered msg", "µs", false, a, b)
 	}
+}
+
+// rowsFlood: W4 relay flood and W5 fan-out.
+func (r *Report) rowsFlood() {
+	R, E := r.Rehab, r.Easy
 	if R.W4 != nil {
 		var er []FloodRun
 		if E.W4 != nil {
 			er = E.W4.Runs
 		}
-		floodRows("W4", R.W4.Runs, er, func(f FloodRun) int { return f.Pairs }, "pairs")
+		r.floodRows("W4", R.W4.Runs, er, func(f FloodRun) int { return f.Pairs }, "pairs")
 	}
 	if R.W5 != nil {
-		floodRows("W5", R.W5.Runs, nil, func(f FloodRun) int { return f.Receivers }, "receivers")
+		r.floodRows("W5", R.W5.Runs, nil, func(f FloodRun) int { return f.Receivers }, "receivers")
 	}
+}
+
+// rowsW6: churn.
+func (r *Report) rowsW6() {
+	R := r.Rehab
 	if R.W6 != nil {
 		w := R.W6
 		r.row("W6", fmt.Sprintf("churn: %d cycles in %.0f s (%.1f/s)", w.Cycles, w.Seconds, w.PerSecond), "cycles", true, pf(float64(w.Cycles)), nil)
@@ -214,7 +253,6 @@ func (r *Report) Build() {
 			Row{Workload: "W6", Figure: "open files idle → end", Unit: "", Rehab: pf(float64(w.End.FDs)), Note: fmt.Sprintf("idle %d", w.Idle.FDs)},
 		)
 	}
-	r.targets()
 }
 
 func holds(b bool) *bool { return &b }
