@@ -133,6 +133,20 @@ func hostileHTTPCases() []hostileHTTP {
 		{name: "join-room no id", door: "gw", method: "GET", path: "/join-room", status: 400, contain: "roomId is required"},
 		{name: "check-availability no id", door: "gw", method: "GET", path: "/check-availability", status: 400, contain: "namespaceId is required"},
 		{name: "native socket of no namespace", door: "gw", method: "GET", path: "/ehrc/ws/nobody", status: 404, contain: ""},
+		{name: "create-room via POST", door: "gw", method: "POST", path: "/create-room", body: "x", status: 405, contain: ""},
+		{name: "namespace id undefined", door: "gw", method: "GET", path: "/check-availability?namespaceId=undefined", status: 400, contain: "did not set it"},
+		{name: "namespace id 65 chars", door: "gw", method: "GET", path: "/api/create-namespace?namespaceId=" + strings.Repeat("a", 65), auth: "key", status: 400, contain: "namespaceId must be"},
+		{name: "room id a script", door: "gw", method: "GET", path: "/join-room?roomId=%3Cscript%3E", status: 400, contain: "No Room with such an ID"},
+		// Engine.IO / Socket.IO (polling, over the gateway).
+		{name: "engine.io v3", door: "gw", method: "GET", path: "/socket.io/?EIO=3&transport=polling", status: 400, contain: "Unsupported protocol version"},
+		{name: "engine.io no version", door: "gw", method: "GET", path: "/socket.io/?transport=polling", status: 400, contain: ""},
+		{name: "engine.io unknown transport", door: "gw", method: "GET", path: "/socket.io/?EIO=4&transport=carrier-pigeon", status: 400, contain: "Transport unknown"},
+		{name: "engine.io unknown sid", door: "gw", method: "GET", path: "/socket.io/?EIO=4&transport=polling&sid=nope", status: 400, contain: "Session ID unknown"},
+		{name: "engine.io POST unknown sid", door: "gw", method: "POST", path: "/socket.io/?EIO=4&transport=polling&sid=nope", body: "4hello", status: 400, contain: "Session ID unknown"},
+		{name: "engine.io handshake by POST", door: "gw", method: "POST", path: "/socket.io/?EIO=4&transport=polling", body: "0", status: 400, contain: "Bad handshake method"},
+		{name: "engine.io websocket without upgrade", door: "gw", method: "GET", path: "/socket.io/?EIO=4&transport=websocket", status: 400, contain: ""},
+		{name: "engine.io announced 5 MiB", door: "gw", method: "POST", path: "/socket.io/?EIO=4&transport=polling&sid=nope", body: "4", length: 5 << 20, status: 413, contain: "request body over"},
+		{name: "engine.io foreign Host", door: "gw", method: "GET", path: "/socket.io/?EIO=4&transport=polling", host: "evil.example", status: 421, contain: "misdirected"},
 	}
 }
 
@@ -145,13 +159,16 @@ type catEnv struct {
 	watcher  *wsClient // a participant joined before the attacks
 	other    string    // the participant link of a second invitee, to prove the watcher still hears
 	otherID  string
+	rogue    string // the participant link of an invitee who misbehaves once joined
+	rogueID  string
 	sessions string // GET /api/sessions before the attacks
 }
 
 func newCatEnv(t *testing.T) *catEnv {
 	ts := startServer(t, testConfig(t, t.TempDir(), 4))
-	const u, p, q = "aaaaaaaa-0000-4000-8000-0000000000c1", "aaaaaaaa-0000-4000-8000-0000000000c2", "aaaaaaaa-0000-4000-8000-0000000000c3"
-	code, r := ts.manage(map[string]any{"action": "start", "session_users": []string{u}, "session_participants": []string{p, q}})
+	const u, p, q, x = "aaaaaaaa-0000-4000-8000-0000000000c1", "aaaaaaaa-0000-4000-8000-0000000000c2",
+		"aaaaaaaa-0000-4000-8000-0000000000c3", "aaaaaaaa-0000-4000-8000-0000000000c4"
+	code, r := ts.manage(map[string]any{"action": "start", "session_users": []string{u}, "session_participants": []string{p, q, x}})
 	if code != 200 {
 		t.Fatalf("start: %d %+v", code, r)
 	}
@@ -159,6 +176,7 @@ func newCatEnv(t *testing.T) *catEnv {
 	e.watcher, _ = join(t, ts.gateway, r.Session.link(t, p), p, "watcher")
 	e.other = r.Session.link(t, q)
 	e.otherID = q
+	e.rogue, e.rogueID = r.Session.link(t, x), x
 	e.sessions = e.listSessions()
 	return e
 }
@@ -174,14 +192,14 @@ func (e *catEnv) listSessions() string {
 
 // unchanged checks that the attack changed nothing: the same sessions,
 // and the watcher still hears a newcomer join.
-func (e *catEnv) unchanged(name string) {
-	e.t.Helper()
+func (e *catEnv) unchanged(t *testing.T, name string) {
+	t.Helper()
 	if got := e.listSessions(); got != e.sessions {
-		e.t.Fatalf("%s changed the sessions:\nbefore %s\nafter  %s", name, e.sessions, got)
+		t.Fatalf("%s changed the sessions:\nbefore %s\nafter  %s", name, e.sessions, got)
 	}
 	select {
 	case <-e.watcher.done:
-		e.t.Fatalf("%s disconnected the watcher: %v", name, e.watcher.err)
+		t.Fatalf("%s disconnected the watcher: %v", name, e.watcher.err)
 	default:
 	}
 }
@@ -268,7 +286,7 @@ func TestBadInputCatalogueHTTP(t *testing.T) {
 			if code == 500 || strings.Contains(body, testKey) || strings.Contains(body, e.usersKey) {
 				t.Errorf("internal error or a key in the answer: %d %.200q", code, body)
 			}
-			e.unchanged(c.name)
+			e.unchanged(t, c.name)
 		})
 	}
 	e.stillHears()
@@ -363,11 +381,66 @@ func TestBadInputCatalogueWebSocket(t *testing.T) {
 			if c.reply != "" && !bytes.Contains(first, []byte(`"code":"`+c.reply+`"`)) {
 				t.Fatalf("first message %.200q, want error code %q", first, c.reply)
 			}
-			e.unchanged(c.name)
+			e.unchanged(t, c.name)
 		})
 	}
 	e.stillHears()
 	goroutinesSettle(t, baseline)
+}
+
+// TestBadInputCatalogueJoined: a participant, once joined, sends hostile
+// messages; each earns its documented error, the connection stays open,
+// and nothing reaches anyone else.
+func TestBadInputCatalogueJoined(t *testing.T) {
+	e := newCatEnv(t)
+	rogue, _ := join(t, e.ts.gateway, e.rogue, e.rogueID, "rogue")
+	e.watcher.expect("peer-joined")
+	e.sessions = e.listSessions() // with the rogue among the peers
+	nest := strings.Repeat("[", 1000) + strings.Repeat("]", 1000)
+	for _, c := range []struct{ name, msg, code string }{
+		{"not JSON", `not json`, "bad-message"},
+		{"an array", `[]`, "bad-message"},
+		{"no type", `{}`, "bad-message"},
+		{"type a number", `{"type":5}`, "bad-message"},
+		{"unknown type", `{"type":"explode"}`, "unknown-type"},
+		{"signal without to", `{"type":"signal","data":{}}`, "missing-field"},
+		{"signal to a number", `{"type":"signal","to":5,"data":{}}`, "bad-message"},
+		{"signal to nobody", `{"type":"signal","to":"nobody000000","data":{}}`, "unknown-peer"},
+		{"message without topic", `{"type":"message","data":{}}`, "missing-field"},
+		{"unknown topic", `{"type":"message","topic":"nope","data":{}}`, "unknown-topic"},
+		{"unknown control topic", `{"type":"message","topic":"control.selfdestruct","data":{}}`, "unknown-topic"},
+		{"control from a participant", `{"type":"message","topic":"control.mute","data":{"audio":true}}`, "forbidden"},
+		{"chat to nobody", `{"type":"message","to":"nobody000000","topic":"chat","data":{}}`, "unknown-peer"},
+		{"a second join", `{"type":"join","key":"` + strings.Repeat("k", 43) + `"}`, "already-joined"},
+		{"nested 1000 deep", `{"type":"message","topic":"chat","data":` + nest + `}`, "bad-message"},
+		{"invalid UTF-8", "{\"type\":\"message\",\"topic\":\"chat\",\"data\":\"\xff\"}", "bad-message"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := rogue.c.Write(ctx, websocket.MessageText, []byte(c.msg)); err != nil {
+				t.Fatal(err)
+			}
+			m := rogue.expect("error")
+			if m["code"] != c.code {
+				t.Fatalf("error %v, want code %q", m, c.code)
+			}
+			e.unchanged(t, c.name)
+			select {
+			case <-rogue.done:
+				t.Fatalf("the connection closed (%v); it should stay open", rogue.err)
+			default:
+			}
+		})
+	}
+	rogue.c.Close(websocket.StatusNormalClosure, "")
+	e.watcher.expect("peer-left")
+	select { // nothing the rogue sent reached the watcher
+	case m := <-e.watcher.msgs:
+		t.Fatalf("the watcher received %v", m)
+	case <-time.After(200 * time.Millisecond):
+	}
+	e.stillHears()
 }
 
 // TestBadInputCatalogueConfig: hostile configuration files fail config
@@ -394,6 +467,10 @@ func TestBadInputCatalogueConfig(t *testing.T) {
 		{"deep nesting", `{"Service": ` + strings.Repeat("[", 20000) + strings.Repeat("]", 20000) + `}`, "config "},
 		{"invalid UTF-8", "{\"Service\": {\"name\": \"\xff\"}}", "config "},
 		{"NUL bytes", "\x00\x00\x00", "invalid JSON"},
+		{"max_sessions over the bound", `{"WebRTC": {"max_sessions": 10001}}`, "WebRTC.max_sessions: must be between 1 and 10000"},
+		{"log level unknown", `{"RehabRTC": {"log_level": "verbose"}}`, "RehabRTC.log_level: must be one of"},
+		{"ICE server without URL", `{"RehabRTC": {"ice_servers": [{}]}}`, "RehabRTC.ice_servers[0].urls: must list at least one URL"},
+		{"TURN without credential", `{"RehabRTC": {"ice_servers": [{"urls": "turn:t"}]}}`, "turn: and turns: URLs need username and credential"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "c.json")
@@ -405,6 +482,41 @@ func TestBadInputCatalogueConfig(t *testing.T) {
 			}
 			if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), path) {
 				t.Fatalf("config check: %v, want an error naming %s and containing %q", err, path, c.want)
+			}
+		})
+	}
+}
+
+// TestBadInputCatalogueStore: hostile store files make store check (and
+// serve) answer one line naming the file, never a panic. Pages of a real
+// store are damaged in internal/store/boltstore; here are whole files.
+func TestBadInputCatalogueStore(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		content []byte
+		want    string // "" = accepted
+	}{
+		{"text", []byte("sessions: none\n"), "is damaged"},
+		{"one byte", []byte{0}, "is damaged"},
+		{"a page of zeros", make([]byte, 4096), "is damaged"},
+		{"four pages of zeros", make([]byte, 4*4096), "is damaged"},
+		{"a page of 0xff", bytes.Repeat([]byte{0xff}, 4096), "is damaged"},
+		{"JSON", []byte(`{"sessions":[]}`), "is damaged"},
+		{"a gzip header", []byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3}, "is damaged"},
+		{"bbolt magic only", append(make([]byte, 16), 0xED, 0xDA, 0x0C, 0xED), "is damaged"},
+		{"empty", nil, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			os.WriteFile(filepath.Join(dir, "rehabrtc.db"), c.content, 0o600)
+			cfg := testConfig(t, dir, 1)
+			var stdout, stderr bytes.Buffer
+			err := run(t.Context(), []string{"store", "check", "--config", writeCfg(t, cfg)}, &stdout, &stderr)
+			switch {
+			case c.want == "" && err != nil:
+				t.Fatalf("store check: %v", err)
+			case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n")):
+				t.Fatalf("store check: %v, want one line containing %q", err, c.want)
 			}
 		})
 	}
