@@ -3,6 +3,7 @@ package boltstore
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/rehabrtc/rehabrtc/internal/session"
+	"go.etcd.io/bbolt"
 )
 
 // filled writes a store of n records (several pages) and closes it.
@@ -184,5 +186,33 @@ func TestBackup(t *testing.T) {
 	empty := filepath.Join(t.TempDir(), "none.db")
 	if _, err := Backup(empty, &bytes.Buffer{}); err == nil {
 		t.Fatal("backup of a missing store succeeded")
+	}
+}
+
+// BenchmarkCheck is what the check costs every start, for a store of
+// 1,000 sessions.
+func BenchmarkCheck(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "rehabrtc.db")
+	s, err := Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	err = s.db.Update(func(tx *bbolt.Tx) error { // one transaction: one fsync, not 1,000
+		for i := range 1000 {
+			data, _ := json.Marshal(&session.Record{ID: int64(i + 1), Name: strings.Repeat("n", 100), Port: i})
+			if err := tx.Bucket(bucketSessions).Put(key(int64(i+1)), data); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	s.Close()
+	for b.Loop() {
+		if sum, err := Check(path); err != nil || sum.Sessions != 1000 {
+			b.Fatal(sum, err)
+		}
 	}
 }
