@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/rehabrtc/rehabrtc/internal/opentera"
+	"github.com/rehabrtc/rehabrtc/internal/opentera/teratest"
 )
 
 // The bad-input catalogue (issue 12, "beyond the list"): hostile inputs
@@ -259,23 +261,42 @@ func (zeros) Read(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func goroutinesSettle(t *testing.T, baseline int) {
+// baseline is what the process holds before the attacks.
+type baseline struct {
+	goroutines int
+	heap       uint64 // live heap after a GC
+}
+
+func takeBaseline() baseline {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return baseline{goroutines: runtime.NumGoroutine(), heap: ms.HeapAlloc}
+}
+
+// backToBaseline polls until goroutines are back (±5) and the live heap
+// is within 16 MiB of the baseline: nothing an attack sent is kept.
+func backToBaseline(t *testing.T, b baseline) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	n := runtime.NumGoroutine()
-	for ; n > baseline+5 && time.Now().Before(deadline); n = runtime.NumGoroutine() {
+	for {
+		now := takeBaseline()
+		if now.goroutines <= b.goroutines+5 && now.heap <= b.heap+16<<20 {
+			return
+		}
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("not back to the baseline: goroutines %d (was %d), live heap %d kB (was %d kB)\n%s",
+				now.goroutines, b.goroutines, now.heap>>10, b.heap>>10, buf[:runtime.Stack(buf, true)])
+		}
 		time.Sleep(50 * time.Millisecond)
-	}
-	if n > baseline+5 {
-		buf := make([]byte, 1<<20)
-		t.Fatalf("goroutines %d, baseline %d:\n%s", n, baseline, buf[:runtime.Stack(buf, true)])
 	}
 }
 
 func TestBadInputCatalogueHTTP(t *testing.T) {
 	e := newCatEnv(t)
 	http.DefaultClient.CloseIdleConnections()
-	baseline := runtime.NumGoroutine()
+	base := takeBaseline()
 	cases := hostileHTTPCases()
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -291,7 +312,7 @@ func TestBadInputCatalogueHTTP(t *testing.T) {
 	}
 	e.stillHears()
 	http.DefaultClient.CloseIdleConnections()
-	goroutinesSettle(t, baseline)
+	backToBaseline(t, base)
 	t.Logf("%d hostile HTTP inputs", len(cases))
 }
 
@@ -340,7 +361,7 @@ func hostileWSCases() []hostileWS {
 func TestBadInputCatalogueWebSocket(t *testing.T) {
 	e := newCatEnv(t)
 	http.DefaultClient.CloseIdleConnections()
-	baseline := runtime.NumGoroutine()
+	base := takeBaseline()
 	for _, c := range hostileWSCases() {
 		t.Run(c.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -385,7 +406,7 @@ func TestBadInputCatalogueWebSocket(t *testing.T) {
 		})
 	}
 	e.stillHears()
-	goroutinesSettle(t, baseline)
+	backToBaseline(t, base)
 }
 
 // TestBadInputCatalogueJoined: a participant, once joined, sends hostile
@@ -519,5 +540,79 @@ func TestBadInputCatalogueStore(t *testing.T) {
 				t.Fatalf("store check: %v, want one line containing %q", err, c.want)
 			}
 		})
+	}
+}
+
+// TestBadInputCatalogueRedisRPC: hostile session_manage calls over
+// OpenTera's Redis RPC get the same documented errors as over HTTP, and
+// envelopes that are not RPC messages at all get no answer and change
+// nothing; a good call still works after them. Real redis-server.
+func TestBadInputCatalogueRedisRPC(t *testing.T) {
+	r := teratest.StartRedis(t)
+	r.Set(opentera.ServiceTokenKey, otSecret)
+	m := teratest.StartMainServer(t, otServiceUUID, otSecret)
+	cfg := openTeraConfig(t, r, m)
+	r.SetService(cfg.Service.Name, otServiceUUID, "127.0.0.1", freePorts(t, 1))
+	ts := startServer(t, cfg)
+	rpc := teratest.NewRPCClient(r.Client)
+	call := func(t *testing.T, method string, args ...any) map[string]any {
+		t.Helper()
+		env, err := rpc.Call(context.Background(), cfg.Service.Name, method, 10*time.Second, args...)
+		if err != nil {
+			t.Fatalf("rpc %s: %v", method, err)
+		}
+		var reply map[string]any
+		if err := json.Unmarshal(env.ReturnValue, &reply); err != nil {
+			t.Fatalf("reply %s: %v", env.ReturnValue, err)
+		}
+		return reply
+	}
+	var before any
+	ts.api("GET", "/api/sessions", nil, &before)
+	nest := strings.Repeat("[", 5000) + strings.Repeat("]", 5000)
+	for _, c := range []struct {
+		name string
+		arg  any
+		want string // in error_text
+	}{
+		{"not JSON", `{`, "malformed JSON"},
+		{"a number, not a string", 5, "the argument must be a JSON string"},
+		{"no session_manage", `{"action":"start"}`, "missing session_manage"},
+		{"unknown action", manageBodyRaw(`"action":"explode"`), "unknown action"},
+		{"parameters 5000 deep", manageBodyRaw(`"action":"start","parameters":` + nest), "parameters: nested deeper than 32 levels"},
+		// Invalid UTF-8 cannot travel in the protobuf string; a lone surrogate escape can.
+		{"name lone surrogate", manageBodyRaw(`"action":"start","session_name":"a\udc00"`), "session_name: not valid UTF-8"},
+		{"users not uuids", manageBodyRaw(`"action":"start","session_users":["me"]`), "session_users[0]: not a UUID"},
+		{"stop without id", manageBodyRaw(`"action":"stop"`), "id_session: required"},
+		{"parameters 100 KB", manageBodyRaw(`"action":"start","parameters":"` + strings.Repeat("p", 100<<10) + `"`), "parameters: at most 65536 bytes"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			reply := call(t, "session_manage", c.arg)
+			if reply["status"] != "error" || !strings.Contains(fmt.Sprint(reply["error_text"]), c.want) {
+				t.Fatalf("reply %v, want an error containing %q", reply, c.want)
+			}
+		})
+	}
+	// Envelopes that are not RPC messages: no reply, nothing changes.
+	for name, payload := range map[string][]byte{
+		"garbage":     []byte("garbage"),
+		"empty":       {},
+		"JSON":        []byte(`{"method":"session_manage"}`),
+		"binary junk": bytes.Repeat([]byte{0xff, 0x00, 0x12}, 1000),
+	} {
+		t.Run("envelope "+name, func(t *testing.T) {
+			_, err := rpc.CallRaw(context.Background(), "service."+cfg.Service.Name+".rpc", "RedisRPCClient.catalogue", payload, 300*time.Millisecond)
+			if err == nil {
+				t.Fatal("an answer to an envelope that is not an RPC message")
+			}
+		})
+	}
+	var after any
+	ts.api("GET", "/api/sessions", nil, &after)
+	if fmt.Sprint(before) != fmt.Sprint(after) {
+		t.Fatalf("the sessions changed:\nbefore %v\nafter  %v", before, after)
+	}
+	if reply := call(t, "session_manage", manageBodyRaw(`"action":"start"`)); reply["status"] != "started" {
+		t.Fatalf("a good call after the attacks: %v", reply)
 	}
 }
