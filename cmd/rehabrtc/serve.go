@@ -108,6 +108,7 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 	s := &server{cfg: cfg, log: log, store: st, counters: &hub.Counters{}, apiKeys: keys, ot: ot,
 		keys: apikey.New(keys, apikey.DefaultLimits, nil),
 		pool: sessionPorts(cfg, log)}
+	s.keys.SetLogger(log.With("component", "apikey"))
 	runner, err := sessionRunner(cfg, endpoint.Options{ICEServers: ice, Counters: s.counters}) // in-process, or a child each
 	if err != nil {
 		st.Close()

@@ -7,6 +7,7 @@ package apikey
 
 import (
 	"crypto/subtle"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -61,6 +62,7 @@ type Guard struct {
 	keys   [][]byte
 	limits Limits
 	now    func() time.Time
+	log    *slog.Logger
 
 	mu    sync.Mutex
 	fails map[netip.Prefix]*record
@@ -74,7 +76,8 @@ type record struct {
 
 // New returns a Guard for keys. now is the clock (nil: time.Now).
 func New(keys []string, limits Limits, now func() time.Time) *Guard {
-	g := &Guard{limits: limits.withDefaults(), now: now, fails: map[netip.Prefix]*record{}}
+	g := &Guard{limits: limits.withDefaults(), now: now, fails: map[netip.Prefix]*record{},
+		log: slog.New(slog.DiscardHandler)}
 	if g.now == nil {
 		g.now = time.Now
 	}
@@ -84,6 +87,14 @@ func New(keys []string, limits Limits, now func() time.Time) *Guard {
 		}
 	}
 	return g
+}
+
+// SetLogger makes the Guard log each wait it imposes (one line per wait,
+// however many requests the address sends meanwhile). Call it before use.
+func (g *Guard) SetLogger(l *slog.Logger) {
+	if l != nil {
+		g.log = l
+	}
 }
 
 // Verdict is the outcome of [Guard.Check].
@@ -156,13 +167,21 @@ func (g *Guard) Waiting(r *http.Request) (time.Duration, bool) {
 	return rec.until.Sub(now), true
 }
 
-// Failed counts a wrong credential against the request's address.
+// Failed counts a wrong credential against the request's address, and
+// logs the wait it imposes, if any (the address, never the key).
 func (g *Guard) Failed(r *http.Request) {
 	a, ok := addrOf(r)
 	if !ok {
 		return
 	}
-	now := g.now()
+	if n, wait := g.fail(a, g.now()); wait > 0 {
+		g.log.Warn("wrong API keys: the client address must wait", "address", a.String(), "wrong_keys", n, "wait", wait)
+	}
+}
+
+// fail counts one failure of a at now and returns the failures so far and
+// the wait it sets (0: none yet).
+func (g *Guard) fail(a netip.Prefix, now time.Time) (n int, wait time.Duration) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	rec := g.fails[a]
@@ -176,13 +195,16 @@ func (g *Guard) Failed(r *http.Request) {
 	}
 	rec.n++
 	rec.last = now
-	if over := rec.n - g.limits.Free; over > 0 {
-		wait := g.limits.Max
-		if over < 32 && g.limits.Base<<(over-1) < g.limits.Max {
-			wait = g.limits.Base << (over - 1)
-		}
-		rec.until = now.Add(wait)
+	over := rec.n - g.limits.Free
+	if over <= 0 {
+		return rec.n, 0
 	}
+	wait = g.limits.Max
+	if over < 32 && g.limits.Base<<(over-1) < g.limits.Max {
+		wait = g.limits.Base << (over - 1)
+	}
+	rec.until = now.Add(wait)
+	return rec.n, wait
 }
 
 // Succeeded cleans the slate of the request's address.

@@ -2,8 +2,10 @@ package apikey
 
 import (
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -208,3 +210,28 @@ func TestConcurrentUse(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// Each wait is logged once, with the address and never the key.
+func TestWaitIsLogged(t *testing.T) {
+	var buf strings.Builder
+	var mu sync.Mutex
+	g := New([]string{key}, Limits{Free: 1}, nil)
+	g.SetLogger(slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return buf.Write(p)
+	}), nil)))
+	for range 10 {
+		g.Check(req("192.0.2.77:1", "Bearer secret-guess"))
+	}
+	mu.Lock()
+	out := buf.String()
+	mu.Unlock()
+	if strings.Count(out, "must wait") != 1 || !strings.Contains(out, "192.0.2.77/32") || strings.Contains(out, "secret-guess") {
+		t.Fatalf("log:\n%s", out)
+	}
+}
+
+type writerFunc func(p []byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
