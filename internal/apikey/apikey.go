@@ -239,9 +239,11 @@ func (g *Guard) makeRoom(now time.Time) {
 	}
 }
 
-// addrOf is the client address of r: its TCP peer (a reverse proxy in
-// front makes every client one address; see docs/security.md). An IPv6
-// client is counted by its /64, which one host usually has whole.
+// addrOf is the client address of r: its TCP peer, or, when that peer is
+// loopback, the X-Real-IP it sets (a reverse proxy on this machine, as
+// deploy/nginx does; only a local process can connect from loopback, so
+// no remote client can pick its own address this way). An IPv6 client is
+// counted by its /64, which one host usually has whole.
 func addrOf(r *http.Request) (netip.Prefix, bool) {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
@@ -252,6 +254,11 @@ func addrOf(r *http.Request) (netip.Prefix, bool) {
 		return netip.Prefix{}, false
 	}
 	ip = ip.Unmap().WithZone("")
+	if ip.IsLoopback() {
+		if real, err := netip.ParseAddr(strings.TrimSpace(r.Header.Get("X-Real-IP"))); err == nil {
+			ip = real.Unmap().WithZone("")
+		}
+	}
 	bits := 32
 	if ip.Is6() {
 		bits = 64

@@ -235,3 +235,39 @@ func TestWaitIsLogged(t *testing.T) {
 type writerFunc func(p []byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// Behind a reverse proxy on this machine, clients count apart by the
+// X-Real-IP it sets; from anywhere else the header is ignored.
+func TestRealIPFromLocalProxyOnly(t *testing.T) {
+	g := New([]string{key}, Limits{Free: 1}, nil)
+	viaProxy := func(client string) *http.Request {
+		r := req("127.0.0.1:5555", "Bearer guess")
+		r.Header.Set("X-Real-IP", client)
+		return r
+	}
+	g.Check(viaProxy("203.0.113.1"))
+	g.Check(viaProxy("203.0.113.1"))
+	if _, blocked := g.Waiting(viaProxy("203.0.113.1")); !blocked {
+		t.Fatal("the guesser behind the proxy is not blocked")
+	}
+	if _, blocked := g.Waiting(viaProxy("203.0.113.2")); blocked {
+		t.Fatal("another client behind the same proxy is blocked")
+	}
+	// A remote client cannot choose its address with the header.
+	spoof := func() *http.Request {
+		r := req("198.51.100.9:1", "Bearer guess")
+		r.Header.Set("X-Real-IP", fmt.Sprintf("10.9.9.%d", time.Now().UnixNano()%200))
+		return r
+	}
+	g.Check(spoof())
+	g.Check(spoof())
+	if _, blocked := g.Waiting(req("198.51.100.9:2", "")); !blocked {
+		t.Fatal("a remote client escaped the count with X-Real-IP")
+	}
+	// A proxy that sets no header: the proxy's address, as before.
+	g.Check(req("[::1]:1", "Bearer guess"))
+	g.Check(req("[::1]:2", "Bearer guess"))
+	if _, blocked := g.Waiting(req("[::1]:3", "")); !blocked {
+		t.Fatal("loopback without X-Real-IP not counted")
+	}
+}
