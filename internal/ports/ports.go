@@ -61,6 +61,7 @@ func BindProbe(host string) func(port int) error {
 // can bind. It fails only when no port of the pool is free.
 func (p *Pool) Acquire() (int, error) {
 	var skipped []int
+	var lastErr error
 	defer func() { // held during the search so that it moves on; free again after
 		for _, s := range skipped {
 			p.Release(s)
@@ -76,15 +77,23 @@ func (p *Pool) Acquire() (int, error) {
 		}
 		err := p.probe(port) // unlocked: a system call, and other starts may probe meanwhile
 		if err == nil {
-			if len(skipped) > 0 {
-				p.log.Info("session port chosen past ports held by other processes", "port", port, "skipped", skipped)
-			}
+			p.logSkipped(skipped, port, lastErr)
 			return port, nil
 		}
-		p.log.Warn("session port held by another process: skipped", "port", port, "err", err)
-		skipped = append(skipped, port)
+		skipped, lastErr = append(skipped, port), err
 	}
+	p.logSkipped(skipped, 0, lastErr)
 	return 0, session.ErrNoPort
+}
+
+// logSkipped says, in one line per start, which ports other processes
+// held (the first ten) and which port the start took (0: none).
+func (p *Pool) logSkipped(skipped []int, took int, err error) {
+	if len(skipped) == 0 {
+		return
+	}
+	p.log.Warn("session ports held by another process: skipped", "skipped", len(skipped),
+		"ports", skipped[:min(len(skipped), 10)], "took", took, "err", err)
 }
 
 // take marks the next unused port used, round-robin.

@@ -106,7 +106,7 @@ func TestProbedPoolSkipsHeldPorts(t *testing.T) {
 	if err != nil || port != base+1 {
 		t.Fatalf("Acquire = %d, %v; want %d (port %d is held)", port, err, base+1, base)
 	}
-	if !strings.Contains(logs.String(), fmt.Sprintf("port=%d", base)) || !strings.Contains(logs.String(), "held by another process") {
+	if want := fmt.Sprintf("skipped=1 ports=[%d] took=%d", base, base+1); !strings.Contains(logs.String(), want) {
 		t.Fatalf("the skip is not logged:\n%s", logs.String())
 	}
 	if p.InUse() != 1 {
