@@ -108,7 +108,7 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 	s := &server{cfg: cfg, log: log, store: st, counters: &hub.Counters{}, apiKeys: keys, ot: ot,
 		keys: apikey.New(keys, apikey.DefaultLimits, nil),
 		pool: sessionPorts(cfg, log)}
-	s.keys.SetLogger(log.With("component", "apikey"))
+	s.keys.SetLogger(log.With(logKeyComponent, "apikey"))
 	runner, err := sessionRunner(cfg, endpoint.Options{ICEServers: ice, Counters: s.counters}) // in-process, or a child each
 	if err != nil {
 		st.Close()
@@ -228,7 +228,7 @@ func sessionPorts(cfg *config.Config, log *slog.Logger) *ports.Pool {
 		log.Warn(warn)
 	}
 	probe := ports.BindProbe(cmp.Or(cfg.RehabRTC.SessionBind, "127.0.0.1"))
-	return ports.NewProbed(w.LocalBasePort, w.MaxSessions, probe, log.With("component", "ports"))
+	return ports.NewProbed(w.LocalBasePort, w.MaxSessions, probe, log.With(logKeyComponent, "ports"))
 }
 
 func newHTTPServer(h http.Handler) *http.Server {

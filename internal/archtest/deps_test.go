@@ -23,6 +23,8 @@ var core = []string{
 	"internal/web",
 	"internal/config",
 	"internal/routes",
+	"internal/apikey",
+	"internal/httpserver",
 	"internal/opentera/pb",
 	"internal/testutil",
 }
