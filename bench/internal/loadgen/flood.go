@@ -207,20 +207,7 @@ func drive(ctx context.Context, srv *Server, flows []flow, mw *measure, recvs []
 	for _, f := range flows {
 		sent += f.w.sent.Load()
 	}
-	// Let what is in flight arrive (bounded), so the next run starts clean.
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
-		done := true
-		for _, f := range flows {
-			if f.w.minRecv() < f.w.sent.Load() {
-				done = false
-				break
-			}
-		}
-		if done {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	drain(flows)
 	finish()
 	for _, e := range errs {
 		if e != nil {
@@ -244,6 +231,24 @@ func drive(ctx context.Context, srv *Server, flows []flow, mw *measure, recvs []
 	}
 	run.perMsg(s1-s0, l1-l0)
 	return run, nil
+}
+
+// drain lets what is in flight arrive (up to 5 s), so that the next run
+// starts clean.
+func drain(flows []flow) {
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+		done := true
+		for _, f := range flows {
+			if f.w.minRecv() < f.w.sent.Load() {
+				done = false
+				break
+			}
+		}
+		if done {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // RehabW4 runs the relay flood for every pair count.

@@ -270,9 +270,18 @@ const (
 )
 
 func (r *Report) targets() {
+	r.targetsW1()
+	r.targetsW3()
+	big, one := r.floodRuns()
+	r.targetsRelayVsEasy(big)
+	r.targetsGalene(big, one)
+	r.targetW6()
+}
+
+// targetsW1: session start and RSS per session vs EasyRTC.
+func (r *Report) targetsW1() {
 	R, E := r.Rehab, r.Easy
 	na := "not measured in this run"
-	// Session start and RSS per session vs EasyRTC.
 	if R.W1 != nil && E.W1 != nil && E.W1.Sessions > 0 {
 		ratio := E.W1.Start.P50 / R.W1.Start.P50
 		r.target("session start p50 ≥ 100× faster than an EasyRTC process start", "≥ 100×",
@@ -284,7 +293,12 @@ func (r *Report) targets() {
 		r.target("session start p50 ≥ 100× faster than an EasyRTC process start", "≥ 100×", na, nil)
 		r.target("RSS per idle running session ≤ 1/100 of an EasyRTC process", "≥ 100×", na, nil)
 	}
-	// RSS per idle peer.
+}
+
+// targetsW3: RSS per idle peer.
+func (r *Report) targetsW3() {
+	R := r.Rehab
+	na := "not measured in this run"
 	if R.W3 != nil && len(R.W3.Sizes) > 0 {
 		var parts []string
 		ok := true
@@ -299,8 +313,12 @@ func (r *Report) targets() {
 	} else {
 		r.target("RSS per idle peer ≤ 12 kB", "≤ 12 kB", na, nil)
 	}
-	// Relay at the largest pair count vs EasyRTC and Galène.
-	var big, one *FloodRun
+}
+
+// floodRuns picks the W4 run at the largest pair count and the one-pair
+// run (window 1: the latency floor).
+func (r *Report) floodRuns() (big, one *FloodRun) {
+	R := r.Rehab
 	if R.W4 != nil {
 		for i := range R.W4.Runs {
 			run := &R.W4.Runs[i]
@@ -311,6 +329,13 @@ func (r *Report) targets() {
 			}
 		}
 	}
+	return big, one
+}
+
+// targetsRelayVsEasy: relay at the largest pair count vs EasyRTC.
+func (r *Report) targetsRelayVsEasy(big *FloodRun) {
+	E := r.Easy
+	na := "not measured in this run"
 	var ebig *FloodRun
 	if big != nil && E.W4 != nil {
 		for i := range E.W4.Runs {
@@ -330,6 +355,12 @@ func (r *Report) targets() {
 		r.target("relay throughput ≥ 5× open-easyrtc (500 pairs)", "≥ 5×", na, nil)
 		r.target("relay p99 ≤ 1/5 of open-easyrtc's (500 pairs)", "≥ 5×", na, nil)
 	}
+}
+
+// targetsGalene: joins and relay vs Galène's published figures.
+func (r *Report) targetsGalene(big, one *FloodRun) {
+	R := r.Rehab
+	na := "not measured in this run"
 	if R.W2 != nil && R.W2.JoinSeq.N > 0 {
 		r.target("join p50 ≤ Galène's 0.5 ms (sequential)", "≤ 0.50 ms", fmt.Sprintf("%.3f ms", R.W2.JoinSeq.P50), holds(R.W2.JoinSeq.P50 <= galeneJoinP50))
 	} else {
@@ -353,6 +384,12 @@ func (r *Report) targets() {
 	} else {
 		r.target("relay p99 ≤ Galène's 0.194 ms (one message at a time)", "≤ 0.194 ms", na, nil)
 	}
+}
+
+// targetW6: the footprint after churn.
+func (r *Report) targetW6() {
+	R := r.Rehab
+	na := "not measured in this run"
 	if R.W6 != nil {
 		w := R.W6
 		got := fmt.Sprintf("goroutines %d → %d, fds %d → %d, anon RSS %.1f → %.1f MB (RSS %.1f → %.1f MB)",
