@@ -1,0 +1,339 @@
+package sfu
+
+import (
+	"errors"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+// seqMapSize is how far back (in packets) the rewriting remembers
+// sequence numbers: late upstream packets and subscribers' NACKs older than
+// that are not answered.
+const (
+	seqMapSize = 1024
+	seqMask    = seqMapSize - 1
+	// maxGap is the largest upstream gap for which outgoing sequence
+	// numbers are kept free, so that late packets still fit in; a larger
+	// jump is a discontinuity.
+	maxGap = 256
+)
+
+// noLayer marks "nothing" for a downTrack's current or target layer.
+const noLayer = -1
+
+// allTIDs lets every temporal layer through.
+const allTIDs = 3
+
+// downTrack sends one upTrack to one subscriber. It is a webrtc.TrackLocal
+// of its own (not a TrackLocalStaticRTP) because each subscriber gets its
+// own sequence numbers and timestamps: they stay continuous when the
+// forwarded layer or the publisher's peer connection changes.
+type downTrack struct {
+	up  *upTrack
+	sub *participant
+
+	reqHeight atomic.Int32 // tile height the page asked for; -1: no limit, 0: hidden
+
+	mu     sync.Mutex // guards everything below
+	writer webrtc.TrackLocalWriter
+	ssrc   uint32
+	pt     uint8
+	clock  uint32
+	sender *webrtc.RTPSender
+
+	target int   // layer wanted; noLayer: paused
+	maxTID uint8 // highest VP8 temporal layer sent
+	cur    int   // layer being forwarded; noLayer: none yet
+	curGen uint32
+
+	started   bool
+	nextOut   uint16 // next outgoing sequence number
+	lastSrc   uint16 // newest upstream sequence number seen on cur
+	tsOffset  uint32
+	lastOutTS uint32
+	lastSent  int64 // unix nanos when lastOutTS went out
+	srcMap    [seqMapSize]seqEntry  // by upstream seq: its outgoing seq
+	hist      [seqMapSize]histEntry // by outgoing seq: where it came from
+	hdr       rtp.Header            // scratch, so the hot path does not allocate
+	rtx       [maxPacket]byte       // scratch for retransmissions
+	rtxPkt    rtp.Packet
+
+	packets, bytes, nacked, resent uint64
+}
+
+type seqEntry struct {
+	src, out uint16
+	state    uint8
+}
+
+const (
+	seqEmpty uint8 = iota
+	seqReserved
+	seqSent
+	seqDropped
+)
+
+type histEntry struct {
+	out, src uint16
+	layer    int8
+	gen      uint32
+	tsOffset uint32
+	valid    bool
+}
+
+func newDownTrack(up *upTrack, sub *participant) *downTrack {
+	d := &downTrack{up: up, sub: sub, target: 0, cur: noLayer, maxTID: allTIDs}
+	d.reqHeight.Store(-1)
+	return d
+}
+
+// TrackLocal.
+
+func (d *downTrack) ID() string                { return d.up.id }
+func (d *downTrack) RID() string               { return "" }
+func (d *downTrack) StreamID() string          { return d.up.publisher.id }
+func (d *downTrack) Kind() webrtc.RTPCodecType { return d.up.kind }
+
+var errNoCodec = errors.New("sfu: the subscriber accepts no codec of this track")
+
+// Bind picks the subscriber's payload type for the track's codec.
+func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
+	want := d.up.codec
+	var pick *webrtc.RTPCodecParameters
+	for _, c := range ctx.CodecParameters() {
+		if !strings.EqualFold(c.MimeType, want.MimeType) {
+			continue
+		}
+		if pick == nil || c.SDPFmtpLine == want.SDPFmtpLine {
+			c := c
+			pick = &c
+		}
+	}
+	if pick == nil {
+		return webrtc.RTPCodecParameters{}, errNoCodec
+	}
+	d.mu.Lock()
+	d.writer = ctx.WriteStream()
+	d.ssrc = uint32(ctx.SSRC())
+	d.pt = uint8(pick.PayloadType)
+	d.clock = pick.ClockRate
+	t := d.target
+	d.mu.Unlock()
+	d.requestKeyframe(t)
+	return *pick, nil
+}
+
+func (d *downTrack) Unbind(webrtc.TrackLocalContext) error {
+	d.mu.Lock()
+	d.writer = nil
+	d.mu.Unlock()
+	return nil
+}
+
+// requestKeyframe asks the publisher for a keyframe on layer i.
+func (d *downTrack) requestKeyframe(i int) {
+	if i < 0 || i >= maxLayers || d.up.kind != webrtc.RTPCodecTypeVideo {
+		return
+	}
+	d.up.layers[i].requestKeyframe(time.Now())
+}
+
+// setTarget chooses the layer and temporal limit to forward; it returns
+// whether the downTrack now waits for a keyframe on another layer.
+func (d *downTrack) setTarget(layer int, maxTID uint8) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.target, d.maxTID = layer, maxTID
+	if layer == noLayer {
+		d.cur = noLayer // stop at once; restart on a keyframe
+	}
+	return layer != noLayer && layer != d.cur
+}
+
+// waiting returns the layer the downTrack waits a keyframe for, or noLayer.
+func (d *downTrack) waiting() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.writer == nil || d.target == d.cur {
+		return noLayer
+	}
+	return d.target
+}
+
+// forward rewrites and sends one upstream packet, if it is for this
+// subscriber. Called by the upstream readers (one per layer).
+func (d *downTrack) forward(l *layer, gen uint32, p *rtp.Packet, fi frameInfo, now int64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.writer == nil {
+		return
+	}
+	if l.index != d.cur || gen != d.curGen {
+		if l.index != d.target || !fi.keyframe {
+			return
+		}
+		d.switchTo(l.index, gen, p, now)
+	}
+	drop := len(p.Payload) == 0 || (d.up.isVP8 && fi.tid > d.maxTID)
+	out, ok := d.mapSeq(p.SequenceNumber, drop)
+	if !ok {
+		return
+	}
+	ts := p.Timestamp + d.tsOffset
+	if int32(ts-d.lastOutTS) > 0 {
+		d.lastOutTS, d.lastSent = ts, now
+	}
+	d.hist[out&seqMask] = histEntry{out: out, src: p.SequenceNumber, layer: int8(l.index), gen: gen,
+		tsOffset: d.tsOffset, valid: true}
+	d.write(p, out, ts)
+}
+
+// write sends p with the subscriber's SSRC, payload type, sequence number
+// and timestamp. Header extensions are dropped: their ids were negotiated
+// with the publisher, not with this subscriber.
+func (d *downTrack) write(p *rtp.Packet, seq uint16, ts uint32) {
+	h := &d.hdr
+	*h = rtp.Header{
+		Version: 2, Marker: p.Marker, PayloadType: d.pt, SequenceNumber: seq,
+		Timestamp: ts, SSRC: d.ssrc, Extensions: h.Extensions[:0],
+	}
+	if n, err := d.writer.WriteRTP(h, p.Payload); err == nil {
+		d.packets++
+		d.bytes += uint64(n)
+	}
+}
+
+// switchTo starts forwarding another layer (or a new source of the same
+// one) at a keyframe, keeping the outgoing numbering continuous.
+func (d *downTrack) switchTo(index int, gen uint32, p *rtp.Packet, now int64) {
+	if !d.started {
+		d.started = true
+		d.nextOut = uint16(rand.Uint32())
+		d.tsOffset = rand.Uint32() - p.Timestamp
+		d.lastOutTS = p.Timestamp + d.tsOffset
+		d.lastSent = now
+	} else {
+		// Continue the timeline: the new source's timestamp maps to the last
+		// sent one plus the wall time elapsed since.
+		elapsed := max(now-d.lastSent, 0)
+		delta := uint32(uint64(elapsed) * uint64(d.clock) / uint64(time.Second))
+		d.tsOffset = d.lastOutTS + max(delta, 1) - p.Timestamp
+	}
+	d.cur, d.curGen = index, gen
+	d.lastSrc = p.SequenceNumber - 1
+	clear(d.srcMap[:])
+}
+
+// mapSeq gives the outgoing sequence number of upstream src, keeping room
+// for upstream packets that are late; ok is false if src is not sent.
+func (d *downTrack) mapSeq(src uint16, drop bool) (uint16, bool) {
+	diff := src - d.lastSrc
+	if diff == 0 || diff >= 0x8000 { // a late or repeated packet
+		e := &d.srcMap[src&seqMask]
+		if e.src != src || e.state != seqReserved || drop {
+			return 0, false
+		}
+		e.state = seqSent
+		return e.out, true
+	}
+	if diff > 1 && diff <= maxGap { // keep numbers for the missing ones
+		for s := d.lastSrc + 1; s != src; s++ {
+			d.srcMap[s&seqMask] = seqEntry{src: s, out: d.nextOut, state: seqReserved}
+			d.nextOut++
+		}
+	}
+	d.lastSrc = src
+	if drop {
+		d.srcMap[src&seqMask] = seqEntry{src: src, state: seqDropped}
+		return 0, false
+	}
+	out := d.nextOut
+	d.nextOut++
+	d.srcMap[src&seqMask] = seqEntry{src: src, out: out, state: seqSent}
+	return out, true
+}
+
+// resend answers a subscriber's NACK for outgoing seq from the layer cache.
+func (d *downTrack) resend(seq uint16) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.nacked++
+	e := d.hist[seq&seqMask]
+	if !e.valid || e.out != seq || d.writer == nil || e.layer < 0 {
+		return
+	}
+	l := d.up.layers[e.layer]
+	if l.cache == nil {
+		return
+	}
+	if _, gen, _ := l.source(); gen != e.gen {
+		return
+	}
+	n := l.cache.get(e.src, d.rtx[:])
+	if n == 0 || d.rtxPkt.Unmarshal(d.rtx[:n]) != nil {
+		return
+	}
+	d.resent++
+	d.write(&d.rtxPkt, seq, d.rtxPkt.Timestamp+e.tsOffset)
+}
+
+// readRTCP handles what the subscriber says about this track until the
+// sender stops: NACKs, keyframe requests, bandwidth estimates, losses.
+func (d *downTrack) readRTCP(sender *webrtc.RTPSender) {
+	for {
+		pkts, _, err := sender.ReadRTCP()
+		if err != nil {
+			return
+		}
+		for _, pkt := range pkts {
+			d.handleRTCP(pkt)
+		}
+	}
+}
+
+func (d *downTrack) handleRTCP(pkt rtcp.Packet) {
+	switch p := pkt.(type) {
+	case *rtcp.TransportLayerNack:
+		for _, n := range p.Nacks {
+			for _, seq := range n.PacketList() {
+				d.resend(seq)
+			}
+		}
+	case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+		d.mu.Lock()
+		cur := d.cur
+		if cur == noLayer {
+			cur = d.target
+		}
+		d.mu.Unlock()
+		d.requestKeyframe(cur)
+	case *rtcp.ReceiverEstimatedMaximumBitrate:
+		d.sub.bwe.remb(float64(p.Bitrate), time.Now())
+	case *rtcp.ReceiverReport:
+		for _, r := range p.Reports {
+			if r.SSRC == d.ssrcOf() {
+				d.sub.bwe.loss(r.FractionLost, time.Now())
+			}
+		}
+	}
+}
+
+func (d *downTrack) ssrcOf() uint32 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.ssrc
+}
+
+// state returns the forwarding state, for the allocator and tests.
+func (d *downTrack) state() (cur, target int, maxTID uint8) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cur, d.target, d.maxTID
+}

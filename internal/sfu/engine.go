@@ -1,0 +1,164 @@
+package sfu
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/interceptor/pkg/report"
+	"github.com/pion/sdp/v3"
+	"github.com/pion/webrtc/v4"
+)
+
+// EngineConfig is what the process gives every router: the ICE sockets it
+// owns and how its addresses look from outside.
+type EngineConfig struct {
+	// UDPMux carries ICE, DTLS and SRTP of every server peer connection on
+	// one UDP port (webrtc.NewICEUDPMux over a socket the caller opened and
+	// will close after every router is closed). Required.
+	UDPMux ice.UDPMux
+	// TCPMux adds ICE-TCP candidates on one TCP port (webrtc.NewICETCPMux
+	// over the caller's listener), for networks that block UDP. Optional.
+	TCPMux ice.TCPMux
+	// NAT1To1IPs are public addresses to announce instead of the host's
+	// own, for a cloud host behind 1:1 NAT. Optional.
+	NAT1To1IPs []string
+	// IncludeLoopback offers loopback candidates: only for tests and for a
+	// browser on the same host.
+	IncludeLoopback bool
+	Logger          *slog.Logger
+}
+
+// Engine holds what all routers of a process share: the configured pion
+// APIs. It owns no goroutine and no socket, so it needs no Close.
+type Engine struct {
+	pubAPI *webrtc.API // peer connections that receive a participant's media
+	subAPI *webrtc.API // peer connections that send media to a participant
+	log    *slog.Logger
+}
+
+// ICE timings: a peer whose network vanished is declared failed after
+// about 10 s, so its tracks leave every page soon after (the hub's own
+// heartbeat usually removes the peer first).
+const (
+	iceDisconnected = 4 * time.Second
+	iceFailed       = 10 * time.Second
+	iceKeepalive    = 2 * time.Second
+)
+
+// NewEngine builds the two pion APIs over one SettingEngine. They differ
+// only in feedback: publishers get transport-cc feedback (their browser
+// runs its own congestion control), while subscribers are offered REMB and
+// no transport-cc, so a browser reports its receive estimate itself and the
+// server runs no per-subscriber sender-side estimator on the hot path.
+func NewEngine(cfg EngineConfig) (*Engine, error) {
+	if cfg.UDPMux == nil {
+		return nil, errors.New("sfu: EngineConfig.UDPMux is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	se := webrtc.SettingEngine{}
+	se.SetICEUDPMux(cfg.UDPMux)
+	nets := []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6}
+	if cfg.TCPMux != nil {
+		se.SetICETCPMux(cfg.TCPMux)
+		nets = append(nets, webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6)
+	}
+	se.SetNetworkTypes(nets)
+	if len(cfg.NAT1To1IPs) > 0 {
+		se.SetNAT1To1IPs(cfg.NAT1To1IPs, webrtc.ICECandidateTypeHost)
+	}
+	se.SetIncludeLoopbackCandidate(cfg.IncludeLoopback)
+	// No mDNS: the server's addresses are public by design, and mDNS would
+	// send multicast on every interface.
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetICETimeouts(iceDisconnected, iceFailed, iceKeepalive)
+	se.SetLite(false)
+
+	pub, err := newAPI(se, true)
+	if err != nil {
+		return nil, fmt.Errorf("sfu: publisher API: %w", err)
+	}
+	sub, err := newAPI(se, false)
+	if err != nil {
+		return nil, fmt.Errorf("sfu: subscriber API: %w", err)
+	}
+	return &Engine{pubAPI: pub, subAPI: sub, log: cfg.Logger}, nil
+}
+
+// Codecs the server forwards. No RTX: retransmissions travel on the media
+// SSRC, so one packet cache keyed by sequence number answers them.
+var (
+	codecVP8  = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}
+	codecH264 = webrtc.RTPCodecCapability{
+		MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
+		SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f",
+	}
+	codecOpus = webrtc.RTPCodecCapability{
+		MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2,
+		SDPFmtpLine: "minptime=10;useinbandfec=1",
+	}
+)
+
+func newAPI(se webrtc.SettingEngine, publish bool) (*webrtc.API, error) {
+	m := &webrtc.MediaEngine{}
+	videoFB := []webrtc.RTCPFeedback{
+		{Type: "nack"}, {Type: "nack", Parameter: "pli"}, {Type: "ccm", Parameter: "fir"},
+	}
+	if !publish { // publishers get transport-cc from ConfigureTWCCSender below
+		videoFB = append(videoFB, webrtc.RTCPFeedback{Type: webrtc.TypeRTCPFBGoogREMB})
+	}
+	vp8, h264 := codecVP8, codecH264
+	vp8.RTCPFeedback, h264.RTCPFeedback = videoFB, videoFB
+	for _, c := range []webrtc.RTPCodecParameters{
+		{RTPCodecCapability: vp8, PayloadType: 96},
+		{RTPCodecCapability: h264, PayloadType: 102},
+	} {
+		if err := m.RegisterCodec(c, webrtc.RTPCodecTypeVideo); err != nil {
+			return nil, err
+		}
+	}
+	if err := m.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: codecOpus, PayloadType: 111},
+		webrtc.RTPCodecTypeAudio); err != nil {
+		return nil, err
+	}
+	ir := &interceptor.Registry{}
+	// Sender and receiver reports both ways.
+	rr, err := report.NewReceiverInterceptor()
+	if err != nil {
+		return nil, err
+	}
+	sr, err := report.NewSenderInterceptor()
+	if err != nil {
+		return nil, err
+	}
+	ir.Add(rr)
+	ir.Add(sr)
+	if publish {
+		if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.AudioLevelURI},
+			webrtc.RTPCodecTypeAudio); err != nil {
+			return nil, err
+		}
+		if err := webrtc.ConfigureSimulcastExtensionHeaders(m); err != nil {
+			return nil, err
+		}
+		// NACKs towards publishers for what the server lost on the way in.
+		// Subscribers' NACKs are answered by the router from its own cache,
+		// so no NACK responder (it would copy every packet per subscriber).
+		gen, err := nack.NewGeneratorInterceptor()
+		if err != nil {
+			return nil, err
+		}
+		ir.Add(gen)
+		if err := webrtc.ConfigureTWCCSender(m, ir); err != nil {
+			return nil, err
+		}
+	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se),
+		webrtc.WithInterceptorRegistry(ir)), nil
+}

@@ -1,0 +1,178 @@
+package sfu
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+var (
+	capVP8  = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}
+	capOpus = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}
+)
+
+func localTrack(t testing.TB, c webrtc.RTPCodecCapability, id, stream string, opts ...func(*webrtc.TrackLocalStaticRTP)) *webrtc.TrackLocalStaticRTP {
+	t.Helper()
+	tr, err := webrtc.NewTrackLocalStaticRTP(c, id, stream, opts...)
+	must(t, err)
+	return tr
+}
+
+// publishCamera publishes one VP8 camera and one Opus mic from c and pumps
+// media until the test ends.
+func publishCamera(t testing.TB, c *client, level byte) *vp8Source {
+	t.Helper()
+	video := localTrack(t, capVP8, "cam", c.id)
+	audio := localTrack(t, capOpus, "mic", c.id)
+	senders := c.publish([]webrtc.TrackLocal{video, audio}, []string{"camera", "mic"})
+	src := &vp8Source{width: 640, height: 360, frameSize: 3000, keyEvery: 60}
+	pump := newPump()
+	t.Cleanup(pump.close)
+	pump.video(t, video, senders[0], "", src)
+	pump.audio(t, audio, senders[1], level)
+	c.keyOnPLI(pump, map[uint32]*vp8Source{uint32(senders[0].GetParameters().Encodings[0].SSRC): src})
+	return src
+}
+
+// waitPackets waits until rt holds at least n packets and returns them.
+func waitPackets(t testing.TB, rt *recvTrack, n int) []rtp.Packet {
+	t.Helper()
+	var pkts []rtp.Packet
+	eventually(t, 10*time.Second, fmt.Sprintf("%d packets of %s", n, rt.info.ID), func() bool {
+		pkts = rt.packets()
+		return len(pkts) >= n
+	})
+	return pkts
+}
+
+// checkContinuous fails unless sequence numbers go up by one and
+// timestamps never go back.
+func checkContinuous(t testing.TB, pkts []rtp.Packet) {
+	t.Helper()
+	for i := 1; i < len(pkts); i++ {
+		a, b := pkts[i-1], pkts[i]
+		if b.SequenceNumber != a.SequenceNumber+1 {
+			t.Fatalf("packet %d: seq %d after %d", i, b.SequenceNumber, a.SequenceNumber)
+		}
+		if int32(b.Timestamp-a.Timestamp) < 0 {
+			t.Fatalf("packet %d: timestamp %d after %d", i, b.Timestamp, a.Timestamp)
+		}
+		if b.SSRC != a.SSRC {
+			t.Fatalf("packet %d: SSRC changed", i)
+		}
+	}
+}
+
+func TestFanOut(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		early, late int // subscribers joining before and after the publisher
+	}{
+		{"one subscriber", 1, 0},
+		{"three subscribers, one late", 2, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, RouterConfig{})
+			var subs []*client
+			for i := range tc.early {
+				subs = append(subs, e.join(fmt.Sprintf("early%d", i)))
+			}
+			pub := e.join("alice")
+			publishCamera(t, pub, 30)
+			for i := range tc.late {
+				subs = append(subs, e.join(fmt.Sprintf("late%d", i)))
+			}
+			for _, s := range subs {
+				v := s.track("alice/cam")
+				if v.info.Peer != "alice" || v.info.Source != "camera" || v.info.Kind != "video" {
+					t.Errorf("%s: video info %+v", s.id, v.info)
+				}
+				pkts := waitPackets(t, v, 60)
+				if !vp8Info(pkts[0].Payload).keyframe {
+					t.Errorf("%s: first packet is not a keyframe", s.id)
+				}
+				checkContinuous(t, pkts)
+				if got := v.remote.Codec().MimeType; got != webrtc.MimeTypeVP8 {
+					t.Errorf("%s: codec %s", s.id, got)
+				}
+				a := s.track("alice/mic")
+				if a.info.Source != "mic" || a.info.Kind != "audio" {
+					t.Errorf("%s: audio info %+v", s.id, a.info)
+				}
+				checkContinuous(t, waitPackets(t, a, 25))
+			}
+			// A publisher does not receive its own tracks.
+			pub.mu.Lock()
+			own := len(pub.recv)
+			pub.mu.Unlock()
+			if own != 0 {
+				t.Errorf("publisher receives %d of its own tracks", own)
+			}
+		})
+	}
+}
+
+func TestNACKAnsweredFromCache(t *testing.T) {
+	e := newEnv(t, RouterConfig{})
+	sub := e.join("bob")
+	pub := e.join("alice")
+	publishCamera(t, pub, 127)
+	v := sub.track("alice/cam")
+	pkts := waitPackets(t, v, 30)
+	want := pkts[10]
+	before := len(v.packets())
+	sub.sendRTCP(&rtcp.TransportLayerNack{MediaSSRC: want.SSRC,
+		Nacks: []rtcp.NackPair{{PacketID: want.SequenceNumber}}})
+	eventually(t, 5*time.Second, "the retransmission", func() bool {
+		for _, p := range v.packets()[before:] {
+			if p.SequenceNumber == want.SequenceNumber {
+				if string(p.Payload) != string(want.Payload) || p.Timestamp != want.Timestamp {
+					t.Fatalf("retransmission differs from the original")
+				}
+				return true
+			}
+		}
+		return false
+	})
+	// The server answered from its cache: it never asked the publisher.
+	for _, p := range pub.publisherRTCP() {
+		if _, ok := p.(*rtcp.TransportLayerNack); ok {
+			t.Fatalf("the server NACKed the publisher")
+		}
+	}
+	// A NACK for a packet the server never sent is ignored.
+	sub.sendRTCP(&rtcp.TransportLayerNack{MediaSSRC: want.SSRC,
+		Nacks: []rtcp.NackPair{{PacketID: want.SequenceNumber - 5000}}})
+}
+
+func TestActiveSpeaker(t *testing.T) {
+	e := newEnv(t, RouterConfig{})
+	sub := e.join("bob")
+	loud := e.join("alice")
+	quiet := e.join("carol")
+	publishCamera(t, loud, 20)  // −20 dBov: speaking
+	publishCamera(t, quiet, 90) // −90 dBov: silence
+	eventually(t, 10*time.Second, "alice as active speaker", func() bool {
+		sub.mu.Lock()
+		defer sub.mu.Unlock()
+		for _, s := range sub.speakers {
+			if len(s) == 1 && s[0] == "alice" {
+				return true
+			}
+		}
+		return false
+	})
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	for _, s := range sub.speakers {
+		for _, id := range s {
+			if id == "carol" {
+				t.Fatalf("a silent peer was announced as speaker: %v", sub.speakers)
+			}
+		}
+	}
+}

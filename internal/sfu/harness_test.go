@@ -1,0 +1,556 @@
+package sfu
+
+import (
+	"encoding/binary"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
+	"github.com/pion/webrtc/v4"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// env is a router on a loopback UDP mux, with a signaler that routes
+// messages to in-process pion clients (the hub's role).
+type env struct {
+	t      testing.TB
+	conn   net.PacketConn
+	mux    ice.UDPMux
+	engine *Engine
+	router *Router
+
+	mu      sync.Mutex
+	clients map[string]*client
+}
+
+func newEnv(t testing.TB, cfg RouterConfig) *env {
+	t.Helper()
+	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, conn: conn, mux: webrtc.NewICEUDPMux(nil, conn), clients: map[string]*client{}}
+	e.engine, err = NewEngine(EngineConfig{UDPMux: e.mux, IncludeLoopback: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.router = e.engine.NewRouter(cfg, e)
+	t.Cleanup(func() {
+		e.router.Close()
+		e.mu.Lock()
+		cs := e.clients
+		e.mu.Unlock()
+		for _, c := range cs {
+			c.close()
+		}
+		_ = e.mux.Close()
+		_ = conn.Close()
+	})
+	return e
+}
+
+// Signal queues m for the client; it never blocks, as the contract says.
+func (e *env) Signal(peer string, m Message) {
+	e.mu.Lock()
+	c := e.clients[peer]
+	e.mu.Unlock()
+	if c == nil {
+		return
+	}
+	select {
+	case c.inbox <- m:
+	default:
+		e.t.Errorf("client %s: inbox full", peer)
+	}
+}
+
+// clientAPI is a lean pion client: VP8 and Opus, the simulcast and
+// audio-level extensions, no interceptors (the tests write RTCP themselves).
+func clientAPI(t testing.TB) *webrtc.API {
+	t.Helper()
+	m := &webrtc.MediaEngine{}
+	fb := []webrtc.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}, {Type: webrtc.TypeRTCPFBGoogREMB}}
+	must(t, m.RegisterCodec(webrtc.RTPCodecParameters{
+		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000, RTCPFeedback: fb},
+		PayloadType:        96}, webrtc.RTPCodecTypeVideo))
+	must(t, m.RegisterCodec(webrtc.RTPCodecParameters{
+		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2},
+		PayloadType:        111}, webrtc.RTPCodecTypeAudio))
+	must(t, m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.AudioLevelURI}, webrtc.RTPCodecTypeAudio))
+	must(t, webrtc.ConfigureSimulcastExtensionHeaders(m))
+	se := webrtc.SettingEngine{}
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
+	// Loopback loses nothing, so the NACK test asks again for a packet it
+	// received; SRTP replay protection would drop that retransmission.
+	se.DisableSRTPReplayProtection(true)
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se))
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// client is one participant: a pion publish and subscribe connection
+// driven by the router's messages.
+type client struct {
+	e     *env
+	id    string
+	api   *webrtc.API
+	inbox chan Message
+	stop  chan struct{}
+	wg    sync.WaitGroup
+
+	mu       sync.Mutex
+	pub, sub *webrtc.PeerConnection
+	infos    map[string]TrackInfo // by mid, from the last subscribe offer
+	recv     map[string]*recvTrack
+	offers   int
+	speakers [][]string
+	errs     []Message
+	pubRTCP  []rtcp.Packet
+}
+
+// recvTrack is a track the client receives, with every packet it got.
+type recvTrack struct {
+	info   TrackInfo
+	remote *webrtc.TrackRemote
+	mu     sync.Mutex
+	pkts   []rtp.Packet
+	at     []time.Time
+}
+
+func (r *recvTrack) packets() []rtp.Packet {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]rtp.Packet(nil), r.pkts...)
+}
+
+func (e *env) join(id string) *client {
+	e.t.Helper()
+	c := &client{e: e, id: id, api: clientAPI(e.t), inbox: make(chan Message, 1000), stop: make(chan struct{}),
+		infos: map[string]TrackInfo{}, recv: map[string]*recvTrack{}}
+	e.mu.Lock()
+	e.clients[id] = c
+	e.mu.Unlock()
+	must(e.t, e.router.Add(id))
+	c.wg.Go(c.run)
+	return c
+}
+
+func (c *client) close() {
+	select {
+	case <-c.stop:
+		return
+	default:
+	}
+	close(c.stop)
+	c.mu.Lock()
+	pub, sub := c.pub, c.sub
+	c.mu.Unlock()
+	for _, pc := range []*webrtc.PeerConnection{pub, sub} {
+		if pc != nil {
+			_ = pc.Close()
+		}
+	}
+	c.wg.Wait()
+}
+
+func (c *client) run() {
+	for {
+		select {
+		case <-c.stop:
+			return
+		case m := <-c.inbox:
+			c.handle(m)
+		}
+	}
+}
+
+func (c *client) handle(m Message) {
+	switch {
+	case m.Type == TypeAnswer && m.PC == PCPublish:
+		c.mu.Lock()
+		pc := c.pub
+		c.mu.Unlock()
+		if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: m.SDP}); err != nil {
+			c.e.t.Errorf("%s: publish answer: %v", c.id, err)
+		}
+	case m.Type == TypeOffer && m.PC == PCSubscribe:
+		c.answerSubscribe(m)
+	case m.Type == TypeSpeakers:
+		c.mu.Lock()
+		c.speakers = append(c.speakers, m.Speakers)
+		c.mu.Unlock()
+	case m.Type == TypeError:
+		c.mu.Lock()
+		c.errs = append(c.errs, m)
+		c.mu.Unlock()
+	default:
+		c.e.t.Errorf("%s: unexpected message %+v", c.id, m)
+	}
+}
+
+func (c *client) answerSubscribe(m Message) {
+	c.mu.Lock()
+	c.offers++
+	for _, ti := range m.Tracks {
+		c.infos[ti.Mid] = ti
+	}
+	if c.sub == nil {
+		pc, err := c.api.NewPeerConnection(webrtc.Configuration{})
+		if err != nil {
+			c.mu.Unlock()
+			c.e.t.Errorf("%s: %v", c.id, err)
+			return
+		}
+		pc.OnTrack(func(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) { c.onTrack(pc, t, r) })
+		c.sub = pc
+	}
+	pc := c.sub
+	c.mu.Unlock()
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: m.SDP}); err != nil {
+		c.e.t.Errorf("%s: subscribe offer: %v", c.id, err)
+		return
+	}
+	ans, err := pc.CreateAnswer(nil)
+	if err != nil {
+		c.e.t.Errorf("%s: %v", c.id, err)
+		return
+	}
+	g := webrtc.GatheringCompletePromise(pc)
+	must(c.e.t, pc.SetLocalDescription(ans))
+	<-g
+	if err := c.e.router.Handle(c.id, Message{Type: TypeAnswer, PC: PCSubscribe, SDP: pc.LocalDescription().SDP}); err != nil {
+		c.e.t.Errorf("%s: answer: %v", c.id, err)
+	}
+}
+
+func (c *client) onTrack(pc *webrtc.PeerConnection, t *webrtc.TrackRemote, rcv *webrtc.RTPReceiver) {
+	mid := midOf(pc, rcv)
+	c.mu.Lock()
+	rt := &recvTrack{info: c.infos[mid], remote: t}
+	c.recv[rt.info.ID] = rt
+	c.mu.Unlock()
+	c.wg.Go(func() {
+		for {
+			p, _, err := t.ReadRTP()
+			if err != nil {
+				return
+			}
+			rt.mu.Lock()
+			rt.pkts = append(rt.pkts, *p)
+			rt.at = append(rt.at, time.Now())
+			rt.mu.Unlock()
+		}
+	})
+}
+
+// track returns the received track with this id, waiting for it.
+func (c *client) track(id string) *recvTrack {
+	c.e.t.Helper()
+	var rt *recvTrack
+	eventually(c.e.t, 10*time.Second, "track "+id+" at "+c.id, func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		rt = c.recv[id]
+		return rt != nil
+	})
+	return rt
+}
+
+// publish offers the given tracks; sources names them by index.
+func (c *client) publish(tracks []webrtc.TrackLocal, sources []string, simulcast ...*webrtc.TrackLocalStaticRTP) []*webrtc.RTPSender {
+	c.e.t.Helper()
+	c.mu.Lock()
+	if c.pub == nil {
+		pc, err := c.api.NewPeerConnection(webrtc.Configuration{})
+		must(c.e.t, err)
+		c.pub = pc
+	}
+	pc := c.pub
+	c.mu.Unlock()
+	var senders []*webrtc.RTPSender
+	for _, tr := range tracks {
+		s, err := pc.AddTrack(tr)
+		must(c.e.t, err)
+		senders = append(senders, s)
+	}
+	if len(simulcast) > 0 {
+		s, err := pc.AddTrack(simulcast[0])
+		must(c.e.t, err)
+		for _, l := range simulcast[1:] {
+			must(c.e.t, s.AddEncoding(l))
+		}
+		senders = append(senders, s)
+	}
+	for _, s := range senders {
+		c.wg.Go(func() { c.readPubRTCP(s) })
+	}
+	c.offerPublish(pc, sources, false)
+	return senders
+}
+
+func (c *client) offerPublish(pc *webrtc.PeerConnection, sources []string, restart bool) {
+	c.e.t.Helper()
+	offer, err := pc.CreateOffer(nil)
+	must(c.e.t, err)
+	g := webrtc.GatheringCompletePromise(pc)
+	must(c.e.t, pc.SetLocalDescription(offer))
+	<-g
+	src := map[string]string{}
+	for i, t := range pc.GetTransceivers() {
+		if i < len(sources) {
+			src[t.Mid()] = sources[i]
+		}
+	}
+	must(c.e.t, c.e.router.Handle(c.id, Message{Type: TypeOffer, PC: PCPublish, SDP: pc.LocalDescription().SDP,
+		Sources: src, Restart: restart}))
+}
+
+// readPubRTCP records what the server sends the publisher about a track.
+func (c *client) readPubRTCP(s *webrtc.RTPSender) {
+	for {
+		pkts, _, err := s.ReadRTCP()
+		if err != nil {
+			return
+		}
+		c.mu.Lock()
+		c.pubRTCP = append(c.pubRTCP, pkts...)
+		c.mu.Unlock()
+	}
+}
+
+func (c *client) publisherRTCP() []rtcp.Packet {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]rtcp.Packet(nil), c.pubRTCP...)
+}
+
+// sendRTCP sends RTCP on the subscribe connection.
+func (c *client) sendRTCP(pkts ...rtcp.Packet) {
+	c.mu.Lock()
+	pc := c.sub
+	c.mu.Unlock()
+	if err := pc.WriteRTCP(pkts); err != nil {
+		c.e.t.Errorf("%s: write rtcp: %v", c.id, err)
+	}
+}
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// vp8Source generates VP8 RTP for one layer: frames of frameSize bytes at
+// 30 fps, a keyframe every keyEvery frames or on request, packets of at
+// most 1100 bytes. Each payload starts with a marker that names the layer
+// and frame, so a test can tell what it received.
+type vp8Source struct {
+	layer     byte
+	width     uint16
+	height    uint16
+	frameSize int
+	keyEvery  int
+	temporal  bool // VP8 temporal layers 0,2,1,2…
+
+	seq      uint16
+	ts       uint32
+	pid      uint16
+	frame    int
+	keyAsked atomic.Bool
+}
+
+const vp8PayloadMax = 1100
+
+// next returns the packets of the next frame.
+func (s *vp8Source) next() []*rtp.Packet {
+	key := s.frame%s.keyEvery == 0 || s.keyAsked.Swap(false)
+	tid := byte(0)
+	if s.temporal {
+		tid = [4]byte{0, 2, 1, 2}[s.frame%4]
+	}
+	body := make([]byte, s.frameSize)
+	if key {
+		body[0] = 0x10 // P=0: keyframe (show_frame set)
+		copy(body[3:6], []byte{0x9d, 0x01, 0x2a})
+		binary.LittleEndian.PutUint16(body[6:], s.width)
+		binary.LittleEndian.PutUint16(body[8:], s.height)
+	} else {
+		body[0] = 0x11
+	}
+	var pkts []*rtp.Packet
+	for off := 0; off < len(body); off += vp8PayloadMax {
+		end := min(off+vp8PayloadMax, len(body))
+		desc := []byte{0x80, 0x80, byte(0x80 | s.pid>>8), byte(s.pid)} // X, I, 15-bit picture id
+		if off == 0 {
+			desc[0] |= 0x10 // S
+		}
+		if s.temporal {
+			desc[1] |= 0x20 // T
+			desc = append(desc, tid<<6)
+		}
+		payload := append(desc, body[off:end]...)
+		// A marker the tests read, after the 10-byte keyframe header:
+		// layer and frame number.
+		if len(payload) > len(desc)+12 {
+			payload[len(desc)+10] = s.layer
+			binary.BigEndian.PutUint16(payload[len(desc)+11:], uint16(s.frame))
+		}
+		pkts = append(pkts, &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96,
+			SequenceNumber: s.seq, Timestamp: s.ts, Marker: end == len(body)}, Payload: payload})
+		s.seq++
+	}
+	s.frame++
+	s.pid = (s.pid + 1) & 0x7fff
+	s.ts += 3000
+	return pkts
+}
+
+// layerOf reads the layer marker of a payload made by vp8Source.
+func layerOf(p []byte) int {
+	d := 4
+	if len(p) > 1 && p[1]&0x20 != 0 {
+		d = 5
+	}
+	if len(p) <= d+12 {
+		return -1
+	}
+	return int(p[d+10])
+}
+
+// sender writes one vp8Source (or an audio source) to a local track at
+// real rate until stopped; the rid and mid extensions are set for
+// simulcast, and it answers PLIs by a keyframe.
+type mediaPump struct {
+	wg   sync.WaitGroup
+	stop chan struct{}
+}
+
+func newPump() *mediaPump { return &mediaPump{stop: make(chan struct{})} }
+
+func (m *mediaPump) close() {
+	select {
+	case <-m.stop:
+	default:
+		close(m.stop)
+	}
+	m.wg.Wait()
+}
+
+// extIDs returns the negotiated ids of the mid and rid extensions.
+func extIDs(s *webrtc.RTPSender) (mid, rid, level uint8) {
+	for _, h := range s.GetParameters().HeaderExtensions {
+		switch h.URI {
+		case sdp.SDESMidURI:
+			mid = uint8(h.ID)
+		case sdp.SDESRTPStreamIDURI:
+			rid = uint8(h.ID)
+		case sdp.AudioLevelURI:
+			level = uint8(h.ID)
+		}
+	}
+	return
+}
+
+// video pumps src into track at 30 fps. midValue and ridValue, when set,
+// go into the header extensions (needed for simulcast).
+func (m *mediaPump) video(t testing.TB, track *webrtc.TrackLocalStaticRTP, s *webrtc.RTPSender, midValue string, src *vp8Source) {
+	midID, ridID, _ := extIDs(s)
+	m.wg.Go(func() {
+		tk := time.NewTicker(time.Second / 30)
+		defer tk.Stop()
+		for {
+			select {
+			case <-m.stop:
+				return
+			case <-tk.C:
+			}
+			for _, p := range src.next() {
+				if midValue != "" {
+					_ = p.Header.SetExtension(midID, []byte(midValue))
+					_ = p.Header.SetExtension(ridID, []byte(track.RID()))
+				}
+				_ = track.WriteRTP(p) // fails only once the connection closes
+
+			}
+		}
+	})
+}
+
+// audio pumps 20 ms Opus-sized packets with an audio level (−dBov).
+func (m *mediaPump) audio(t testing.TB, track *webrtc.TrackLocalStaticRTP, s *webrtc.RTPSender, level byte) {
+	_, _, levelID := extIDs(s)
+	m.wg.Go(func() {
+		tk := time.NewTicker(20 * time.Millisecond)
+		defer tk.Stop()
+		var seq uint16
+		var ts uint32
+		for {
+			select {
+			case <-m.stop:
+				return
+			case <-tk.C:
+			}
+			p := &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: seq, Timestamp: ts}, Payload: make([]byte, 80)}
+			p.Payload[0] = byte(seq)
+			if levelID != 0 {
+				_ = p.Header.SetExtension(levelID, []byte{0x80 | level})
+			}
+			seq++
+			ts += 960
+			_ = track.WriteRTP(p)
+		}
+	})
+}
+
+// keyOnPLI makes src send a keyframe when the publisher is asked for one.
+func (c *client) keyOnPLI(m *mediaPump, srcs map[uint32]*vp8Source) {
+	m.wg.Go(func() {
+		tk := time.NewTicker(20 * time.Millisecond)
+		defer tk.Stop()
+		seen := 0
+		for {
+			select {
+			case <-m.stop:
+				return
+			case <-tk.C:
+			}
+			pkts := c.publisherRTCP()
+			for _, p := range pkts[seen:] {
+				if pli, ok := p.(*rtcp.PictureLossIndication); ok {
+					if src := srcs[pli.MediaSSRC]; src != nil {
+						src.keyAsked.Store(true)
+					} else if len(srcs) == 1 {
+						for _, s := range srcs {
+							s.keyAsked.Store(true)
+						}
+					}
+				}
+			}
+			seen = len(pkts)
+		}
+	})
+}

@@ -1,0 +1,454 @@
+package sfu
+
+import (
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/pion/sdp/v3"
+	"github.com/pion/webrtc/v4"
+)
+
+// gatherTimeout bounds the wait for the server's own ICE candidates; with
+// the muxes and no STUN they are known at once.
+const gatherTimeout = 5 * time.Second
+
+// participant is one peer of the session, with its two peer connections:
+// pub (the page offers, it publishes) and sub (the server offers, it
+// receives). See the package doc for why two.
+type participant struct {
+	id   string
+	r    *Router
+	log  *slog.Logger
+	bwe  *bwe
+	kick chan struct{} // a subscribe renegotiation is wanted
+	done chan struct{} // closed by close
+
+	mu             sync.Mutex // guards the fields below
+	closed         bool
+	pub, sub       *webrtc.PeerConnection
+	sources        map[string]string     // mid → source, from the publish offers
+	published      map[string]*upTrack   // by track id
+	down           map[string]*downTrack // by upTrack id
+	senders        map[string]*webrtc.RTPSender
+	awaitingAnswer bool // a subscribe offer is out
+	dirty          bool // the subscribe side changed since the last offer
+	overLimit      int  // consecutive seconds far above the bitrate limit
+	warned         bool
+}
+
+func newParticipant(id string, r *Router) *participant {
+	return &participant{
+		id: id, r: r, log: r.log.With("peer", id),
+		bwe: newBWE(float64(r.cfg.InitialBitrate), 50_000, float64(r.cfg.MaxSubscriberBitrate)),
+		kick: make(chan struct{}, 1), done: make(chan struct{}),
+		sources: map[string]string{}, published: map[string]*upTrack{},
+		down: map[string]*downTrack{}, senders: map[string]*webrtc.RTPSender{},
+	}
+}
+
+// close closes both peer connections and withdraws the participant's
+// subscriptions; it returns the tracks it published, for the router to
+// withdraw from the others.
+func (p *participant) close() []*upTrack {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	close(p.done)
+	pub, sub := p.pub, p.sub
+	p.pub, p.sub = nil, nil
+	ups := make([]*upTrack, 0, len(p.published))
+	for _, u := range p.published {
+		ups = append(ups, u)
+	}
+	downs := p.down
+	p.down = map[string]*downTrack{}
+	p.mu.Unlock()
+	for _, d := range downs {
+		d.up.removeSub(d)
+	}
+	// Closing waits for pion's goroutines and fires state callbacks that
+	// take p.mu: never under the lock.
+	for _, pc := range []*webrtc.PeerConnection{pub, sub} {
+		if pc != nil {
+			if err := pc.Close(); err != nil {
+				p.log.Debug("sfu: close peer connection", "err", err)
+			}
+		}
+	}
+	return ups
+}
+
+// signal sends m to the page; called with p.mu held so that a
+// participant's messages leave in order.
+func (p *participant) signal(m Message) { p.r.sig.Signal(p.id, m) }
+
+// countSending counts the m-lines of an offer that send media.
+func countSending(s *sdp.SessionDescription) int {
+	n := 0
+	for _, m := range s.MediaDescriptions {
+		if m.MediaName.Media != "audio" && m.MediaName.Media != "video" {
+			continue
+		}
+		if _, ok := m.Attribute("recvonly"); ok {
+			continue
+		}
+		if _, ok := m.Attribute("inactive"); ok {
+			continue
+		}
+		if m.MediaName.Port.Value == 0 {
+			continue
+		}
+		n++
+	}
+	return n
+}
+
+// handlePublishOffer answers the page's publish offer, creating (or with
+// Restart, replacing) its publish peer connection.
+func (p *participant) handlePublishOffer(m Message) error {
+	if m.PC != PCPublish || m.SDP == "" {
+		return ErrBadMessage
+	}
+	parsed := &sdp.SessionDescription{}
+	if err := parsed.UnmarshalString(m.SDP); err != nil {
+		return withDetail(ErrBadMessage, err)
+	}
+	if countSending(parsed) > p.r.cfg.MaxTracksPerPeer {
+		return ErrTooManyTracks
+	}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return ErrUnknownPeer
+	}
+	var old *webrtc.PeerConnection
+	if m.Restart && p.pub != nil {
+		old, p.pub = p.pub, nil
+	}
+	if p.pub == nil {
+		pc, err := p.r.e.pubAPI.NewPeerConnection(webrtc.Configuration{})
+		if err != nil {
+			p.mu.Unlock()
+			return withDetail(ErrNegotiation, err)
+		}
+		pc.OnTrack(func(t *webrtc.TrackRemote, rcv *webrtc.RTPReceiver) { p.onTrack(pc, t, rcv) })
+		pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) { p.onPublishState(pc, s) })
+		p.pub = pc
+	}
+	for mid, src := range m.Sources {
+		p.sources[mid] = src
+	}
+	pc := p.pub
+	answer, err := p.answer(pc, m.SDP)
+	if err == nil {
+		p.signal(Message{Type: TypeAnswer, PC: PCPublish, SDP: answer})
+	}
+	p.mu.Unlock()
+	if old != nil {
+		_ = old.Close()
+	}
+	return err
+}
+
+// answer applies an offer to pc and returns the complete answer. Called
+// with p.mu held: candidates are already known (muxes, no STUN), so the
+// wait is short.
+func (p *participant) answer(pc *webrtc.PeerConnection, offer string) (string, error) {
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
+		return "", withDetail(ErrNegotiation, err)
+	}
+	a, err := pc.CreateAnswer(nil)
+	if err != nil {
+		return "", withDetail(ErrNegotiation, err)
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(a); err != nil {
+		return "", withDetail(ErrNegotiation, err)
+	}
+	select {
+	case <-gathered:
+	case <-time.After(gatherTimeout):
+	}
+	return pc.LocalDescription().SDP, nil
+}
+
+// onPublishState withdraws the tracks of a publish connection that failed.
+func (p *participant) onPublishState(pc *webrtc.PeerConnection, s webrtc.PeerConnectionState) {
+	if s != webrtc.PeerConnectionStateFailed {
+		return
+	}
+	p.mu.Lock()
+	if p.pub != pc || p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.pub = nil
+	ups := make([]*upTrack, 0, len(p.published))
+	for _, u := range p.published {
+		ups = append(ups, u)
+	}
+	clear(p.published)
+	p.mu.Unlock()
+	p.log.Info("sfu: publish connection failed; tracks withdrawn", "tracks", len(ups))
+	for _, u := range ups {
+		p.r.unpublish(u)
+	}
+	_ = pc.Close()
+}
+
+// midOf finds the mid of the transceiver that owns rcv.
+func midOf(pc *webrtc.PeerConnection, rcv *webrtc.RTPReceiver) string {
+	for _, t := range pc.GetTransceivers() {
+		if t.Receiver() == rcv {
+			return t.Mid()
+		}
+	}
+	return ""
+}
+
+// audioLevelID is the negotiated id of the audio-level extension, or 0.
+func audioLevelID(rcv *webrtc.RTPReceiver) uint8 {
+	for _, h := range rcv.GetParameters().HeaderExtensions {
+		if h.URI == sdp.AudioLevelURI {
+			return uint8(h.ID)
+		}
+	}
+	return 0
+}
+
+// onTrack binds a remote track (or one simulcast layer of it) to its
+// upTrack, creating and publishing the upTrack the first time.
+func (p *participant) onTrack(pc *webrtc.PeerConnection, remote *webrtc.TrackRemote, rcv *webrtc.RTPReceiver) {
+	mid := midOf(pc, rcv)
+	p.mu.Lock()
+	if p.pub != pc || p.closed {
+		p.mu.Unlock()
+		return
+	}
+	key := remote.ID()
+	if key == "" {
+		key = mid
+	}
+	key = p.id + "/" + key
+	u := p.published[key]
+	isNew := u == nil
+	if isNew {
+		if len(p.published) >= p.r.cfg.MaxTracksPerPeer {
+			p.signal(Message{Type: TypeError, Code: ErrTooManyTracks.Code, Text: ErrTooManyTracks.Text})
+			p.mu.Unlock()
+			return
+		}
+		src := p.sources[mid]
+		if src == "" {
+			src = map[webrtc.RTPCodecType]string{webrtc.RTPCodecTypeAudio: "mic"}[remote.Kind()]
+			if src == "" {
+				src = "camera"
+			}
+		}
+		u = newUpTrack(key, p, src, remote)
+		p.published[key] = u
+	} else if u.codec.MimeType != remote.Codec().MimeType {
+		p.mu.Unlock()
+		p.log.Warn("sfu: a republished track changed codec; ignored", "track", key)
+		return
+	}
+	idx := ridIndex(remote.RID())
+	if idx < 0 {
+		p.mu.Unlock()
+		p.log.Warn("sfu: unknown simulcast rid; ignored", "rid", remote.RID())
+		return
+	}
+	l := u.layers[idx]
+	gen := l.attach(remote, pc)
+	p.mu.Unlock()
+	alID := audioLevelID(rcv)
+	p.r.goOwned(func() { u.readLayer(l, remote, gen, alID) })
+	if isNew {
+		p.r.publish(u)
+	} else {
+		l.requestKeyframe(time.Now()) // subscribers wait for one to resume
+	}
+}
+
+// subscribe sends track u to this participant.
+func (p *participant) subscribe(u *upTrack) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || p.down[u.id] != nil || u.publisher == p {
+		return
+	}
+	if p.sub == nil {
+		pc, err := p.r.e.subAPI.NewPeerConnection(webrtc.Configuration{})
+		if err != nil {
+			p.log.Error("sfu: subscribe peer connection", "err", err)
+			return
+		}
+		p.sub = pc
+	}
+	d := newDownTrack(u, p)
+	t, err := p.sub.AddTransceiverFromTrack(d, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+	if err != nil {
+		p.log.Error("sfu: add track", "track", u.id, "err", err)
+		return
+	}
+	sender := t.Sender()
+	p.down[u.id] = d
+	p.senders[u.id] = sender
+	u.addSub(d)
+	p.r.goOwned(func() { d.readRTCP(sender) })
+	p.renegotiate()
+}
+
+// unsubscribe stops sending track u to this participant.
+func (p *participant) unsubscribe(u *upTrack) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	d := p.down[u.id]
+	if d == nil || d.up != u {
+		return
+	}
+	delete(p.down, u.id)
+	sender := p.senders[u.id]
+	delete(p.senders, u.id)
+	u.removeSub(d)
+	if p.sub != nil && sender != nil {
+		if err := p.sub.RemoveTrack(sender); err != nil && !errors.Is(err, webrtc.ErrConnectionClosed) {
+			p.log.Debug("sfu: remove track", "err", err)
+		}
+		p.renegotiate()
+	}
+}
+
+// renegotiate marks the subscribe side changed; called with p.mu held.
+func (p *participant) renegotiate() {
+	p.dirty = true
+	select {
+	case p.kick <- struct{}{}:
+	default:
+	}
+}
+
+// negotiateLoop sends subscribe offers when the set of tracks changed and
+// no offer is outstanding. One goroutine per participant, so the callers
+// (pion callbacks, other participants' offers) never wait for it.
+func (p *participant) negotiateLoop() {
+	for {
+		select {
+		case <-p.done:
+			return
+		case <-p.kick:
+			p.offerSubscribe()
+		}
+	}
+}
+
+func (p *participant) offerSubscribe() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || p.sub == nil || p.awaitingAnswer || !p.dirty {
+		return
+	}
+	pc := p.sub
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		p.log.Error("sfu: subscribe offer", "err", err)
+		return
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(offer); err != nil {
+		p.log.Error("sfu: subscribe offer", "err", err)
+		return
+	}
+	p.dirty, p.awaitingAnswer = false, true
+	select {
+	case <-gathered:
+	case <-time.After(gatherTimeout):
+	}
+	p.signal(Message{Type: TypeOffer, PC: PCSubscribe, SDP: pc.LocalDescription().SDP, Tracks: p.trackInfos()})
+}
+
+// trackInfos says what each m-line of the subscribe connection carries.
+func (p *participant) trackInfos() []TrackInfo {
+	var out []TrackInfo
+	for _, t := range p.sub.GetTransceivers() {
+		s := t.Sender()
+		if s == nil {
+			continue
+		}
+		d, ok := s.Track().(*downTrack)
+		if !ok {
+			continue
+		}
+		out = append(out, TrackInfo{Mid: t.Mid(), ID: d.up.id, Peer: d.up.publisher.id,
+			Kind: d.up.kind.String(), Source: d.up.source})
+	}
+	return out
+}
+
+// handleSubscribeAnswer completes a subscribe negotiation.
+func (p *participant) handleSubscribeAnswer(m Message) error {
+	if m.PC != PCSubscribe || m.SDP == "" {
+		return ErrBadMessage
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.sub == nil || !p.awaitingAnswer {
+		return withDetail(ErrBadMessage, errors.New("no subscribe offer outstanding"))
+	}
+	err := p.sub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: m.SDP})
+	if err != nil {
+		// Roll back to stable with the old description so that the next
+		// offer can be made; the page gets the error.
+		_ = p.sub.SetLocalDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeRollback})
+		p.awaitingAnswer = false
+		p.renegotiate()
+		return withDetail(ErrNegotiation, err)
+	}
+	p.awaitingAnswer = false
+	if p.dirty {
+		p.renegotiate()
+	}
+	return nil
+}
+
+func (p *participant) addCandidate(m Message) error {
+	if m.Candidate == nil {
+		return ErrBadMessage
+	}
+	p.mu.Lock()
+	pc := p.pub
+	if m.PC == PCSubscribe {
+		pc = p.sub
+	} else if m.PC != PCPublish {
+		pc = nil
+	}
+	p.mu.Unlock()
+	if pc == nil {
+		return ErrBadMessage
+	}
+	if err := pc.AddICECandidate(*m.Candidate); err != nil {
+		return withDetail(ErrBadMessage, err)
+	}
+	return nil
+}
+
+// setLayer records the tile height a page shows a track at; the next
+// allocation (within a tick) follows it.
+func (p *participant) setLayer(m Message) error {
+	if m.Height == nil || *m.Height < 0 || *m.Height > 1<<14 {
+		return ErrBadMessage
+	}
+	p.mu.Lock()
+	d := p.down[m.Track]
+	p.mu.Unlock()
+	if d == nil {
+		return ErrUnknownTrack
+	}
+	d.reqHeight.Store(int32(*m.Height))
+	return nil
+}

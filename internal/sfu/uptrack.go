@@ -1,0 +1,246 @@
+package sfu
+
+import (
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+// maxLayers is the number of simulcast layers a track may have.
+const maxLayers = 3
+
+// keyframeInterval is the shortest time between two keyframe requests
+// (PLI) sent to a publisher for one layer: requests from many subscribers
+// in a burst become one, and a keyframe serves them all.
+const keyframeInterval = 500 * time.Millisecond
+
+// upTrack is one track published by a participant, with its simulcast
+// layers, and the downTracks subscribed to it.
+type upTrack struct {
+	id        string // peer id + "/" + the publisher's track id
+	publisher *participant
+	source    string
+	kind      webrtc.RTPCodecType
+	codec     webrtc.RTPCodecParameters
+	isVP8     bool
+	isH264    bool
+
+	layers [maxLayers]*layer // fixed at creation; layer contents change
+	// subs is the fan-out list, copied on write so the hot path reads it
+	// without a lock.
+	subs   atomic.Pointer[[]*downTrack]
+	subsMu sync.Mutex // serialises writers of subs
+
+	level atomic.Int32 // smoothed audio loudness, 0 (silence) … 127×16
+}
+
+// layer is one simulcast encoding of an upTrack (or its only one).
+type layer struct {
+	index int
+	cache *packetCache // nil for audio
+
+	mu     sync.Mutex // guards the fields below
+	rid    string
+	ssrc   uint32
+	gen    uint32 // bumped when a new remote track feeds this layer
+	pc     *webrtc.PeerConnection
+	width  uint16
+	height uint16
+
+	lastPLI atomic.Int64 // unix nanos
+	bytes   [4]atomic.Uint64 // by VP8 temporal id (3: none/other)
+	packets atomic.Uint64
+	// rates, written by the router's tick only
+	rate     [4]float64 // bits/s by temporal id, smoothed
+	lastSeen [4]uint64
+}
+
+func newUpTrack(id string, pub *participant, source string, remote *webrtc.TrackRemote) *upTrack {
+	c := remote.Codec()
+	u := &upTrack{
+		id: id, publisher: pub, source: source, kind: remote.Kind(), codec: c,
+		isVP8:  strings.EqualFold(c.MimeType, webrtc.MimeTypeVP8),
+		isH264: strings.EqualFold(c.MimeType, webrtc.MimeTypeH264),
+	}
+	for i := range u.layers {
+		u.layers[i] = &layer{index: i}
+		if u.kind == webrtc.RTPCodecTypeVideo {
+			u.layers[i].cache = &packetCache{}
+		}
+	}
+	u.subs.Store(&[]*downTrack{})
+	return u
+}
+
+// ridIndex maps the rids pages use to layer indexes, low to high.
+func ridIndex(rid string) int {
+	switch strings.ToLower(rid) {
+	case "", "q", "l", "low", "0":
+		return 0
+	case "h", "m", "mid", "1":
+		return 1
+	case "f", "high", "2":
+		return 2
+	}
+	return -1
+}
+
+// attach makes remote the source of layer l and returns its generation.
+func (l *layer) attach(remote *webrtc.TrackRemote, pc *webrtc.PeerConnection) uint32 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.gen++
+	l.rid = remote.RID()
+	l.ssrc = uint32(remote.SSRC())
+	l.pc = pc
+	return l.gen
+}
+
+func (l *layer) source() (ssrc uint32, gen uint32, pc *webrtc.PeerConnection) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.ssrc, l.gen, l.pc
+}
+
+// requestKeyframe sends a PLI for this layer to its publisher, at most once
+// per keyframeInterval.
+func (l *layer) requestKeyframe(now time.Time) {
+	last := l.lastPLI.Load()
+	if now.UnixNano()-last < int64(keyframeInterval) || !l.lastPLI.CompareAndSwap(last, now.UnixNano()) {
+		return
+	}
+	ssrc, _, pc := l.source()
+	if pc == nil || ssrc == 0 {
+		return
+	}
+	_ = pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}})
+}
+
+// active reports whether the layer carried media during the last tick.
+func (l *layer) active() bool { return l.rate[0]+l.rate[1]+l.rate[2]+l.rate[3] > 0 }
+
+// bitrate is the layer's rate with temporal layers up to maxTID.
+func (l *layer) bitrate(maxTID uint8) float64 {
+	r := l.rate[3]
+	for t := 0; t <= int(maxTID) && t < 3; t++ {
+		r += l.rate[t]
+	}
+	return r
+}
+
+// hasTemporal reports whether the publisher sends VP8 temporal layers.
+func (l *layer) hasTemporal() bool { return l.rate[1]+l.rate[2] > 0 }
+
+// measure updates the smoothed rates from the byte counters; dt is the time
+// since the last call.
+func (l *layer) measure(dt time.Duration) {
+	for t := range l.rate {
+		b := l.bytes[t].Load()
+		inst := float64(b-l.lastSeen[t]) * 8 / dt.Seconds()
+		l.lastSeen[t] = b
+		if inst == 0 {
+			l.rate[t] = 0 // a layer that stopped is gone at once
+			continue
+		}
+		if l.rate[t] == 0 {
+			l.rate[t] = inst
+		} else {
+			l.rate[t] = 0.7*l.rate[t] + 0.3*inst
+		}
+	}
+}
+
+func (u *upTrack) addSub(d *downTrack) {
+	u.subsMu.Lock()
+	defer u.subsMu.Unlock()
+	old := *u.subs.Load()
+	n := make([]*downTrack, 0, len(old)+1)
+	n = append(n, old...)
+	n = append(n, d)
+	u.subs.Store(&n)
+}
+
+func (u *upTrack) removeSub(d *downTrack) {
+	u.subsMu.Lock()
+	defer u.subsMu.Unlock()
+	old := *u.subs.Load()
+	n := make([]*downTrack, 0, len(old))
+	for _, x := range old {
+		if x != d {
+			n = append(n, x)
+		}
+	}
+	u.subs.Store(&n)
+}
+
+// info reads what the forwarder needs from a packet of this track.
+func (u *upTrack) info(payload []byte) frameInfo {
+	switch {
+	case u.kind == webrtc.RTPCodecTypeAudio:
+		return frameInfo{keyframe: true} // any audio packet is a place to start
+	case u.isVP8:
+		return vp8Info(payload)
+	case u.isH264:
+		return h264Info(payload)
+	}
+	return frameInfo{}
+}
+
+// readLayer is the hot path: it reads one remote track until it ends,
+// caches each packet and hands it to every subscriber.
+func (u *upTrack) readLayer(l *layer, remote *webrtc.TrackRemote, gen uint32, audioLevelID uint8) {
+	buf := make([]byte, maxPacket)
+	var p rtp.Packet
+	for {
+		n, _, err := remote.Read(buf)
+		if err != nil {
+			return
+		}
+		if p.Unmarshal(buf[:n]) != nil {
+			continue
+		}
+		u.handle(l, gen, &p, buf[:n], audioLevelID, time.Now().UnixNano())
+	}
+}
+
+// handle caches, measures and fans out one packet.
+func (u *upTrack) handle(l *layer, gen uint32, p *rtp.Packet, raw []byte, audioLevelID uint8, now int64) {
+	fi := u.info(p.Payload)
+	tid := 3
+	if u.isVP8 && len(p.Payload) > 0 {
+		tid = int(fi.tid)
+	}
+	l.bytes[tid].Add(uint64(len(raw)))
+	l.packets.Add(1)
+	if l.cache != nil {
+		l.cache.store(p.SequenceNumber, raw)
+	}
+	if fi.height != 0 {
+		l.mu.Lock()
+		l.width, l.height = fi.width, fi.height
+		l.mu.Unlock()
+	}
+	if audioLevelID != 0 {
+		u.noteLevel(p, audioLevelID)
+	}
+	for _, d := range *u.subs.Load() {
+		d.forward(l, gen, p, fi, now)
+	}
+}
+
+// noteLevel folds the RFC 6464 audio level of p into the track's smoothed
+// loudness (127 − level in −dBov, ×16 fixed point).
+func (u *upTrack) noteLevel(p *rtp.Packet, id uint8) {
+	ext := p.GetExtension(id)
+	if len(ext) < 1 {
+		return
+	}
+	loud := int32(127-ext[0]&0x7f) * 16
+	old := u.level.Load()
+	u.level.Store(old + (loud-old)/8)
+}
