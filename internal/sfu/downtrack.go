@@ -58,7 +58,7 @@ type downTrack struct {
 	lastSrc   uint16 // newest upstream sequence number seen on cur
 	tsOffset  uint32
 	lastOutTS uint32
-	lastSent  int64 // unix nanos when lastOutTS went out
+	lastSent  int64                 // unix nanos when lastOutTS went out
 	srcMap    [seqMapSize]seqEntry  // by upstream seq: its outgoing seq
 	hist      [seqMapSize]histEntry // by outgoing seq: where it came from
 	hdr       rtp.Header            // scratch, so the hot path does not allocate

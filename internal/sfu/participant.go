@@ -41,7 +41,7 @@ type participant struct {
 func newParticipant(id string, r *Router) *participant {
 	return &participant{
 		id: id, r: r, log: r.log.With("peer", id),
-		bwe: newBWE(float64(r.cfg.InitialBitrate), 50_000, float64(r.cfg.MaxSubscriberBitrate)),
+		bwe:  newBWE(float64(r.cfg.InitialBitrate), 50_000, float64(r.cfg.MaxSubscriberBitrate)),
 		kick: make(chan struct{}, 1), done: make(chan struct{}),
 		sources: map[string]string{}, published: map[string]*upTrack{},
 		down: map[string]*downTrack{}, senders: map[string]*webrtc.RTPSender{},

@@ -52,7 +52,7 @@ type layer struct {
 	width  uint16
 	height uint16
 
-	lastPLI atomic.Int64 // unix nanos
+	lastPLI atomic.Int64     // unix nanos
 	bytes   [4]atomic.Uint64 // by VP8 temporal id (3: none/other)
 	packets atomic.Uint64
 	// rates, written by the router's tick only
