@@ -15,6 +15,7 @@ type bwe struct {
 	rembAt   time.Time
 	lossBps  float64
 	lossAt   time.Time
+	lastLoss float64 // fraction lost in the last receiver report
 	minBps   float64
 	maxBps   float64
 	override float64 // tests and operators: a fixed estimate when > 0
@@ -42,6 +43,7 @@ func (b *bwe) loss(fraction uint8, now time.Time) {
 	}
 	b.lossAt = now
 	l := float64(fraction) / 256
+	b.lastLoss = l
 	switch {
 	case l > 0.10:
 		b.lossBps *= 1 - 0.5*l
@@ -63,6 +65,11 @@ func (b *bwe) estimate(now time.Time) float64 {
 	lossFresh := !b.lossAt.IsZero() && now.Sub(b.lossAt) < rembMaxAge
 	e := b.lossBps
 	switch {
+	case rembFresh && lossFresh && b.lastLoss < 0.02:
+		// Without losses the receiver's own estimate governs; the loss
+		// rule continues from there when losses come.
+		b.lossBps = min(b.rembBps, b.maxBps)
+		e = b.lossBps
 	case rembFresh && lossFresh:
 		e = min(b.rembBps, b.lossBps)
 	case rembFresh:

@@ -170,6 +170,9 @@ func (d *downTrack) waiting() int {
 // forward rewrites and sends one upstream packet, if it is for this
 // subscriber. Called by the upstream readers (one per layer).
 func (d *downTrack) forward(l *layer, gen uint32, p *rtp.Packet, fi frameInfo, now int64) {
+	if !d.sub.subReady.Load() {
+		return
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.writer == nil {

@@ -46,13 +46,13 @@ func newEnv(t testing.TB, cfg RouterConfig) *env {
 	}
 	e.router = e.engine.NewRouter(cfg, e)
 	t.Cleanup(func() {
-		e.router.Close()
 		e.mu.Lock()
 		cs := e.clients
 		e.mu.Unlock()
 		for _, c := range cs {
 			c.close()
 		}
+		e.router.Close()
 		_ = e.mux.Close()
 		_ = conn.Close()
 	})
@@ -74,8 +74,9 @@ func (e *env) Signal(peer string, m Message) {
 	}
 }
 
-// clientAPI is a lean pion client: VP8 and Opus, the simulcast and
-// audio-level extensions, no interceptors (the tests write RTCP themselves).
+// clientAPI is a pion client much like a browser: VP8 and Opus, the
+// simulcast and audio-level extensions, pion's default interceptors
+// (receiver reports, NACK, TWCC); the tests add REMB and NACKs themselves.
 func clientAPI(t testing.TB) *webrtc.API {
 	t.Helper()
 	m := &webrtc.MediaEngine{}
@@ -300,7 +301,9 @@ func (c *client) publish(tracks []webrtc.TrackLocal, sources []string, simulcast
 		senders = append(senders, s)
 	}
 	for _, s := range senders {
-		c.wg.Go(func() { c.readPubRTCP(s) })
+		for _, enc := range s.GetParameters().Encodings {
+			c.wg.Go(func() { c.readPubRTCP(s, enc.RID) })
+		}
 	}
 	c.offerPublish(pc, sources, false)
 	return senders
@@ -324,9 +327,15 @@ func (c *client) offerPublish(pc *webrtc.PeerConnection, sources []string, resta
 }
 
 // readPubRTCP records what the server sends the publisher about a track.
-func (c *client) readPubRTCP(s *webrtc.RTPSender) {
+func (c *client) readPubRTCP(s *webrtc.RTPSender, rid string) {
 	for {
-		pkts, _, err := s.ReadRTCP()
+		var pkts []rtcp.Packet
+		var err error
+		if rid == "" {
+			pkts, _, err = s.ReadRTCP()
+		} else {
+			pkts, _, err = s.ReadSimulcastRTCP(rid)
+		}
 		if err != nil {
 			return
 		}

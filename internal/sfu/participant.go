@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/sdp/v3"
@@ -24,6 +25,10 @@ type participant struct {
 	bwe  *bwe
 	kick chan struct{} // a subscribe renegotiation is wanted
 	done chan struct{} // closed by close
+	// subReady is set while the subscribe connection's transport is up:
+	// packets written before that are dropped by pion, so forwarding
+	// starts (at a keyframe) only then.
+	subReady atomic.Bool
 
 	mu             sync.Mutex // guards the fields below
 	closed         bool
@@ -288,6 +293,7 @@ func (p *participant) subscribe(u *upTrack) {
 			p.log.Error("sfu: subscribe peer connection", "err", err)
 			return
 		}
+		pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) { p.onSubscribeState(pc, s) })
 		p.sub = pc
 	}
 	d := newDownTrack(u, p)
@@ -302,6 +308,23 @@ func (p *participant) subscribe(u *upTrack) {
 	u.addSub(d)
 	p.r.goOwned(func() { d.readRTCP(sender) })
 	p.renegotiate()
+}
+
+// onSubscribeState starts forwarding when the subscribe transport is up.
+func (p *participant) onSubscribeState(pc *webrtc.PeerConnection, s webrtc.PeerConnectionState) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.sub != pc {
+		return
+	}
+	p.subReady.Store(s == webrtc.PeerConnectionStateConnected)
+	if s != webrtc.PeerConnectionStateConnected {
+		return
+	}
+	for _, d := range p.down {
+		_, target, _ := d.state()
+		d.requestKeyframe(target)
+	}
 }
 
 // unsubscribe stops sending track u to this participant.

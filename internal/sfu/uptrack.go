@@ -55,9 +55,13 @@ type layer struct {
 	lastPLI atomic.Int64     // unix nanos
 	bytes   [4]atomic.Uint64 // by VP8 temporal id (3: none/other)
 	packets atomic.Uint64
-	// rates, written by the router's tick only
-	rate     [4]float64 // bits/s by temporal id, smoothed
+	// rates, written and read by the router's tick only: a sliding window
+	// of rateWindow ticks, by temporal id.
+	rate     [4]float64 // bits/s over the window
 	lastSeen [4]uint64
+	window   [rateWindow][4]uint64 // bytes per tick
+	windowDt [rateWindow]time.Duration
+	ticks    int // ticks measured so far
 }
 
 func newUpTrack(id string, pub *participant, source string, remote *webrtc.TrackRemote) *upTrack {
@@ -121,8 +125,18 @@ func (l *layer) requestKeyframe(now time.Time) {
 	_ = pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}})
 }
 
-// active reports whether the layer carried media during the last tick.
-func (l *layer) active() bool { return l.rate[0]+l.rate[1]+l.rate[2]+l.rate[3] > 0 }
+// rateWindow is how many ticks a layer's rate is measured over (1 s).
+const rateWindow = 4
+
+// active reports whether the layer carried media in the last tick and has
+// been measured over a whole window, so its rate means something.
+func (l *layer) active() bool {
+	if l.ticks < rateWindow {
+		return false
+	}
+	last := l.window[(l.ticks-1)%rateWindow]
+	return last[0]+last[1]+last[2]+last[3] > 0
+}
 
 // bitrate is the layer's rate with temporal layers up to maxTID.
 func (l *layer) bitrate(maxTID uint8) float64 {
@@ -136,22 +150,35 @@ func (l *layer) bitrate(maxTID uint8) float64 {
 // hasTemporal reports whether the publisher sends VP8 temporal layers.
 func (l *layer) hasTemporal() bool { return l.rate[1]+l.rate[2] > 0 }
 
-// measure updates the smoothed rates from the byte counters; dt is the time
-// since the last call.
+// measure updates the rates from the byte counters; dt is the time since
+// the last call. A layer that sent nothing in the last tick starts over.
 func (l *layer) measure(dt time.Duration) {
+	i := l.ticks % rateWindow
+	var sum uint64
 	for t := range l.rate {
 		b := l.bytes[t].Load()
-		inst := float64(b-l.lastSeen[t]) * 8 / dt.Seconds()
+		l.window[i][t] = b - l.lastSeen[t]
 		l.lastSeen[t] = b
-		if inst == 0 {
-			l.rate[t] = 0 // a layer that stopped is gone at once
-			continue
+		sum += l.window[i][t]
+	}
+	l.windowDt[i] = dt
+	if sum == 0 {
+		l.ticks = 0
+		l.rate = [4]float64{}
+		return
+	}
+	l.ticks++
+	n := min(l.ticks, rateWindow)
+	var span time.Duration
+	var bytes [4]uint64
+	for k := range n {
+		span += l.windowDt[k]
+		for t := range bytes {
+			bytes[t] += l.window[k][t]
 		}
-		if l.rate[t] == 0 {
-			l.rate[t] = inst
-		} else {
-			l.rate[t] = 0.7*l.rate[t] + 0.3*inst
-		}
+	}
+	for t := range l.rate {
+		l.rate[t] = float64(bytes[t]) * 8 / span.Seconds()
 	}
 }
 

@@ -1,0 +1,232 @@
+package sfu
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+// The three layers a page publishes: quarter, half and full size.
+func simulcastSources() []*vp8Source {
+	return []*vp8Source{
+		{layer: 0, width: 160, height: 90, frameSize: 400, keyEvery: 300},
+		{layer: 1, width: 320, height: 180, frameSize: 1500, keyEvery: 300},
+		{layer: 2, width: 640, height: 360, frameSize: 4500, keyEvery: 300},
+	}
+}
+
+// publishSimulcast publishes a VP8 camera in three rid layers (q, h, f)
+// and pumps them at 30 fps; a PLI makes the asked layer send a keyframe.
+func publishSimulcast(t testing.TB, c *client, source string, srcs []*vp8Source) {
+	t.Helper()
+	rids := []string{"q", "h", "f"}
+	var tracks []*webrtc.TrackLocalStaticRTP
+	for _, rid := range rids[:len(srcs)] {
+		tracks = append(tracks, localTrack(t, capVP8, "cam", c.id, webrtc.WithRTPStreamID(rid)))
+	}
+	senders := c.publish(nil, []string{source}, tracks...)
+	c.mu.Lock()
+	mid := c.pub.GetTransceivers()[0].Mid()
+	c.mu.Unlock()
+	pump := newPump()
+	t.Cleanup(pump.close)
+	bySSRC := map[uint32]*vp8Source{}
+	for _, enc := range senders[0].GetParameters().Encodings {
+		for i, rid := range rids[:len(srcs)] {
+			if enc.RID == rid {
+				bySSRC[uint32(enc.SSRC)] = srcs[i]
+				pump.video(t, tracks[i], senders[0], mid, srcs[i])
+			}
+		}
+	}
+	if len(bySSRC) != len(srcs) {
+		t.Fatalf("encodings %+v", senders[0].GetParameters().Encodings)
+	}
+	c.keyOnPLI(pump, bySSRC)
+}
+
+// remb keeps telling the server, every 200 ms, what this subscriber can
+// receive, as a browser does; set changes the figure.
+type remb struct {
+	mu   sync.Mutex
+	bps  float32
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+func (c *client) startREMB(t testing.TB, rt *recvTrack, bps float32) *remb {
+	r := &remb{bps: bps, stop: make(chan struct{})}
+	ssrc := uint32(rt.remote.SSRC())
+	r.wg.Go(func() {
+		tk := time.NewTicker(200 * time.Millisecond)
+		defer tk.Stop()
+		for {
+			r.mu.Lock()
+			b := r.bps
+			r.mu.Unlock()
+			c.mu.Lock()
+			pc := c.sub
+			c.mu.Unlock()
+			_ = pc.WriteRTCP([]rtcp.Packet{&rtcp.ReceiverEstimatedMaximumBitrate{SenderSSRC: 1, Bitrate: b, SSRCs: []uint32{ssrc}}})
+			select {
+			case <-r.stop:
+				return
+			case <-tk.C:
+			}
+		}
+	})
+	t.Cleanup(func() { close(r.stop); r.wg.Wait() })
+	return r
+}
+
+func (r *remb) set(bps float32) {
+	r.mu.Lock()
+	r.bps = bps
+	r.mu.Unlock()
+}
+
+// waitLayer waits until the newest packets of rt come from layer l, and
+// returns every packet so far.
+func waitLayer(t testing.TB, rt *recvTrack, l int) []rtp.Packet {
+	t.Helper()
+	var pkts []rtp.Packet
+	defer func() {
+		if t.Failed() {
+			var ls []int
+			for _, p := range pkts[max(0, len(pkts)-40):] {
+				ls = append(ls, layerOf(p.Payload))
+			}
+			t.Logf("waiting for layer %d; last layers %v", l, ls)
+		}
+	}()
+	eventually(t, 15*time.Second, "layer switch", func() bool {
+		pkts = rt.packets()
+		n := 0
+		for i := len(pkts) - 1; i >= 0 && n < 20; i-- {
+			if ly := layerOf(pkts[i].Payload); ly >= 0 {
+				if ly != l {
+					return false
+				}
+				n++
+			}
+		}
+		return n == 20
+	})
+	return pkts
+}
+
+// checkSwitches fails unless every change of layer in pkts starts with a
+// keyframe, and returns the sequence of layers seen.
+func checkSwitches(t testing.TB, pkts []rtp.Packet) []int {
+	t.Helper()
+	var seen []int
+	cur := -1
+	for i, p := range pkts {
+		l := layerOf(p.Payload)
+		if l < 0 || l == cur {
+			continue
+		}
+		if !vp8Info(p.Payload).keyframe {
+			for j := 0; j < 5 && j < len(pkts); j++ {
+				t.Logf("pkt %d seq %d ts %d layer %d key %v len %d % x", j, pkts[j].SequenceNumber, pkts[j].Timestamp, layerOf(pkts[j].Payload), vp8Info(pkts[j].Payload).keyframe, len(pkts[j].Payload), pkts[j].Payload[:16])
+			}
+			t.Fatalf("packet %d: switch from layer %d to %d on a non-keyframe", i, cur, l)
+		}
+		cur = l
+		seen = append(seen, l)
+	}
+	return seen
+}
+
+func TestSimulcastSwitchesOnKeyframes(t *testing.T) {
+	e := newEnv(t, RouterConfig{InitialBitrate: 300_000})
+	sub := e.join("bob")
+	pub := e.join("alice")
+	publishSimulcast(t, pub, "camera", simulcastSources())
+	v := sub.track("alice/cam")
+	waitPackets(t, v, 10)
+	// 300 kbit/s fits the quarter layer only (≈110 kbit/s; half ≈ 380).
+	waitLayer(t, v, 0)
+	r := sub.startREMB(t, v, 5_000_000)
+	waitLayer(t, v, 2)
+	r.set(250_000)
+	pkts := waitLayer(t, v, 0)
+	checkContinuous(t, pkts)
+	seen := checkSwitches(t, pkts)
+	if len(seen) < 3 || seen[0] != 0 || seen[len(seen)-1] != 0 {
+		t.Fatalf("layers seen %v, want 0 … 2 … 0", seen)
+	}
+	// Never above the estimate: while at 250 kbit/s, no high layer.
+	for _, l := range seen[1 : len(seen)-1] {
+		if l == 0 {
+			t.Fatalf("layers seen %v", seen)
+		}
+	}
+}
+
+func TestSlowSubscriberGetsLowLayer(t *testing.T) {
+	e := newEnv(t, RouterConfig{})
+	fast := e.join("fast")
+	slow := e.join("slow")
+	pub := e.join("alice")
+	publishSimulcast(t, pub, "camera", simulcastSources())
+	fv := fast.track("alice/cam")
+	sv := slow.track("alice/cam")
+	waitPackets(t, fv, 1)
+	waitPackets(t, sv, 1)
+	fast.startREMB(t, fv, 8_000_000)
+	slow.startREMB(t, sv, 200_000)
+	waitLayer(t, fv, 2)
+	pkts := waitLayer(t, sv, 0)
+	// The slow one keeps getting frames: over the next second, about 30.
+	from := len(pkts)
+	time.Sleep(time.Second)
+	frames := 0
+	for _, p := range sv.packets()[from:] {
+		if p.Marker {
+			frames++
+		}
+		if l := layerOf(p.Payload); l != 0 {
+			t.Fatalf("slow subscriber got layer %d", l)
+		}
+	}
+	if frames < 20 {
+		t.Fatalf("slow subscriber got %d frames in 1 s, want a moving picture (≥ 20)", frames)
+	}
+	checkContinuous(t, sv.packets())
+	checkSwitches(t, fv.packets())
+}
+
+func TestTileSizeChoosesLayer(t *testing.T) {
+	e := newEnv(t, RouterConfig{InitialBitrate: 8_000_000})
+	sub := e.join("bob")
+	pub := e.join("alice")
+	publishSimulcast(t, pub, "camera", simulcastSources())
+	v := sub.track("alice/cam")
+	waitLayer(t, v, 2)
+	for _, tc := range []struct {
+		height int
+		layer  int
+	}{
+		{90, 0}, {150, 1}, {1080, 2}, {100, 1},
+	} {
+		h := tc.height
+		must(t, e.router.Handle("bob", Message{Type: TypeLayer, Track: "alice/cam", Height: &h}))
+		waitLayer(t, v, tc.layer)
+	}
+	// Height 0: the tile is hidden, nothing is sent.
+	zero := 0
+	must(t, e.router.Handle("bob", Message{Type: TypeLayer, Track: "alice/cam", Height: &zero}))
+	time.Sleep(2 * tick)
+	n := len(v.packets())
+	time.Sleep(4 * tick)
+	if got := len(v.packets()); got != n {
+		t.Fatalf("a hidden tile still gets packets (%d → %d)", n, got)
+	}
+	checkContinuous(t, v.packets())
+	checkSwitches(t, v.packets())
+}
