@@ -122,6 +122,7 @@ type client struct {
 	infos    map[string]TrackInfo // by mid, from the last subscribe offer
 	recv     map[string]*recvTrack
 	offers   int
+	tracks   []TrackInfo // of the last subscribe offer
 	speakers [][]string
 	errs     []Message
 	pubRTCP  []rtcp.Packet
@@ -189,6 +190,9 @@ func (c *client) handle(m Message) {
 		c.mu.Lock()
 		pc := c.pub
 		c.mu.Unlock()
+		if pc == nil { // the test offered in this client's name by hand
+			return
+		}
 		if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: m.SDP}); err != nil {
 			c.e.t.Errorf("%s: publish answer: %v", c.id, err)
 		}
@@ -210,6 +214,7 @@ func (c *client) handle(m Message) {
 func (c *client) answerSubscribe(m Message) {
 	c.mu.Lock()
 	c.offers++
+	c.tracks = m.Tracks
 	for _, ti := range m.Tracks {
 		c.infos[ti.Mid] = ti
 	}

@@ -152,12 +152,36 @@ func (p *participant) handlePublishOffer(m Message) error {
 	answer, err := p.answer(pc, m.SDP)
 	if err == nil {
 		p.signal(Message{Type: TypeAnswer, PC: PCPublish, SDP: answer})
+	} else if !p.recover(pc) {
+		// A connection stuck half-way is dropped; the next offer makes a
+		// new one.
+		p.pub = nil
+		if old == nil {
+			old = pc
+		} else {
+			defer pc.Close()
+		}
 	}
 	p.mu.Unlock()
 	if old != nil {
 		_ = old.Close()
 	}
 	return err
+}
+
+// recover brings a publish connection whose negotiation failed back to
+// its last stable state; it reports whether it could.
+func (p *participant) recover(pc *webrtc.PeerConnection) bool {
+	switch pc.SignalingState() {
+	case webrtc.SignalingStateStable:
+		return pc.CurrentRemoteDescription() != nil
+	case webrtc.SignalingStateHaveRemoteOffer:
+		if pc.CurrentRemoteDescription() == nil {
+			return false // never negotiated: nothing to go back to
+		}
+		return pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeRollback}) == nil
+	}
+	return false
 }
 
 // answer applies an offer to pc and returns the complete answer. Called

@@ -150,8 +150,9 @@ func TestSimulcastSwitchesOnKeyframes(t *testing.T) {
 	v := sub.track("alice/cam")
 	waitPackets(t, v, 10)
 	// 300 kbit/s fits the quarter layer only (≈110 kbit/s; half ≈ 380).
+	r := sub.startREMB(t, v, 300_000)
 	waitLayer(t, v, 0)
-	r := sub.startREMB(t, v, 5_000_000)
+	r.set(5_000_000)
 	waitLayer(t, v, 2)
 	r.set(250_000)
 	pkts := waitLayer(t, v, 0)
