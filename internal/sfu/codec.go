@@ -7,6 +7,7 @@ package sfu
 // frameInfo describes one RTP payload.
 type frameInfo struct {
 	keyframe bool   // the first packet of a keyframe: a safe place to start or switch
+	start    bool   // the first packet of a frame (VP8)
 	tid      uint8  // VP8 temporal layer id (0 when absent)
 	width    uint16 // from a VP8 keyframe header, else 0
 	height   uint16
@@ -53,6 +54,7 @@ func vp8Info(p []byte) frameInfo {
 	if !start || len(p) <= i {
 		return fi
 	}
+	fi.start = true
 	h := p[i:]
 	if h[0]&0x01 != 0 { // P bit set: an interframe
 		return fi

@@ -48,8 +48,9 @@ type downTrack struct {
 	clock  uint32
 	sender *webrtc.RTPSender
 
-	target int   // layer wanted; noLayer: paused
-	maxTID uint8 // highest VP8 temporal layer sent
+	target  int   // layer wanted; noLayer: paused
+	maxTID  uint8 // highest VP8 temporal layer sent
+	wantTID uint8 // maxTID to reach: lowered at once, raised at a TID 0 frame
 	cur    int   // layer being forwarded; noLayer: none yet
 	curGen uint32
 
@@ -89,7 +90,7 @@ type histEntry struct {
 }
 
 func newDownTrack(up *upTrack, sub *participant) *downTrack {
-	d := &downTrack{up: up, sub: sub, target: 0, cur: noLayer, maxTID: allTIDs}
+	d := &downTrack{up: up, sub: sub, target: 0, cur: noLayer, maxTID: allTIDs, wantTID: allTIDs}
 	d.reqHeight.Store(-1)
 	return d
 }
@@ -150,7 +151,10 @@ func (d *downTrack) requestKeyframe(i int) {
 func (d *downTrack) setTarget(layer int, maxTID uint8) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.target, d.maxTID = layer, maxTID
+	d.target, d.wantTID = layer, maxTID
+	if maxTID < d.maxTID {
+		d.maxTID = maxTID // dropping upper temporal layers is safe anywhere
+	}
 	if layer == noLayer {
 		d.cur = noLayer // stop at once; restart on a keyframe
 	}
@@ -183,6 +187,9 @@ func (d *downTrack) forward(l *layer, gen uint32, p *rtp.Packet, fi frameInfo, n
 			return
 		}
 		d.switchTo(l.index, gen, p, now)
+	}
+	if d.wantTID > d.maxTID && fi.start && fi.tid == 0 {
+		d.maxTID = d.wantTID // frames above refer to this one: safe to add
 	}
 	drop := len(p.Payload) == 0 || (d.up.isVP8 && fi.tid > d.maxTID)
 	out, ok := d.mapSeq(p.SequenceNumber, drop)

@@ -231,3 +231,51 @@ func TestTileSizeChoosesLayer(t *testing.T) {
 	checkContinuous(t, v.packets())
 	checkSwitches(t, v.packets())
 }
+
+// tidOf reads the VP8 temporal layer of a payload made by vp8Source.
+func tidOf(p []byte) int {
+	if len(p) > 4 && p[1]&0x20 != 0 {
+		return int(p[4] >> 6)
+	}
+	return -1
+}
+
+func TestScreenShareDropsFrameRateFirst(t *testing.T) {
+	e := newEnv(t, RouterConfig{})
+	sub := e.join("bob")
+	pub := e.join("alice")
+	// One full-resolution layer in three temporal layers (0, 2, 1, 2…):
+	// ≈ 750 kbit/s at 30 fps, ≈ 380 kbit/s at 15 fps (TID ≤ 1).
+	video := localTrack(t, capVP8, "screen", "alice")
+	senders := pub.publish([]webrtc.TrackLocal{video}, []string{"screen"})
+	src := &vp8Source{width: 1920, height: 1080, frameSize: 3000, keyEvery: 90, temporal: true}
+	pump := newPump()
+	t.Cleanup(pump.close)
+	pump.video(t, video, senders[0], "", src)
+	pub.keyOnPLI(pump, map[uint32]*vp8Source{uint32(senders[0].GetParameters().Encodings[0].SSRC): src})
+	v := sub.track("alice/screen")
+	if v.info.Source != "screen" {
+		t.Fatalf("source %q", v.info.Source)
+	}
+	waitPackets(t, v, 10)
+	sub.startREMB(t, v, 500_000)
+	var pkts []rtp.Packet
+	eventually(t, 10*time.Second, "TID 2 dropped", func() bool {
+		pkts = v.packets()
+		if len(pkts) < 40 {
+			return false
+		}
+		tids := map[int]int{}
+		for _, p := range pkts[len(pkts)-40:] {
+			tids[tidOf(p.Payload)]++
+		}
+		return tids[2] == 0 && tids[1] > 0 && tids[0] > 0
+	})
+	checkContinuous(t, pkts)
+	// Same resolution: every keyframe still says 1920×1080.
+	for _, p := range pkts {
+		if fi := vp8Info(p.Payload); fi.keyframe && (fi.width != 1920 || fi.height != 1080) {
+			t.Fatalf("keyframe of %d×%d", fi.width, fi.height)
+		}
+	}
+}

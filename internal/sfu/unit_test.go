@@ -1,0 +1,158 @@
+package sfu
+
+import (
+	"testing"
+	"time"
+)
+
+func TestVP8Info(t *testing.T) {
+	key := []byte{0x10, 0x00, 0x00, 0x9d, 0x01, 0x2a, 0x80, 0x02, 0x68, 0x01} // 640×360
+	for _, tc := range []struct {
+		name string
+		p    []byte
+		want frameInfo
+	}{
+		{"empty", nil, frameInfo{}},
+		{"keyframe, no extension", append([]byte{0x10}, key...), frameInfo{keyframe: true, start: true, width: 640, height: 360}},
+		{"keyframe, 15-bit picture id", append([]byte{0x90, 0x80, 0x81, 0x23}, key...), frameInfo{keyframe: true, start: true, width: 640, height: 360}},
+		{"keyframe, 7-bit picture id, TL0PICIDX, TID 0", append([]byte{0x90, 0xe0, 0x05, 0x07, 0x20}, key...),
+			frameInfo{keyframe: true, start: true, width: 640, height: 360}},
+		{"interframe TID 2", []byte{0x90, 0xa0, 0x81, 0x23, 0x80, 0x11, 0, 0}, frameInfo{tid: 2, start: true}},
+		{"continuation of a keyframe", []byte{0x80, 0x80, 0x81, 0x23, 0x10, 0, 0}, frameInfo{}},
+		{"partition 1 start", []byte{0x11, 0x10, 0, 0}, frameInfo{}},
+		{"truncated extension", []byte{0x90}, frameInfo{}},
+		{"truncated picture id", []byte{0x90, 0x80}, frameInfo{}},
+		{"keyframe without room for a size", []byte{0x10, 0x10, 0, 0}, frameInfo{keyframe: true, start: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := vp8Info(tc.p); got != tc.want {
+				t.Fatalf("vp8Info = %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestH264Info(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		p    []byte
+		key  bool
+	}{
+		{"empty", nil, false},
+		{"IDR slice", []byte{0x65, 1, 2}, true},
+		{"SPS", []byte{0x67, 1, 2}, true},
+		{"non-IDR slice", []byte{0x41, 1, 2}, false},
+		{"STAP-A with SPS", []byte{0x78, 0, 2, 0x67, 1, 0, 2, 0x68, 1}, true},
+		{"STAP-A without", []byte{0x78, 0, 2, 0x41, 1}, false},
+		{"STAP-A with a lying size", []byte{0x78, 0xff, 0xff, 0x67}, false},
+		{"FU-A start of IDR", []byte{0x7c, 0x85, 1}, true},
+		{"FU-A middle of IDR", []byte{0x7c, 0x05, 1}, false},
+		{"FU-A truncated", []byte{0x7c}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := h264Info(tc.p).keyframe; got != tc.key {
+				t.Fatalf("keyframe = %v, want %v", got, tc.key)
+			}
+		})
+	}
+}
+
+// TestMapSeq drives the sequence rewriting through losses, late packets,
+// duplicates and dropped packets.
+func TestMapSeq(t *testing.T) {
+	type step struct {
+		src  uint16
+		drop bool
+		out  uint16
+		ok   bool
+	}
+	for _, tc := range []struct {
+		name  string
+		steps []step
+	}{
+		{"in order", []step{{100, false, 1000, true}, {101, false, 1001, true}, {102, false, 1002, true}}},
+		{"a loss keeps its number for the late packet", []step{
+			{100, false, 1000, true}, {102, false, 1002, true}, {101, false, 1001, true}, {103, false, 1003, true}}},
+		{"a duplicate is not sent twice", []step{{100, false, 1000, true}, {101, false, 1001, true}, {101, false, 0, false},
+			{100, false, 0, false}}},
+		{"dropped packets leave no hole", []step{
+			{100, false, 1000, true}, {101, true, 0, false}, {102, false, 1001, true}, {101, false, 0, false}}},
+		{"wrap-around", []step{{65534, false, 1000, true}, {65535, false, 1001, true}, {0, false, 1002, true}}},
+		{"a huge jump is a discontinuity", []step{{100, false, 1000, true}, {30000, false, 1001, true}, {30001, false, 1002, true}}},
+		{"too old", []step{{5000, false, 1000, true}, {5001, false, 1001, true}, {3000, false, 0, false}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := &downTrack{nextOut: 1000, lastSrc: tc.steps[0].src - 1}
+			for i, s := range tc.steps {
+				out, ok := d.mapSeq(s.src, s.drop)
+				if ok != s.ok || (ok && out != s.out) {
+					t.Fatalf("step %d (src %d): got %d %v, want %d %v", i, s.src, out, ok, s.out, s.ok)
+				}
+			}
+		})
+	}
+}
+
+func TestFit(t *testing.T) {
+	cam := []option{{0, allTIDs, 100e3}, {1, allTIDs, 400e3}, {2, allTIDs, 1200e3}}
+	// A screen share with three temporal layers on one spatial layer,
+	// then a second spatial layer.
+	screen := []option{{0, 0, 300e3}, {0, 1, 450e3}, {0, 2, 600e3}, {1, 0, 700e3}, {1, 1, 1000e3}, {1, 2, 1500e3}}
+	for _, tc := range []struct {
+		name   string
+		budget float64
+		cands  []candidate // in priority order
+		want   []int
+	}{
+		{"plenty", 10e6, []candidate{{opts: cam, want: 2}, {opts: cam, want: 2}}, []int{2, 2}},
+		{"tile wants a small layer", 10e6, []candidate{{opts: cam, want: 0}, {opts: cam, want: 1}}, []int{0, 1}},
+		{"hidden tile", 10e6, []candidate{{opts: cam, want: -1}}, []int{-1}},
+		{"priority gets the upgrade", 1.2e6, []candidate{{opts: cam, want: 2}, {opts: cam, want: 2}}, []int{1, 1}},
+		{"first in priority goes highest", 1.6e6, []candidate{{opts: cam, want: 2, now: 2}, {opts: cam, want: 2}}, []int{2, 1}},
+		{"slow link: lowest layers, not frozen", 250e3, []candidate{{opts: cam, want: 2}, {opts: cam, want: 2}}, []int{0, 0}},
+		{"below the lowest: least important paused", 150e3, []candidate{{opts: cam, want: 2}, {opts: cam, want: 2}}, []int{0, -1}},
+		{"upgrades keep 10 % headroom", 440e3, []candidate{{opts: cam, want: 2, now: 0}}, []int{0}},
+		{"staying needs no headroom", 440e3, []candidate{{opts: cam, want: 2, now: 1}}, []int{1}},
+		{"screen keeps resolution, drops frame rate", 900e3, []candidate{{opts: screen, want: 5, now: 5}}, []int{3}},
+		{"screen at full rate", 2e6, []candidate{{opts: screen, want: 5, now: 5}}, []int{5}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var cs []*candidate
+			for i := range tc.cands {
+				c := tc.cands[i] // now defaults to 0: the lowest option flows
+				cs = append(cs, &c)
+			}
+			fit(cs, tc.budget)
+			for i, c := range cs {
+				if c.choice != tc.want[i] {
+					t.Fatalf("track %d: choice %d, want %d", i, c.choice, tc.want[i])
+				}
+			}
+		})
+	}
+}
+
+func TestBWE(t *testing.T) {
+	now := time.Now()
+	b := newBWE(1e6, 50e3, 30e6)
+	if got := b.estimate(now); got != 1e6 {
+		t.Fatalf("initial %v", got)
+	}
+	b.remb(3e6, now)
+	if got := b.estimate(now); got != 3e6 {
+		t.Fatalf("REMB alone: %v", got)
+	}
+	b.loss(0, now) // no loss: the receiver's estimate governs
+	if got := b.estimate(now); got != 3e6 {
+		t.Fatalf("REMB and no loss: %v", got)
+	}
+	now = now.Add(time.Second)
+	b.remb(3e6, now)
+	b.loss(64, now) // 25 % loss: back off
+	if got := b.estimate(now); got >= 3e6*0.9 {
+		t.Fatalf("25 %% loss did not back off: %v", got)
+	}
+	if got := b.estimate(now.Add(time.Minute)); got < 50e3 {
+		t.Fatalf("stale reports: %v below the floor", got)
+	}
+}
