@@ -51,8 +51,8 @@ type downTrack struct {
 	target  int   // layer wanted; noLayer: paused
 	maxTID  uint8 // highest VP8 temporal layer sent
 	wantTID uint8 // maxTID to reach: lowered at once, raised at a TID 0 frame
-	cur    int   // layer being forwarded; noLayer: none yet
-	curGen uint32
+	cur     int   // layer being forwarded; noLayer: none yet
+	curGen  uint32
 
 	started   bool
 	nextOut   uint16 // next outgoing sequence number

@@ -395,6 +395,7 @@ type vp8Source struct {
 	pid      uint16
 	frame    int
 	keyAsked atomic.Bool
+	sent     atomic.Int64 // frames made, for tests to compare with
 }
 
 const vp8PayloadMax = 1100
@@ -438,6 +439,7 @@ func (s *vp8Source) next() []*rtp.Packet {
 		s.seq++
 	}
 	s.frame++
+	s.sent.Add(1)
 	s.pid = (s.pid + 1) & 0x7fff
 	s.ts += 3000
 	return pkts

@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -158,14 +159,12 @@ func TestSimulcastSwitchesOnKeyframes(t *testing.T) {
 	pkts := waitLayer(t, v, 0)
 	checkContinuous(t, pkts)
 	seen := checkSwitches(t, pkts)
-	if len(seen) < 3 || seen[0] != 0 || seen[len(seen)-1] != 0 {
-		t.Fatalf("layers seen %v, want 0 … 2 … 0", seen)
-	}
-	// Never above the estimate: while at 250 kbit/s, no high layer.
-	for _, l := range seen[1 : len(seen)-1] {
-		if l == 0 {
-			t.Fatalf("layers seen %v", seen)
-		}
+	// Up to the high layer, then straight down to the low one and no
+	// bounce back above the 250 kbit/s estimate. (Before the first REMB the
+	// loss-based estimate may already have tried the middle layer.)
+	last2 := slices.Index(seen, 2)
+	if seen[0] != 0 || last2 < 0 || !slices.Equal(seen[last2:], []int{2, 0}) {
+		t.Fatalf("layers seen %v, want 0 … 2 0", seen)
 	}
 }
 
@@ -174,7 +173,8 @@ func TestSlowSubscriberGetsLowLayer(t *testing.T) {
 	fast := e.join("fast")
 	slow := e.join("slow")
 	pub := e.join("alice")
-	publishSimulcast(t, pub, "camera", simulcastSources())
+	srcs := simulcastSources()
+	publishSimulcast(t, pub, "camera", srcs)
 	fv := fast.track("alice/cam")
 	sv := slow.track("alice/cam")
 	waitPackets(t, fv, 1)
@@ -183,10 +183,10 @@ func TestSlowSubscriberGetsLowLayer(t *testing.T) {
 	slow.startREMB(t, sv, 200_000)
 	waitLayer(t, fv, 2)
 	pkts := waitLayer(t, sv, 0)
-	// The slow one keeps getting frames: over the next second, about 30.
-	from := len(pkts)
+	// The slow one keeps getting every frame of the low layer.
+	from, sent := len(pkts), srcs[0].sent.Load()
 	time.Sleep(time.Second)
-	frames := 0
+	frames, made := 0, srcs[0].sent.Load()-sent
 	for _, p := range sv.packets()[from:] {
 		if p.Marker {
 			frames++
@@ -195,8 +195,8 @@ func TestSlowSubscriberGetsLowLayer(t *testing.T) {
 			t.Fatalf("slow subscriber got layer %d", l)
 		}
 	}
-	if frames < 20 {
-		t.Fatalf("slow subscriber got %d frames in 1 s, want a moving picture (≥ 20)", frames)
+	if made < 10 || int64(frames) < made-3 {
+		t.Fatalf("slow subscriber got %d of %d frames in 1 s, want a moving picture", frames, made)
 	}
 	checkContinuous(t, sv.packets())
 	checkSwitches(t, fv.packets())
@@ -222,12 +222,11 @@ func TestTileSizeChoosesLayer(t *testing.T) {
 	// Height 0: the tile is hidden, nothing is sent.
 	zero := 0
 	must(t, e.router.Handle("bob", Message{Type: TypeLayer, Track: "alice/cam", Height: &zero}))
-	time.Sleep(2 * tick)
-	n := len(v.packets())
-	time.Sleep(4 * tick)
-	if got := len(v.packets()); got != n {
-		t.Fatalf("a hidden tile still gets packets (%d → %d)", n, got)
-	}
+	eventually(t, 5*time.Second, "a hidden tile to stop", func() bool {
+		n := len(v.packets())
+		time.Sleep(3 * tick)
+		return len(v.packets()) == n
+	})
 	checkContinuous(t, v.packets())
 	checkSwitches(t, v.packets())
 }

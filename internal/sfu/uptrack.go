@@ -58,6 +58,7 @@ type layer struct {
 	// rates, written and read by the router's tick only: a sliding window
 	// of rateWindow ticks, by temporal id.
 	rate     [4]float64 // bits/s over the window
+	peak     [4]float64 // rate, following rises at once and falls slowly
 	lastSeen [4]uint64
 	window   [rateWindow][4]uint64 // bytes per tick
 	windowDt [rateWindow]time.Duration
@@ -138,11 +139,15 @@ func (l *layer) active() bool {
 	return last[0]+last[1]+last[2]+last[3] > 0
 }
 
-// bitrate is the layer's rate with temporal layers up to maxTID.
+// peakDecay is how fast a layer's peak rate falls per tick (about 20 %
+// a second).
+const peakDecay = 0.95
+
+// bitrate is the layer's peak rate with temporal layers up to maxTID.
 func (l *layer) bitrate(maxTID uint8) float64 {
-	r := l.rate[3]
+	r := l.peak[3]
 	for t := 0; t <= int(maxTID) && t < 3; t++ {
-		r += l.rate[t]
+		r += l.peak[t]
 	}
 	return r
 }
@@ -164,7 +169,7 @@ func (l *layer) measure(dt time.Duration) {
 	l.windowDt[i] = dt
 	if sum == 0 {
 		l.ticks = 0
-		l.rate = [4]float64{}
+		l.rate, l.peak = [4]float64{}, [4]float64{}
 		return
 	}
 	l.ticks++
@@ -179,6 +184,10 @@ func (l *layer) measure(dt time.Duration) {
 	}
 	for t := range l.rate {
 		l.rate[t] = float64(bytes[t]) * 8 / span.Seconds()
+		// Allocation uses the peak, so that a layer whose rate dips for a
+		// moment (a slow second at the encoder) is not chosen above the
+		// estimate only to be dropped again.
+		l.peak[t] = max(l.rate[t], l.peak[t]*peakDecay)
 	}
 }
 
