@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
@@ -28,6 +29,8 @@ type env struct {
 	mux    ice.UDPMux
 	engine *Engine
 	router *Router
+
+	lean    bool // clients without interceptors (benchmarks)
 
 	mu      sync.Mutex
 	clients map[string]*client
@@ -100,6 +103,23 @@ func clientAPI(t testing.TB) *webrtc.API {
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se))
 }
 
+// leanClientAPI is a client without interceptors: no reports, no NACK,
+// no TWCC, so that in-process subscribers cost the benchmarks little.
+func leanClientAPI(t testing.TB) *webrtc.API {
+	t.Helper()
+	m := &webrtc.MediaEngine{}
+	must(t, m.RegisterCodec(webrtc.RTPCodecParameters{
+		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000},
+		PayloadType:        96}, webrtc.RTPCodecTypeVideo))
+	se := webrtc.SettingEngine{}
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se),
+		webrtc.WithInterceptorRegistry(&interceptor.Registry{}))
+}
+
 func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
@@ -126,6 +146,9 @@ type client struct {
 	speakers [][]string
 	errs     []Message
 	pubRTCP  []rtcp.Packet
+	// onPacket, when set before join, replaces recording: each received
+	// packet's raw bytes go to it (benchmarks).
+	onPacket func(b []byte)
 }
 
 // recvTrack is a track the client receives, with every packet it got.
@@ -143,10 +166,19 @@ func (r *recvTrack) packets() []rtp.Packet {
 	return append([]rtp.Packet(nil), r.pkts...)
 }
 
-func (e *env) join(id string) *client {
+// join adds a client; onPacket, if given, receives every media packet
+// instead of the client recording them.
+func (e *env) join(id string, onPacket ...func([]byte)) *client {
 	e.t.Helper()
-	c := &client{e: e, id: id, api: clientAPI(e.t), inbox: make(chan Message, 1000), stop: make(chan struct{}),
+	api := clientAPI(e.t)
+	if e.lean {
+		api = leanClientAPI(e.t)
+	}
+	c := &client{e: e, id: id, api: api, inbox: make(chan Message, 1000), stop: make(chan struct{}),
 		infos: map[string]TrackInfo{}, recv: map[string]*recvTrack{}}
+	if len(onPacket) > 0 {
+		c.onPacket = onPacket[0]
+	}
 	e.mu.Lock()
 	e.clients[id] = c
 	e.mu.Unlock()
@@ -253,6 +285,10 @@ func (c *client) onTrack(pc *webrtc.PeerConnection, t *webrtc.TrackRemote, rcv *
 	rt := &recvTrack{info: c.infos[mid], remote: t}
 	c.recv[rt.info.ID] = rt
 	c.mu.Unlock()
+	if c.onPacket != nil {
+		c.wg.Go(func() { c.readLean(t) })
+		return
+	}
 	c.wg.Go(func() {
 		for {
 			p, _, err := t.ReadRTP()
@@ -569,4 +605,15 @@ func (c *client) keyOnPLI(m *mediaPump, srcs map[uint32]*vp8Source) {
 			seen = len(pkts)
 		}
 	})
+}
+
+func (c *client) readLean(t *webrtc.TrackRemote) {
+	buf := make([]byte, maxPacket)
+	for {
+		n, _, err := t.Read(buf)
+		if err != nil {
+			return
+		}
+		c.onPacket(buf[:n])
+	}
 }

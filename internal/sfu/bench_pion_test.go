@@ -1,0 +1,177 @@
+package sfu
+
+import (
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+// BenchmarkSession runs whole sessions through a real router and real
+// pion peer connections on loopback: g groups of n participants, where
+// pubs of each group publish a VP8 camera at 30 fps (≈1.1 Mbit/s,
+// 1,100-byte packets, a 24-packet keyframe every 2 s) and everyone
+// receives the others. b.N is the number of frames per publisher, sent at
+// real rate: run it as -benchtime=300x (10 s).
+//
+// CPU is the whole process's, so it includes the in-process clients'
+// receive path (lean pion clients: no interceptors) and the publishers:
+// an upper bound of the server's cost per forwarded packet. Latency is
+// publisher write → subscriber read, both in this process.
+func BenchmarkSession(b *testing.B) {
+	for _, tc := range []struct{ groups, size, pubs int }{
+		{1, 101, 1}, // 1 publisher × 100 subscribers
+		{1, 6, 6},   // 6 × 6
+		{10, 4, 4},  // 10 sessions of 4
+	} {
+		b.Run(fmt.Sprintf("groups=%d/size=%d/pubs=%d", tc.groups, tc.size, tc.pubs), func(b *testing.B) {
+			benchSession(b, tc.groups, tc.size, tc.pubs)
+		})
+	}
+}
+
+// latencies collects publisher→subscriber delays.
+type latencies struct {
+	mu sync.Mutex
+	d  []time.Duration
+	n  atomic.Int64
+}
+
+func (l *latencies) onPacket(b []byte) {
+	l.n.Add(1)
+	var p rtp.Packet
+	if p.Unmarshal(b) != nil || len(p.Payload) < 32 {
+		return
+	}
+	sent := int64(binary.BigEndian.Uint64(p.Payload[len(p.Payload)-8:]))
+	d := time.Duration(time.Now().UnixNano() - sent)
+	l.mu.Lock()
+	l.d = append(l.d, d)
+	l.mu.Unlock()
+}
+
+func benchSession(b *testing.B, groups, size, pubs int) {
+	lat := &latencies{}
+	type pubTrack struct {
+		track *webrtc.TrackLocalStaticRTP
+	}
+	var tracks []pubTrack
+	var envs []*env
+	for g := range groups {
+		// Lean clients send no REMB: an initial estimate that fits all
+		// their tracks stands in for it.
+		e := newEnv(b, RouterConfig{InitialBitrate: 20_000_000})
+		e.lean = true
+		envs = append(envs, e)
+		var members []*client
+		for i := range size {
+			members = append(members, e.join(fmt.Sprintf("g%dp%d", g, i), lat.onPacket))
+		}
+		for i := range pubs {
+			tr := localTrack(b, capVP8, "cam", members[i].id)
+			members[i].publish([]webrtc.TrackLocal{tr}, []string{"camera"})
+			tracks = append(tracks, pubTrack{tr})
+		}
+	}
+	// Wait until every subscriber is connected and receives.
+	want := int64(groups * pubs * (size - 1))
+	var probeSeq uint16
+	probe := func() {
+		probeSeq++
+		for _, t := range tracks {
+			p := &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: probeSeq,
+				Timestamp: uint32(probeSeq) * 3000}, Payload: make([]byte, 40)}
+			p.Payload[0] = 0x10 // keyframe start
+			_ = t.track.WriteRTP(p)
+		}
+	}
+	joined := time.Now()
+	eventually(b, 60*time.Second, "every subscriber connected", func() bool {
+		probe()
+		lat.n.Store(0)
+		probe()
+		time.Sleep(100 * time.Millisecond)
+		return lat.n.Load() >= want
+	})
+	b.Logf("%d subscriptions receiving %.1f s after the joins", want, time.Since(joined).Seconds())
+	lat.mu.Lock()
+	lat.d = lat.d[:0]
+	lat.mu.Unlock()
+	lat.n.Store(0)
+
+	srcs := make([]*vp8Source, len(tracks))
+	for i := range srcs {
+		srcs[i] = &vp8Source{width: 640, height: 360, keyEvery: 60, seq: probeSeq + 1, ts: uint32(probeSeq+1) * 3000}
+	}
+	b.ResetTimer()
+	start, cpu := time.Now(), cpuTime()
+	var sent atomic.Int64
+	var wg sync.WaitGroup
+	for k, t := range tracks {
+		s := srcs[k]
+		wg.Go(func() {
+			// Paced like a browser: a frame's packets 1 ms apart, so a
+			// keyframe is a 24 ms burst rather than one instant.
+			tk := time.NewTicker(time.Second / 30)
+			defer tk.Stop()
+			for range b.N {
+				<-tk.C
+				s.frameSize = 4*vp8PayloadMax - 100
+				if s.frame%s.keyEvery == 0 {
+					s.frameSize = 24 * vp8PayloadMax
+				}
+				for j, p := range s.next() {
+					if j > 0 {
+						time.Sleep(time.Millisecond)
+					}
+					binary.BigEndian.PutUint64(p.Payload[len(p.Payload)-8:], uint64(time.Now().UnixNano()))
+					_ = t.track.WriteRTP(p)
+					sent.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	time.Sleep(200 * time.Millisecond) // the last packets in flight
+	wall, used := time.Since(start), cpuTime()-cpu
+	b.StopTimer()
+	fwd := lat.n.Load()
+	lat.mu.Lock()
+	d := slices.Clone(lat.d)
+	lat.mu.Unlock()
+	slices.Sort(d)
+	var in, out uint64
+	for _, e := range envs {
+		_, ups := e.router.snapshot()
+		for _, u := range ups {
+			in += u.layers[0].packets.Load()
+			for _, d := range *u.subs.Load() {
+				d.mu.Lock()
+				out += d.packets
+				d.mu.Unlock()
+			}
+		}
+	}
+	b.Logf("server read %d, wrote %d; clients got %d", in, out, fwd)
+	// In-process clients drop some of a keyframe burst when their socket
+	// buffers overflow; the loss is reported, and only a broken path fails.
+	total := sent.Load() * int64(size-1)
+	if len(d) == 0 || fwd < total*80/100 {
+		b.Fatalf("forwarded %d packets of %d", fwd, total)
+	}
+	b.ReportMetric(100*float64(total-fwd)/float64(total), "loss-%")
+	q := func(f float64) float64 { return float64(d[int(f*float64(len(d)-1))].Microseconds()) / 1000 }
+	b.ReportMetric(float64(fwd)/wall.Seconds(), "fwd-pkt/s")
+	b.ReportMetric(float64(fwd)*1100*8/wall.Seconds()/1e6, "Mbit/s")
+	b.ReportMetric(float64(used.Microseconds())/float64(fwd), "cpu-µs/fwd")
+	b.ReportMetric(used.Seconds()/wall.Seconds(), "cores")
+	b.ReportMetric(q(0.5), "p50-ms")
+	b.ReportMetric(q(0.99), "p99-ms")
+	b.ReportMetric(0, "ns/op")
+}
