@@ -30,7 +30,7 @@ type env struct {
 	engine *Engine
 	router *Router
 
-	lean    bool // clients without interceptors (benchmarks)
+	lean bool // clients without interceptors (benchmarks)
 
 	mu      sync.Mutex
 	clients map[string]*client
