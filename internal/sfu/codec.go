@@ -11,6 +11,10 @@ type frameInfo struct {
 	tid      uint8  // VP8 temporal layer id (0 when absent)
 	width    uint16 // from a VP8 keyframe header, else 0
 	height   uint16
+	// Where the VP8 picture id and TL0PICIDX are in the payload (0: absent),
+	// for rewriting; pid15 says the picture id has 15 bits.
+	pidAt, tl0At uint8
+	pid15        bool
 }
 
 // vp8Info parses a VP8 payload descriptor (RFC 7741 §4.2) and, for the
@@ -33,13 +37,20 @@ func vp8Info(p []byte) frameInfo {
 			if len(p) <= i {
 				return fi
 			}
+			fi.pidAt = uint8(i)
 			if p[i]&0x80 != 0 {
+				fi.pid15 = true
 				i++
 			}
 			i++
 		}
 		if x&0x40 != 0 { // L: TL0PICIDX
+			fi.tl0At = uint8(i)
 			i++
+		}
+		if len(p) <= i { // the descriptor is cut short: nothing to rewrite
+			fi.pidAt, fi.tl0At = 0, 0
+			return fi
 		}
 		if x&0x20 != 0 || x&0x10 != 0 { // T or K: TID/Y/KEYIDX byte
 			if len(p) <= i {
@@ -97,4 +108,34 @@ func h264Info(p []byte) frameInfo {
 		}
 	}
 	return fi
+}
+
+// vp8PictureID reads the picture id and TL0PICIDX that fi located in p.
+func vp8PictureID(p []byte, fi frameInfo) (pid uint16, tl0 uint8) {
+	if fi.pidAt != 0 {
+		if fi.pid15 {
+			pid = uint16(p[fi.pidAt]&0x7f)<<8 | uint16(p[fi.pidAt+1])
+		} else {
+			pid = uint16(p[fi.pidAt] & 0x7f)
+		}
+	}
+	if fi.tl0At != 0 {
+		tl0 = p[fi.tl0At]
+	}
+	return pid, tl0
+}
+
+// setVP8PictureID writes pid and tl0 at the places fi located in p.
+func setVP8PictureID(p []byte, fi frameInfo, pid uint16, tl0 uint8) {
+	if fi.pidAt != 0 {
+		if fi.pid15 {
+			p[fi.pidAt] = 0x80 | byte(pid>>8)&0x7f
+			p[fi.pidAt+1] = byte(pid)
+		} else {
+			p[fi.pidAt] = byte(pid) & 0x7f
+		}
+	}
+	if fi.tl0At != 0 {
+		p[fi.tl0At] = tl0
+	}
 }

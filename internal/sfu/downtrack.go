@@ -63,7 +63,16 @@ type downTrack struct {
 	srcMap    [seqMapSize]seqEntry  // by upstream seq: its outgoing seq
 	hist      [seqMapSize]histEntry // by outgoing seq: where it came from
 	hdr       rtp.Header            // scratch, so the hot path does not allocate
-	rtx       [maxPacket]byte       // scratch for retransmissions
+	pay       [maxPacket]byte       // scratch for a payload whose VP8 picture id is rewritten
+	// VP8 picture id and TL0PICIDX, rewritten like sequence numbers so
+	// that a layer switch does not make them jump (libwebrtc drops frames
+	// whose picture id goes backwards).
+	pidOffset uint16
+	tl0Offset uint8
+	lastPid   uint16
+	lastTL0   uint8
+	havePid   bool
+	rtx       [maxPacket]byte // scratch for retransmissions
 	rtxPkt    rtp.Packet
 
 	packets, bytes, nacked, resent uint64
@@ -82,11 +91,13 @@ const (
 )
 
 type histEntry struct {
-	out, src uint16
-	layer    int8
-	gen      uint32
-	tsOffset uint32
-	valid    bool
+	out, src  uint16
+	layer     int8
+	gen       uint32
+	tsOffset  uint32
+	pidOffset uint16
+	tl0Offset uint8
+	valid     bool
 }
 
 func newDownTrack(up *upTrack, sub *participant) *downTrack {
@@ -186,7 +197,7 @@ func (d *downTrack) forward(l *layer, gen uint32, p *rtp.Packet, fi frameInfo, n
 		if l.index != d.target || !fi.keyframe {
 			return
 		}
-		d.switchTo(l.index, gen, p, now)
+		d.switchTo(l.index, gen, p, fi, now)
 	}
 	if d.wantTID > d.maxTID && fi.start && fi.tid == 0 {
 		d.maxTID = d.wantTID // frames above refer to this one: safe to add
@@ -197,24 +208,52 @@ func (d *downTrack) forward(l *layer, gen uint32, p *rtp.Packet, fi frameInfo, n
 		return
 	}
 	ts := p.Timestamp + d.tsOffset
-	if int32(ts-d.lastOutTS) > 0 {
+	newest := int32(ts-d.lastOutTS) >= 0
+	if newest {
 		d.lastOutTS, d.lastSent = ts, now
 	}
 	d.hist[out&seqMask] = histEntry{out: out, src: p.SequenceNumber, layer: int8(l.index), gen: gen,
-		tsOffset: d.tsOffset, valid: true}
-	d.write(p, out, ts)
+		tsOffset: d.tsOffset, pidOffset: d.pidOffset, tl0Offset: d.tl0Offset, valid: true}
+	payload := d.rewritePictureID(p.Payload, fi, d.pidOffset, d.tl0Offset, newest)
+	d.write(p, payload, out, ts)
+}
+
+// rewritePictureID returns the payload to send: p itself, or for VP8 with
+// a picture id a copy with the id and TL0PICIDX moved by the offsets.
+func (d *downTrack) rewritePictureID(p []byte, fi frameInfo, pidOff uint16, tl0Off uint8, newest bool) []byte {
+	if fi.pidAt == 0 && fi.tl0At == 0 {
+		return p
+	}
+	pid, tl0 := vp8PictureID(p, fi)
+	pid, tl0 = (pid+pidOff)&pidMask(fi), tl0+tl0Off
+	if newest {
+		d.lastPid, d.lastTL0, d.havePid = pid, tl0, true
+	}
+	if pidOff == 0 && tl0Off == 0 {
+		return p
+	}
+	n := copy(d.pay[:], p)
+	setVP8PictureID(d.pay[:n], fi, pid, tl0)
+	return d.pay[:n]
+}
+
+func pidMask(fi frameInfo) uint16 {
+	if fi.pid15 {
+		return 0x7fff
+	}
+	return 0x7f
 }
 
 // write sends p with the subscriber's SSRC, payload type, sequence number
 // and timestamp. Header extensions are dropped: their ids were negotiated
 // with the publisher, not with this subscriber.
-func (d *downTrack) write(p *rtp.Packet, seq uint16, ts uint32) {
+func (d *downTrack) write(p *rtp.Packet, payload []byte, seq uint16, ts uint32) {
 	h := &d.hdr
 	*h = rtp.Header{
 		Version: 2, Marker: p.Marker, PayloadType: d.pt, SequenceNumber: seq,
 		Timestamp: ts, SSRC: d.ssrc, Extensions: h.Extensions[:0],
 	}
-	if n, err := d.writer.WriteRTP(h, p.Payload); err == nil {
+	if n, err := d.writer.WriteRTP(h, payload); err == nil {
 		d.packets++
 		d.bytes += uint64(n)
 	}
@@ -222,7 +261,7 @@ func (d *downTrack) write(p *rtp.Packet, seq uint16, ts uint32) {
 
 // switchTo starts forwarding another layer (or a new source of the same
 // one) at a keyframe, keeping the outgoing numbering continuous.
-func (d *downTrack) switchTo(index int, gen uint32, p *rtp.Packet, now int64) {
+func (d *downTrack) switchTo(index int, gen uint32, p *rtp.Packet, fi frameInfo, now int64) {
 	if !d.started {
 		d.started = true
 		d.nextOut = uint16(rand.Uint32())
@@ -235,6 +274,11 @@ func (d *downTrack) switchTo(index int, gen uint32, p *rtp.Packet, now int64) {
 		elapsed := max(now-d.lastSent, 0)
 		delta := uint32(uint64(elapsed) * uint64(d.clock) / uint64(time.Second))
 		d.tsOffset = d.lastOutTS + max(delta, 1) - p.Timestamp
+	}
+	if d.havePid && fi.pidAt != 0 {
+		pid, tl0 := vp8PictureID(p.Payload, fi)
+		d.pidOffset = d.lastPid + 1 - pid
+		d.tl0Offset = d.lastTL0 + 1 - tl0
 	}
 	d.cur, d.curGen = index, gen
 	d.lastSrc = p.SequenceNumber - 1
@@ -291,7 +335,12 @@ func (d *downTrack) resend(seq uint16) {
 		return
 	}
 	d.resent++
-	d.write(&d.rtxPkt, seq, d.rtxPkt.Timestamp+e.tsOffset)
+	var fi frameInfo
+	if d.up.isVP8 {
+		fi = vp8Info(d.rtxPkt.Payload)
+	}
+	payload := d.rewritePictureID(d.rtxPkt.Payload, fi, e.pidOffset, e.tl0Offset, false)
+	d.write(&d.rtxPkt, payload, seq, d.rtxPkt.Timestamp+e.tsOffset)
 }
 
 // readRTCP handles what the subscriber says about this track until the

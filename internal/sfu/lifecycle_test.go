@@ -200,7 +200,7 @@ func TestPublisherRestartKeepsSubscribersContinuous(t *testing.T) {
 	must(t, err)
 	alice.wg.Go(func() { alice.readPubRTCP(s2, "") })
 	alice.offerPublish(pc, []string{"camera"}, true)
-	src2 := &vp8Source{layer: 6, width: 640, height: 360, frameSize: 2000, keyEvery: 30, seq: 40000, ts: 123456789}
+	src2 := &vp8Source{layer: 6, width: 640, height: 360, frameSize: 2000, keyEvery: 30, seq: 40000, ts: 123456789, pid: 20000}
 	pump2 := newPump()
 	t.Cleanup(pump2.close)
 	pump2.video(t, video2, s2, "", src2)
@@ -208,6 +208,7 @@ func TestPublisherRestartKeepsSubscribersContinuous(t *testing.T) {
 
 	pkts := waitLayer(t, v, 6)
 	checkContinuous(t, pkts)
+	checkPictureIDs(t, pkts)
 	if seen := checkSwitches(t, pkts); len(seen) != 2 || seen[0] != 5 || seen[1] != 6 {
 		t.Fatalf("sources seen %v, want [5 6]", seen)
 	}

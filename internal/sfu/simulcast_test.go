@@ -14,9 +14,10 @@ import (
 // The three layers a page publishes: quarter, half and full size.
 func simulcastSources() []*vp8Source {
 	return []*vp8Source{
-		{layer: 0, width: 160, height: 90, frameSize: 400, keyEvery: 300},
-		{layer: 1, width: 320, height: 180, frameSize: 1500, keyEvery: 300},
-		{layer: 2, width: 640, height: 360, frameSize: 4500, keyEvery: 300},
+		// Each layer numbers its pictures on its own, as browsers do.
+		{layer: 0, width: 160, height: 90, frameSize: 400, keyEvery: 300, pid: 100},
+		{layer: 1, width: 320, height: 180, frameSize: 1500, keyEvery: 300, pid: 9000},
+		{layer: 2, width: 640, height: 360, frameSize: 4500, keyEvery: 300, pid: 32700},
 	}
 }
 
@@ -120,6 +121,24 @@ func waitLayer(t testing.TB, rt *recvTrack, l int) []rtp.Packet {
 	return pkts
 }
 
+// checkPictureIDs fails unless VP8 picture ids go up by one per frame.
+func checkPictureIDs(t testing.TB, pkts []rtp.Packet) {
+	t.Helper()
+	var last uint16
+	have := false
+	for i, p := range pkts {
+		fi := vp8Info(p.Payload)
+		if !fi.start {
+			continue
+		}
+		pid, _ := vp8PictureID(p.Payload, fi)
+		if have && pid != (last+1)&0x7fff {
+			t.Fatalf("packet %d: picture id %d after %d", i, pid, last)
+		}
+		last, have = pid, true
+	}
+}
+
 // checkSwitches fails unless every change of layer in pkts starts with a
 // keyframe, and returns the sequence of layers seen.
 func checkSwitches(t testing.TB, pkts []rtp.Packet) []int {
@@ -158,6 +177,7 @@ func TestSimulcastSwitchesOnKeyframes(t *testing.T) {
 	r.set(250_000)
 	pkts := waitLayer(t, v, 0)
 	checkContinuous(t, pkts)
+	checkPictureIDs(t, pkts)
 	seen := checkSwitches(t, pkts)
 	// Up to the high layer, then straight down to the low one and no
 	// bounce back above the 250 kbit/s estimate. (Before the first REMB the

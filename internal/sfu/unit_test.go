@@ -25,10 +25,45 @@ func TestVP8Info(t *testing.T) {
 		{"keyframe without room for a size", []byte{0x10, 0x10, 0, 0}, frameInfo{keyframe: true, start: true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := vp8Info(tc.p); got != tc.want {
+			got := vp8Info(tc.p)
+			got.pidAt, got.tl0At, got.pid15 = 0, 0, false // TestVP8PictureID
+			if got != tc.want {
 				t.Fatalf("vp8Info = %+v, want %+v", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestVP8PictureID(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		p      []byte
+		pid    uint16
+		tl0    uint8
+		set    uint16
+		setTL0 uint8
+		want   []byte
+	}{
+		{"15-bit id and TL0PICIDX", []byte{0x90, 0xe0, 0x81, 0x23, 0x07, 0x20, 0x11},
+			0x0123, 7, 0x7ffe, 9, []byte{0x90, 0xe0, 0xff, 0xfe, 0x09, 0x20, 0x11}},
+		{"7-bit id", []byte{0x90, 0x80, 0x05, 0x11}, 5, 0, 0x85, 0, []byte{0x90, 0x80, 0x05, 0x11}},
+		{"no id", []byte{0x10, 0x11}, 0, 0, 9, 9, []byte{0x10, 0x11}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fi := vp8Info(tc.p)
+			pid, tl0 := vp8PictureID(tc.p, fi)
+			if pid != tc.pid || tl0 != tc.tl0 {
+				t.Fatalf("read %#x %d, want %#x %d", pid, tl0, tc.pid, tc.tl0)
+			}
+			setVP8PictureID(tc.p, fi, tc.set&pidMask(fi), tc.setTL0)
+			if string(tc.p) != string(tc.want) {
+				t.Fatalf("wrote % x, want % x", tc.p, tc.want)
+			}
+		})
+	}
+	// A descriptor cut short locates nothing.
+	if fi := vp8Info([]byte{0x90, 0xc0, 0x81, 0x23}); fi.pidAt != 0 || fi.tl0At != 0 {
+		t.Fatalf("truncated descriptor: %+v", fi)
 	}
 }
 
