@@ -27,6 +27,7 @@ var core = []string{
 	"internal/httpserver",
 	"internal/opentera/pb",
 	"internal/testutil",
+	"internal/sfu",
 }
 
 // outer packages are the adapters that cmd/rehabrtc picks and wires

@@ -14,6 +14,7 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
+	"github.com/rehabrtc/rehabrtc/internal/testutil"
 	"go.uber.org/goleak"
 )
 
@@ -402,16 +403,11 @@ func (c *client) sendRTCP(pkts ...rtcp.Packet) {
 	}
 }
 
-// eventually polls cond until it holds or the deadline passes.
+// eventually polls cond with testutil.Eventually; what says what is
+// awaited.
 func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testutil.Eventually(t, d, func() error { return testutil.Until(cond(), "still waiting for %s", what) })
 }
 
 // vp8Source generates VP8 RTP for one layer: frames of frameSize bytes at
