@@ -30,7 +30,11 @@ type EngineConfig struct {
 	// IncludeLoopback offers loopback candidates: only for tests and for a
 	// browser on the same host.
 	IncludeLoopback bool
-	Logger          *slog.Logger
+	// ICEFailedTimeout is how long a connection without any ICE traffic
+	// lives before it fails and its tracks are withdrawn. Default 10 s
+	// (disconnected after 4 s).
+	ICEFailedTimeout time.Duration
+	Logger           *slog.Logger
 }
 
 // Engine holds what all routers of a process share: the configured pion
@@ -77,7 +81,11 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	// No mDNS: the server's addresses are public by design, and mDNS would
 	// send multicast on every interface.
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetICETimeouts(iceDisconnected, iceFailed, iceKeepalive)
+	failed := iceFailed
+	if cfg.ICEFailedTimeout > 0 {
+		failed = cfg.ICEFailedTimeout
+	}
+	se.SetICETimeouts(min(iceDisconnected, failed/2), failed, min(iceKeepalive, failed/4))
 	se.SetLite(false)
 
 	pub, err := newAPI(se, true)

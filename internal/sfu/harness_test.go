@@ -39,12 +39,20 @@ type env struct {
 
 func newEnv(t testing.TB, cfg RouterConfig) *env {
 	t.Helper()
+	return newEnvWith(t, EngineConfig{}, cfg)
+}
+
+// newEnvWith also sets the engine's configuration; the UDP mux, loopback
+// candidates and (unless given) the TCP mux are the env's.
+func newEnvWith(t testing.TB, ecfg EngineConfig, cfg RouterConfig) *env {
+	t.Helper()
 	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e := &env{t: t, conn: conn, mux: webrtc.NewICEUDPMux(nil, conn), clients: map[string]*client{}}
-	e.engine, err = NewEngine(EngineConfig{UDPMux: e.mux, IncludeLoopback: true})
+	ecfg.UDPMux, ecfg.IncludeLoopback = e.mux, true
+	e.engine, err = NewEngine(ecfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,16 +183,24 @@ func (e *env) join(id string, onPacket ...func([]byte)) *client {
 	if e.lean {
 		api = leanClientAPI(e.t)
 	}
-	c := &client{e: e, id: id, api: api, inbox: make(chan Message, 1000), stop: make(chan struct{}),
-		infos: map[string]TrackInfo{}, recv: map[string]*recvTrack{}}
+	c := e.addClient(id, api)
 	if len(onPacket) > 0 {
 		c.onPacket = onPacket[0]
 	}
+	c.wg.Go(c.run)
+	return c
+}
+
+// addClient registers a client and Adds it to the router; its message
+// loop is not started (join starts it).
+func (e *env) addClient(id string, api *webrtc.API) *client {
+	e.t.Helper()
+	c := &client{e: e, id: id, api: api, inbox: make(chan Message, 1000), stop: make(chan struct{}),
+		infos: map[string]TrackInfo{}, recv: map[string]*recvTrack{}}
 	e.mu.Lock()
 	e.clients[id] = c
 	e.mu.Unlock()
 	must(e.t, e.router.Add(id))
-	c.wg.Go(c.run)
 	return c
 }
 
@@ -204,6 +220,24 @@ func (c *client) close() {
 		}
 	}
 	c.wg.Wait()
+}
+
+// stopped reports whether the client is closing: its peer connections'
+// errors are expected then.
+func (c *client) stopped() bool {
+	select {
+	case <-c.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// errorf reports a client error unless the client is closing.
+func (c *client) errorf(format string, args ...any) {
+	if !c.stopped() {
+		c.e.t.Errorf(format, args...)
+	}
 }
 
 func (c *client) run() {
@@ -227,7 +261,7 @@ func (c *client) handle(m Message) {
 			return
 		}
 		if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: m.SDP}); err != nil {
-			c.e.t.Errorf("%s: publish answer: %v", c.id, err)
+			c.errorf("%s: publish answer: %v", c.id, err)
 		}
 	case m.Type == TypeOffer && m.PC == PCSubscribe:
 		c.answerSubscribe(m)
@@ -240,7 +274,7 @@ func (c *client) handle(m Message) {
 		c.errs = append(c.errs, m)
 		c.mu.Unlock()
 	default:
-		c.e.t.Errorf("%s: unexpected message %+v", c.id, m)
+		c.errorf("%s: unexpected message %+v", c.id, m)
 	}
 }
 
@@ -255,7 +289,7 @@ func (c *client) answerSubscribe(m Message) {
 		pc, err := c.api.NewPeerConnection(webrtc.Configuration{})
 		if err != nil {
 			c.mu.Unlock()
-			c.e.t.Errorf("%s: %v", c.id, err)
+			c.errorf("%s: %v", c.id, err)
 			return
 		}
 		pc.OnTrack(func(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) { c.onTrack(pc, t, r) })
@@ -264,19 +298,19 @@ func (c *client) answerSubscribe(m Message) {
 	pc := c.sub
 	c.mu.Unlock()
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: m.SDP}); err != nil {
-		c.e.t.Errorf("%s: subscribe offer: %v", c.id, err)
+		c.errorf("%s: subscribe offer: %v", c.id, err)
 		return
 	}
 	ans, err := pc.CreateAnswer(nil)
 	if err != nil {
-		c.e.t.Errorf("%s: %v", c.id, err)
+		c.errorf("%s: %v", c.id, err)
 		return
 	}
 	g := webrtc.GatheringCompletePromise(pc)
 	must(c.e.t, pc.SetLocalDescription(ans))
 	<-g
 	if err := c.e.router.Handle(c.id, Message{Type: TypeAnswer, PC: PCSubscribe, SDP: pc.LocalDescription().SDP}); err != nil {
-		c.e.t.Errorf("%s: answer: %v", c.id, err)
+		c.errorf("%s: answer: %v", c.id, err)
 	}
 }
 
@@ -399,7 +433,7 @@ func (c *client) sendRTCP(pkts ...rtcp.Packet) {
 	pc := c.sub
 	c.mu.Unlock()
 	if err := pc.WriteRTCP(pkts); err != nil {
-		c.e.t.Errorf("%s: write rtcp: %v", c.id, err)
+		c.errorf("%s: write rtcp: %v", c.id, err)
 	}
 }
 

@@ -185,8 +185,9 @@ func TestPublisherRestartKeepsSubscribersContinuous(t *testing.T) {
 	offers := bob.offers
 	bob.mu.Unlock()
 
-	// The page loses its publish connection and makes a new one with the
-	// same track: new SSRC, new sequence numbers and timestamps.
+	// The page replaces its publish connection by a new one with the same
+	// track (new SSRC, sequence numbers and timestamps): it offers the new
+	// one with restart, then closes the old one, as the protocol says.
 	pump.close()
 	pc, err := alice.api.NewPeerConnection(webrtc.Configuration{})
 	must(t, err)
@@ -194,12 +195,12 @@ func TestPublisherRestartKeepsSubscribersContinuous(t *testing.T) {
 	old := alice.pub
 	alice.pub = pc
 	alice.mu.Unlock()
-	_ = old.Close()
 	video2 := localTrack(t, capVP8, "cam", "alice")
 	s2, err := pc.AddTrack(video2)
 	must(t, err)
 	alice.wg.Go(func() { alice.readPubRTCP(s2, "") })
 	alice.offerPublish(pc, []string{"camera"}, true)
+	_ = old.Close()
 	src2 := &vp8Source{layer: 6, width: 640, height: 360, frameSize: 2000, keyEvery: 30, seq: 40000, ts: 123456789, pid: 20000}
 	pump2 := newPump()
 	t.Cleanup(pump2.close)

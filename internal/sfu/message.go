@@ -30,7 +30,9 @@ type Message struct {
 	SDP  string `json:"sdp,omitempty"`
 	// Restart (with a publish offer) replaces the page's publish peer
 	// connection by a new one; tracks with the same ids continue for the
-	// subscribers, without renegotiation on their side.
+	// subscribers, without renegotiation on their side. The page closes
+	// its old connection after sending this: a publish connection that
+	// closes or fails while it is the current one takes its tracks away.
 	Restart   bool                     `json:"restart,omitempty"`
 	Candidate *webrtc.ICECandidateInit `json:"candidate,omitempty"`
 	// Sources names what each published m-line carries (mid → "camera",

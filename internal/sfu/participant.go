@@ -206,9 +206,11 @@ func (p *participant) answer(pc *webrtc.PeerConnection, offer string) (string, e
 	return pc.LocalDescription().SDP, nil
 }
 
-// onPublishState withdraws the tracks of a publish connection that failed.
+// onPublishState withdraws the tracks of a publish connection that failed
+// (ICE silent for ICEFailedTimeout) or that the page closed (DTLS
+// close_notify) without a word on the WebSocket.
 func (p *participant) onPublishState(pc *webrtc.PeerConnection, s webrtc.PeerConnectionState) {
-	if s != webrtc.PeerConnectionStateFailed {
+	if s != webrtc.PeerConnectionStateFailed && s != webrtc.PeerConnectionStateClosed {
 		return
 	}
 	p.mu.Lock()
@@ -223,7 +225,7 @@ func (p *participant) onPublishState(pc *webrtc.PeerConnection, s webrtc.PeerCon
 	}
 	clear(p.published)
 	p.mu.Unlock()
-	p.log.Info("sfu: publish connection failed; tracks withdrawn", "tracks", len(ups))
+	p.log.Info("sfu: publish connection ended; tracks withdrawn", "state", s.String(), "tracks", len(ups))
 	for _, u := range ups {
 		p.r.unpublish(u)
 	}
