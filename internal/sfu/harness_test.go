@@ -151,6 +151,7 @@ type client struct {
 	infos    map[string]TrackInfo // by mid, from the last subscribe offer
 	recv     map[string]*recvTrack
 	offers   int
+	restarts int
 	tracks   []TrackInfo // of the last subscribe offer
 	speakers [][]string
 	errs     []Message
@@ -284,6 +285,15 @@ func (c *client) answerSubscribe(m Message) {
 	c.tracks = m.Tracks
 	for _, ti := range m.Tracks {
 		c.infos[ti.Mid] = ti
+	}
+	if m.Restart && c.sub != nil { // a new connection: drop the old one
+		old := c.sub
+		c.sub = nil
+		c.restarts++
+		clear(c.recv)
+		c.mu.Unlock()
+		_ = old.Close()
+		c.mu.Lock()
 	}
 	if c.sub == nil {
 		pc, err := c.api.NewPeerConnection(webrtc.Configuration{})

@@ -219,3 +219,29 @@ func TestPublisherRestartKeepsSubscribersContinuous(t *testing.T) {
 		t.Fatalf("the subscriber was renegotiated (%d → %d offers)", offers, bob.offers)
 	}
 }
+
+// TestSubscriberConnectionReplaced: when a subscriber's connection ends
+// (here: the page closes it), the server offers a new one, marked
+// restart, with the same tracks, and media flows again.
+func TestSubscriberConnectionReplaced(t *testing.T) {
+	e := newEnv(t, RouterConfig{})
+	bob := e.join("bob")
+	alice := e.join("alice")
+	publishCamera(t, alice, 30)
+	waitPackets(t, bob.track("alice/cam"), 10)
+	bob.mu.Lock()
+	old := bob.sub
+	bob.mu.Unlock()
+	_ = old.Close()
+	eventually(t, 10*time.Second, "a restart offer", func() bool {
+		bob.mu.Lock()
+		defer bob.mu.Unlock()
+		return bob.restarts == 1
+	})
+	v := bob.track("alice/cam")
+	pkts := waitPackets(t, v, 10)
+	if !vp8Info(pkts[0].Payload).keyframe {
+		t.Fatal("the new connection does not start at a keyframe")
+	}
+	checkContinuous(t, pkts)
+}

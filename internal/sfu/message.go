@@ -33,6 +33,9 @@ type Message struct {
 	// subscribers, without renegotiation on their side. The page closes
 	// its old connection after sending this: a publish connection that
 	// closes or fails while it is the current one takes its tracks away.
+	// With a subscribe offer from the server, Restart says the offer is
+	// for a new connection (the last one failed or was closed): the page
+	// answers it on a new RTCPeerConnection and drops the old one.
 	Restart   bool                     `json:"restart,omitempty"`
 	Candidate *webrtc.ICECandidateInit `json:"candidate,omitempty"`
 	// Sources names what each published m-line carries (mid → "camera",

@@ -39,6 +39,7 @@ type participant struct {
 	senders        map[string]*webrtc.RTPSender
 	awaitingAnswer bool // a subscribe offer is out
 	dirty          bool // the subscribe side changed since the last offer
+	subRestart     bool // the next subscribe offer is for a new connection
 	overLimit      int  // consecutive seconds far above the bitrate limit
 	warned         bool
 }
@@ -344,12 +345,40 @@ func (p *participant) onSubscribeState(pc *webrtc.PeerConnection, s webrtc.PeerC
 		return
 	}
 	p.subReady.Store(s == webrtc.PeerConnectionStateConnected)
-	if s != webrtc.PeerConnectionStateConnected {
+	switch s {
+	case webrtc.PeerConnectionStateConnected:
+		for _, d := range p.down {
+			_, target, _ := d.state()
+			d.requestKeyframe(target)
+		}
+	case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
+		p.r.goOwned(func() { p.resubscribe(pc) })
+	}
+}
+
+// resubscribe replaces a subscribe connection that failed or that the page
+// closed by a new one carrying the same tracks; its first offer says
+// restart, so the page makes a new connection for it.
+func (p *participant) resubscribe(old *webrtc.PeerConnection) {
+	p.mu.Lock()
+	if p.closed || p.sub != old {
+		p.mu.Unlock()
 		return
 	}
-	for _, d := range p.down {
-		_, target, _ := d.state()
-		d.requestKeyframe(target)
+	p.sub = nil
+	p.awaitingAnswer, p.subRestart = false, true
+	downs := p.down
+	p.down = map[string]*downTrack{}
+	clear(p.senders)
+	p.mu.Unlock()
+	_ = old.Close()
+	for _, d := range downs {
+		d.up.removeSub(d)
+	}
+	p.log.Info("sfu: subscribe connection ended; making a new one", "tracks", len(downs))
+	_, ups := p.r.snapshot()
+	for _, u := range ups {
+		p.subscribe(u)
 	}
 }
 
@@ -418,7 +447,9 @@ func (p *participant) offerSubscribe() {
 	case <-gathered:
 	case <-time.After(gatherTimeout):
 	}
-	p.signal(Message{Type: TypeOffer, PC: PCSubscribe, SDP: pc.LocalDescription().SDP, Tracks: p.trackInfos()})
+	p.signal(Message{Type: TypeOffer, PC: PCSubscribe, SDP: pc.LocalDescription().SDP, Tracks: p.trackInfos(),
+		Restart: p.subRestart})
+	p.subRestart = false
 }
 
 // trackInfos says what each m-line of the subscribe connection carries.
