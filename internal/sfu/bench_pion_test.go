@@ -24,15 +24,21 @@ import (
 // receive path (lean pion clients: no interceptors) and the publishers:
 // an upper bound of the server's cost per forwarded packet. Latency is
 // publisher write → subscriber read, both in this process.
+//
+// With server=process the routers run in a child process (this test
+// binary again), so server-cpu-µs/fwd is the server's CPU alone (from
+// /proc), while the clients load the other core.
 func BenchmarkSession(b *testing.B) {
-	for _, tc := range []struct{ groups, size, pubs int }{
-		{1, 101, 1}, // 1 publisher × 100 subscribers
-		{1, 6, 6},   // 6 × 6
-		{10, 4, 4},  // 10 sessions of 4
-	} {
-		b.Run(fmt.Sprintf("groups=%d/size=%d/pubs=%d", tc.groups, tc.size, tc.pubs), func(b *testing.B) {
-			benchSession(b, tc.groups, tc.size, tc.pubs)
-		})
+	for _, server := range []string{"process", "inproc"} {
+		for _, tc := range []struct{ groups, size, pubs int }{
+			{1, 101, 1}, // 1 publisher × 100 subscribers
+			{1, 6, 6},   // 6 × 6
+			{10, 4, 4},  // 10 sessions of 4
+		} {
+			b.Run(fmt.Sprintf("server=%s/groups=%d/size=%d/pubs=%d", server, tc.groups, tc.size, tc.pubs), func(b *testing.B) {
+				benchSession(b, server == "process", tc.groups, tc.size, tc.pubs)
+			})
+		}
 	}
 }
 
@@ -56,19 +62,36 @@ func (l *latencies) onPacket(b []byte) {
 	l.mu.Unlock()
 }
 
-func benchSession(b *testing.B, groups, size, pubs int) {
+func benchSession(b *testing.B, remote bool, groups, size, pubs int) {
 	lat := &latencies{}
 	type pubTrack struct {
 		track *webrtc.TrackLocalStaticRTP
 	}
 	var tracks []pubTrack
 	var envs []*env
+	var rr *remoteRouter
+	var envMu sync.Mutex
+	if remote {
+		rr = startRemote(b, func(room int) *env {
+			envMu.Lock()
+			defer envMu.Unlock()
+			if room < len(envs) {
+				return envs[room]
+			}
+			return nil
+		})
+	}
 	for g := range groups {
 		// Lean clients send no REMB: an initial estimate that fits all
 		// their tracks stands in for it.
 		e := newEnv(b, RouterConfig{InitialBitrate: 20_000_000})
 		e.lean = true
+		if remote {
+			e.rt = room{rr, g}
+		}
+		envMu.Lock()
 		envs = append(envs, e)
+		envMu.Unlock()
 		var members []*client
 		for i := range size {
 			members = append(members, e.join(fmt.Sprintf("g%dp%d", g, i), lat.onPacket))
@@ -111,6 +134,10 @@ func benchSession(b *testing.B, groups, size, pubs int) {
 	}
 	b.ResetTimer()
 	start, cpu := time.Now(), cpuTime()
+	var serverCPU time.Duration
+	if remote {
+		serverCPU = rr.cpu()
+	}
 	var sent atomic.Int64
 	var wg sync.WaitGroup
 	for k, t := range tracks {
@@ -140,6 +167,9 @@ func benchSession(b *testing.B, groups, size, pubs int) {
 	wg.Wait()
 	time.Sleep(200 * time.Millisecond) // the last packets in flight
 	wall, used := time.Since(start), cpuTime()-cpu
+	if remote {
+		serverCPU = rr.cpu() - serverCPU
+	}
 	b.StopTimer()
 	fwd := lat.n.Load()
 	lat.mu.Lock()
@@ -173,6 +203,10 @@ func benchSession(b *testing.B, groups, size, pubs int) {
 	b.ReportMetric(float64(fwd)*1100*8/wall.Seconds()/1e6, "Mbit/s")
 	b.ReportMetric(float64(used.Microseconds())/float64(fwd), "cpu-µs/fwd")
 	b.ReportMetric(used.Seconds()/wall.Seconds(), "cores")
+	if remote {
+		b.ReportMetric(float64(serverCPU.Microseconds())/float64(fwd), "server-cpu-µs/fwd")
+		b.ReportMetric(serverCPU.Seconds()/wall.Seconds(), "server-cores")
+	}
 	b.ReportMetric(q(0.5), "p50-ms")
 	b.ReportMetric(q(0.99), "p99-ms")
 	b.ReportMetric(0, "ns/op")

@@ -3,6 +3,7 @@ package sfu
 import (
 	"encoding/binary"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -19,7 +20,17 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(envBenchServer) == "1" {
+		os.Exit(runBenchServer())
+	}
 	goleak.VerifyTestMain(m)
+}
+
+// routerAPI is what clients call: the in-process *Router, or a router in a
+// child process (BenchmarkSession's server=process).
+type routerAPI interface {
+	Add(peer string) error
+	Handle(peer string, m Message) error
 }
 
 // env is a router on a loopback UDP mux, with a signaler that routes
@@ -30,6 +41,7 @@ type env struct {
 	mux    ice.UDPMux
 	engine *Engine
 	router *Router
+	rt     routerAPI // router, or a remote one
 
 	lean bool // clients without interceptors (benchmarks)
 
@@ -57,6 +69,7 @@ func newEnvWith(t testing.TB, ecfg EngineConfig, cfg RouterConfig) *env {
 		t.Fatal(err)
 	}
 	e.router = e.engine.NewRouter(cfg, e)
+	e.rt = e.router
 	t.Cleanup(func() {
 		e.mu.Lock()
 		cs := e.clients
@@ -201,7 +214,7 @@ func (e *env) addClient(id string, api *webrtc.API) *client {
 	e.mu.Lock()
 	e.clients[id] = c
 	e.mu.Unlock()
-	must(e.t, e.router.Add(id))
+	must(e.t, e.rt.Add(id))
 	return c
 }
 
@@ -319,7 +332,7 @@ func (c *client) answerSubscribe(m Message) {
 	g := webrtc.GatheringCompletePromise(pc)
 	must(c.e.t, pc.SetLocalDescription(ans))
 	<-g
-	if err := c.e.router.Handle(c.id, Message{Type: TypeAnswer, PC: PCSubscribe, SDP: pc.LocalDescription().SDP}); err != nil {
+	if err := c.e.rt.Handle(c.id, Message{Type: TypeAnswer, PC: PCSubscribe, SDP: pc.LocalDescription().SDP}); err != nil {
 		c.errorf("%s: answer: %v", c.id, err)
 	}
 }
@@ -408,7 +421,7 @@ func (c *client) offerPublish(pc *webrtc.PeerConnection, sources []string, resta
 			src[t.Mid()] = sources[i]
 		}
 	}
-	must(c.e.t, c.e.router.Handle(c.id, Message{Type: TypeOffer, PC: PCPublish, SDP: pc.LocalDescription().SDP,
+	must(c.e.t, c.e.rt.Handle(c.id, Message{Type: TypeOffer, PC: PCPublish, SDP: pc.LocalDescription().SDP,
 		Sources: src, Restart: restart}))
 }
 
