@@ -41,7 +41,8 @@
 // # Forwarding
 //
 // Each published track ([upTrack]) has up to three layers (simulcast rids
-// q/h/f, or l/m/h); one goroutine per layer reads its RTP, copies each
+// q/h/f low to high, or l/m, 0/1/2; "h" is half size, the middle layer);
+// one goroutine per layer reads its RTP, copies each
 // packet once into the layer's packet cache, and hands it to every
 // subscriber's [downTrack] from a copy-on-write list (no lock on the hot
 // path but the downTrack's own). A downTrack is a webrtc.TrackLocal that
