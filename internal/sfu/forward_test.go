@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -144,9 +145,31 @@ func TestNACKAnsweredFromCache(t *testing.T) {
 			t.Fatalf("the server NACKed the publisher")
 		}
 	}
-	// A NACK for a packet the server never sent is ignored.
+	// A NACK for a packet the server never sent is counted, not answered.
 	sub.sendRTCP(&rtcp.TransportLayerNack{MediaSSRC: want.SSRC,
 		Nacks: []rtcp.NackPair{{PacketID: want.SequenceNumber - 5000}}})
+	var st PeerStats
+	eventually(t, 5*time.Second, "both NACKs in the stats", func() bool {
+		var err error
+		st, err = e.router.Stats("bob")
+		must(t, err)
+		for _, ts := range st.Tracks {
+			if ts.ID == "alice/cam" {
+				return ts.NACKs == 2
+			}
+		}
+		return false
+	})
+	if len(st.Tracks) != 2 || st.Tracks[0].ID != "alice/cam" || st.Tracks[1].ID != "alice/mic" {
+		t.Fatalf("stats tracks %+v", st.Tracks)
+	}
+	cam := st.Tracks[0]
+	if cam.Resent != 1 || cam.Packets < 30 || cam.Bytes == 0 || cam.Layer != 0 || st.EstimateBps <= 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	if _, err := e.router.Stats("nobody"); !errors.Is(err, ErrUnknownPeer) {
+		t.Fatalf("Stats of an unknown peer: %v", err)
+	}
 }
 
 func TestActiveSpeaker(t *testing.T) {
