@@ -39,6 +39,7 @@ type Backend struct {
 	Hostname  string `json:"hostname"`
 	Port      int    `json:"port"`
 	VerifyTLS bool   `json:"verify_tls"` // rehabrtc only; false only for self-signed dev certificates
+	CAFile    string `json:"ca_file"`    // rehabrtc only; PEM file of CAs trusted for the main server, besides the system's
 }
 
 // Redis is the Redis server. An empty Hostname means Redis is not used.

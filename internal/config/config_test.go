@@ -192,7 +192,7 @@ func TestJSONHasEveryKey(t *testing.T) {
 	}
 	want := map[string][]string{
 		"Service":  {"debug_mode", "hostname", "name", "port"},
-		"Backend":  {"hostname", "port", "verify_tls"},
+		"Backend":  {"ca_file", "hostname", "port", "verify_tls"},
 		"Redis":    {"db", "hostname", "password", "port", "username"},
 		"WebRTC":   {"executable", "external_port", "hostname", "local_base_port", "max_sessions", "script", "working_directory"},
 		"RehabRTC": {"api_keys", "busy_reply", "data_dir", "ehrc", "gateway", "ice_servers", "log_format", "log_level", "session_bind", "url_scheme"},

@@ -39,6 +39,7 @@ func LoadEnv(path string, getenv func(string) string) (*Config, error) {
 		if errs := decode(data, c); len(errs) > 0 {
 			return nil, prefixed(path, errs)
 		}
+		openTeraDefaults(c, data)
 	}
 	if getenv == nil {
 		getenv = func(string) string { return "" }

@@ -42,6 +42,7 @@ func TestLoadOpenTeraFile(t *testing.T) {
 	want.Backend = Backend{Hostname: "127.0.0.1", Port: 40075, VerifyTLS: true}
 	want.Redis = Redis{Hostname: "127.0.0.1", Port: 6379}
 	want.WebRTC.WorkingDirectory, want.WebRTC.Executable, want.WebRTC.Script = "../../../easyrtc", "node", "server.js"
+	want.RehabRTC.Gateway.Enabled = false // OpenTera's nginx holds external_port
 
 	t.Run("as shipped", func(t *testing.T) {
 		got, err := LoadEnv(path, noEnv)

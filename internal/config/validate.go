@@ -111,6 +111,9 @@ func (v *checker) backend(b *Backend) {
 	case b.Port != 0:
 		v.add("Backend.hostname", "must be set when Backend.port is set (empty means no OpenTera backend)")
 	}
+	if b.CAFile != "" && !b.VerifyTLS {
+		v.add("Backend.ca_file", "has no effect with Backend.verify_tls false: remove one of them")
+	}
 }
 
 func (v *checker) redis(r *Redis) {
