@@ -28,6 +28,7 @@ import (
 	"github.com/rehabrtc/rehabrtc/internal/httpapi"
 	"github.com/rehabrtc/rehabrtc/internal/httpserver"
 	"github.com/rehabrtc/rehabrtc/internal/hub"
+	"github.com/rehabrtc/rehabrtc/internal/opentera"
 	"github.com/rehabrtc/rehabrtc/internal/ports"
 	"github.com/rehabrtc/rehabrtc/internal/session"
 	"github.com/rehabrtc/rehabrtc/internal/store/boltstore"
@@ -76,8 +77,8 @@ type server struct {
 	counters *hub.Counters
 	pool     *ports.Pool
 	apiKeys  []string
-	keys     *apikey.Guard // shared by the API and the EHRC routes: guesses on either count together
-	ot       *openTera     // nil without Redis (see opentera.go)
+	keys     *apikey.Guard     // shared by the API and the EHRC routes: guesses on either count together
+	ot       *opentera.Interop // nil without Redis
 }
 
 func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
@@ -89,20 +90,20 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	ot, err := newOpenTera(cfg, log) // may take Service.port/hostname from Redis
+	ot, err := opentera.Open(context.Background(), cfg, log) // may take Service.port/hostname from Redis
 	if err != nil {
 		return nil, err
 	}
-	st, err := boltstore.Open(filepath.Join(dir, ot.dbName()))
+	st, err := boltstore.Open(filepath.Join(dir, ot.DBName()))
 	if err != nil {
-		ot.close()
+		ot.Close()
 		return nil, err
 	}
-	logStore(log, filepath.Join(dir, ot.dbName()), st.Opened())
+	logStore(log, filepath.Join(dir, ot.DBName()), st.Opened())
 	ice, err := json.Marshal(cfg.RehabRTC.ICEServers)
 	if err != nil {
 		st.Close()
-		ot.close()
+		ot.Close()
 		return nil, err
 	}
 	s := &server{cfg: cfg, log: log, store: st, counters: &hub.Counters{}, apiKeys: keys, ot: ot,
@@ -112,13 +113,13 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 	runner, err := sessionRunner(cfg, endpoint.Options{ICEServers: ice, Counters: s.counters}) // in-process, or a child each
 	if err != nil {
 		st.Close()
-		ot.close()
+		ot.Close()
 		return nil, err
 	}
 	s.runner = runner
 	s.mgr = session.NewManager(session.Config{
-		Events:     ot.events(),
-		Store:      ot.records(st, log),
+		Events:     ot.Events(),
+		Store:      ot.Records(st, log),
 		Runner:     runner,
 		Ports:      s.pool,
 		URLs:       session.URLs{Scheme: cfg.URLScheme(), Host: cfg.WebRTC.Hostname, Port: cfg.WebRTC.ExternalPort},
@@ -132,17 +133,17 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 // sessions stay recorded as running and come back at the next start.
 func (s *server) run(ctx context.Context) error {
 	defer s.store.Close()
-	defer s.ot.close() // Redis last
+	defer s.ot.Close() // Redis last
 	if err := s.mgr.Restore(ctx); err != nil {
 		return fmt.Errorf("restore sessions: %w", err)
 	}
-	s.startOpenTera()
+	s.ot.Start(s.mgr)
 	api := httpapi.New(httpapi.Config{
 		Sessions: s.mgr, APIKeys: s.apiKeys, Keys: s.keys, Backup: s.store.WriteTo, Metrics: s.metrics(), Ready: s.ready, Logger: s.log.With(logKeyComponent, "api"),
 	})
 	consult, err := s.consultations(ctx)
 	if err != nil {
-		s.stopOpenTera(context.Background())
+		s.ot.Stop(context.Background())
 		s.mgr.Shutdown(context.Background())
 		return err
 	}
@@ -150,7 +151,7 @@ func (s *server) run(ctx context.Context) error {
 	servers, err := s.listen(gateway.Prefer(ehrc.IsRoute, consult.Handler(), api), consult)
 	if err != nil {
 		s.closeConsultations(context.Background(), consult)
-		s.stopOpenTera(context.Background())
+		s.ot.Stop(context.Background())
 		s.mgr.Shutdown(context.Background())
 		return err
 	}
@@ -175,7 +176,7 @@ func (s *server) run(ctx context.Context) error {
 	defer stopForce()
 	dctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
 	defer cancel()
-	s.stopOpenTera(dctx)                // no more RPCs; queued OpenTera events go out
+	s.ot.Stop(dctx)                     // no more RPCs; queued OpenTera events go out
 	s.closeConsultations(dctx, consult) // before the manager: recorded rooms stop cleanly
 	s.mgr.Shutdown(dctx)                // hubs own the hijacked WebSockets: close them first
 	for _, hs := range servers {

@@ -90,7 +90,7 @@ func storeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return fmt.Errorf("store: unknown subcommand %q (want check or backup)", sub)
 }
 
-// storePath is the file serve opens (see openTera.dbName).
+// storePath is the file serve opens (see opentera.Interop.DBName).
 func storePath(cfg *config.Config) string {
 	name := "rehabrtc.db"
 	if cfg.BackendEnabled() {

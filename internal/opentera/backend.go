@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -28,9 +29,10 @@ const (
 
 // BackendConfig wires a Backend.
 type BackendConfig struct {
-	Host      string // Backend.hostname
-	Port      int    // Backend.port
-	VerifyTLS bool   // Backend.verify_tls; false only for self-signed development certificates
+	Host      string         // Backend.hostname
+	Port      int            // Backend.port
+	VerifyTLS bool           // Backend.verify_tls; false only for self-signed development certificates
+	RootCAs   *x509.CertPool // CAs trusted for the main server; nil = the system's (see LoadCAFile)
 	Tokens    TokenSource
 	Logger    *slog.Logger
 	// Client replaces the HTTP client built from VerifyTLS (tests trust
@@ -44,6 +46,8 @@ type BackendConfig struct {
 // restart.
 type Backend struct {
 	base   string
+	addr   string      // host:port
+	tls    *tls.Config // what the client verifies the main server with
 	client *http.Client
 	tokens TokenSource
 	log    *slog.Logger
@@ -52,10 +56,14 @@ type Backend struct {
 // NewBackend returns a client of https://{Host}:{Port}.
 func NewBackend(cfg BackendConfig) *Backend {
 	client := cfg.Client
+	var tc *tls.Config
 	if client == nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: !cfg.VerifyTLS} //nolint:gosec // explicit Backend.verify_tls=false
+		tc = &tls.Config{InsecureSkipVerify: !cfg.VerifyTLS, RootCAs: cfg.RootCAs} //nolint:gosec // explicit Backend.verify_tls=false
+		tr.TLSClientConfig = tc
 		client = &http.Client{Transport: tr}
+	} else if tr, ok := client.Transport.(*http.Transport); ok {
+		tc = tr.TLSClientConfig
 	}
 	if client.Timeout == 0 {
 		c := *client
@@ -66,8 +74,8 @@ func NewBackend(cfg BackendConfig) *Backend {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	base := "https://" + net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port))
-	return &Backend{base: base, client: client, tokens: cfg.Tokens, log: log}
+	addr := net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port))
+	return &Backend{base: "https://" + addr, addr: addr, tls: tc, client: client, tokens: cfg.Tokens, log: log}
 }
 
 // BackendError is a refusal by the main server. Body is for the logs only.

@@ -172,18 +172,18 @@ type reply struct {
 }
 
 type sessionJSON struct {
-	ID           int64    `json:"id_session"`
-	UUID         string   `json:"session_uuid"`
-	Name         string   `json:"session_name"`
-	Status       int      `json:"session_status"`
-	Duration     int64    `json:"session_duration"`
-	Port         int      `json:"session_port"`
-	Key          string   `json:"session_key"`
-	CreatorUUID  string   `json:"session_creator_uuid"`
-	URLUsers     string   `json:"session_url_users"`
-	Users        []string `json:"session_users"`
-	Participants []string `json:"session_participants"`
-	Devices      []string `json:"session_devices"`
+	ID           int64   `json:"id_session"`
+	UUID         string  `json:"session_uuid"`
+	Name         string  `json:"session_name"`
+	Status       int     `json:"session_status"`
+	Duration     int64   `json:"session_duration"`
+	Port         int     `json:"session_port"`
+	Key          string  `json:"session_key"`
+	CreatorUUID  string  `json:"session_creator_uuid"`
+	URLUsers     string  `json:"session_url_users"`
+	Users        members `json:"session_users"`
+	Participants members `json:"session_participants"`
+	Devices      members `json:"session_devices"`
 	Invitations  []struct {
 		Kind string `json:"kind"`
 		UUID string `json:"uuid"`
@@ -194,6 +194,34 @@ type sessionJSON struct {
 		Type int    `json:"id_session_event_type"`
 		Text string `json:"session_event_text"`
 	} `json:"session_events"`
+}
+
+// members reads a member list as uuids: OpenTera's running sessions list
+// uuids, the database's JSON (stop) objects with a <kind>_uuid.
+type members []string
+
+func (m *members) UnmarshalJSON(b []byte) error {
+	var list []json.RawMessage
+	if err := json.Unmarshal(b, &list); err != nil {
+		return err
+	}
+	*m = members{}
+	for _, raw := range list {
+		var u string
+		if json.Unmarshal(raw, &u) != nil {
+			var o map[string]any
+			if err := json.Unmarshal(raw, &o); err != nil {
+				return err
+			}
+			for k, v := range o {
+				if strings.HasSuffix(k, "_uuid") {
+					u, _ = v.(string)
+				}
+			}
+		}
+		*m = append(*m, u)
+	}
+	return nil
 }
 
 func (r reply) session(t *testing.T) sessionJSON {

@@ -100,7 +100,7 @@ func (s *Service) call(ctx context.Context, req *pb.RPCMessage) (any, bool) {
 // sessionManage runs session_manage(json). Every failure of ours becomes
 // {"status":"error","error_text":…}: OpenTera's null turned into HTTP 500
 // "No answer from service." at the main server.
-func (s *Service) sessionManage(ctx context.Context, req *pb.RPCMessage) *session.Reply {
+func (s *Service) sessionManage(ctx context.Context, req *pb.RPCMessage) *Reply {
 	if ctx.Err() != nil {
 		return errorReply("Service busy, try again")
 	}
@@ -112,7 +112,7 @@ func (s *Service) sessionManage(ctx context.Context, req *pb.RPCMessage) *sessio
 	if err == nil {
 		var reply *session.Reply
 		if reply, err = s.sessions.Manage(ctx, r); err == nil {
-			return reply
+			return s.render(ctx, reply)
 		}
 	}
 	code, text := session.PublicError(err)
@@ -122,8 +122,8 @@ func (s *Service) sessionManage(ctx context.Context, req *pb.RPCMessage) *sessio
 	return errorReply(text)
 }
 
-func errorReply(text string) *session.Reply {
-	return &session.Reply{Status: "error", ErrorText: text}
+func errorReply(text string) *Reply {
+	return &Reply{Status: "error", ErrorText: text}
 }
 
 // participantInfo answers the main server's JSON about a participant, or {}.

@@ -41,6 +41,7 @@ type Service struct {
 	queue    chan item
 	dropped  atomic.Int64
 	sessions Sessions
+	rows     rowSource // the main server's rows of sessions; nil without a Backend
 
 	sub      *subscriber
 	pool     *workers

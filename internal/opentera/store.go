@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"sync"
 
 	"github.com/rehabrtc/rehabrtc/internal/session"
 )
@@ -23,6 +24,7 @@ type Store struct {
 	b     *Backend
 	local session.Store
 	log   *slog.Logger
+	rows  rowCache // the main server's latest JSON of each session, for replies
 }
 
 var _ session.Store = (*Store)(nil)
@@ -32,7 +34,7 @@ func NewStore(b *Backend, local session.Store, log *slog.Logger) *Store {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Store{b: b, local: local, log: log}
+	return &Store{b: b, local: local, log: log, rows: rowCache{m: map[int64]map[string]json.RawMessage{}}}
 }
 
 // sessionBody is {"session": {...}}, the body of POST /api/service/sessions.
@@ -215,7 +217,7 @@ func (s *Store) postMembers(ctx context.Context, r, prev *session.Record) error 
 	body := sessionBody[membersUpdate]{membersUpdate{
 		ID: r.ID, Participants: nonNil(parts), Users: nonNil(r.Members.Users), Devices: nonNil(r.Members.Devices),
 	}}
-	return s.b.call(ctx, http.MethodPost, pathSessions, nil, body, nil)
+	return s.postRow(ctx, body)
 }
 
 // postStatus writes status and accumulated duration when they changed,
@@ -229,7 +231,67 @@ func (s *Store) postStatus(ctx context.Context, r, prev *session.Record) error {
 		return nil
 	}
 	body := sessionBody[statusUpdate]{statusUpdate{ID: r.ID, Status: int(r.Status), Duration: r.Duration}}
-	return s.b.call(ctx, http.MethodPost, pathSessions, nil, body, nil)
+	return s.postRow(ctx, body)
+}
+
+// postRow updates a session in the main server and keeps its answer.
+func (s *Store) postRow(ctx context.Context, body any) error {
+	var raw json.RawMessage
+	if err := s.b.call(ctx, http.MethodPost, pathSessions, nil, body, &raw); err != nil {
+		return err
+	}
+	s.rows.keep(raw)
+	return nil
+}
+
+// row returns the main server's latest JSON of session id, read again
+// when not known (after a restart); nil when it cannot be had.
+func (s *Store) row(ctx context.Context, id int64) map[string]json.RawMessage {
+	if r := s.rows.get(id); r != nil {
+		return r
+	}
+	if _, err := s.getSession(ctx, id); err != nil {
+		s.log.Warn("main server: cannot read the session for the reply", "session", id, "err", err)
+		return nil
+	}
+	return s.rows.get(id)
+}
+
+// maxRows bounds the rows kept: replies need the sessions in use, and a
+// forgotten row is read again.
+const maxRows = 1024
+
+// rowCache holds the main server's latest JSON of recent sessions.
+type rowCache struct {
+	mu sync.Mutex
+	m  map[int64]map[string]json.RawMessage
+}
+
+// keep remembers the session of an answer ({…} or [{…}]), if it is one.
+func (c *rowCache) keep(raw json.RawMessage) {
+	row, ok, err := decodeLast[map[string]json.RawMessage](raw)
+	if err != nil || !ok {
+		return
+	}
+	var id int64
+	if json.Unmarshal(row["id_session"], &id) != nil || id <= 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, known := c.m[id]; !known && len(c.m) >= maxRows {
+		for k := range c.m { // any one: it is read again if needed
+			delete(c.m, k)
+			break
+		}
+	}
+	c.m[id] = row
+}
+
+func (c *rowCache) get(id int64) map[string]json.RawMessage {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[id]
 }
 
 func (s *Store) postSession(ctx context.Context, body createBody) (*dbSession, error) {
@@ -237,6 +299,7 @@ func (s *Store) postSession(ctx context.Context, body createBody) (*dbSession, e
 	if err := s.b.call(ctx, http.MethodPost, pathSessions, nil, sessionBody[createBody]{body}, &raw); err != nil {
 		return nil, err
 	}
+	s.rows.keep(raw)
 	db, ok, err := decodeLast[dbSession](raw)
 	if err != nil || !ok {
 		return nil, fmt.Errorf("main server: POST %s: no session in the answer (%v)", pathSessions, err)
@@ -257,6 +320,7 @@ func (s *Store) getSession(ctx context.Context, id int64) (*dbSession, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.rows.keep(raw)
 	db, ok, err := decodeLast[dbSession](raw)
 	if err != nil {
 		return nil, fmt.Errorf("main server: GET %s: %w", pathSessions, err)

@@ -80,6 +80,9 @@ func TestBackendBookkeeping(t *testing.T) {
 	if st, _, _, _, _ := e.main.Session(1); r.Status != "started" || st != 1 {
 		t.Fatalf("restart: %+v, status %d", r, st)
 	}
+	if got := r.session(t); len(got.Events) != 7 || got.Events[0].ID < 100 {
+		t.Fatalf("the reply shows the database's events: %+v", got.Events)
+	}
 	e.clock.add(60 * time.Second)
 	r = e.manage(map[string]any{"action": "stop", "id_session": 1})
 	if st, dur, _, _, _ := e.main.Session(1); st != 2 || dur != 180 {
@@ -93,8 +96,8 @@ func TestBackendBookkeeping(t *testing.T) {
 	if !slices.Equal(texts, wantTexts) {
 		t.Fatalf("event texts %q", texts)
 	}
-	if got := r.session(t); len(got.Events) != 8 || got.Events[0].ID < 100 {
-		t.Fatalf("the reply shows the database's events: %+v", got.Events)
+	if got := r.session(t); got.Status != 2 || got.Duration != 180 || len(got.Events) != 0 || got.Key != "" {
+		t.Fatalf("stop answers the database's session, as OpenTera's: %s", r.Session)
 	}
 }
 
