@@ -332,9 +332,18 @@ func dropMember(ms *Members, k Kind, uuid string) (bool, error) {
 func (m *Manager) inviteReply(ctx context.Context, req *Request) (*Reply, error) {
 	r := req.Reply
 	return m.onRunning(ctx, req, "No matching session", func(l *live) (*Reply, error) {
-		isCreator := l.rec.Creator.UUID == r.UUID
+		isCreator := l.rec.Creator.answeredBy(r, req.Creator)
 		if !isCreator && !l.rec.Members.Has(r.Kind, r.UUID) {
 			return nil, errorf(CodeBadRequest, "%s %s is not invited to this session", r.Kind, r.UUID)
+		}
+		if isCreator && l.rec.Creator.UUID == "" && r.Code == ReplyAccepted {
+			// Learnt from the answer: presence (a creator who disconnects
+			// ends the session) needs the uuid.
+			next := l.rec.clone()
+			next.Creator.UUID, next.Creator.Kind = r.UUID, r.Kind
+			if err := m.commit(ctx, l, next, "Error updating session"); err != nil {
+				return nil, err
+			}
 		}
 		if r.Code == ReplyAccepted {
 			peers := m.peers(l)
