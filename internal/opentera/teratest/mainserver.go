@@ -100,6 +100,17 @@ func (m *MainServer) Session(id int64) (status int, duration int64, users, parti
 	return s.Status, s.Duration, slices.Clone(s.Users), slices.Clone(s.Participants), slices.Clone(s.Devices)
 }
 
+// AddSession creates session id in the fake's database, as another client
+// of the main server would have, so a store can write to it.
+func (m *MainServer) AddSession(id int64, typ int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := &fakeSession{ID: id, UUID: fmt.Sprintf("5e551000-0000-4000-8000-%012d", id), Type: typ, Status: 1, Start: time.Now()}
+	s.Name = fmt.Sprintf("Type %d [%d.%d]", typ, s.Start.Year(), id)
+	m.sessions[id] = s
+	m.nextID = max(m.nextID, id)
+}
+
 type handler func(w http.ResponseWriter, r *http.Request, body map[string]any) (any, int)
 
 // auth checks "Authorization: OpenTera <jwt>": HS256 with the current
