@@ -1,10 +1,14 @@
 package teratest
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log"
 	"maps"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -54,8 +58,17 @@ type fakeSession struct {
 	Users, Participants, Devices []string
 }
 
-// StartMainServer starts the fake; secret signs valid service tokens.
+// StartMainServer starts the fake on a free loopback port with
+// httptest's certificate; secret signs valid service tokens.
 func StartMainServer(t testing.TB, serviceUUID, secret string) *MainServer {
+	return StartMainServerOn(t, serviceUUID, secret, "", nil)
+}
+
+// StartMainServerOn starts the fake on addr ("": a free loopback port)
+// with cert (nil: httptest's), e.g. on OpenTera's 40075, where OpenTera's
+// nginx answers the main server's API.
+func StartMainServerOn(t testing.TB, serviceUUID, secret, addr string, cert *tls.Certificate) *MainServer {
+	t.Helper()
 	m := &MainServer{ServiceUUID: serviceUUID, secret: secret, sessions: map[int64]*fakeSession{},
 		events: map[int64][]map[string]any{}, Users: map[int64]Named{}}
 	mux := http.NewServeMux()
@@ -63,9 +76,38 @@ func StartMainServer(t testing.TB, serviceUUID, secret string) *MainServer {
 	mux.HandleFunc("GET /api/service/sessions", m.auth(m.getSession))
 	mux.HandleFunc("POST /api/service/sessions/events", m.auth(m.postEvent))
 	mux.HandleFunc("GET /api/service/participants", m.auth(m.getParticipant))
-	m.Server = httptest.NewTLSServer(mux)
+	m.Server = httptest.NewUnstartedServer(mux)
+	if addr != "" {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			m.Server.Close()
+			t.Fatalf("main server: %v", err)
+		}
+		m.Server.Listener.Close()
+		m.Server.Listener = ln
+	}
+	if cert != nil {
+		m.Server.TLS = &tls.Config{Certificates: []tls.Certificate{*cert}}
+	}
+	m.Server.Config.ErrorLog = log.New(io.Discard, "", 0) // refused handshakes are what some tests test
+	m.Server.StartTLS()
 	t.Cleanup(m.Close)
 	return m
+}
+
+// SessionJSON is the session as the main server's to_json() writes it
+// (what OpenTera's stop answers), through a JSON round trip.
+func (m *MainServer) SessionJSON(id int64) map[string]any {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.sessions[id]
+	if s == nil {
+		return nil
+	}
+	b, _ := json.Marshal(m.toJSON(s, false))
+	var out map[string]any
+	json.Unmarshal(b, &out)
+	return out
 }
 
 // Rotate replaces the token secret, as a main-server restart does.

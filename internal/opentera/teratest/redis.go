@@ -36,10 +36,20 @@ type Redis struct {
 // that is a failure.
 func StartRedis(t testing.TB) *Redis {
 	t.Helper()
+	return StartRedisOn(t, 0)
+}
+
+// StartRedisOn is StartRedis on a given loopback port (0: a free one), e.g.
+// OpenTera's 6379 inside a network namespace of the test's own.
+func StartRedisOn(t testing.TB, port int) *Redis {
+	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		testutil.Missing(t, "redis-server is not installed (the test script installs it: ./scripts/test.sh)")
 	}
-	r := &Redis{t: t, dir: t.TempDir(), Port: testutil.FreePort(t)}
+	if port == 0 {
+		port = testutil.FreePort(t)
+	}
+	r := &Redis{t: t, dir: t.TempDir(), Port: port}
 	r.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(r.Port))
 	r.start()
 	r.Client = redis.NewClient(&redis.Options{Addr: r.Addr})
