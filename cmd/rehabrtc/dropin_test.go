@@ -28,8 +28,8 @@ import (
 // netnsEnv marks the test binary re-run inside a network namespace.
 const netnsEnv = "REHABRTC_TEST_NETNS"
 
-// requireExternal: in CI a missing tool or privilege fails, never skips.
-func requireExternal() bool {
+// dropInStrict: in CI a missing tool or privilege fails, never skips.
+func dropInStrict() bool {
 	return os.Getenv("CI") == "true" || os.Getenv("REHABRTC_REQUIRE_BROWSER") != "" || os.Getenv("REHABRTC_REQUIRE_EXTERNAL") != ""
 }
 
@@ -44,7 +44,7 @@ func inNetNS(t *testing.T, name string) bool {
 	}
 	for _, tool := range []string{"redis-server", "node", "ip"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			if requireExternal() {
+			if dropInStrict() {
 				t.Fatalf("%s is not installed", tool)
 			}
 			t.Skipf("%s is not installed", tool)
@@ -59,7 +59,7 @@ func inNetNS(t *testing.T, name string) bool {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET, Pdeathsig: syscall.SIGKILL}
 	out, err := cmd.CombinedOutput()
 	if errors.Is(err, syscall.EPERM) {
-		if requireExternal() {
+		if dropInStrict() {
 			t.Fatalf("creating a network namespace needs CAP_SYS_ADMIN: %v", err)
 		}
 		t.Skipf("creating a network namespace needs CAP_SYS_ADMIN: %v", err)
@@ -196,7 +196,7 @@ func TestOpenTeraDropIn(t *testing.T) {
 	if got := listeningPorts(t); !slices.Equal(got, []int{4070, 6379, 8080, 40075}) {
 		t.Fatalf("listening ports %v, want the session on the pool's first port, 8080", got)
 	}
-	if code, body := get(t, "http://127.0.0.1:8080/participants?key="+keyOf(link(t, s, dropPart))); code != 200 || body != "page participants" {
+	if code, body := dropGet(t, "http://127.0.0.1:8080/participants?key="+keyOf(inviteLink(t, s, dropPart))); code != 200 || body != "page participants" {
 		t.Fatalf("the participant's page on 8080: %d %q", code, body)
 	}
 
@@ -278,7 +278,7 @@ func runningShape(t *testing.T, m *teratest.MainServer, rep map[string]any, stat
 		}
 	}
 	for k, want := range map[string][]string{"session_users": users, "session_participants": parts, "session_devices": {}} {
-		if got := strs(s[k]); !slices.Equal(got, want) {
+		if got := jsonStrings(s[k]); !slices.Equal(got, want) {
 			t.Errorf("%s: %s = %v, want the uuids %v", status, k, s[k], want)
 		}
 	}
@@ -314,7 +314,7 @@ func runningShape(t *testing.T, m *teratest.MainServer, rep map[string]any, stat
 	return s
 }
 
-func strs(v any) []string {
+func jsonStrings(v any) []string {
 	list, _ := v.([]any)
 	out := []string{}
 	for _, x := range list {
@@ -324,8 +324,8 @@ func strs(v any) []string {
 	return out
 }
 
-// link is the personal link of uuid in a session's session_invitations.
-func link(t *testing.T, s map[string]any, uuid string) string {
+// inviteLink is the personal link of uuid in a session's session_invitations.
+func inviteLink(t *testing.T, s map[string]any, uuid string) string {
 	t.Helper()
 	invs, _ := s["session_invitations"].([]any)
 	for _, x := range invs {
@@ -337,7 +337,7 @@ func link(t *testing.T, s map[string]any, uuid string) string {
 	return ""
 }
 
-func get(t *testing.T, url string) (int, string) {
+func dropGet(t *testing.T, url string) (int, string) {
 	t.Helper()
 	resp, err := http.Get(url)
 	if err != nil {
