@@ -93,8 +93,9 @@ func dbObject(v *session.View, row map[string]json.RawMessage, running bool) obj
 }
 
 // creatorFields are session_creator_<kind> (name) and _uuid, present only
-// for the creator's kind, as to_json writes them. Without a row, only what
-// rehabrtc knows: the uuid, and the name if a main server once told it.
+// for the creator's kind, as to_json writes them. Without a row, what
+// rehabrtc knows: the uuid, and the name if a main server once told it
+// ("" otherwise, so the keys stay OpenTera's).
 func creatorFields(v *session.View, row map[string]json.RawMessage) object {
 	var o object
 	for _, k := range []string{"user", "device", "participant", "service"} {
@@ -110,10 +111,7 @@ func creatorFields(v *session.View, row map[string]json.RawMessage) object {
 	if kind == "" {
 		return nil
 	}
-	if v.CreatorName != "" {
-		o = append(o, field{"session_creator_" + kind, v.CreatorName})
-	}
-	return append(o, field{"session_creator_" + kind + "_uuid", v.CreatorUUID})
+	return object{{"session_creator_" + kind, v.CreatorName}, {"session_creator_" + kind + "_uuid", v.CreatorUUID}}
 }
 
 // creatorKind is the kind of the creator a view names by id.
