@@ -23,7 +23,7 @@ func keysInOrder(t *testing.T, raw json.RawMessage) []string {
 		t.Fatal(err)
 	}
 	keys := slices.Collect(maps.Keys(m))
-	idx := func(k string) int { return regexp.MustCompile(`"`+regexp.QuoteMeta(k)+`":`).FindIndex(raw)[0] }
+	idx := func(k string) int { return regexp.MustCompile(`"` + regexp.QuoteMeta(k) + `":`).FindIndex(raw)[0] }
 	slices.SortFunc(keys, func(a, b string) int { return idx(a) - idx(b) })
 	return keys
 }
