@@ -28,11 +28,6 @@ import (
 // netnsEnv marks the test binary re-run inside a network namespace.
 const netnsEnv = "REHABRTC_TEST_NETNS"
 
-// dropInStrict: in CI a missing tool or privilege fails, never skips.
-func dropInStrict() bool {
-	return os.Getenv("CI") == "true" || os.Getenv("REHABRTC_REQUIRE_BROWSER") != "" || os.Getenv("REHABRTC_REQUIRE_EXTERNAL") != ""
-}
-
 // inNetNS runs test `name` again in a child of this test binary that has a
 // network namespace of its own (unnamed: the kernel removes it when the
 // child exits, even on failure), so that the test may use OpenTera's fixed
@@ -42,14 +37,9 @@ func inNetNS(t *testing.T, name string) bool {
 	if os.Getenv(netnsEnv) != "" {
 		return true
 	}
-	for _, tool := range []string{"redis-server", "node", "ip"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if dropInStrict() {
-				t.Fatalf("%s is not installed", tool)
-			}
-			t.Skipf("%s is not installed", tool)
-		}
-	}
+	testutil.Tool(t, "redis-server", "OpenTera's Redis")
+	testutil.Tool(t, "node", "the sessions' server.js")
+	testutil.Tool(t, "ip", "loopback up in the test's network namespace")
 	args := []string{"-test.run=^" + name + "$", "-test.count=1"}
 	if testing.Verbose() {
 		args = append(args, "-test.v")
@@ -66,10 +56,7 @@ func inNetNS(t *testing.T, name string) bool {
 	}
 	out, err := cmd.CombinedOutput()
 	if errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.ENOSPC) {
-		if dropInStrict() {
-			t.Fatalf("cannot create a network namespace (root, or unprivileged user namespaces, needed): %v", err)
-		}
-		t.Skipf("cannot create a network namespace (root, or unprivileged user namespaces, needed): %v", err)
+		testutil.Missing(t, fmt.Sprintf("cannot create a network namespace (root, or unprivileged user namespaces, needed): %v", err))
 	}
 	if err != nil {
 		t.Fatalf("in its network namespace: %v\n%s", err, out)
@@ -358,19 +345,18 @@ func dropGet(t *testing.T, url string) (int, string) {
 // waitReady polls url until it answers 200, failing if serve ends first.
 func waitReady(t *testing.T, url string, done <-chan error, logs fmt.Stringer) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
+	testutil.Eventually(t, 30*time.Second, func() error {
 		select {
 		case err := <-done:
 			t.Fatalf("serve ended: %v\n%s", err, logs)
 		default:
 		}
-		if code, err := httpGet(url); err == nil && code == http.StatusOK {
-			return
+		code, err := httpGet(url)
+		if err != nil {
+			return err
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("%s never answered 200\n%s", url, logs)
+		return testutil.Until(code == http.StatusOK, "%s answers %d\n%s", url, code, logs)
+	})
 }
 
 // listeningPorts lists the TCP ports listened on in this network

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/rehabrtc/rehabrtc/internal/opentera/pb"
+	"github.com/rehabrtc/rehabrtc/internal/testutil"
 )
 
 // startAsMainServer starts a session as OpenTera's main server forwards
@@ -30,13 +31,10 @@ func (e *env) replyAsMainServer(id int64, userID int, userUUID string, code any)
 
 func (e *env) waitRunning(n int) {
 	e.t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for len(e.running()) != n {
-		if time.Now().After(deadline) {
-			e.t.Fatalf("%d sessions running, want %d", len(e.running()), n)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.Eventually(e.t, 5*time.Second, func() error {
+		got := len(e.running())
+		return testutil.Until(got == n, "%d sessions running, want %d", got, n)
+	})
 }
 
 // TestCreatorRulesInBothModes: with or without the main server's REST API
