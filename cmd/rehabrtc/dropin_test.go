@@ -65,27 +65,6 @@ func inNetNS(t *testing.T, name string) bool {
 	return false
 }
 
-// serverJS stands in for OpenTera's teraserver/easyrtc/server.js, which
-// cannot run here (it is in no package registry, and needs its
-// open-easyrtc from git): it takes its arguments and checks page keys as
-// server.js does (minimist, req.query.key == args.key).
-const serverJS = `
-const http = require('http');
-const args = { port: 8080, key: '' };
-for (const a of process.argv.slice(2)) {
-  const m = /^--([^=]+)=(.*)$/.exec(a);
-  if (m) args[m[1]] = m[2];
-}
-http.createServer((req, res) => {
-  const u = new URL(req.url, 'http://localhost');
-  const route = (u.pathname.split('/')[1] || '').toLowerCase();
-  if (['users', 'participants', 'devices'].includes(route) && u.searchParams.get('key') != args.key) {
-    res.end('denied'); return;
-  }
-  res.end('page ' + route);
-}).listen(args.port);
-`
-
 const (
 	dropUser  = "aaaaaaaa-0000-4000-8000-000000000001"
 	dropPart  = "bbbbbbbb-0000-4000-8000-000000000001"
@@ -122,9 +101,12 @@ func TestOpenTeraDropIn(t *testing.T) {
 		}
 	}
 	os.WriteFile(filepath.Join(svcDir, "VideoRehabService.json"), file, 0o644)
-	os.WriteFile(filepath.Join(easy, "server.js"), []byte(serverJS), 0o644)
+	os.WriteFile(filepath.Join(easy, "server.js"), []byte(teratest.ServerJS), 0o644)
 	trusted := teratest.NewCA(t, "OpenTera operator CA")
 	t.Setenv("SSL_CERT_FILE", trusted.WritePEM(t, root)) // the host's trust store, before any TLS
+	tmp := filepath.Join(root, "tmp")                    // the EasyRTC children's preload files, apart from other tests'
+	os.Mkdir(tmp, 0o700)
+	t.Setenv("TMPDIR", tmp)
 	r := teratest.StartRedisOn(t, 6379)
 	r.Set(opentera.ServiceTokenKey, otSecret)
 	r.SetService("VideoRehabService", otServiceUUID, "127.0.0.1", 4070)
@@ -190,8 +172,8 @@ func TestOpenTeraDropIn(t *testing.T) {
 	if got := listeningPorts(t); !slices.Equal(got, []int{4070, 6379, 8080, 40075}) {
 		t.Fatalf("listening ports %v, want the session on the pool's first port, 8080", got)
 	}
-	if code, body := dropGet(t, "http://127.0.0.1:8080/participants?key="+keyOf(inviteLink(t, s, dropPart))); code != 200 || body != "page participants" {
-		t.Fatalf("the participant's page on 8080: %d %q", code, body)
+	if body := getBody(t, "http://127.0.0.1:8080/participants?key="+keyOf(inviteLink(t, s, dropPart)), 200); body != "page participants with a key: true" {
+		t.Fatalf("the participant's page on 8080: %q", body)
 	}
 
 	rep = manage(map[string]any{"action": "invite", "id_session": 1, "session_users": []string{},
@@ -218,6 +200,9 @@ func TestOpenTeraDropIn(t *testing.T) {
 	}
 	if got := listeningPorts(t); !slices.Equal(got, []int{4070, 6379, 40075}) {
 		t.Fatalf("listening ports %v after stop", got)
+	}
+	if left, _ := os.ReadDir(tmp); len(left) > 0 {
+		t.Fatalf("files left in TMPDIR: %v", left)
 	}
 }
 
@@ -329,17 +314,6 @@ func inviteLink(t *testing.T, s map[string]any, uuid string) string {
 	}
 	t.Fatalf("no invitation for %s", uuid)
 	return ""
-}
-
-func dropGet(t *testing.T, url string) (int, string) {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
 }
 
 // waitReady polls url until it answers 200, failing if serve ends first.

@@ -11,36 +11,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rehabrtc/rehabrtc/internal/opentera/teratest"
 	"github.com/rehabrtc/rehabrtc/internal/session"
 	"github.com/rehabrtc/rehabrtc/internal/testutil"
 )
 
-// fakeServerJS parses its arguments and checks keys as OpenTera's
-// teraserver/easyrtc/server.js does (minimist, req.query.key == args.key),
-// without its dependencies.
-const fakeServerJS = `
-const http = require('http');
-const args = { port: 8080, key: '' };
-for (const a of process.argv.slice(2)) {
-  const m = /^--([^=]+)=(.*)$/.exec(a);
-  if (m) args[m[1]] = m[2];
-}
-http.createServer((req, res) => {
-  const u = new URL(req.url, 'http://localhost');
-  const route = (u.pathname.split('/')[1] || '').toLowerCase();
-  if (['users', 'participants', 'devices', 'status'].includes(route)) {
-    if (!(u.searchParams.get('key') == args.key || args.key == '')) { res.end('denied.html'); return; }
-    res.end('page ' + route + ' with a key: ' + (args.key.length > 0));
-    return;
-  }
-  res.end('static');
-}).listen(args.port);
-`
-
 func TestEasyRTCChild(t *testing.T) {
 	node := testutil.Tool(t, "node", "install Node.js to run OpenTera's EasyRTC child test")
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "server.js"), []byte(fakeServerJS), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "server.js"), []byte(teratest.ServerJS), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv("REHABRTC_API_KEYS", "service-secret-0123456789")
@@ -81,7 +60,7 @@ func TestEasyRTCChild(t *testing.T) {
 func TestEasyRTCChildCrash(t *testing.T) {
 	node := testutil.Tool(t, "node", "install Node.js to run OpenTera's EasyRTC child test")
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "server.js"), []byte(fakeServerJS), 0o644)
+	os.WriteFile(filepath.Join(dir, "server.js"), []byte(teratest.ServerJS), 0o644)
 	port := testutil.FreePort(t)
 	ch := startChild(t, &Runner{Executable: node, Script: "server.js", WorkingDir: dir, Mode: EasyRTC}, port, io.Discard)
 	syscall.Kill(ch.pid(), syscall.SIGKILL)
