@@ -7,22 +7,17 @@ import (
 	"fmt"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
 
-// plainAccept makes test environments upgrade with websocket.Accept instead
-// of Accept: Serve then writes frame by frame. Set only by tests that do
-// not run in parallel.
-var plainAccept bool
-
-// TestServeForeignConn: a connection the caller upgraded itself (no
-// coalescer) is served as well.
-func TestServeForeignConn(t *testing.T) {
-	plainAccept = true
+// TestServeAcceptedConn: a connection the caller upgraded itself with
+// Accept and handed to Serve is served as well, in order.
+func TestServeAcceptedConn(t *testing.T) {
 	e := newEnv(t, Config{})
-	plainAccept = false
+	e.mu.Lock()
+	e.plainServe = true
+	e.mu.Unlock()
 	u, _ := e.join(t, keyUser, "u", "Doc")
 	p, _ := e.join(t, keyParticipant, "p", "Pat")
 	u.expect("peer-joined")
@@ -36,14 +31,14 @@ func TestServeForeignConn(t *testing.T) {
 	}
 }
 
-// TestAcceptBatchAndBigFrames: bursts and frames larger than every buffer
-// go through the coalesced path intact and in order.
+// TestAcceptBatchAndBigFrames: bursts of frames, some larger than every
+// buffer, arrive intact and in order.
 func TestAcceptBatchAndBigFrames(t *testing.T) {
 	e := newEnv(t, Config{})
 	u, _ := e.join(t, keyUser, "u", "Doc")
 	p, _ := e.join(t, keyParticipant, "p", "Pat")
 	u.expect("peer-joined")
-	sizes := []int{1, 300, acceptWriteBuf, acceptReadBuf + 1, 5000, 60 << 10, 2}
+	sizes := []int{1, 300, 512, 1025, 4097, 5000, 60 << 10, 2}
 	for i, n := range sizes {
 		u.send(map[string]any{"type": "signal", "to": p.id, "data": fmt.Sprintf("%d:%s", i, strings.Repeat("x", n))})
 	}
@@ -57,7 +52,7 @@ func TestAcceptBatchAndBigFrames(t *testing.T) {
 }
 
 // TestAcceptKeepsEarlyFrames: a client that sends its join in the same
-// packet as the handshake must not lose it when Accept swaps buffers.
+// packet as the handshake must not lose it.
 func TestAcceptKeepsEarlyFrames(t *testing.T) {
 	e := newEnv(t, Config{})
 	c, err := net.Dial("tcp", strings.TrimPrefix(e.srv.URL, "http://"))
@@ -97,72 +92,4 @@ func maskedText(p []byte) []byte {
 		b = append(b, c^key[i%4])
 	}
 	return b
-}
-
-// countingConn records each Write to the socket.
-type countingConn struct {
-	net.Conn
-	mu     sync.Mutex
-	writes [][]byte
-}
-
-func (c *countingConn) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.writes = append(c.writes, bytes.Clone(p))
-	return len(p), nil
-}
-
-func TestCoalescer(t *testing.T) {
-	cc := &countingConn{}
-	co := &coalescer{conn: cc}
-	if _, err := co.Write([]byte("a")); err != nil || len(cc.writes) != 1 {
-		t.Fatalf("not held: want a write through, got %q %v", cc.writes, err)
-	}
-	co.hold()
-	for _, s := range []string{"b", "c", "d"} {
-		if n, err := co.Write([]byte(s)); n != 1 || err != nil {
-			t.Fatal(n, err)
-		}
-	}
-	if len(cc.writes) != 1 {
-		t.Fatalf("held: wrote %q", cc.writes)
-	}
-	if err := co.release(); err != nil {
-		t.Fatal(err)
-	}
-	if len(cc.writes) != 2 || string(cc.writes[1]) != "bcd" {
-		t.Fatalf("release: got writes %q, want one \"bcd\"", cc.writes)
-	}
-	if err := co.release(); err != nil || len(cc.writes) != 2 {
-		t.Fatalf("empty release wrote %q", cc.writes)
-	}
-	co.hold()
-	big := bytes.Repeat([]byte("z"), maxCoalesce)
-	_, _ = co.Write([]byte("head"))
-	_, _ = co.Write(big)
-	if len(cc.writes) != 3 || len(cc.writes[2]) != len(big)+4 {
-		t.Fatalf("over maxCoalesce: want it written at once, got %d writes", len(cc.writes))
-	}
-	_ = co.release()
-	if co.buf != nil {
-		t.Fatal("buffer kept after release")
-	}
-}
-
-// BenchmarkRelayCoalesced is BenchmarkRelay with connections from
-// websocket.Accept (a write per frame) and from Accept (a write per batch).
-// Compare cpu-ns/msg.
-func BenchmarkRelayCoalesced(b *testing.B) {
-	for _, plain := range []bool{true, false} {
-		name := "accept=hub"
-		if plain {
-			name = "accept=websocket"
-		}
-		b.Run(name+"/pairs=500", func(b *testing.B) {
-			plainAccept = plain
-			defer func() { plainAccept = false }()
-			benchRelay(b, 500)
-		})
-	}
 }

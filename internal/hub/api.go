@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -54,13 +55,52 @@ type Observer interface {
 	PeerLeft(PeerInfo)
 }
 
-// Counters is shared by all the hubs of a process so /metrics can read totals.
+// Counters is shared by all the hubs of a process so /metrics can read
+// totals, and so the caps on connections that have not joined yet hold for
+// the whole process. The zero value is ready to use.
 type Counters struct {
 	PeersConnected  atomic.Int64  // joined peers right now
 	MessagesRelayed atomic.Uint64 // signal and message frames queued to a recipient (a broadcast to n peers counts n)
-	Errors          atomic.Uint64 // error replies plus connections closed for a fault (unauthorized, protocol, too big, binary, slow, heartbeat, write timeout)
+	Errors          atomic.Uint64 // error replies plus connections closed for a fault (unauthorized, protocol, too big, binary, slow, heartbeat, write timeout, rate limited, busy)
 	Joins           atomic.Uint64 // successful joins
 	JoinsRefused    atomic.Uint64 // joins refused: bad key or session over
+	Pending         atomic.Int64  // connections served that have not joined yet, right now
+
+	mu        sync.Mutex     // guards pendingBy and the check-then-add of Pending
+	pendingBy map[string]int // Pending by client address ("" not counted)
+}
+
+// addPending counts one more pending connection from addr, unless that
+// would exceed a cap; it then returns which one ("address" or "total").
+func (c *Counters) addPending(addr string, perAddr, total int) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.Pending.Load() >= int64(total) {
+		return "total"
+	}
+	if addr != "" {
+		if c.pendingBy[addr] >= perAddr {
+			return "address"
+		}
+		if c.pendingBy == nil {
+			c.pendingBy = make(map[string]int)
+		}
+		c.pendingBy[addr]++
+	}
+	c.Pending.Add(1)
+	return ""
+}
+
+func (c *Counters) removePending(addr string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.Pending.Add(-1)
+	if addr == "" {
+		return
+	}
+	if c.pendingBy[addr]--; c.pendingBy[addr] <= 0 {
+		delete(c.pendingBy, addr)
+	}
 }
 
 // Config configures a [Hub]. Zero values get the defaults named on each field.
@@ -79,8 +119,24 @@ type Config struct {
 	QueueLen     int           // outgoing frames per connection; default 256
 	PingInterval time.Duration // default 20s
 	PongTimeout  time.Duration // a ping unanswered this long closes with 4010; default 45s
-	WriteTimeout time.Duration // a batch of queued frames slower to write drops the connection; default 5s
+	WriteTimeout time.Duration // a write (of the frames queued at that moment) slower than this drops the connection; default 5s
 	JoinTimeout  time.Duration // time allowed to send join; default 10s
+
+	// The message budget of each client (docs/protocol.md): a token bucket
+	// of RateBurst tokens refilled at RateLimit per second; a message costs
+	// one token plus one per full 16 KiB. Over budget, the client gets
+	// rate-limited and is closed with 4029. Defaults 100/s and 120; keep
+	// RateBurst at most QueueLen/2, so that even two clients bursting at
+	// once cannot overflow the queue of a peer that keeps reading.
+	RateLimit float64
+	RateBurst float64
+
+	// Caps on connections that have not joined yet (the join deadline ends
+	// them), counted over every hub that shares Counters: per client
+	// address (ServeHTTP only) and in total. Over a cap, a connection gets
+	// busy and is closed with 1013. Defaults 16 and 1024.
+	MaxPendingPerAddr int
+	MaxPending        int
 }
 
 // Defaults of [Config].
@@ -90,6 +146,11 @@ const (
 	DefaultPongTimeout  = 45 * time.Second
 	DefaultWriteTimeout = 5 * time.Second
 	DefaultJoinTimeout  = 10 * time.Second
+	DefaultRateLimit    = 100
+	DefaultRateBurst    = 120
+
+	DefaultMaxPendingPerAddr = 16
+	DefaultMaxPending        = 1024
 
 	// MaxFrame is the largest text frame a client may send (docs/protocol.md).
 	MaxFrame = 64 << 10
@@ -110,6 +171,18 @@ func (c Config) withDefaults() Config {
 	}
 	if c.JoinTimeout <= 0 {
 		c.JoinTimeout = DefaultJoinTimeout
+	}
+	if c.RateLimit <= 0 {
+		c.RateLimit = DefaultRateLimit
+	}
+	if c.RateBurst <= 0 {
+		c.RateBurst = DefaultRateBurst
+	}
+	if c.MaxPendingPerAddr <= 0 {
+		c.MaxPendingPerAddr = DefaultMaxPendingPerAddr
+	}
+	if c.MaxPending <= 0 {
+		c.MaxPending = DefaultMaxPending
 	}
 	if c.Counters == nil {
 		c.Counters = new(Counters)

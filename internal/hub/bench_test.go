@@ -34,7 +34,7 @@ func benchRelay(b *testing.B, pairs int) {
 	type link struct{ from, to *client }
 	links := make([]link, pairs)
 	for i := range links {
-		e := newEnv(b, Config{})
+		e := newEnv(b, Config{RateLimit: noLimit, RateBurst: noLimit})
 		links[i].from, _ = e.join(b, keyUser, "u", "from")
 		links[i].to, _ = e.join(b, keyParticipant, "p", "to")
 		links[i].from.expect("peer-joined")

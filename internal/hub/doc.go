@@ -3,11 +3,9 @@
 // and small application messages between the peers of that session only.
 // The wire contract is docs/protocol.md; this package implements it.
 //
-// The hub does not listen. The caller upgrades the HTTP request and hands the
-// *websocket.Conn to [Hub.Serve], which runs that client until it ends.
-// Upgrading with [Hub.Accept] rather than websocket.Accept makes the writer put
-// each batch of queued frames into one write to the socket, and gives the
-// connection small buffers (docs/performance.md).
+// The hub does not listen. [Hub.ServeHTTP] upgrades a request and serves the
+// connection in the handler's goroutine; a caller that upgrades by itself
+// hands the *websocket.Conn to [Hub.Serve] instead.
 //
 // A [Policy] in the Config swaps the session rules for other room rules on
 // the same machinery: the hub becomes private and hands every message after
@@ -15,30 +13,24 @@
 //
 // # Concurrency
 //
-// Each connection has exactly one reader, the goroutine that called Serve,
-// and at most one writer at a time. Everyone else talks to a connection by
-// appending an encoded frame to its bounded queue: enqueueing never blocks
-// and never touches the socket, so it is allowed under the hub lock, and a
-// queue that overflows closes its connection with 4008 instead of slowing
-// the sender down. Membership changes (join, leave, kick, replace) and the
-// notices they cause are queued under the hub's write lock and relays under
-// its read lock, so every client sees one order of events, its welcome first.
+// Each connection has one reader, the goroutine that called Serve, and one
+// writer goroutine, which Serve starts and waits for before returning. The
+// writer drains a bounded channel of encoded frames under a write deadline,
+// sends the pings (each waits for its pong in a short-lived goroutine the
+// writer waits for) and enforces the join deadline with a one-shot timer.
+// Everyone else talks to a connection by queuing a frame: enqueueing never
+// blocks and never touches the socket, so it is allowed under the hub lock,
+// and a full queue closes its connection with 4008 instead of slowing the
+// sender down. Each client has a message budget (a token bucket checked by
+// its reader) that is smaller than a queue, so a burst from one client
+// cannot overflow the queue of a peer that keeps reading.
 //
-// The writer is started on demand: enqueue starts a goroutine when frames
-// wait and none runs, and that goroutine drains the queue in batches (a
-// burst costs one wake-up) and exits once it is empty. The heartbeat is one
-// timer per connection whose function sends the ping, waits for the pong
-// (coder/websocket's Ping blocks until the reader reads it) and re-arms
-// itself; it also enforces the join deadline. So an idle peer costs its
-// reader goroutine and a timer, not two or three parked goroutines, which
-// matters with thousands of idle peers. The writer, the timer functions and
-// the context watcher are all counted in a per-connection WaitGroup that
-// Serve waits on before returning.
+// Membership changes (join, leave, kick, replace) and the notices they cause
+// are queued under the hub's write lock and relays under its read lock, so
+// every client sees one order of events, its welcome first.
 //
-// Sockets are read and written with contexts that are never cancelled, which
-// keeps coder/websocket from allocating a context watcher per frame. Blocked
-// I/O is unblocked by closing the connection instead: by the writer when the
-// connection ends, or by its write watchdog, a reusable timer armed for each
-// batch. Outgoing frames are encoded once by appending bytes (no reflection),
-// and a broadcast shares one frame among its recipients.
+// Frames are decoded and encoded by hand (scan.go, encode.go) rather than
+// with encoding/json, which costs about six times the CPU per relayed
+// message (docs/performance.md); a broadcast shares one encoded frame among
+// its recipients.
 package hub

@@ -18,7 +18,7 @@ func TestProtocolDocInSync(t *testing.T) {
 	for _, e := range []*clientError{
 		errNotUTF8, errNotObject, errTooDeep, errNoType, errFieldType, errUnknownType,
 		errNoTo, errNoTopic, errNoKey, errUnknownPeer, errUnknownTopic, errForbidden,
-		errJoined, errNotJoined, errJoinTimeout, errUnauthorized, errSessionEnded,
+		errJoined, errNotJoined, errJoinTimeout, errUnauthorized, errSessionEnded, errRateLimited, errBusy,
 	} {
 		row := docRow(doc, "| `"+e.Code+"` |")
 		if row == "" || !strings.Contains(row, "`"+e.Message+"`") {
@@ -33,9 +33,9 @@ func TestProtocolDocInSync(t *testing.T) {
 			t.Errorf("docs/protocol.md does not show %s", notice)
 		}
 	}
-	for _, code := range []int{1000, 1001, 1003, 1009, int(CloseUnauthorized), int(CloseRemoved),
+	for _, code := range []int{1000, 1001, 1003, 1009, int(CloseTryAgainLater), int(CloseUnauthorized), int(CloseRemoved),
 		int(CloseSessionEnded), int(CloseServerRestart), int(CloseReplaced), int(CloseTooSlow),
-		int(CloseProtocol), int(CloseHeartbeat)} {
+		int(CloseProtocol), int(CloseHeartbeat), int(CloseRateLimited)} {
 		if docRow(doc, "| "+strconv.Itoa(code)+" |") == "" {
 			t.Errorf("docs/protocol.md: close code %d missing from the table", code)
 		}

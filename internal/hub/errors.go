@@ -16,6 +16,8 @@ const (
 	CloseTooSlow       websocket.StatusCode = 4008
 	CloseProtocol      websocket.StatusCode = 4009
 	CloseHeartbeat     websocket.StatusCode = 4010
+	CloseRateLimited   websocket.StatusCode = 4029
+	CloseTryAgainLater websocket.StatusCode = 1013 // RFC 6455's registry: try again later
 )
 
 // ErrClosed is returned by [Hub.Serve] when the hub was already closed.
@@ -60,6 +62,8 @@ var (
 	errJoinTimeout  = newError("protocol", "no join received in time", CloseProtocol)
 	errUnauthorized = newError("unauthorized", "invalid key", CloseUnauthorized)
 	errSessionEnded = newError("session-ended", "the session is not running", CloseSessionEnded)
+	errRateLimited  = newError("rate-limited", "too many messages", CloseRateLimited)
+	errBusy         = newError("busy", "too many connections waiting to join, try again later", CloseTryAgainLater)
 )
 
 // Notices sent just before the hub closes a connection on purpose.

@@ -19,9 +19,9 @@ func TestSlowConsumer(t *testing.T) {
 		wantClose websocket.StatusCode // what the slow client reads last; -1: no close frame
 	}{
 		// A long write timeout, so that the queue overflow ends the client.
-		"queue overflow": {Config{QueueLen: 8, WriteTimeout: time.Minute}, CloseTooSlow},
-		// A long queue, so that the write watchdog ends the client.
-		"write timeout": {Config{QueueLen: 1 << 20, WriteTimeout: 100 * time.Millisecond}, -1},
+		"queue overflow": {Config{QueueLen: 8, WriteTimeout: time.Minute, RateLimit: noLimit, RateBurst: noLimit}, CloseTooSlow},
+		// A long queue, so that the write deadline ends the client.
+		"write timeout": {Config{QueueLen: 4096, WriteTimeout: 100 * time.Millisecond, RateLimit: noLimit, RateBurst: noLimit}, -1},
 	} {
 		t.Run(name, func(t *testing.T) {
 			e := newEnv(t, tt.cfg, smallSendBuffers)
@@ -48,6 +48,9 @@ func TestSlowConsumer(t *testing.T) {
 		})
 	}
 }
+
+// noLimit as RateLimit and RateBurst lets a test flood the hub.
+const noLimit = 1e12
 
 // floodUntilGone broadcasts 60 KiB messages until fast sees slow leave.
 func floodUntilGone(t *testing.T, sender, fast, slow *client) {

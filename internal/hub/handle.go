@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"fmt"
+	"time"
 )
 
 // handle dispatches one client frame (house style convention 6: one small
@@ -11,6 +12,12 @@ import (
 func (p *peer) handle(ctx context.Context, b []byte) {
 	if p.closing.Load() {
 		return // the connection is ending: nothing more from it counts
+	}
+	cfg := &p.hub.cfg
+	if !p.budget.take(messageCost(len(b)), cfg.RateLimit, cfg.RateBurst, time.Now()) {
+		p.log().Info("message budget exceeded, disconnecting")
+		p.refuse(errRateLimited)
+		return
 	}
 	m, err := decode(b)
 	switch {
@@ -77,6 +84,7 @@ func (p *peer) handleJoin(ctx context.Context, m inbound) *clientError {
 		return nil // the hub or this connection closed meanwhile and told the client
 	}
 	p.joined = true
+	h.admitted(p)
 	h.cfg.Counters.Joins.Add(1)
 	p.log().Info("peer joined", logKeyRole, id.Role, logKeyUUID, id.UUID, logKeyName, p.info.Name)
 	if h.cfg.Observer != nil {

@@ -10,12 +10,8 @@ import (
 // Hub is the signaling hub of one session. Create it with [New]; it is safe
 // for concurrent use.
 type Hub struct {
-	cfg  Config
-	log  *slog.Logger
-	bufs sync.Pool // *[]byte read buffers, shared by the readers of this hub
-	// accepted maps a connection from Accept to its coalescer until Serve
-	// takes it (*websocket.Conn → *coalescer).
-	accepted sync.Map
+	cfg Config
+	log *slog.Logger
 
 	mu     sync.RWMutex       // guards the following
 	peers  map[string]*peer   // joined peers by id
@@ -117,18 +113,36 @@ func (h *Hub) Close(ctx context.Context, reason CloseReason) error {
 	}
 }
 
-// track registers a new connection; it reports false once the hub is closed.
-func (h *Hub) track(p *peer) (CloseReason, bool) {
+// track registers a new connection, counted as pending until it joins.
+// It refuses it when the hub is closed or too many connections are pending.
+func (h *Hub) track(p *peer) (ending, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
-		return h.reason, false
+		h.cfg.Counters.JoinsRefused.Add(1)
+		return endFor(h.reason, true), false
 	}
+	if full := h.cfg.Counters.addPending(p.addr, h.cfg.MaxPendingPerAddr, h.cfg.MaxPending); full != "" {
+		h.cfg.Counters.Errors.Add(1)
+		h.log.Warn("connection refused: too many connections waiting to join",
+			logKeyLimit, full, logKeyAddr, p.addr)
+		return endWithError(errBusy), false
+	}
+	p.pending = true
 	h.conns[p] = struct{}{}
-	return 0, true
+	return ending{}, true
+}
+
+// admitted stops counting p as pending. Serve's goroutine only.
+func (h *Hub) admitted(p *peer) {
+	if p.pending {
+		p.pending = false
+		h.cfg.Counters.removePending(p.addr)
+	}
 }
 
 func (h *Hub) untrack(p *peer) {
+	h.admitted(p)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	delete(h.conns, p)

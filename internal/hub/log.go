@@ -13,4 +13,6 @@ const (
 	logKeyReason = "reason"
 	logKeyPeers  = "peers"
 	logKeyBy     = "by"
+	logKeyLimit  = "limit"
+	logKeyAddr   = "addr"
 )

@@ -50,9 +50,10 @@ type env struct {
 	hub *Hub
 	srv *httptest.Server
 
-	mu   sync.Mutex
-	base context.Context // replaces the request context when set
-	errs []error         // what Serve returned, in order
+	mu         sync.Mutex
+	base       context.Context // replaces the request context when set
+	errs       []error         // what Serve returned, in order
+	plainServe bool            // Accept then Serve, as a caller outside ServeHTTP does
 }
 
 func (e *env) setBaseContext(ctx context.Context) {
@@ -103,13 +104,8 @@ func (l smallBufListener) Accept() (net.Conn, error) {
 }
 
 func (e *env) serveHTTP(w http.ResponseWriter, r *http.Request) {
-	accept := e.hub.Accept // as the endpoint does
-	if plainAccept {
-		accept = func(w http.ResponseWriter, r *http.Request) (*websocket.Conn, error) {
-			return websocket.Accept(w, r, nil)
-		}
-	}
-	c, err := accept(w, r)
+	// What ServeHTTP does, keeping Serve's result for the tests.
+	c, err := e.hub.Accept(w, r)
 	if err != nil {
 		return
 	}
@@ -118,8 +114,13 @@ func (e *env) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	if e.base != nil {
 		ctx = e.base
 	}
+	plain := e.plainServe
 	e.mu.Unlock()
-	err = e.hub.Serve(ctx, c)
+	if plain {
+		err = e.hub.Serve(ctx, c)
+	} else {
+		err = e.hub.serve(ctx, c, clientAddr(r))
+	}
 	e.mu.Lock()
 	e.errs = append(e.errs, err)
 	e.mu.Unlock()

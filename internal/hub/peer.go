@@ -10,49 +10,43 @@ import (
 	"github.com/coder/websocket"
 )
 
-// keepQueueCap is the largest queue array kept between batches: enough to
-// avoid allocating under steady load, too small to let a past burst pin
-// memory on an idle peer.
-const keepQueueCap = 8
-
 // peer is one connection, from Serve until it returns. Before join only
-// hub, conn and id are meaningful.
+// hub, conn, id and addr are meaningful.
 //
-// Goroutines: the Serve goroutine reads. A flush goroutine (writeLoop) runs
-// only while there is something to write, at most one at a time; it is the
-// only writer of messages. The heartbeat timer's function runs the pings.
-// All of them are counted in wg, which Serve waits on before returning.
+// Goroutines: the Serve goroutine reads; one writer goroutine (writeLoop),
+// started and waited for by Serve, writes, pings and enforces the join
+// deadline. Everyone else talks to the connection through out and shutdown.
 type peer struct {
-	hub     *Hub
-	conn    *websocket.Conn
-	co      *coalescer // batches writes; nil unless conn comes from Accept
-	id      string
-	started time.Time // when Serve started, for the join deadline
+	hub   *Hub
+	conn  *websocket.Conn
+	id    string
+	addr  string        // client address for the pending caps; "" when unknown
+	out   chan []byte   // frames for the writer; full means the client is too slow
+	ended chan struct{} // closed when end is set
 
-	// Set by the Serve goroutine at join, before the peer is published under
-	// hub.mu; read-only afterwards.
+	// Owned by the Serve goroutine. info, ident and infoJSON are set at join,
+	// before the peer is published under hub.mu, and read-only afterwards.
 	info     PeerInfo
 	ident    Identity
 	infoJSON []byte // info encoded by appendPeer, reused in welcomes and peer-joined
-	joined   bool   // admitted and published; only the Serve goroutine uses it
+	joined   bool   // admitted and published
+	pending  bool   // counted in Counters' pending connections
+	budget   bucket // the client's message budget
 
 	greeted atomic.Bool // a join with a key arrived: the join deadline is off
-	closing atomic.Bool // mirrors end != nil for the reader's fast path
-	wg      sync.WaitGroup
+	closing atomic.Bool // mirrors end != nil for the fast paths
 
-	mu          sync.Mutex         // guards the following
-	queue       [][]byte           // frames waiting for the writer
-	spare       [][]byte           // the previous batch's array, reused
-	end         *ending            // set once: how the connection ends
-	writing     bool               // a writeLoop goroutine is running
-	done        bool               // Serve is waiting for wg: start nothing new
-	beat        *time.Timer        // heartbeat and join deadline
-	dog         watchdog           // write deadline; used by the writer only
-	cancelAdmit context.CancelFunc // set while Admit runs
+	mu          sync.Mutex // guards the following
+	end         *ending    // set once: how the connection ends
+	cancelAdmit context.CancelFunc
 }
 
-func newPeer(h *Hub, c *websocket.Conn) *peer {
-	return &peer{hub: h, conn: c, id: newPeerID(), started: time.Now()}
+func newPeer(h *Hub, c *websocket.Conn, addr string) *peer {
+	return &peer{
+		hub: h, conn: c, id: newPeerID(), addr: addr,
+		out:   make(chan []byte, h.cfg.QueueLen),
+		ended: make(chan struct{}),
+	}
 }
 
 // log returns the peer's child logger. It is built when needed rather than
@@ -66,80 +60,36 @@ func (p *peer) log() *slog.Logger {
 // overflowed: the peer is then ending with 4008 and the caller must call
 // hub.evict once it holds no lock.
 func (p *peer) enqueue(frame []byte) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.end != nil {
+	if p.closing.Load() {
 		return true // ending: frames are dropped, the notice is last
 	}
-	if len(p.queue) >= p.hub.cfg.QueueLen {
-		p.endLocked(&endTooSlow)
+	select {
+	case p.out <- frame:
+		return true
+	default:
+		p.shutdown(endTooSlow)
 		return false
 	}
-	p.queue = append(p.queue, frame)
-	p.startWriterLocked()
-	return true
 }
 
-// shutdown asks for the connection to end: pending frames are dropped,
+// shutdown asks for the connection to end: queued frames are dropped,
 // e.notice (if any) is sent, then the close code. Only the first call
-// counts. The peer leaves the hub when the writer gets to it.
+// counts. The writer unpublishes the peer when it gets to it.
 func (p *peer) shutdown(e ending) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.end == nil {
-		p.endLocked(&e)
+	if p.end != nil {
+		return
 	}
-}
-
-func (p *peer) endLocked(e *ending) {
 	if e.fault {
 		p.hub.cfg.Counters.Errors.Add(1)
 	}
-	p.queue = nil
-	p.end = e
+	p.end = &e
 	p.closing.Store(true)
 	if p.cancelAdmit != nil {
 		p.cancelAdmit()
 	}
-	p.startWriterLocked()
-}
-
-// startWriterLocked starts the writer unless it runs already. Every
-// goroutine is counted in wg before Serve may wait on it.
-func (p *peer) startWriterLocked() {
-	if p.writing || p.done {
-		return
-	}
-	p.writing = true
-	p.wg.Add(1)
-	go p.writeLoop()
-}
-
-// take hands the writer everything queued so far and the ending, if any.
-// With nothing to do it marks the writer stopped and reports false.
-func (p *peer) take() ([][]byte, *ending, bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	batch, end := p.queue, p.end
-	if len(batch) == 0 && end == nil {
-		p.writing = false
-		return nil, nil, false
-	}
-	p.queue, p.spare = p.spare, nil
-	return batch, end, true
-}
-
-// recycle gives a written batch back so the next one can reuse its array.
-func (p *peer) recycle(batch [][]byte) {
-	if cap(batch) > keepQueueCap {
-		return
-	}
-	clear(batch) // let the frames be collected
-	p.mu.Lock()
-	if p.spare == nil && p.end == nil {
-		p.spare = batch[:0]
-	}
-	p.mu.Unlock()
+	close(p.ended)
 }
 
 // ending returns the ending, or nil while the connection is running.
@@ -166,4 +116,32 @@ func (p *peer) admitting(ctx context.Context, admit func(context.Context) (Ident
 		p.mu.Unlock()
 	}()
 	return admit(ctx)
+}
+
+// bucket is a token bucket: a client may spend burst tokens at once and
+// earns rate tokens per second. Used by the reader only.
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+// take spends cost tokens at now and reports whether there were enough.
+func (b *bucket) take(cost, rate, burst float64, now time.Time) bool {
+	if b.last.IsZero() {
+		b.tokens = burst
+	} else {
+		b.tokens = min(burst, b.tokens+now.Sub(b.last).Seconds()*rate)
+	}
+	b.last = now
+	if b.tokens < cost {
+		return false
+	}
+	b.tokens -= cost
+	return true
+}
+
+// messageCost is what a message of n bytes costs: one token, plus one per
+// full 16 KiB, so that large messages use the budget faster.
+func messageCost(n int) float64 {
+	return float64(1 + n/(16<<10))
 }

@@ -3,15 +3,43 @@ package hub
 import (
 	"context"
 	"errors"
-	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
 
 	"github.com/coder/websocket"
 )
 
+// ServeHTTP upgrades r to a WebSocket (same origin only, no compression)
+// and serves it in the handler's goroutine until the connection ends. The
+// client address (r.RemoteAddr, or the last X-Forwarded-For hop when a
+// proxy on this host forwarded the request) counts against the per-address
+// cap on connections that have not joined yet.
+func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c, err := websocket.Accept(w, r, nil)
+	if err != nil {
+		return // Accept has answered the client
+	}
+	if err := h.serve(r.Context(), c, clientAddr(r)); err != nil {
+		h.log.Debug("connection ended", logKeyErr, err)
+	}
+}
+
+// Accept upgrades r like websocket.Accept with default options (same origin
+// only, no compression), for a caller that then calls Serve. Prefer
+// ServeHTTP, which also applies the per-address cap.
+func (h *Hub) Accept(w http.ResponseWriter, r *http.Request) (*websocket.Conn, error) {
+	return websocket.Accept(w, r, nil)
+}
+
 // Serve runs one client connection until it ends, and returns only when
 // every goroutine it started is done. ctx is the request context: Admit gets
 // it (cancelled early if the connection ends), and when it ends the
-// connection is closed with 1001. Serve owns c and always closes it.
+// connection is closed with 1001. Serve owns c and always closes it. The
+// connection counts against the total cap on connections that have not
+// joined yet, not against a per-address one (use ServeHTTP for that).
 //
 // The returned error is for the caller's logs; the client has already been
 // told what went wrong. It is nil for normal ends (the client left, Kick,
@@ -20,17 +48,24 @@ import (
 // with a code (websocket.CloseStatus reads it), or the read error of a
 // connection that broke.
 func (h *Hub) Serve(ctx context.Context, c *websocket.Conn) error {
-	p := newPeer(h, c)
-	p.co = h.takeCoalescer(c) // nil unless c comes from Accept
-	if reason, ok := h.track(p); !ok {
-		h.refuseClosed(c, reason)
+	return h.serve(ctx, c, "")
+}
+
+func (h *Hub) serve(ctx context.Context, c *websocket.Conn, addr string) error {
+	p := newPeer(h, c, addr)
+	if end, ok := h.track(p); !ok {
+		h.refuse(c, end)
+		if end.fault {
+			return end.err()
+		}
 		return ErrClosed
 	}
 	defer h.untrack(p)
 	c.SetReadLimit(MaxFrame)
 
-	p.startHeartbeat()
-	stopWatch := p.watchContext(ctx)
+	var wg sync.WaitGroup
+	wg.Go(p.writeLoop)
+	stopWatch := p.watchContext(ctx, &wg)
 	readErr := p.readLoop(ctx)
 	h.leave(p)
 	p.shutdown(endReadDone) // no-op if the hub ended it first
@@ -38,8 +73,7 @@ func (h *Hub) Serve(ctx context.Context, c *websocket.Conn) error {
 		h.cfg.Policy.Left(Peer{p})
 	}
 	stopWatch()
-	p.stopHeartbeat()
-	p.wg.Wait() // writer, ping and context watcher
+	wg.Wait() // the writer, and the context watcher if it ran
 
 	end := p.ending()
 	if p.joined {
@@ -59,18 +93,18 @@ func (h *Hub) Serve(ctx context.Context, c *websocket.Conn) error {
 
 // watchContext closes the connection with 1001 when ctx ends. The returned
 // stop function must be called before waiting on wg.
-func (p *peer) watchContext(ctx context.Context) (stop func()) {
+func (p *peer) watchContext(ctx context.Context, wg *sync.WaitGroup) (stop func()) {
 	if ctx.Done() == nil {
 		return func() {}
 	}
-	p.wg.Add(1) // held until the function has run or can no longer run
+	wg.Add(1) // held until the function has run or can no longer run
 	stopFunc := context.AfterFunc(ctx, func() {
-		defer p.wg.Done()
+		defer wg.Done()
 		p.shutdown(endGoingAway)
 	})
 	return func() {
 		if stopFunc() {
-			p.wg.Done()
+			wg.Done()
 		}
 	}
 }
@@ -84,11 +118,9 @@ func normalEnd(err error) error {
 	return err
 }
 
-// refuseClosed answers a connection that arrives after Close. No writer runs
-// yet, so Serve's goroutine may write.
-func (h *Hub) refuseClosed(c *websocket.Conn, reason CloseReason) {
-	h.cfg.Counters.JoinsRefused.Add(1)
-	end := endFor(reason, true)
+// refuse answers a connection that is not served: the hub is closed or too
+// many connections wait to join. No writer runs, so Serve's goroutine writes.
+func (h *Hub) refuse(c *websocket.Conn, end ending) {
 	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.WriteTimeout)
 	defer cancel()
 	if err := c.Write(ctx, websocket.MessageText, end.notice); err != nil {
@@ -102,8 +134,12 @@ func (h *Hub) refuseClosed(c *websocket.Conn, reason CloseReason) {
 // reading: the client closed, the connection broke, or the writer closed it.
 func (p *peer) readLoop(ctx context.Context) error {
 	for {
-		// A context that is never cancelled: see the package doc.
-		typ, r, err := p.conn.Reader(context.Background())
+		// A context that is never cancelled: the writer unblocks the read by
+		// closing the connection.
+		typ, b, err := p.conn.Read(context.Background())
+		if errors.Is(err, websocket.ErrMessageTooBig) {
+			p.shutdown(endTooBig) // coder/websocket has already sent 1009
+		}
 		if err != nil {
 			return err
 		}
@@ -111,46 +147,36 @@ func (p *peer) readLoop(ctx context.Context) error {
 			p.shutdown(endBinary)
 			return errors.New("binary frame")
 		}
-		// Buffers come from a pool per message, so idle peers hold none.
-		bp := p.hub.getBuf()
-		*bp, err = readAll(r, (*bp)[:0])
-		if err == nil {
-			p.handle(ctx, *bp)
-		}
-		p.hub.bufs.Put(bp)
-		if errors.Is(err, websocket.ErrMessageTooBig) {
-			p.shutdown(endTooBig) // coder/websocket has already sent 1009
-		}
-		if err != nil {
-			return err
-		}
+		p.handle(ctx, b)
 	}
 }
 
-// readAll reads one message into buf, growing it as needed.
-func readAll(r io.Reader, buf []byte) ([]byte, error) {
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := r.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if err == io.EOF {
-			return buf, nil
-		}
-		if err != nil {
-			return buf, err
+// clientAddr is the address a request comes from, as the pending caps
+// count it: the host of RemoteAddr, or, when that is a loopback address
+// (the gateway, or nginx on the same host), the last X-Forwarded-For hop,
+// which that proxy wrote. IPv6 addresses count per /64, what one
+// subscriber usually gets.
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	if ip.IsLoopback() {
+		if hops := r.Header.Values("X-Forwarded-For"); len(hops) > 0 {
+			last := hops[len(hops)-1]
+			last = strings.TrimSpace(last[strings.LastIndexByte(last, ',')+1:])
+			if fwd, err := netip.ParseAddr(last); err == nil {
+				ip = fwd
+			}
 		}
 	}
-}
-
-// readBufSize fits typical signaling messages (ICE candidates, small SDP).
-const readBufSize = 2048
-
-func (h *Hub) getBuf() *[]byte {
-	if bp, ok := h.bufs.Get().(*[]byte); ok {
-		return bp
+	ip = ip.Unmap()
+	if ip.Is6() && !ip.IsLoopback() {
+		return netip.PrefixFrom(ip, 64).Masked().String()
 	}
-	b := make([]byte, 0, readBufSize)
-	return &b
+	return ip.String()
 }
