@@ -75,7 +75,24 @@ type RehabRTC struct {
 	LogFormat   string      `json:"log_format"`  // "text" or "json"
 	BusyReply   bool        `json:"busy_reply"`
 	EHRC        EHRC        `json:"ehrc"` // the EHRC-compatible consultation API
+	// PeerRateLimit is each WebSocket client's message budget (docs/protocol.md).
+	PeerRateLimit PeerRateLimit `json:"peer_rate_limit"`
 }
+
+// PeerRateLimit is a token bucket: Burst messages at once, PerSecond on
+// average. A message costs one token plus one per full 16 KiB.
+type PeerRateLimit struct {
+	PerSecond float64 `json:"messages_per_second"`
+	Burst     float64 `json:"burst"`
+}
+
+// Defaults of [PeerRateLimit] (the hub's own defaults) and the largest value
+// of either field, which means no practical limit (for benchmarks).
+const (
+	DefaultPeerRatePerSecond = 100
+	DefaultPeerRateBurst     = 120
+	MaxPeerRate              = 1e9
+)
 
 // Gateway is the public listener that routes /rehab/…, /webrtc/{port}/… and
 // /websocket/{port}/… (what OpenTera's nginx did).
@@ -118,6 +135,10 @@ func Default() *Config {
 			LogLevel:    "info",
 			LogFormat:   "text",
 			EHRC:        EHRC{AllowedOrigins: []string{}, Compat: EHRCCompat{TrustedBackends: []string{}}},
+			PeerRateLimit: PeerRateLimit{
+				PerSecond: DefaultPeerRatePerSecond,
+				Burst:     DefaultPeerRateBurst,
+			},
 		},
 	}
 }

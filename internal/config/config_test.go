@@ -46,6 +46,7 @@ func TestDefault(t *testing.T) {
 		"RehabRTC.log_level":        {c.RehabRTC.LogLevel, "info"},
 		"RehabRTC.log_format":       {c.RehabRTC.LogFormat, "text"},
 		"RehabRTC.busy_reply":       {c.RehabRTC.BusyReply, false},
+		"RehabRTC.peer_rate_limit":  {c.RehabRTC.PeerRateLimit, PeerRateLimit{PerSecond: 100, Burst: 120}},
 		"ServiceAddr()":             {c.ServiceAddr(), "127.0.0.1:4070"},
 		"GatewayAddr()":             {c.GatewayAddr(), ":40075"},
 		"URLScheme()":               {c.URLScheme(), "http"},
@@ -145,9 +146,10 @@ func custom() *Config {
 			{URLs: StringList{"stun:stun.example.org:3478"}},
 			{URLs: StringList{"turn:turn.example.org:3478?transport=udp", "turns:turn.example.org:5349"}, Username: "u", Credential: "turn-secret"},
 		},
-		LogLevel:  "debug",
-		LogFormat: "json",
-		BusyReply: true,
+		LogLevel:      "debug",
+		LogFormat:     "json",
+		BusyReply:     true,
+		PeerRateLimit: PeerRateLimit{PerSecond: 500, Burst: 1e9},
 	}
 	return c
 }
@@ -195,7 +197,7 @@ func TestJSONHasEveryKey(t *testing.T) {
 		"Backend":  {"ca_file", "hostname", "port", "verify_tls"},
 		"Redis":    {"db", "hostname", "password", "port", "username"},
 		"WebRTC":   {"executable", "external_port", "hostname", "local_base_port", "max_sessions", "script", "working_directory"},
-		"RehabRTC": {"api_keys", "busy_reply", "data_dir", "ehrc", "gateway", "ice_servers", "log_format", "log_level", "session_bind", "url_scheme"},
+		"RehabRTC": {"api_keys", "busy_reply", "data_dir", "ehrc", "gateway", "ice_servers", "log_format", "log_level", "peer_rate_limit", "session_bind", "url_scheme"},
 	}
 	if len(file) != len(want) {
 		t.Errorf("sections = %v, want %v", slices.Sorted(maps.Keys(file)), want)

@@ -164,6 +164,12 @@ func (v *checker) rehabRTC(r *RehabRTC) {
 	v.oneOf("RehabRTC.log_level", r.LogLevel, "debug", "info", "warn", "error")
 	v.oneOf("RehabRTC.log_format", r.LogFormat, "text", "json")
 	v.ehrc(&r.EHRC)
+	if p := r.PeerRateLimit.PerSecond; !(p > 0 && p <= MaxPeerRate) {
+		v.add("RehabRTC.peer_rate_limit.messages_per_second", "must be above 0 and at most %g (got %g)", float64(MaxPeerRate), p)
+	}
+	if b := r.PeerRateLimit.Burst; !(b >= 1 && b <= MaxPeerRate) {
+		v.add("RehabRTC.peer_rate_limit.burst", "must be between 1 and %g (got %g)", float64(MaxPeerRate), b)
+	}
 }
 
 func (v *checker) oneOf(field, got string, allowed ...string) {
