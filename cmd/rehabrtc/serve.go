@@ -110,7 +110,8 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 		keys: apikey.New(keys, apikey.DefaultLimits, nil),
 		pool: sessionPorts(cfg, log)}
 	s.keys.SetLogger(log.With(logKeyComponent, "apikey"))
-	runner, err := sessionRunner(cfg, endpoint.Options{ICEServers: ice, Counters: s.counters}) // in-process, or a child each
+	runner, err := sessionRunner(cfg, endpoint.Options{ICEServers: ice, Counters: s.counters, // in-process, or a child each
+		RateLimit: cfg.RehabRTC.PeerRateLimit.PerSecond, RateBurst: cfg.RehabRTC.PeerRateLimit.Burst})
 	if err != nil {
 		st.Close()
 		ot.Close()

@@ -20,6 +20,8 @@ import (
 type Options struct {
 	ICEServers json.RawMessage // RTCIceServer list handed to peers
 	Counters   *hub.Counters   // process-wide totals for /metrics; may be nil
+	// Each peer's message budget (hub.Config.RateLimit, RateBurst); 0: the hub's defaults.
+	RateLimit, RateBurst float64
 }
 
 // Endpoint is one session's pages and hub.
@@ -43,6 +45,8 @@ func New(spec session.RunSpec, opts Options) *Endpoint {
 		Counters:   opts.Counters,
 		ICEServers: opts.ICEServers,
 		Logger:     log,
+		RateLimit:  opts.RateLimit,
+		RateBurst:  opts.RateBurst,
 	})
 	mux := http.NewServeMux()
 	for _, k := range session.Kinds {
@@ -118,22 +122,10 @@ func (e *Endpoint) websocket(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	c, err := e.hub.Accept(w, r)
-	if err != nil {
-		return // Accept has answered the client
-	}
-	// Serve in a goroutine of its own and return: net/http then frees the
-	// request, its buffers and this goroutine's deep stack, which would
-	// otherwise stay with every idle peer (docs/performance.md, W3). The
-	// hub closes the connection itself when the session ends or the server
-	// shuts down, so it needs no request context, and Hub.Close waits for
-	// every Serve: the hub owns this goroutine.
-	ctx := context.WithoutCancel(r.Context())
-	go func() {
-		if err := e.hub.Serve(ctx, c); err != nil {
-			e.log.Debug("peer connection ended", logKeyErr, err)
-		}
-	}()
+	// Upgrades, counts the client address against the cap on connections
+	// not yet joined, and serves in a goroutine the hub owns (Hub.Close
+	// waits for it), so net/http frees the request (docs/performance.md, W3).
+	e.hub.ServeHTTP(w, r)
 }
 
 // admitter lets the hub ask the session's gate without knowing tokens.
