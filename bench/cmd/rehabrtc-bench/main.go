@@ -75,6 +75,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	out := fs.String("out", "", "write the JSON report to this file and the Markdown table next to it (.md)")
 	workloads := fs.String("workloads", strings.Join(loadgen.AllWorkloads, ","), "workloads to run, comma-separated")
 	bin := fs.String("bin", "", "rehabrtc binary to use (default: go build ./cmd/rehabrtc)")
+	baseline := fs.String("baseline-bin", "", "another rehabrtc binary (e.g. built from main) run through the same workloads after each one, in the comparison column instead of open-easyrtc")
 	easy := fs.String("easyrtc", "auto", "open-easyrtc side: auto (when bench/easyrtc/node_modules exists), on, off")
 	easyDir := fs.String("easyrtc-dir", "", "the bench/easyrtc folder (default: <module>/bench/easyrtc)")
 	easyLog := fs.String("easyrtc-log", "warning", "EasyRTC log level of server.js (OpenTera passes --debug=1: debug)")
@@ -116,7 +117,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
 	}
-	rep, err := loadgen.Run(ctx, loadgen.Config{Options: o, Workloads: wl, Bin: *bin, Root: root, EasyDir: *easyDir,
+	rep, err := loadgen.Run(ctx, loadgen.Config{Options: o, Workloads: wl, Bin: *bin, BaselineBin: *baseline, Root: root, EasyDir: *easyDir,
 		Easy: *easy, Pin: *pin, Keep: *keep, BuildRace: *buildRace, LogLevel: *logLevel, EasyLog: *easyLog, Logf: logf})
 	if err != nil {
 		return err

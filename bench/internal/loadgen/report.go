@@ -1,6 +1,7 @@
 package loadgen
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"strings"
@@ -43,13 +44,16 @@ type Results struct {
 
 // Report is the whole output of a run.
 type Report struct {
-	Started     string   `json:"started"`
-	Seconds     float64  `json:"seconds"`
-	Machine     Machine  `json:"machine"`
-	Pinning     string   `json:"pinning"`
-	ServerEnv   string   `json:"server_env"`
-	LogLevels   string   `json:"log_levels"`
-	EasyRTC     string   `json:"easyrtc"` // versions, or why it did not run
+	Started   string  `json:"started"`
+	Seconds   float64 `json:"seconds"`
+	Machine   Machine `json:"machine"`
+	Pinning   string  `json:"pinning"`
+	ServerEnv string  `json:"server_env"`
+	LogLevels string  `json:"log_levels"`
+	EasyRTC   string  `json:"easyrtc"` // versions, or why it did not run
+	// Other names the comparison column: "" for open-easyrtc, "baseline"
+	// when it holds another rehabrtc binary (Config.BaselineBin).
+	Other       string   `json:"other,omitempty"`
 	Options     Options  `json:"options"`
 	Rehab       Results  `json:"rehabrtc"`
 	Easy        Results  `json:"easyrtc_results"`
@@ -235,7 +239,11 @@ func (r *Report) rowsFlood() {
 		r.floodRows("W4", R.W4.Runs, er, func(f FloodRun) int { return f.Pairs }, "pairs")
 	}
 	if R.W5 != nil {
-		r.floodRows("W5", R.W5.Runs, nil, func(f FloodRun) int { return f.Receivers }, "receivers")
+		var er []FloodRun
+		if E.W5 != nil {
+			er = E.W5.Runs
+		}
+		r.floodRows("W5", R.W5.Runs, er, func(f FloodRun) int { return f.Receivers }, "receivers")
 	}
 }
 
@@ -270,6 +278,12 @@ const (
 )
 
 func (r *Report) targets() {
+	if r.Other != "" {
+		// The comparison column is not open-easyrtc: no target against it.
+		easy := r.Easy
+		r.Easy = Results{}
+		defer func() { r.Easy = easy }()
+	}
 	r.targetsW1()
 	r.targetsW3()
 	big, one := r.floodRuns()
@@ -417,6 +431,7 @@ func (r *Report) Markdown() string {
 	m := r.Machine
 	fmt.Fprintf(&b, "Run %s, %.0f s. Machine: %d CPUs, %s, kernel %s, %s, memory %s, open-file limit %d.\n",
 		r.Started, r.Seconds, m.NProc, m.CPUModel, m.Kernel, m.GoVersion, m.MemTotal, m.NoFile)
+	other := cmp.Or(r.Other, "open-easyrtc")
 	fmt.Fprintf(&b, "Pinning: %s. rehabrtc: %s, log level %s. open-easyrtc: %s.\n", r.Pinning, r.ServerEnv, r.LogLevels, r.EasyRTC)
 	fmt.Fprintf(&b, "Load average at start: %s; other processes used %.1f%% of the machine's CPU time during the run.\n", r.LoadAvg, r.OtherCPUPct)
 	if r.OtherCPUPct > 5 {
@@ -425,7 +440,7 @@ func (r *Report) Markdown() string {
 	if r.Options.Quick {
 		b.WriteString("Sizes: --quick (smoke sizes; not for comparison).\n")
 	}
-	b.WriteString("\n| W | figure | rehabrtc | open-easyrtc | ratio |\n|---|---|---:|---:|---:|\n")
+	fmt.Fprintf(&b, "\n| W | figure | rehabrtc | %s | ratio |\n|---|---|---:|---:|---:|\n", other)
 	for _, row := range r.Rows {
 		unit := ""
 		if row.Unit != "" {
@@ -441,7 +456,7 @@ func (r *Report) Markdown() string {
 		}
 		fmt.Fprintf(&b, "| %s | %s%s | %s | %s | %s |\n", row.Workload, row.Figure, unit, rehab, fmtVal(row.Easy), ratio)
 	}
-	b.WriteString("\nRatio: how many times better rehabrtc is (open-easyrtc ÷ rehabrtc for times and sizes, rehabrtc ÷ open-easyrtc for rates).\n")
+	fmt.Fprintf(&b, "\nRatio: how many times better rehabrtc is (%[1]s ÷ rehabrtc for times and sizes, rehabrtc ÷ %[1]s for rates).\n", other)
 	b.WriteString("\n| target | want | measured | holds |\n|---|---|---|---|\n")
 	for _, t := range r.Targets {
 		h := "not measured"

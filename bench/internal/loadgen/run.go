@@ -17,15 +17,19 @@ type Config struct {
 	Options   Options
 	Workloads []string // "W0".."W6"
 	Bin       string   // prebuilt rehabrtc; "" = go build it
-	Root      string   // module root, to build and to find bench/easyrtc
-	EasyDir   string   // "" = <Root>/bench/easyrtc
-	Easy      string   // "auto", "on", "off"
-	Pin       bool
-	Keep      bool   // keep the scratch directory (server logs, data)
-	BuildRace bool   // build the server with -race (smoke tests under -race reuse their build cache)
-	LogLevel  string // rehabrtc log level
-	EasyLog   string // EasyRTC log level
-	Logf      func(format string, args ...any)
+	// BaselineBin, when set, is another rehabrtc binary (e.g. built from
+	// main) run through the same workloads right after each one, in the
+	// comparison column instead of open-easyrtc.
+	BaselineBin string
+	Root        string // module root, to build and to find bench/easyrtc
+	EasyDir     string // "" = <Root>/bench/easyrtc
+	Easy        string // "auto", "on", "off"
+	Pin         bool
+	Keep        bool   // keep the scratch directory (server logs, data)
+	BuildRace   bool   // build the server with -race (smoke tests under -race reuse their build cache)
+	LogLevel    string // rehabrtc log level
+	EasyLog     string // EasyRTC log level
+	Logf        func(format string, args ...any)
 }
 
 // AllWorkloads in run order.
@@ -63,9 +67,14 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	if env.Bin, err = serverBinary(ctx, cfg, dir, logf); err != nil {
 		return nil, err
 	}
+	env.RateKey = HasRateKey(ctx, env.Bin)
+	base := baselineSide(ctx, env, &cfg, rep)
 	easy, err := easySide(cfg, rep)
 	if err != nil {
 		return nil, err
+	}
+	if base != nil {
+		rep.EasyRTC = "not run; the comparison column is the baseline binary " + cfg.BaselineBin
 	}
 
 	// Background load: CPU the machine spent on other processes during the
@@ -75,7 +84,7 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 		other := float64(machineBusy()-busy0-(ownTicks()-own0)) / clockTicks
 		rep.OtherCPUPct = round3(100 * other / time.Since(wall0).Seconds() / float64(rep.Machine.NProc))
 	}()
-	runWorkloads(ctx, env, easy, cfg, rep)
+	runWorkloads(ctx, env, base, easy, cfg, rep)
 	rep.Seconds = round3(time.Since(started).Seconds())
 	return rep, nil
 }
@@ -101,6 +110,19 @@ func pin(env *Env, cfg Config, rep *Report) error {
 	}
 	rep.LogLevels = cfg.LogLevel
 	return nil
+}
+
+// baselineSide is the environment of --baseline-bin, or nil. It takes the
+// open-easyrtc side's place in the report.
+func baselineSide(ctx context.Context, env *Env, cfg *Config, rep *Report) *Env {
+	if cfg.BaselineBin == "" {
+		return nil
+	}
+	b := *env
+	b.Bin, b.RateKey = cfg.BaselineBin, HasRateKey(ctx, cfg.BaselineBin)
+	cfg.Easy = "off"
+	rep.Other = "baseline"
+	return &b
 }
 
 // serverBinary is --bin, or rehabrtc built from the product module.
@@ -144,7 +166,7 @@ func easySide(cfg Config, rep *Report) (*Easy, error) {
 // runWorkloads runs the chosen workloads, each side after the other, and
 // records each failure in the report (a failed workload does not stop the
 // others; a cancelled context does).
-func runWorkloads(ctx context.Context, env *Env, easy *Easy, cfg Config, rep *Report) {
+func runWorkloads(ctx context.Context, env, base *Env, easy *Easy, cfg Config, rep *Report) {
 	step := func(name, side string, f func() error) {
 		if ctx.Err() != nil {
 			return
@@ -166,12 +188,18 @@ func runWorkloads(ctx context.Context, env *Env, easy *Easy, cfg Config, rep *Re
 	want := func(w string) bool { return slices.Contains(cfg.Workloads, w) }
 	if want("W0") {
 		step("W0", "rehabrtc", func() error { r, err := RehabW0(ctx, env, o); rep.Rehab.W0 = &r; return err })
+		if base != nil {
+			step("W0", "baseline", func() error { r, err := RehabW0(ctx, base, o); rep.Easy.W0 = &r; return err })
+		}
 		if easy != nil {
 			step("W0", "open-easyrtc", func() error { r, err := easy.EasyW0(ctx, env, o); rep.Easy.W0 = &r; return err })
 		}
 	}
 	if want("W1") {
 		step("W1", "rehabrtc", func() error { r, err := RehabW1(ctx, env, o, false); rep.Rehab.W1 = &r; return err })
+		if base != nil {
+			step("W1", "baseline", func() error { r, err := RehabW1(ctx, base, o, false); rep.Easy.W1 = &r; return err })
+		}
 		step("W1", "rehabrtc, child-process runner", func() error {
 			r, err := RehabW1(ctx, env, o, true)
 			rep.Rehab.W1Child = &r
@@ -183,24 +211,36 @@ func runWorkloads(ctx context.Context, env *Env, easy *Easy, cfg Config, rep *Re
 	}
 	if want("W2") {
 		step("W2", "rehabrtc", func() error { r, err := RehabW2(ctx, env, o); rep.Rehab.W2 = &r; return err })
+		if base != nil {
+			step("W2", "baseline", func() error { r, err := RehabW2(ctx, base, o); rep.Easy.W2 = &r; return err })
+		}
 		if easy != nil {
 			step("W2", "open-easyrtc", func() error { r, err := easy.EasyW2(ctx, env, o); rep.Easy.W2 = &r; return err })
 		}
 	}
 	if want("W3") {
 		step("W3", "rehabrtc", func() error { r, err := RehabW3(ctx, env, o); rep.Rehab.W3 = &r; return err })
+		if base != nil {
+			step("W3", "baseline", func() error { r, err := RehabW3(ctx, base, o); rep.Easy.W3 = &r; return err })
+		}
 		if easy != nil {
 			step("W3", "open-easyrtc", func() error { r, err := easy.EasyW3(ctx, env, o); rep.Easy.W3 = &r; return err })
 		}
 	}
 	if want("W4") {
 		step("W4", "rehabrtc", func() error { r, err := RehabW4(ctx, env, o); rep.Rehab.W4 = &r; return err })
+		if base != nil {
+			step("W4", "baseline", func() error { r, err := RehabW4(ctx, base, o); rep.Easy.W4 = &r; return err })
+		}
 		if easy != nil {
 			step("W4", "open-easyrtc", func() error { r, err := easy.EasyW4(ctx, env, o); rep.Easy.W4 = &r; return err })
 		}
 	}
 	if want("W5") {
 		step("W5", "rehabrtc", func() error { r, err := RehabW5(ctx, env, o); rep.Rehab.W5 = &r; return err })
+		if base != nil {
+			step("W5", "baseline", func() error { r, err := RehabW5(ctx, base, o); rep.Easy.W5 = &r; return err })
+		}
 	}
 	if want("W6") {
 		step("W6", "rehabrtc", func() error { r, err := RehabW6(ctx, env, o); rep.Rehab.W6 = &r; return err })

@@ -31,7 +31,10 @@ type Env struct {
 	NoFile     uint64 // RLIMIT_NOFILE given to servers
 	LogLevel   string // rehabrtc log level
 	Keep       bool   // keep each server's directory (log, data)
-	Logf       func(format string, args ...any)
+	// RateKey: the binary has RehabRTC.peer_rate_limit, which the flood
+	// workloads must lift (older binaries refuse the unknown key).
+	RateKey bool
+	Logf    func(format string, args ...any)
 }
 
 func (e *Env) logf(format string, args ...any) {
@@ -66,6 +69,13 @@ func BuildRehabRTC(ctx context.Context, root, dir string, race bool) (string, er
 		return "", fmt.Errorf("go build ./cmd/rehabrtc: %v\n%s", err, out)
 	}
 	return bin, nil
+}
+
+// HasRateKey reports whether bin's default configuration has
+// RehabRTC.peer_rate_limit.
+func HasRateKey(ctx context.Context, bin string) bool {
+	out, err := exec.CommandContext(ctx, bin, "config", "default").Output()
+	return err == nil && bytes.Contains(out, []byte(`"peer_rate_limit"`))
 }
 
 // ModuleRoot walks up from dir to the go.mod of github.com/rehabrtc/rehabrtc.
@@ -154,6 +164,9 @@ func StartServer(ctx context.Context, env *Env, maxSessions int, opts ...ServerO
 			"gateway":      map[string]any{"enabled": true, "listen": fmt.Sprintf("127.0.0.1:%d", base+1)},
 			"log_level":    env.LogLevel,
 		},
+	}
+	if env.RateKey {
+		cfg["RehabRTC"].(map[string]any)["peer_rate_limit"] = map[string]any{"messages_per_second": 1e9, "burst": 1e9}
 	}
 	for _, o := range opts {
 		o(cfg)
