@@ -254,11 +254,11 @@ func TestPendingCaps(t *testing.T) {
 			t.Fatalf("from %q: got %q then close %d, want busy and %d", addr, texts, code, CloseTryAgainLater)
 		}
 	}
-	a1 := dialRaw(t, e, "/", nil) // 127.0.0.1
-	a2 := dialRaw(t, e, "/", nil)
+	a1 := dialRaw(t, e, "/", from("192.0.2.1"))
+	a2 := dialRaw(t, e, "/", from("192.0.2.1"))
 	waitFor(t, func() bool { return pending() == 2 })
-	refused("") // a third from 127.0.0.1
-	b1 := dialRaw(t, e, "/", from("203.0.113.7"))
+	refused("192.0.2.1")          // a third from one address
+	b1 := dialRaw(t, e, "/", nil) // from loopback without X-Forwarded-For: the total only
 	waitFor(t, func() bool { return pending() == 3 })
 	refused("203.0.113.8") // the total is reached
 
@@ -287,9 +287,10 @@ func TestClientAddr(t *testing.T) {
 	}{
 		{"203.0.113.5:1234", "", "203.0.113.5"},
 		{"203.0.113.5:1234", "10.9.9.9", "203.0.113.5"}, // not from a local proxy: ignored
-		{"127.0.0.1:80", "", "127.0.0.1"},
+		{"127.0.0.1:80", "", ""},                        // a local proxy that does not say: only the total cap
 		{"127.0.0.1:80", "198.51.100.1, 192.0.2.4", "192.0.2.4"},
-		{"127.0.0.1:80", "not an address", "127.0.0.1"},
+		{"127.0.0.1:80", "not an address", ""},
+		{"[::1]:80", "127.0.0.1", "127.0.0.1"},
 		{"[::1]:80", "2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"},
 		{"[2001:db8:a:b:c::1]:443", "", "2001:db8:a:b::/64"},
 		{"[::ffff:192.0.2.1]:1", "", "192.0.2.1"},

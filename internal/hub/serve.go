@@ -151,11 +151,13 @@ func (p *peer) readLoop(ctx context.Context) error {
 	}
 }
 
-// clientAddr is the address a request comes from, as the pending caps
-// count it: the host of RemoteAddr, or, when that is a loopback address
+// clientAddr is the address a request comes from, as the per-address cap
+// counts it: the host of RemoteAddr or, when that is a loopback address
 // (the gateway, or nginx on the same host), the last X-Forwarded-For hop,
-// which that proxy wrote. IPv6 addresses count per /64, what one
-// subscriber usually gets.
+// which that proxy wrote. A loopback request without one gets "", which
+// only the total cap counts: a local proxy that does not say who its
+// clients are must not put them all under one address's cap. IPv6
+// addresses count per /64, what one subscriber usually gets.
 func clientAddr(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
@@ -166,12 +168,13 @@ func clientAddr(r *http.Request) string {
 		return host
 	}
 	if ip.IsLoopback() {
+		ip = netip.Addr{}
 		if hops := r.Header.Values("X-Forwarded-For"); len(hops) > 0 {
 			last := hops[len(hops)-1]
-			last = strings.TrimSpace(last[strings.LastIndexByte(last, ',')+1:])
-			if fwd, err := netip.ParseAddr(last); err == nil {
-				ip = fwd
-			}
+			ip, _ = netip.ParseAddr(strings.TrimSpace(last[strings.LastIndexByte(last, ',')+1:]))
+		}
+		if !ip.IsValid() {
+			return ""
 		}
 	}
 	ip = ip.Unmap()
