@@ -6,7 +6,9 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -92,4 +94,83 @@ func maskedText(p []byte) []byte {
 		b = append(b, c^key[i%4])
 	}
 	return b
+}
+
+// countingConn records each Write to the socket.
+type countingConn struct {
+	net.Conn
+	mu     sync.Mutex
+	writes [][]byte
+}
+
+func (c *countingConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.writes = append(c.writes, bytes.Clone(p))
+	return len(p), nil
+}
+
+func (c *countingConn) SetWriteDeadline(time.Time) error { return nil }
+
+func TestCorkConn(t *testing.T) {
+	cc := &countingConn{}
+	co := &corkConn{Conn: cc, timeout: time.Second, bufs: new(sync.Pool)}
+	if _, err := co.Write([]byte("a")); err != nil || len(cc.writes) != 1 {
+		t.Fatalf("not corked: want a write through, got %q %v", cc.writes, err)
+	}
+	co.cork()
+	for _, s := range []string{"b", "c", "d"} {
+		if n, err := co.Write([]byte(s)); n != 1 || err != nil {
+			t.Fatal(n, err)
+		}
+	}
+	if len(cc.writes) != 1 {
+		t.Fatalf("corked: wrote %q", cc.writes)
+	}
+	if err := co.uncork(); err != nil {
+		t.Fatal(err)
+	}
+	if len(cc.writes) != 2 || string(cc.writes[1]) != "bcd" {
+		t.Fatalf("uncork: got writes %q, want one \"bcd\"", cc.writes)
+	}
+	if err := co.uncork(); err != nil || len(cc.writes) != 2 {
+		t.Fatalf("empty uncork wrote %q", cc.writes)
+	}
+	co.cork()
+	big := bytes.Repeat([]byte("z"), maxCork)
+	_, _ = co.Write([]byte("head"))
+	_, _ = co.Write(big)
+	if len(cc.writes) != 3 || len(cc.writes[2]) != len(big)+4 {
+		t.Fatalf("over maxCork: want it written at once, got %d writes", len(cc.writes))
+	}
+	_ = co.uncork()
+	if co.buf != nil {
+		t.Fatal("buffer kept after uncork")
+	}
+}
+
+// TestServeHTTP: the hub as the HTTP handler serves each connection in a
+// goroutine of its own, which Close waits for (goleak checks none is left).
+func TestServeHTTP(t *testing.T) {
+	h := New(Config{Admitter: keyAdmitter{}})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	u := dialURL(t, srv, "/")
+	u.send(map[string]any{"type": "join", "key": keyUser, "uuid": "u"})
+	u.id = u.expect("welcome")["id"].(string)
+	p := dialURL(t, srv, "/")
+	p.send(map[string]any{"type": "join", "key": keyParticipant, "uuid": "p"})
+	p.id = p.expect("welcome")["id"].(string)
+	u.expect("peer-joined")
+	u.send(map[string]any{"type": "signal", "to": p.id, "data": "hi"})
+	if m := p.expect("signal"); m["data"] != "hi" {
+		t.Fatalf("got %v", m)
+	}
+	if err := h.Close(ctxTimeout(t, 10*time.Second), SessionEnded); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*client{u, p} {
+		c.expect("session-ended")
+		c.expectClose(CloseSessionEnded)
+	}
 }

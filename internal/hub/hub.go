@@ -10,8 +10,10 @@ import (
 // Hub is the signaling hub of one session. Create it with [New]; it is safe
 // for concurrent use.
 type Hub struct {
-	cfg Config
-	log *slog.Logger
+	cfg      Config
+	log      *slog.Logger
+	corkBufs sync.Pool // *[]byte, see corkConn
+	readBufs sync.Pool // *[]byte, see readLoop
 
 	mu     sync.RWMutex       // guards the following
 	peers  map[string]*peer   // joined peers by id

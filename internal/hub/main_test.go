@@ -104,11 +104,6 @@ func (l smallBufListener) Accept() (net.Conn, error) {
 }
 
 func (e *env) serveHTTP(w http.ResponseWriter, r *http.Request) {
-	// What ServeHTTP does, keeping Serve's result for the tests.
-	c, err := e.hub.Accept(w, r)
-	if err != nil {
-		return
-	}
 	ctx := r.Context()
 	e.mu.Lock()
 	if e.base != nil {
@@ -117,10 +112,22 @@ func (e *env) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	plain := e.plainServe
 	e.mu.Unlock()
 	if plain {
+		c, err := e.hub.Accept(w, r)
+		if err != nil {
+			return
+		}
 		err = e.hub.Serve(ctx, c)
-	} else {
-		err = e.hub.serve(ctx, c, clientAddr(r))
+		e.mu.Lock()
+		e.errs = append(e.errs, err)
+		e.mu.Unlock()
+		return
 	}
+	// What ServeHTTP does, keeping Serve's result for the tests.
+	c, cork, err := e.hub.upgrade(w, r)
+	if err != nil {
+		return
+	}
+	err = e.hub.serve(ctx, c, clientAddr(r), cork)
 	e.mu.Lock()
 	e.errs = append(e.errs, err)
 	e.mu.Unlock()

@@ -21,6 +21,7 @@ type peer struct {
 	conn  *websocket.Conn
 	id    string
 	addr  string        // client address for the pending caps; "" when unknown
+	cork  *corkConn     // nil unless ServeHTTP upgraded the connection
 	out   chan []byte   // frames for the writer; full means the client is too slow
 	ended chan struct{} // closed when end is set
 

@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -13,18 +14,37 @@ import (
 )
 
 // ServeHTTP upgrades r to a WebSocket (same origin only, no compression)
-// and serves it in the handler's goroutine until the connection ends. The
-// client address (r.RemoteAddr, or the last X-Forwarded-For hop when a
-// proxy on this host forwarded the request) counts against the per-address
-// cap on connections that have not joined yet.
+// and serves the connection in a goroutine of the hub, then returns, so
+// that net/http frees the request, its buffers and the handler's deep stack,
+// which would otherwise stay with every idle peer (docs/performance.md, W3).
+// [Hub.Close] waits for that goroutine. The client address (r.RemoteAddr,
+// or the last X-Forwarded-For hop when a proxy on this host forwarded the
+// request) counts against the per-address cap on connections that have not
+// joined yet.
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	c, err := websocket.Accept(w, r, nil)
+	c, cork, err := h.upgrade(w, r)
 	if err != nil {
 		return // Accept has answered the client
 	}
-	if err := h.serve(r.Context(), c, clientAddr(r)); err != nil {
-		h.log.Debug("connection ended", logKeyErr, err)
+	// The request context ends when this handler returns: the hub closes
+	// the connection itself when the session ends.
+	ctx := context.WithoutCancel(r.Context())
+	p, err := h.open(c, clientAddr(r), cork)
+	if err != nil {
+		return // refused, and told why
 	}
+	go func() { // tracked since open: Close waits for it
+		if err := h.run(ctx, p); err != nil {
+			h.log.Debug("connection ended", logKeyErr, err)
+		}
+	}()
+}
+
+// upgrade is websocket.Accept with default options through a corkConn.
+func (h *Hub) upgrade(w http.ResponseWriter, r *http.Request) (*websocket.Conn, *corkConn, error) {
+	cork := &corkConn{timeout: h.cfg.WriteTimeout, bufs: &h.corkBufs}
+	c, err := websocket.Accept(corkHijacker{w, cork}, r, nil)
+	return c, cork, err
 }
 
 // Accept upgrades r like websocket.Accept with default options (same origin
@@ -48,20 +68,37 @@ func (h *Hub) Accept(w http.ResponseWriter, r *http.Request) (*websocket.Conn, e
 // with a code (websocket.CloseStatus reads it), or the read error of a
 // connection that broke.
 func (h *Hub) Serve(ctx context.Context, c *websocket.Conn) error {
-	return h.serve(ctx, c, "")
+	return h.serve(ctx, c, "", nil)
 }
 
-func (h *Hub) serve(ctx context.Context, c *websocket.Conn, addr string) error {
+// serve runs c; cork is nil unless c comes from upgrade.
+func (h *Hub) serve(ctx context.Context, c *websocket.Conn, addr string, cork *corkConn) error {
+	p, err := h.open(c, addr, cork)
+	if err != nil {
+		return err
+	}
+	return h.run(ctx, p)
+}
+
+// open makes the peer of c and tracks it, or refuses c when the hub is
+// closed or too many connections are pending.
+func (h *Hub) open(c *websocket.Conn, addr string, cork *corkConn) (*peer, error) {
 	p := newPeer(h, c, addr)
+	p.cork = cork
 	if end, ok := h.track(p); !ok {
 		h.refuse(c, end)
 		if end.fault {
-			return end.err()
+			return nil, end.err()
 		}
-		return ErrClosed
+		return nil, ErrClosed
 	}
+	return p, nil
+}
+
+// run serves a tracked peer until its connection ends.
+func (h *Hub) run(ctx context.Context, p *peer) error {
 	defer h.untrack(p)
-	c.SetReadLimit(MaxFrame)
+	p.conn.SetReadLimit(MaxFrame)
 
 	var wg sync.WaitGroup
 	wg.Go(p.writeLoop)
@@ -136,10 +173,7 @@ func (p *peer) readLoop(ctx context.Context) error {
 	for {
 		// A context that is never cancelled: the writer unblocks the read by
 		// closing the connection.
-		typ, b, err := p.conn.Read(context.Background())
-		if errors.Is(err, websocket.ErrMessageTooBig) {
-			p.shutdown(endTooBig) // coder/websocket has already sent 1009
-		}
+		typ, r, err := p.conn.Reader(context.Background())
 		if err != nil {
 			return err
 		}
@@ -147,8 +181,48 @@ func (p *peer) readLoop(ctx context.Context) error {
 			p.shutdown(endBinary)
 			return errors.New("binary frame")
 		}
-		p.handle(ctx, b)
+		// A buffer from the hub's pool per message: no garbage per message,
+		// and an idle peer holds none.
+		bp := p.hub.readBuf()
+		*bp, err = readAll(r, (*bp)[:0])
+		if err == nil {
+			p.handle(ctx, *bp)
+		}
+		if cap(*bp) <= MaxFrame {
+			p.hub.readBufs.Put(bp)
+		}
+		if errors.Is(err, websocket.ErrMessageTooBig) {
+			p.shutdown(endTooBig) // coder/websocket has already sent 1009
+		}
+		if err != nil {
+			return err
+		}
 	}
+}
+
+// readAll reads one message into buf, growing it as needed.
+func readAll(r io.Reader, buf []byte) ([]byte, error) {
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+}
+
+func (h *Hub) readBuf() *[]byte {
+	if bp, ok := h.readBufs.Get().(*[]byte); ok {
+		return bp
+	}
+	b := make([]byte, 0, 2048) // fits ICE candidates and small SDP
+	return &b
 }
 
 // clientAddr is the address a request comes from, as the per-address cap

@@ -57,10 +57,25 @@ func (p *peer) writeLoop() {
 }
 
 // write writes frame, then the frames queued behind it at this moment,
-// under one write deadline.
-func (p *peer) write(frame []byte) error {
-	ctx, cancel := context.WithTimeoutCause(context.Background(), p.hub.cfg.WriteTimeout, errWriteTimeout)
-	defer cancel()
+// under one write deadline, in one write to the socket when corked.
+func (p *peer) write(frame []byte) (err error) {
+	ctx := context.Background()
+	if p.cork != nil {
+		// Corked, coder/websocket's writes only fill a buffer; the socket
+		// is written by uncork (or a full cork) under a socket deadline.
+		// So no context deadline, which would cost a context watcher per
+		// frame.
+		p.cork.cork()
+		defer func() {
+			if uerr := p.cork.uncork(); err == nil {
+				err = uerr
+			}
+		}()
+	} else {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, p.hub.cfg.WriteTimeout, errWriteTimeout)
+		defer cancel()
+	}
 	for n := len(p.out); ; n-- {
 		if err := p.conn.Write(ctx, websocket.MessageText, frame); err != nil {
 			if context.Cause(ctx) == errWriteTimeout {
