@@ -13,12 +13,14 @@
 //
 // # Concurrency
 //
-// Each connection has one reader, the goroutine that called Serve, and one
-// writer goroutine, which Serve starts and waits for before returning. The
-// writer drains a bounded channel of encoded frames under a write deadline,
-// sends the pings (each waits for its pong in a short-lived goroutine the
-// writer waits for) and enforces the join deadline with a one-shot timer.
-// Everyone else talks to a connection by queuing a frame: enqueueing never
+// Each connection has one reader, the goroutine that called Serve (or that
+// ServeHTTP started), and one writer goroutine, which the reader starts and
+// waits for before returning. The writer takes whatever frames are queued
+// and writes them under a write deadline, in one write to the socket when
+// ServeHTTP upgraded the connection (cork.go); it also sends the pings (each
+// waits for its pong in a short-lived goroutine the writer waits for) and
+// enforces the join deadline with a one-shot timer. Everyone else talks to a
+// connection by queuing a frame on its bounded queue: enqueueing never
 // blocks and never touches the socket, so it is allowed under the hub lock,
 // and a full queue closes its connection with 4008 instead of slowing the
 // sender down. Each client has a message budget (a token bucket checked by

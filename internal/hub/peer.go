@@ -15,14 +15,15 @@ import (
 //
 // Goroutines: the Serve goroutine reads; one writer goroutine (writeLoop),
 // started and waited for by Serve, writes, pings and enforces the join
-// deadline. Everyone else talks to the connection through out and shutdown.
+// deadline. Everyone else talks to the connection through enqueue and
+// shutdown.
 type peer struct {
 	hub   *Hub
 	conn  *websocket.Conn
 	id    string
 	addr  string        // client address for the pending caps; "" when unknown
 	cork  *corkConn     // nil unless ServeHTTP upgraded the connection
-	out   chan []byte   // frames for the writer; full means the client is too slow
+	wake  chan struct{} // capacity 1: frames wait in queue
 	ended chan struct{} // closed when end is set
 
 	// Owned by the Serve goroutine. info, ident and infoJSON are set at join,
@@ -38,6 +39,7 @@ type peer struct {
 	closing atomic.Bool // mirrors end != nil for the fast paths
 
 	mu          sync.Mutex // guards the following
+	queue       [][]byte   // frames for the writer, at most QueueLen; nil when empty, so an idle peer holds none
 	end         *ending    // set once: how the connection ends
 	cancelAdmit context.CancelFunc
 }
@@ -45,7 +47,7 @@ type peer struct {
 func newPeer(h *Hub, c *websocket.Conn, addr string) *peer {
 	return &peer{
 		hub: h, conn: c, id: newPeerID(), addr: addr,
-		out:   make(chan []byte, h.cfg.QueueLen),
+		wake:  make(chan struct{}, 1),
 		ended: make(chan struct{}),
 	}
 }
@@ -61,16 +63,32 @@ func (p *peer) log() *slog.Logger {
 // overflowed: the peer is then ending with 4008 and the caller must call
 // hub.evict once it holds no lock.
 func (p *peer) enqueue(frame []byte) bool {
-	if p.closing.Load() {
+	p.mu.Lock()
+	switch {
+	case p.end != nil:
+		p.mu.Unlock()
 		return true // ending: frames are dropped, the notice is last
-	}
-	select {
-	case p.out <- frame:
-		return true
-	default:
+	case len(p.queue) >= p.hub.cfg.QueueLen:
+		p.mu.Unlock()
 		p.shutdown(endTooSlow)
 		return false
 	}
+	p.queue = append(p.queue, frame)
+	p.mu.Unlock()
+	select {
+	case p.wake <- struct{}{}:
+	default: // the writer is already woken
+	}
+	return true
+}
+
+// take hands the writer every frame queued so far.
+func (p *peer) take() [][]byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	q := p.queue
+	p.queue = nil
+	return q
 }
 
 // shutdown asks for the connection to end: queued frames are dropped,

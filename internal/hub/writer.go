@@ -36,8 +36,8 @@ func (p *peer) writeLoop() {
 		case <-p.ended:
 			p.finish()
 			return
-		case frame := <-p.out:
-			if err := p.write(frame); err != nil {
+		case <-p.wake:
+			if err := p.write(p.take()); err != nil {
 				p.writeFailed(err)
 				return
 			}
@@ -56,9 +56,9 @@ func (p *peer) writeLoop() {
 	}
 }
 
-// write writes frame, then the frames queued behind it at this moment,
-// under one write deadline, in one write to the socket when corked.
-func (p *peer) write(frame []byte) (err error) {
+// write writes frames under one write deadline, in one write to the socket
+// when corked. It stops early if the connection starts ending.
+func (p *peer) write(frames [][]byte) (err error) {
 	ctx := context.Background()
 	if p.cork != nil {
 		// Corked, coder/websocket's writes only fill a buffer; the socket
@@ -76,18 +76,18 @@ func (p *peer) write(frame []byte) (err error) {
 		ctx, cancel = context.WithTimeoutCause(ctx, p.hub.cfg.WriteTimeout, errWriteTimeout)
 		defer cancel()
 	}
-	for n := len(p.out); ; n-- {
+	for i, frame := range frames {
+		if i > 0 && p.closing.Load() {
+			return nil
+		}
 		if err := p.conn.Write(ctx, websocket.MessageText, frame); err != nil {
 			if context.Cause(ctx) == errWriteTimeout {
 				return errWriteTimeout
 			}
 			return err
 		}
-		if n == 0 || p.closing.Load() {
-			return nil
-		}
-		frame = <-p.out // n > 0: only this goroutine receives
 	}
+	return nil
 }
 
 // errWriteTimeout is logged when a write outlasted WriteTimeout.
@@ -112,7 +112,7 @@ func (p *peer) finish() {
 	p.hub.leave(p)
 	end := p.ending()
 	if end.notice != nil {
-		if err := p.write(end.notice); err != nil {
+		if err := p.write([][]byte{end.notice}); err != nil {
 			_ = p.conn.CloseNow()
 			return
 		}
