@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/rehabrtc/rehabrtc/internal/testutil"
 )
 
 func TestKick(t *testing.T) {
@@ -262,10 +263,5 @@ func TestObserverAndCounters(t *testing.T) {
 // waitFor polls cond for up to 5 s.
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-		if cond() {
-			return
-		}
-	}
-	t.Fatal("condition not met in time")
+	testutil.Eventually(t, 5*time.Second, func() error { return testutil.Until(cond(), "condition not met") })
 }
