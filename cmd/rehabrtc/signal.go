@@ -20,6 +20,7 @@ import (
 
 const signalUsage = `Usage:
   rehabrtc signal --port=PORT --session=ID [--bind=ADDR] [--log-level=LEVEL]
+                  [--peer-rate=N] [--peer-burst=N]
 
 Serves one session's pages and hub on ADDR:PORT, as a child of
 "rehabrtc serve" in process-per-session mode (WebRTC.executable "rehabrtc").
@@ -38,6 +39,8 @@ func signalCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	id := fs.Int64("session", 0, "session id (for the logs)")
 	bind := fs.String("bind", "127.0.0.1", "address to listen on")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
+	rate := fs.Float64("peer-rate", 0, "messages per second of each peer's budget (0: the hub's default)")
+	burst := fs.Float64("peer-burst", 0, "burst of each peer's message budget (0: the hub's default)")
 	if err := fs.Parse(args); err != nil {
 		return flagErr(err)
 	}
@@ -60,7 +63,7 @@ func signalCmd(ctx context.Context, args []string, stderr io.Writer) error {
 		SessionID: *id,
 		Logger:    log,
 		Build: func(spec session.RunSpec, ice json.RawMessage) childproc.ChildEndpoint {
-			return endpoint.New(spec, endpoint.Options{ICEServers: ice})
+			return endpoint.New(spec, endpoint.Options{ICEServers: ice, RateLimit: *rate, RateBurst: *burst})
 		},
 	})
 }
@@ -85,5 +88,6 @@ func sessionRunner(cfg *config.Config, opts endpoint.Options) (runner, error) {
 		return nil, err
 	}
 	return &childproc.Runner{Executable: p.Executable, Script: p.Script, Mode: p.Mode, WorkingDir: w.WorkingDirectory,
-		Bind: cmp.Or(cfg.RehabRTC.SessionBind, "127.0.0.1"), ICEServers: opts.ICEServers}, nil
+		Bind: cmp.Or(cfg.RehabRTC.SessionBind, "127.0.0.1"), ICEServers: opts.ICEServers,
+		PeerRate: opts.RateLimit, PeerBurst: opts.RateBurst}, nil
 }

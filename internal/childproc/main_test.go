@@ -39,6 +39,8 @@ func testChild(mode string, args []string) int {
 	id := fs.Int64("session", 0, "")
 	bind := fs.String("bind", "", "")
 	fs.String("log-level", "", "")
+	fs.Float64("peer-rate", 0, "")
+	fs.Float64("peer-burst", 0, "")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}

@@ -52,6 +52,9 @@ type Runner struct {
 	Mode       Mode
 	Bind       string          // address the children listen on; "" = 127.0.0.1
 	ICEServers json.RawMessage // sent to native children over the control channel
+	// PeerRate and PeerBurst, when set, are passed to native children as
+	// --peer-rate and --peer-burst (each peer's message budget).
+	PeerRate, PeerBurst float64
 
 	StartTimeout time.Duration // ready within; 0 = DefaultStartTimeout
 	StopGrace    time.Duration // exit after "stop" within; 0 = DefaultStopGrace
@@ -107,6 +110,12 @@ func (r *Runner) command(spec session.RunSpec, log *slog.Logger) (*exec.Cmd, fun
 	case Native:
 		args = append(scriptArg(r.Script), port, "--session="+strconv.FormatInt(spec.SessionID, 10),
 			"--bind="+bind, "--log-level="+levelName(log))
+		if r.PeerRate > 0 {
+			args = append(args, "--peer-rate="+strconv.FormatFloat(r.PeerRate, 'g', -1, 64))
+		}
+		if r.PeerBurst > 0 {
+			args = append(args, "--peer-burst="+strconv.FormatFloat(r.PeerBurst, 'g', -1, 64))
+		}
 	case EasyRTC:
 		preload, err := writePreload()
 		if err != nil {

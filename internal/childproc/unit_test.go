@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rehabrtc/rehabrtc/internal/session"
 	"github.com/rehabrtc/rehabrtc/internal/testutil"
 )
 
@@ -90,5 +91,36 @@ func TestConnCalls(t *testing.T) {
 		t.Error("call on a closing channel succeeded")
 	} else if !errors.Is(err, errConnClosed) && !errors.Is(err, context.DeadlineExceeded) && !strings.Contains(err.Error(), "closed pipe") {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// A native child gets the peers' message budget on its command line (it is
+// no secret); without one it gets no flag, and the hub's defaults apply.
+func TestNativeCommandPeerBudget(t *testing.T) {
+	spec := session.RunSpec{Port: 9001, SessionID: 7}
+	for _, tt := range []struct {
+		rate, burst float64
+		want, not   []string
+	}{
+		{rate: 500, burst: 1e9, want: []string{"--peer-rate=500", "--peer-burst=1e+09"}},
+		{not: []string{"--peer-rate", "--peer-burst"}},
+	} {
+		r := &Runner{Executable: "rehabrtc", Script: "signal", Mode: Native, PeerRate: tt.rate, PeerBurst: tt.burst}
+		cmd, cleanup, err := r.command(spec, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cleanup()
+		args := strings.Join(cmd.Args, " ")
+		for _, w := range tt.want {
+			if !strings.Contains(args, w) {
+				t.Errorf("args %q lack %s", args, w)
+			}
+		}
+		for _, n := range tt.not {
+			if strings.Contains(args, n) {
+				t.Errorf("args %q have %s", args, n)
+			}
+		}
 	}
 }
