@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -289,6 +290,13 @@ func TestGatewayRoutes(t *testing.T) {
 	}
 	if getStatus(t, ts.service+"/metrics") != 200 {
 		t.Error("no /metrics on the service port")
+	}
+	if m, err := http.Get(ts.service + "/metrics"); err == nil {
+		b, _ := io.ReadAll(m.Body)
+		m.Body.Close()
+		if !strings.Contains(string(b), "\nrehabrtc_peers_pending 0\n") {
+			t.Error("/metrics lacks rehabrtc_peers_pending 0")
+		}
 	}
 	resp, err := http.Get(ts.gateway + "/rehab/")
 	if err != nil {

@@ -21,6 +21,8 @@ func (s *server) metrics() http.Handler {
 			func() float64 { return float64(s.pool.InUse()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "rehabrtc_peers_connected", Help: "Peers connected to all sessions."},
 			func() float64 { return float64(c.PeersConnected.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "rehabrtc_peers_pending", Help: "WebSocket connections that have not joined yet (capped)."},
+			func() float64 { return float64(c.Pending.Load()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "rehabrtc_messages_relayed_total", Help: "Signaling and application messages relayed."},
 			func() float64 { return float64(c.MessagesRelayed.Load()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "rehabrtc_peer_errors_total", Help: "Error replies sent to peers."},
