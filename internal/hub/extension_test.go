@@ -110,6 +110,8 @@ func TestPolicyPrivateHub(t *testing.T) {
 	a.expectClose(CloseRemoved)
 	waitFor(t, func() bool { return slices.Contains(pol.log(), "left "+a.id) })
 	c, _ := e.join(t, keyUser, "u2", "C")
+	// Joined runs once the welcome is queued: c may read its welcome first.
+	waitFor(t, func() bool { return slices.Contains(pol.log(), "joined "+c.id) })
 	b.send(map[string]any{"type": "swap", "data": c.id})
 	c.expect("replaced")
 	c.expectClose(CloseReplaced)
