@@ -42,6 +42,7 @@ var outer = []string{
 	"internal/opentera",
 	"internal/ehrc",
 	"internal/store/boltstore",
+	"internal/store/redisstore",
 	"internal/ports",
 }
 

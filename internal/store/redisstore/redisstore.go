@@ -1,0 +1,153 @@
+// Package redisstore keeps session records in Redis, shared by every node
+// of a cluster: a session.Store on go-redis's UniversalClient (one server,
+// Sentinel or Cluster).
+//
+// Every key of one store carries the hash tag {prefix}, so in a Redis
+// Cluster they all live in one slot and the scripts that write several of
+// them stay atomic. Durability is Redis's: see docs/scale-out.md.
+package redisstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/rehabrtc/rehabrtc/internal/session"
+)
+
+// Store is a session.Store on Redis. A record is one JSON string; an
+// index (a sorted set of ids) lists them in id order; ids come from INCR
+// and are never reused.
+type Store struct {
+	rdb    redis.UniversalClient
+	prefix string // "{name}", the hash tag of every key
+}
+
+var _ session.Store = (*Store)(nil)
+
+// New returns the store kept under the key prefix name (e.g. "rehabrtc"),
+// so several deployments can share one Redis. The caller owns rdb.
+func New(rdb redis.UniversalClient, name string) *Store {
+	return &Store{rdb: rdb, prefix: "{" + name + "}"}
+}
+
+func (s *Store) seqKey() string   { return s.prefix + ":session:seq" }
+func (s *Store) indexKey() string { return s.prefix + ":sessions" }
+func (s *Store) recordKey(id int64) string {
+	return s.prefix + ":session:" + strconv.FormatInt(id, 10)
+}
+
+// putScript writes a record and its index entry at once, and raises the id
+// sequence to at least its id, so a record put with an id of its own (an
+// import, a test) is never overwritten by a later Create.
+var putScript = redis.NewScript(`
+redis.call('SET', KEYS[1], ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[1], ARGV[1])
+local seq = tonumber(redis.call('GET', KEYS[3]) or '0')
+if seq < tonumber(ARGV[1]) then redis.call('SET', KEYS[3], ARGV[1]) end
+return 1
+`)
+
+// Create takes the next id with INCR, then writes r. A crash between the
+// two leaves a gap in the ids, never a reused one.
+func (s *Store) Create(ctx context.Context, r *session.Record) error {
+	id, err := s.rdb.Incr(ctx, s.seqKey()).Result()
+	if err != nil {
+		return fmt.Errorf("create session: next id: %w", err)
+	}
+	r.ID = id
+	return s.Put(ctx, r)
+}
+
+// Put writes r whole, atomically with its index entry.
+func (s *Store) Put(ctx context.Context, r *session.Record) error {
+	if r.ID <= 0 {
+		return fmt.Errorf("put session: invalid id %d", r.ID)
+	}
+	data, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("encode session %d: %w", r.ID, err)
+	}
+	keys := []string{s.recordKey(r.ID), s.indexKey(), s.seqKey()}
+	if err := putScript.Run(ctx, s.rdb, keys, r.ID, data).Err(); err != nil {
+		return fmt.Errorf("put session %d: %w", r.ID, err)
+	}
+	return nil
+}
+
+// Get reads one record.
+func (s *Store) Get(ctx context.Context, id int64) (*session.Record, error) {
+	data, err := s.rdb.Get(ctx, s.recordKey(id)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("session %d: %w", id, session.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get session %d: %w", id, err)
+	}
+	return decode(id, data)
+}
+
+// listBatch bounds the keys of one MGET, so a long history is read in
+// round trips of a reasonable size.
+const listBatch = 256
+
+// List reads every record in id order: the index, then the records in
+// batches. Records are never deleted, so every indexed id has a record.
+func (s *Store) List(ctx context.Context) ([]*session.Record, error) {
+	ids, err := s.rdb.ZRange(ctx, s.indexKey(), 0, -1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("list sessions: %w", err)
+	}
+	out := make([]*session.Record, 0, len(ids))
+	for len(ids) > 0 {
+		n := min(len(ids), listBatch)
+		batch, err := s.readBatch(ctx, ids[:n])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, batch...)
+		ids = ids[n:]
+	}
+	return out, nil
+}
+
+func (s *Store) readBatch(ctx context.Context, ids []string) ([]*session.Record, error) {
+	keys := make([]string, len(ids))
+	nums := make([]int64, len(ids))
+	for i, v := range ids {
+		id, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("list sessions: bad id %q in %s", v, s.indexKey())
+		}
+		keys[i], nums[i] = s.recordKey(id), id
+	}
+	vals, err := s.rdb.MGet(ctx, keys...).Result()
+	if err != nil {
+		return nil, fmt.Errorf("list sessions: %w", err)
+	}
+	out := make([]*session.Record, 0, len(vals))
+	for i, v := range vals {
+		str, ok := v.(string)
+		if !ok {
+			return nil, fmt.Errorf("list sessions: session %d is indexed but has no record", nums[i])
+		}
+		r, err := decode(nums[i], []byte(str))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+func decode(id int64, data []byte) (*session.Record, error) {
+	r := new(session.Record)
+	if err := json.Unmarshal(data, r); err != nil {
+		return nil, fmt.Errorf("decode session %d: %w", id, err)
+	}
+	return r, nil
+}
