@@ -43,6 +43,7 @@ var outer = []string{
 	"internal/ehrc",
 	"internal/store/boltstore",
 	"internal/store/redisstore",
+	"internal/cluster",
 	"internal/ports",
 }
 
