@@ -65,8 +65,10 @@ type NodeInfo struct {
 	Started      time.Time `json:"started"`
 	Load         Load      `json:"load"`
 	Sessions     []int64   `json:"sessions"` // the sessions whose leases it holds
-	// Expires is when its heartbeat runs out, by Redis's clock.
-	Expires time.Time `json:"-"`
+	// Expires is when its heartbeat runs out, by Redis's clock, and
+	// ExpiresIn how long that was after Redis's clock when it was read.
+	Expires   time.Time     `json:"-"`
+	ExpiresIn time.Duration `json:"-"`
 }
 
 // Member is the node incarnation's name in Redis: "id#incarnation".
@@ -306,6 +308,10 @@ func Nodes(ctx context.Context, rdb redis.UniversalClient, name string) ([]NodeI
 	if len(vals)%3 != 1 {
 		return nil, fmt.Errorf("list nodes: unexpected reply of %d values", len(vals))
 	}
+	now, err := strconv.ParseInt(vals[len(vals)-1], 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("list nodes: bad server time %q", vals[len(vals)-1])
+	}
 	var out []NodeInfo
 	for i := 0; i+2 < len(vals); i += 3 {
 		var info NodeInfo
@@ -317,6 +323,7 @@ func Nodes(ctx context.Context, rdb redis.UniversalClient, name string) ([]NodeI
 			return nil, fmt.Errorf("list nodes: node %s: bad expiry %q", vals[i], vals[i+1])
 		}
 		info.Expires = time.UnixMilli(exp).UTC()
+		info.ExpiresIn = time.Duration(exp-now) * time.Millisecond
 		out = append(out, info)
 	}
 	slices.SortFunc(out, func(a, b NodeInfo) int {

@@ -77,6 +77,7 @@ type RehabRTC struct {
 	EHRC        EHRC        `json:"ehrc"` // the EHRC-compatible consultation API
 	// PeerRateLimit is each WebSocket client's message budget (docs/protocol.md).
 	PeerRateLimit PeerRateLimit `json:"peer_rate_limit"`
+	Cluster       Cluster       `json:"cluster"` // several nodes sharing sessions through Redis (docs/scale-out.md)
 }
 
 // PeerRateLimit is a token bucket: Burst messages at once, PerSecond on
@@ -139,6 +140,7 @@ func Default() *Config {
 				PerSecond: DefaultPeerRatePerSecond,
 				Burst:     DefaultPeerRateBurst,
 			},
+			Cluster: DefaultCluster(),
 		},
 	}
 }

@@ -150,6 +150,8 @@ func custom() *Config {
 		LogFormat:     "json",
 		BusyReply:     true,
 		PeerRateLimit: PeerRateLimit{PerSecond: 500, Burst: 1e9},
+		Cluster: Cluster{Enabled: true, Name: "clinic", NodeID: "node-1", InternalAddr: "10.0.0.2:4071", LeaseTimeMS: 3000,
+			Redis: ClusterRedis{Addrs: []string{"10.0.0.9:26379"}, MasterName: "main", DB: 2, Username: "c", Password: "cluster-secret"}},
 	}
 	return c
 }
@@ -197,7 +199,7 @@ func TestJSONHasEveryKey(t *testing.T) {
 		"Backend":  {"ca_file", "hostname", "port", "verify_tls"},
 		"Redis":    {"db", "hostname", "password", "port", "username"},
 		"WebRTC":   {"executable", "external_port", "hostname", "local_base_port", "max_sessions", "script", "working_directory"},
-		"RehabRTC": {"api_keys", "busy_reply", "data_dir", "ehrc", "gateway", "ice_servers", "log_format", "log_level", "peer_rate_limit", "session_bind", "url_scheme"},
+		"RehabRTC": {"api_keys", "busy_reply", "cluster", "data_dir", "ehrc", "gateway", "ice_servers", "log_format", "log_level", "peer_rate_limit", "session_bind", "url_scheme"},
 	}
 	if len(file) != len(want) {
 		t.Errorf("sections = %v, want %v", slices.Sorted(maps.Keys(file)), want)
@@ -238,7 +240,7 @@ func TestRedacted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, secret := range append([]string{"redis-secret", "turn-secret"}, c.RehabRTC.APIKeys...) {
+	for _, secret := range append([]string{"redis-secret", "turn-secret", "cluster-secret"}, c.RehabRTC.APIKeys...) {
 		if strings.Contains(string(b), secret) {
 			t.Errorf("redacted JSON contains %q", secret)
 		}

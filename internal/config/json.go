@@ -87,11 +87,14 @@ func (c *Config) JSON() ([]byte, error) {
 const redacted = "<redacted>"
 
 // Redacted returns a copy safe to log: Redis.password, each API key and each
-// ICE server credential are replaced by "<redacted>" when set.
+// ICE server credential (and the cluster's Redis password) are replaced by "<redacted>" when set.
 func (c *Config) Redacted() *Config {
 	n := c.clone()
 	if n.Redis.Password != "" {
 		n.Redis.Password = redacted
+	}
+	if n.RehabRTC.Cluster.Redis.Password != "" {
+		n.RehabRTC.Cluster.Redis.Password = redacted
 	}
 	for i := range n.RehabRTC.APIKeys {
 		n.RehabRTC.APIKeys[i] = redacted
@@ -110,6 +113,7 @@ func (c *Config) clone() *Config {
 	n.RehabRTC.APIKeys = slices.Clone(c.RehabRTC.APIKeys)
 	n.RehabRTC.ICEServers = slices.Clone(c.RehabRTC.ICEServers)
 	n.RehabRTC.Gateway.Hosts = slices.Clone(c.RehabRTC.Gateway.Hosts)
+	n.RehabRTC.Cluster.Redis.Addrs = slices.Clone(c.RehabRTC.Cluster.Redis.Addrs)
 	for i, s := range n.RehabRTC.ICEServers {
 		n.RehabRTC.ICEServers[i].URLs = slices.Clone(s.URLs)
 	}

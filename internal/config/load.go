@@ -20,6 +20,8 @@ const (
 	EnvAPIKeys       = "REHABRTC_API_KEYS"       // comma-separated; replaces RehabRTC.api_keys
 	EnvRedisPassword = "REHABRTC_REDIS_PASSWORD" // replaces Redis.password
 	EnvDataDir       = "REHABRTC_DATA_DIR"       // replaces RehabRTC.data_dir
+	// EnvClusterRedisPassword replaces RehabRTC.cluster.redis.password.
+	EnvClusterRedisPassword = "REHABRTC_CLUSTER_REDIS_PASSWORD"
 )
 
 // Load reads the configuration file at path (or uses Default() when path is
@@ -103,6 +105,10 @@ func applyEnv(c *Config, getenv func(string) string) map[string]string {
 	if v := getenv(EnvRedisPassword); v != "" {
 		c.Redis.Password = v
 		from["Redis.password"] = EnvRedisPassword
+	}
+	if v := getenv(EnvClusterRedisPassword); v != "" {
+		c.RehabRTC.Cluster.Redis.Password = v
+		from["RehabRTC.cluster.redis.password"] = EnvClusterRedisPassword
 	}
 	if v := getenv(EnvDataDir); v != "" {
 		c.RehabRTC.DataDir = v

@@ -42,6 +42,7 @@ func (c *Config) validate() []error {
 	v.rehabRTC(&c.RehabRTC)
 	v.portOverlaps(c)
 	v.lengths(reflect.ValueOf(c).Elem(), "")
+	v.cluster(c)
 	return v.errs
 }
 

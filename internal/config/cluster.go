@@ -1,0 +1,119 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+)
+
+// Cluster makes this node one of several sharing sessions through Redis
+// (docs/scale-out.md). Off by default: one node with the embedded store.
+type Cluster struct {
+	Enabled bool `json:"enabled"`
+	// Name prefixes every key in Redis, so several deployments can share
+	// one Redis; every node of one cluster uses the same name.
+	Name string `json:"name"`
+	// NodeID names this node, unique among the cluster's live nodes and
+	// kept across restarts; "" = the host name.
+	NodeID string `json:"node_id"`
+	// InternalAddr is host:port where the other nodes reach this one.
+	InternalAddr string `json:"internal_addr"`
+	// LeaseTimeMS is how long a session lease and a node heartbeat last
+	// unrenewed, in milliseconds: a lost node's sessions are free to move
+	// after this.
+	LeaseTimeMS int          `json:"lease_time_ms"`
+	Redis       ClusterRedis `json:"redis"`
+}
+
+// ClusterRedis is the Redis the nodes share. With no Addrs, it is the
+// server of the Redis section (OpenTera's), with its db and credentials.
+type ClusterRedis struct {
+	// Addrs are host:port: one server; several = a Redis Cluster's seeds;
+	// with MasterName, Sentinels.
+	Addrs      []string `json:"addrs"`
+	MasterName string   `json:"master_name"` // Sentinel's name of the master; "" = no Sentinel
+	DB         int      `json:"db"`
+	Username   string   `json:"username"`
+	Password   string   `json:"password"` // secret: prefer REHABRTC_CLUSTER_REDIS_PASSWORD
+}
+
+// Limits of the cluster section.
+const (
+	DefaultLeaseTimeMS = 5000
+	MinLeaseTimeMS     = 300   // a third of it is the heartbeat period
+	MaxLeaseTimeMS     = 60000 // a lost node's sessions wait this long
+	MaxClusterAddrs    = 64
+)
+
+// DefaultCluster is the cluster section of Default: disabled.
+func DefaultCluster() Cluster {
+	return Cluster{Name: "rehabrtc", LeaseTimeMS: DefaultLeaseTimeMS, Redis: ClusterRedis{Addrs: []string{}}}
+}
+
+// ClusterRedisServer is the Redis the cluster uses: its addresses, db and
+// credentials, from RehabRTC.cluster.redis or else the Redis section.
+func (c *Config) ClusterRedisServer() ClusterRedis {
+	r := c.RehabRTC.Cluster.Redis
+	if len(r.Addrs) == 0 && c.Redis.Hostname != "" {
+		return ClusterRedis{Addrs: []string{net.JoinHostPort(c.Redis.Hostname, strconv.Itoa(c.Redis.Port))},
+			DB: c.Redis.DB, Username: c.Redis.Username, Password: c.Redis.Password}
+	}
+	return r
+}
+
+func (v *checker) cluster(c *Config) {
+	const f = "RehabRTC.cluster."
+	cl := &c.RehabRTC.Cluster
+	if cl.Name == "" || strings.ContainsAny(cl.Name, "{}: \t\r\n") {
+		v.add(f+"name", "must be non-empty, without braces, colons or spaces (got %q)", cl.Name)
+	}
+	if strings.ContainsAny(cl.NodeID, "#{}: \t\r\n") {
+		v.add(f+"node_id", "must not contain '#', braces, colons or spaces (got %q)", cl.NodeID)
+	}
+	if cl.LeaseTimeMS < MinLeaseTimeMS || cl.LeaseTimeMS > MaxLeaseTimeMS {
+		v.add(f+"lease_time_ms", "must be between %d and %d (got %d)", MinLeaseTimeMS, MaxLeaseTimeMS, cl.LeaseTimeMS)
+	}
+	r := &cl.Redis
+	if len(r.Addrs) > MaxClusterAddrs {
+		v.add(f+"redis.addrs", "at most %d addresses (got %d)", MaxClusterAddrs, len(r.Addrs))
+	}
+	for i, a := range r.Addrs {
+		if msg := hostPortProblem(a); msg != "" {
+			v.add(fmt.Sprintf("%sredis.addrs[%d]", f, i), "%s (got %q)", msg, a)
+		}
+	}
+	if r.DB < 0 {
+		v.add(f+"redis.db", "must not be negative (got %d)", r.DB)
+	}
+	if r.DB != 0 && r.MasterName == "" && len(r.Addrs) > 1 {
+		v.add(f+"redis.db", "must be 0 with several redis.addrs: a Redis Cluster has only database 0 (got %d)", r.DB)
+	}
+	if r.MasterName != "" && len(r.Addrs) == 0 {
+		v.add(f+"redis.master_name", "needs redis.addrs (the Sentinels)")
+	}
+	if !cl.Enabled {
+		return
+	}
+	if cl.InternalAddr == "" {
+		v.add(f+"internal_addr", "must be set when the cluster is enabled: host:port where the other nodes reach this one")
+	} else if msg := hostPortProblem(cl.InternalAddr); msg != "" {
+		v.add(f+"internal_addr", "%s (got %q)", msg, cl.InternalAddr)
+	}
+	if len(r.Addrs) == 0 && c.Redis.Hostname == "" {
+		v.add(f+"redis.addrs", "must be set when the cluster is enabled and the Redis section names no server")
+	}
+}
+
+// hostPortProblem says what is wrong with host:port (a host and a port
+// from 1 to 65535), or "".
+func hostPortProblem(a string) string {
+	h, p, err := net.SplitHostPort(a)
+	if err != nil {
+		return "must be host:port such as 10.0.0.5:6379"
+	}
+	if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+		return "port must be between 1 and 65535"
+	}
+	return hostProblem(h)
+}
