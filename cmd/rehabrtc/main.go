@@ -19,6 +19,7 @@ Usage:
   rehabrtc serve [--config FILE]        run the service (no file: embedded defaults)
   rehabrtc session <command> [flags]    start, stop, invite, remove, list, show sessions
   rehabrtc signal [flags]               run one session as a child of serve (process-per-session mode)
+  rehabrtc cluster status [flags]       the nodes of a cluster, their load and sessions
   rehabrtc config default               print the full default configuration file
   rehabrtc config check --config FILE   validate a configuration file
   rehabrtc store check|backup FILE      verify the session store, or copy it consistently (online)
@@ -60,6 +61,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return sessionCmd(ctx, args[1:], stdout, stderr)
 	case "signal":
 		return signalCmd(ctx, args[1:], stderr)
+	case "cluster":
+		return clusterCmd(ctx, args[1:], stdout, stderr)
 	case "config":
 		return configCmd(args[1:], stdout, stderr)
 	case "store":

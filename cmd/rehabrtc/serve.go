@@ -48,6 +48,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if cfg.RehabRTC.Cluster.Enabled {
+		return errClusterServe
+	}
 	log := newLogger(cfg, stderr)
 	redis.SetLogger(redisLogs{log}) // go-redis keeps one logger per process
 	srv, err := newServer(cfg, log)
