@@ -78,6 +78,7 @@ func TestClusterStatus(t *testing.T) {
 		return testutil.Until(strings.Contains(out, "2 live nodes, 3 sessions, 6 peers") &&
 			strings.Contains(out, "node-a") && lineHas(out, "node-b", "10.0.0.1:4071", " 17"), "status:\n%s", out)
 	})
+	t.Logf("status:\n%s", status())
 	var got struct {
 		Nodes []struct {
 			ID       string       `json:"id"`

@@ -528,3 +528,28 @@ func TestRedisRestartWithAOFKeepsLeases(t *testing.T) {
 		t.Fatalf("port lost across the restart: %v", err)
 	}
 }
+
+// Acquisitions racing Close either end up released by Close or give
+// themselves back: no lease is left in Redis for its expiry.
+func TestAcquireRacingClose(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	rdb := srv.Client(t)
+	for round := range 10 {
+		n, err := Join(t.Context(), rdb, Config{Name: "test", NodeID: "a", LeaseTime: testLease})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		for i := range int64(20) {
+			wg.Go(func() { _, _ = n.Acquire(t.Context(), i+1) })
+		}
+		if err := n.Close(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		wg.Wait()
+		keys, err := rdb.Keys(t.Context(), "{test}:lease:[0-9]*").Result()
+		if err != nil || len(keys) != 0 {
+			t.Fatalf("round %d: leases left after Close: %v, %v", round, keys, err)
+		}
+	}
+}

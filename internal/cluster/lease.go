@@ -60,10 +60,12 @@ func (n *Node) Acquire(ctx context.Context, session int64) (*Lease, error) {
 	n.mu.Lock()
 	n.leases[session] = l
 	n.mu.Unlock()
-	// A node lost or closed meanwhile did not see this lease in loseAll.
+	// A node lost or closed meanwhile may not have seen this lease: give
+	// it back, so nobody waits for its expiry.
 	if err := n.f.Err(); err != nil {
 		n.forget(l)
 		l.f.lose(err)
+		_ = l.release(context.WithoutCancel(ctx))
 		return nil, fmt.Errorf("acquire lease of session %d: %w", session, err)
 	}
 	return l, nil

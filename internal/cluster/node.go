@@ -280,6 +280,7 @@ func (n *Node) loseAll(err error) {
 func (n *Node) Close(ctx context.Context) error {
 	n.cancel()
 	<-n.done
+	n.f.lose(ErrClosed) // first: an Acquire from now on gives its lease back itself
 	n.mu.Lock()
 	held := n.leases
 	n.leases = map[int64]*Lease{}
@@ -289,7 +290,6 @@ func (n *Node) Close(ctx context.Context) error {
 		l.f.lose(ErrClosed)
 		errs = append(errs, l.release(ctx))
 	}
-	n.f.lose(ErrClosed)
 	if err := leaveScript.Run(ctx, n.rdb, []string{n.keys.nodes(), n.keys.info()}, n.info.Member()).Err(); err != nil {
 		errs = append(errs, fmt.Errorf("leave cluster: %w", err))
 	}
