@@ -52,6 +52,48 @@ if seq < tonumber(ARGV[1]) then redis.call('SET', KEYS[3], ARGV[1]) end
 return 1
 `)
 
+// fencedPutScript is putScript behind a fence: KEYS as putScript's plus
+// the session's fence; ARGV id, JSON, token. It writes nothing and returns
+// 0 when the fence has seen a newer token, else raises the fence to token.
+var fencedPutScript = redis.NewScript(`
+local fence = tonumber(redis.call('GET', KEYS[4]) or '0')
+if fence > tonumber(ARGV[3]) then return 0 end
+redis.call('SET', KEYS[4], ARGV[3])
+redis.call('SET', KEYS[1], ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[1], ARGV[1])
+local seq = tonumber(redis.call('GET', KEYS[3]) or '0')
+if seq < tonumber(ARGV[1]) then redis.call('SET', KEYS[3], ARGV[1]) end
+return 1
+`)
+
+// ErrFenced is the error of a write stamped with a fencing token older
+// than one the session's record has already been written with: the
+// writer has lost the session's lease to another node.
+var ErrFenced = errors.New("stale fencing token: another node is now the session's home")
+
+// PutFenced writes r like Put, unless a write with a newer fencing token
+// (cluster.Lease.Token) has been made for this session: then it writes
+// nothing and fails with ErrFenced. A node that lost a lease while a write
+// was on its way cannot overwrite what the new home wrote.
+func (s *Store) PutFenced(ctx context.Context, r *session.Record, token int64) error {
+	if r.ID <= 0 {
+		return fmt.Errorf("put session: invalid id %d", r.ID)
+	}
+	data, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("encode session %d: %w", r.ID, err)
+	}
+	keys := []string{s.recordKey(r.ID), s.indexKey(), s.seqKey(), s.recordKey(r.ID) + ":fence"}
+	ok, err := fencedPutScript.Run(ctx, s.rdb, keys, r.ID, data, token).Int()
+	if err != nil {
+		return fmt.Errorf("put session %d: %w", r.ID, err)
+	}
+	if ok == 0 {
+		return fmt.Errorf("put session %d with token %d: %w", r.ID, token, ErrFenced)
+	}
+	return nil
+}
+
 // Create takes the next id with INCR, then writes r. A crash between the
 // two leaves a gap in the ids, never a reused one.
 func (s *Store) Create(ctx context.Context, r *session.Record) error {

@@ -200,3 +200,41 @@ func TestRedisDownAndBack(t *testing.T) {
 		t.Fatalf("after Redis restart: %+v, %v", got, err)
 	}
 }
+
+// A write with an older fencing token than the last one seen is refused
+// and changes nothing; equal and newer tokens write.
+func TestPutFenced(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	s := New(srv.Client(t), "rehabrtc")
+	ctx := t.Context()
+	put := func(name string, token int64) error {
+		return s.PutFenced(ctx, &session.Record{ID: 4, Name: name}, token)
+	}
+	for _, step := range []struct {
+		name    string
+		token   int64
+		fenced  bool
+		current string
+	}{
+		{"first home", 10, false, "first home"},
+		{"first home again", 10, false, "first home again"},
+		{"new home", 12, false, "new home"},
+		{"old home, late", 10, true, "new home"},
+		{"new home again", 12, false, "new home again"},
+	} {
+		err := put(step.name, step.token)
+		if step.fenced != errors.Is(err, ErrFenced) || (!step.fenced && err != nil) {
+			t.Fatalf("%s (token %d): %v", step.name, step.token, err)
+		}
+		got, err := s.Get(ctx, 4)
+		if err != nil || got.Name != step.current {
+			t.Fatalf("after %s: %q, %v", step.name, got.Name, err)
+		}
+	}
+	if err := s.PutFenced(ctx, &session.Record{}, 1); err == nil {
+		t.Fatal("PutFenced of id 0 succeeded")
+	}
+	if all, _ := s.List(ctx); len(all) != 1 { // the fence is not a record
+		t.Fatalf("List = %d records", len(all))
+	}
+}
