@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -551,5 +552,45 @@ func TestAcquireRacingClose(t *testing.T) {
 		if err != nil || len(keys) != 0 {
 			t.Fatalf("round %d: leases left after Close: %v, %v", round, keys, err)
 		}
+	}
+}
+
+// Nodes, leases and ports on a Redis Cluster of three masters: every
+// script's keys share the {name} slot.
+func TestOnRedisCluster(t *testing.T) {
+	rc := redistest.StartCluster(t, 3)
+	var nodes []*Node
+	for _, id := range []string{"a", "b"} {
+		n, err := Join(t.Context(), rc.Client(t), Config{Name: "test", NodeID: id, LeaseTime: testLease})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { n.Close(context.Background()) })
+		nodes = append(nodes, n)
+	}
+	l, err := nodes[0].Acquire(t.Context(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := nodes[1].Acquire(t.Context(), 1); !errors.Is(err, ErrHeld) {
+		t.Fatalf("second holder on a Redis Cluster: %v", err)
+	}
+	pa, pb := nodes[0].Ports(8080, 2), nodes[1].Ports(8080, 2)
+	if _, err := pa.Acquire(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pb.Acquire(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pb.Acquire(); !errors.Is(err, session.ErrNoPort) {
+		t.Fatalf("full pool: %v", err)
+	}
+	time.Sleep(testLease) // renewals go through the cluster client too
+	if closed(l.Lost()) {
+		t.Fatalf("lease lost on a Redis Cluster: %v", l.Err())
+	}
+	got, err := Nodes(t.Context(), rc.Client(t), "test")
+	if err != nil || len(got) != 2 || !slices.Equal(got[0].Sessions, []int64{1}) {
+		t.Fatalf("Nodes = %+v, %v", got, err)
 	}
 }

@@ -5,7 +5,6 @@
 package redistest
 
 import (
-	"context"
 	"net"
 	"os"
 	"os/exec"
@@ -82,13 +81,7 @@ func (s *Server) start() {
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatalf("start redis-server: %v", err)
 	}
-	c := redis.NewClient(&redis.Options{Addr: s.Addr, MaxRetries: -1})
-	defer c.Close()
-	testutil.Eventually(s.t, 10*time.Second, func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-		defer cancel()
-		return c.Ping(ctx).Err()
-	})
+	waitPing(s.t, s.Addr)
 }
 
 // Kill stops the server at once (SIGKILL), as a crash would.

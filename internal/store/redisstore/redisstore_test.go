@@ -238,3 +238,30 @@ func TestPutFenced(t *testing.T) {
 		t.Fatalf("List = %d records", len(all))
 	}
 }
+
+// The same contract on a Redis Cluster of three masters: every key of a
+// store shares one slot (the {name} hash tag), so the scripts and MGET
+// work there as on one server.
+func TestContractOnRedisCluster(t *testing.T) {
+	rc := redistest.StartCluster(t, 3)
+	rdb := rc.Client(t)
+	n := 0
+	storetest.Run(t, func(t *testing.T) session.Store {
+		n++
+		return New(rdb, fmt.Sprintf("cluster%d", n))
+	}, nil)
+	s := New(rdb, "fenced")
+	if err := s.PutFenced(t.Context(), &session.Record{ID: 1}, 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutFenced(t.Context(), &session.Record{ID: 1}, 1); !errors.Is(err, ErrFenced) {
+		t.Fatalf("older token on a Redis Cluster: %v", err)
+	}
+	tr := s.Tree("ehrc")
+	if err := tr.Put(t.Context(), "a/b", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.DeleteTree(t.Context(), "a"); err != nil {
+		t.Fatal(err)
+	}
+}
