@@ -594,3 +594,28 @@ func TestOnRedisCluster(t *testing.T) {
 		t.Fatalf("Nodes = %+v, %v", got, err)
 	}
 }
+
+// With a probe, a port another process of this host holds is skipped and
+// stays free for the other nodes (whose hosts may not hold it).
+func TestPortsProbe(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	held := map[int]bool{8080: true, 8081: true}
+	a := join(t, srv.Addr, "a", nil).Ports(8080, 3).WithProbe(func(port int) error {
+		if held[port] {
+			return fmt.Errorf("bind %d: address already in use", port)
+		}
+		return nil
+	})
+	if port, err := a.Acquire(); err != nil || port != 8082 {
+		t.Fatalf("Acquire = %d, %v; want 8082", port, err)
+	}
+	if _, err := a.Acquire(); !errors.Is(err, session.ErrNoPort) {
+		t.Fatalf("only held ports left: %v", err)
+	}
+	b := join(t, srv.Addr, "b", nil).Ports(8080, 3)
+	for _, port := range []int{8080, 8081} {
+		if err := b.Claim(port); err != nil {
+			t.Fatalf("a skipped port was not given back: %v", err)
+		}
+	}
+}

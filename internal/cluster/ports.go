@@ -21,6 +21,7 @@ type Ports struct {
 	base, count int
 	timeout     time.Duration
 	log         *slog.Logger
+	probe       func(port int) error // nil: a port free in Redis is taken as is
 
 	mu      sync.Mutex // guards pending
 	pending map[int]bool
@@ -36,7 +37,16 @@ func (n *Node) Ports(base, count int) *Ports {
 	return &Ports{n: n, base: base, count: count, timeout: opTimeout, log: n.log, pending: map[int]bool{}}
 }
 
-// Acquire takes the next free port of the cluster, round-robin.
+// WithProbe makes Acquire ask probe (e.g. ports.BindProbe) before it
+// hands a port out: a port another process of this host holds is skipped
+// (held in Redis during the search, so it moves on, and released after).
+func (p *Ports) WithProbe(probe func(port int) error) *Ports {
+	p.probe = probe
+	return p
+}
+
+// Acquire takes the next free port of the cluster, round-robin; with a
+// probe, the next one the probe accepts.
 func (p *Ports) Acquire() (int, error) {
 	ctx, cancel := p.ctx()
 	defer cancel()
@@ -44,6 +54,29 @@ func (p *Ports) Acquire() (int, error) {
 		return 0, err
 	}
 	p.retryReleases(ctx)
+	var skipped []int
+	var lastErr error
+	defer func() {
+		for _, port := range skipped {
+			p.Release(port)
+		}
+	}()
+	for range p.count {
+		port, err := p.take(ctx)
+		if err != nil || p.probe == nil {
+			return port, err
+		}
+		if lastErr = p.probe(port); lastErr == nil {
+			p.logSkipped(skipped, port, nil)
+			return port, nil
+		}
+		skipped = append(skipped, port)
+	}
+	p.logSkipped(skipped, 0, lastErr)
+	return 0, session.ErrNoPort
+}
+
+func (p *Ports) take(ctx context.Context) (int, error) {
 	k := p.n.keys
 	port, err := acquirePortScript.Run(ctx, p.n.rdb, []string{k.ports(), k.portNext(), k.nodes()},
 		p.base, p.count, p.n.info.Member()).Int()
@@ -54,6 +87,13 @@ func (p *Ports) Acquire() (int, error) {
 		return 0, session.ErrNoPort
 	}
 	return port, nil
+}
+
+func (p *Ports) logSkipped(skipped []int, took int, err error) {
+	if len(skipped) > 0 {
+		p.log.Warn("session ports held by another process of this host: skipped", "skipped", len(skipped),
+			"ports", skipped[:min(len(skipped), 10)], "took", took, "err", err)
+	}
 }
 
 // Claim takes a given port (restoring a session on its port), unless a
