@@ -1,0 +1,139 @@
+package cluster
+
+import (
+	"context"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/rehabrtc/rehabrtc/internal/redistest"
+)
+
+// holding is one holder's time as a session's home, on this process's
+// clock: from Acquire's return until it saw Lost or called Release.
+type holding struct {
+	holder     string
+	start, end time.Time
+}
+
+// Three nodes compete for a few sessions for several lease times: b and c
+// hold each lease for a while and release it; a keeps what it gets and is
+// cut from Redis twice, joining again each time. No two holdings of one session ever
+// overlap, and leases do change hands (by release and by expiry).
+func TestNoOverlapUnderChurn(t *testing.T) {
+	if testing.Short() {
+		t.Skip("several lease times long")
+	}
+	srv := redistest.Start(t, redistest.Options{})
+	proxy := redistest.NewProxy(t, srv.Addr)
+	var (
+		mu   sync.Mutex
+		log  = map[int64][]holding{}
+		lost int
+	)
+	record := func(id int64, h holding, expired bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		log[id] = append(log[id], h)
+		if expired {
+			lost++
+		}
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*testLease)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, id := range []string{"a", "b", "c"} {
+		addr := srv.Addr
+		if id == "a" {
+			addr = proxy.Addr
+		}
+		wg.Go(func() { churnNode(ctx, addr, id, id == "a", record) })
+	}
+	wg.Go(func() { // cut a twice, each time for longer than a lease
+		for range 2 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(testLease):
+			}
+			proxy.Cut()
+			time.Sleep(testLease + testLease/2)
+			proxy.Mend()
+		}
+	})
+	wg.Wait()
+	handovers := 0
+	for id, hs := range log {
+		slices.SortFunc(hs, func(x, y holding) int { return x.start.Compare(y.start) })
+		for i := 1; i < len(hs); i++ {
+			if hs[i].start.Before(hs[i-1].end) {
+				t.Errorf("session %d: %s held it %s–%s, %s from %s", id, hs[i-1].holder,
+					hs[i-1].start.Format("05.000"), hs[i-1].end.Format("05.000"), hs[i].holder, hs[i].start.Format("05.000"))
+			}
+			if hs[i].holder != hs[i-1].holder {
+				handovers++
+			}
+		}
+	}
+	t.Logf("%d handovers, %d leases lost by expiry", handovers, lost)
+	if handovers == 0 || lost == 0 {
+		t.Fatalf("the test did not churn: %d handovers, %d expiries", handovers, lost)
+	}
+}
+
+// churnNode is one node of the churn test: it joins (again, when lost),
+// tries to take each session, holds what it gets for a third of a lease
+// time (sticky: until it is lost) and gives it back.
+func churnNode(ctx context.Context, addr, id string, sticky bool, record func(int64, holding, bool)) {
+	rdb := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1,
+		DialTimeout: 100 * time.Millisecond, ReadTimeout: 200 * time.Millisecond, WriteTimeout: 200 * time.Millisecond})
+	defer rdb.Close()
+	for ctx.Err() == nil {
+		n, err := Join(ctx, rdb, Config{Name: "churn", NodeID: id, LeaseTime: testLease})
+		if err != nil {
+			time.Sleep(testLease / 10) // cut from Redis: try again
+			continue
+		}
+		churnHold(ctx, n, sticky, record)
+		closeCtx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = n.Close(closeCtx)
+		cancel()
+	}
+}
+
+func churnHold(ctx context.Context, n *Node, sticky bool, record func(int64, holding, bool)) {
+	holder := n.Info().Member()
+	for ctx.Err() == nil && n.Err() == nil {
+		var held []*Lease
+		var starts []time.Time
+		for s := range int64(4) {
+			l, err := n.Acquire(ctx, s+1)
+			if err == nil {
+				held, starts = append(held, l), append(starts, time.Now())
+			}
+		}
+		until := time.Now().Add(n.LeaseTime() / 3)
+		for i, l := range held {
+			var hold <-chan time.Time // sticky: nil, never ready
+			if !sticky {
+				hold = time.After(time.Until(until))
+			}
+			select {
+			case <-l.Lost():
+				record(l.Session(), holding{holder, starts[i], time.Now()}, true)
+				continue
+			case <-hold:
+			case <-ctx.Done():
+			}
+			end := time.Now()
+			_ = l.Release(context.Background())
+			record(l.Session(), holding{holder, starts[i], end}, false)
+		}
+		// A pause of random length, so that the next taker is anyone.
+		time.Sleep(rand.N(n.LeaseTime() / 10))
+	}
+}
