@@ -22,12 +22,17 @@ import (
 // Redis.
 func clusterConfigFile(t *testing.T, srv *redistest.Server, enabled bool) string {
 	t.Helper()
+	return writeClusterConfig(t, enabled, config.ClusterRedis{Addrs: []string{srv.Addr}})
+}
+
+func writeClusterConfig(t *testing.T, enabled bool, r config.ClusterRedis) string {
+	t.Helper()
 	c := config.Default()
 	c.RehabRTC.DataDir = t.TempDir()
 	c.RehabRTC.Cluster.Enabled = enabled
 	c.RehabRTC.Cluster.Name = "clitest"
 	c.RehabRTC.Cluster.InternalAddr = "127.0.0.1:4071"
-	c.RehabRTC.Cluster.Redis.Addrs = []string{srv.Addr}
+	c.RehabRTC.Cluster.Redis = r
 	b, err := c.JSON()
 	if err != nil {
 		t.Fatal(err)
@@ -93,6 +98,24 @@ func TestClusterStatus(t *testing.T) {
 	if len(got.Nodes) != 2 || got.Nodes[0].ID != "node-a" || got.Nodes[0].Load.Peers != 5 || len(got.Nodes[0].Sessions) != 0 ||
 		got.Nodes[1].Sessions[0] != 17 || got.Nodes[1].Expires <= 0 || got.Nodes[1].Expires > 1000 {
 		t.Fatalf("--json: %+v", got)
+	}
+}
+
+// With redis.master_name, status finds the master through the Sentinels.
+func TestClusterStatusThroughSentinel(t *testing.T) {
+	sen := redistest.StartSentinel(t)
+	path := writeClusterConfig(t, false, config.ClusterRedis{Addrs: []string{sen.Addr}, MasterName: sen.MasterName})
+	node, err := cluster.Join(t.Context(), sen.Master.Client(t), cluster.Config{Name: "clitest", NodeID: "on-master"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer node.Close(context.Background())
+	var out, errb bytes.Buffer
+	if err := run(t.Context(), []string{"cluster", "status", "--config", path}, &out, &errb); err != nil {
+		t.Fatalf("%v\n%s", err, errb.String())
+	}
+	if !lineHas(out.String(), "on-master") {
+		t.Fatalf("status through the Sentinel:\n%s", out.String())
 	}
 }
 

@@ -265,3 +265,19 @@ func TestContractOnRedisCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// The contract through a Sentinel: the client finds the master by name.
+func TestContractThroughSentinel(t *testing.T) {
+	sen := redistest.StartSentinel(t)
+	rdb := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: []string{sen.Addr}, MasterName: sen.MasterName})
+	t.Cleanup(func() { rdb.Close() })
+	n := 0
+	storetest.Run(t, func(t *testing.T) session.Store {
+		n++
+		return New(rdb, fmt.Sprintf("sentinel%d", n))
+	}, nil)
+	// What the Sentinel client wrote is on the master.
+	if keys := sen.Master.Client(t).Keys(t.Context(), "{sentinel1}:*").Val(); len(keys) == 0 {
+		t.Fatal("nothing written on the master")
+	}
+}
