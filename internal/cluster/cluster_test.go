@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -617,5 +618,35 @@ func TestPortsProbe(t *testing.T) {
 		if err := b.Claim(port); err != nil {
 			t.Fatalf("a skipped port was not given back: %v", err)
 		}
+	}
+}
+
+// Processes started at once with one node id: exactly one joins; the
+// others wait for it, and fail when they cannot wait that long.
+func TestJoinSameIDAtOnce(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	const procs = 4
+	nodes := make([]*Node, procs)
+	errs := make([]error, procs)
+	var wg sync.WaitGroup
+	for i := range procs {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(t.Context(), testLease/3)
+			defer cancel()
+			nodes[i], errs[i] = Join(ctx, srv.Client(t), Config{Name: "test", NodeID: "same", LeaseTime: testLease})
+		})
+	}
+	wg.Wait()
+	joined := 0
+	for i, n := range nodes {
+		if errs[i] == nil {
+			joined++
+			defer n.Close(context.Background())
+		} else if !strings.Contains(errs[i].Error(), `node id "same" is in use by a live node`) {
+			t.Errorf("join %d: %v", i, errs[i])
+		}
+	}
+	if joined != 1 {
+		t.Fatalf("%d processes joined with one id", joined)
 	}
 }

@@ -120,17 +120,14 @@ func Join(ctx context.Context, rdb redis.UniversalClient, cfg Config) (*Node, er
 	if n.log == nil {
 		n.log = slog.New(slog.DiscardHandler)
 	}
-	if err := n.waitForPrevious(ctx); err != nil {
-		return nil, err
-	}
 	inc, err := rdb.Incr(ctx, n.keys.nodeSeq()).Result()
 	if err != nil {
 		return nil, fmt.Errorf("join cluster: %w", err)
 	}
 	n.info = NodeInfo{ID: cfg.NodeID, Incarnation: inc, InternalAddr: cfg.InternalAddr, Started: time.Now().UTC()}
-	sent := time.Now()
-	if err := n.heartbeat(ctx, true); err != nil {
-		return nil, fmt.Errorf("join cluster: %w", err)
+	sent, err := n.register(ctx)
+	if err != nil {
+		return nil, err
 	}
 	n.f = newFence(n.deadline(sent))
 	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -147,22 +144,26 @@ func cmpOr(d, def time.Duration) time.Duration {
 	return d
 }
 
-func (n *Node) waitForPrevious(ctx context.Context) error {
+// register writes the first heartbeat, waiting while another incarnation
+// of the node id is alive. It returns when the heartbeat that succeeded
+// was sent.
+func (n *Node) register(ctx context.Context) (time.Time, error) {
 	for {
-		ms, err := joinScript.Run(ctx, n.rdb, []string{n.keys.nodes()}, n.cfg.NodeID).Int64()
+		sent := time.Now()
+		wait, err := n.heartbeat(ctx, true)
 		if err != nil {
-			return fmt.Errorf("join cluster: %w", err)
+			return sent, fmt.Errorf("join cluster: %w", err)
 		}
-		if ms <= 0 {
-			return nil
+		if wait == 0 {
+			return sent, nil
 		}
 		n.log.Warn("another incarnation of this node id is alive: waiting for its heartbeat to expire",
-			"node_id", n.cfg.NodeID, "wait", time.Duration(ms)*time.Millisecond)
+			"node_id", n.cfg.NodeID, "wait", wait)
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("join cluster: node id %q is in use by a live node (is another rehabrtc configured with it?): %w",
+			return sent, fmt.Errorf("join cluster: node id %q is in use by a live node (is another rehabrtc configured with it?): %w",
 				n.cfg.NodeID, ctx.Err())
-		case <-time.After(time.Duration(ms+10) * time.Millisecond):
+		case <-time.After(wait + 10*time.Millisecond):
 		}
 	}
 }
@@ -212,7 +213,7 @@ func (n *Node) beat(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, n.ttl/3)
 	defer cancel()
 	sent := time.Now()
-	err := n.heartbeat(ctx, false)
+	_, err := n.heartbeat(ctx, false)
 	switch {
 	case errors.Is(err, ErrNodeLost):
 		n.f.lose(err)
@@ -226,7 +227,9 @@ func (n *Node) beat(ctx context.Context) {
 	n.renew(ctx)
 }
 
-func (n *Node) heartbeat(ctx context.Context, first bool) error {
+// heartbeat writes one heartbeat. On the first (registration), wait is
+// how long another live incarnation of the id has left, when there is one.
+func (n *Node) heartbeat(ctx context.Context, first bool) (wait time.Duration, err error) {
 	info := n.info
 	info.Sessions = n.heldSessions()
 	if n.cfg.Load != nil {
@@ -236,21 +239,23 @@ func (n *Node) heartbeat(ctx context.Context, first bool) error {
 	}
 	data, err := json.Marshal(info)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	flag := "0"
 	if first {
 		flag = "1"
 	}
-	ok, err := heartbeatScript.Run(ctx, n.rdb, []string{n.keys.nodes(), n.keys.info()},
-		info.Member(), n.ttl.Milliseconds(), data, flag).Int()
-	if err != nil {
-		return fmt.Errorf("heartbeat: %w", err)
+	res, err := heartbeatScript.Run(ctx, n.rdb, []string{n.keys.nodes(), n.keys.info()},
+		info.Member(), n.ttl.Milliseconds(), data, flag, n.cfg.NodeID).Int64()
+	switch {
+	case err != nil:
+		return 0, fmt.Errorf("heartbeat: %w", err)
+	case res < 0:
+		return time.Duration(-res) * time.Millisecond, nil
+	case res == 0:
+		return 0, ErrNodeLost
 	}
-	if ok == 0 {
-		return ErrNodeLost
-	}
-	return nil
+	return 0, nil
 }
 
 func (n *Node) heldSessions() []int64 {

@@ -15,28 +15,29 @@ const aliveFn = `local function alive(nodes, member)
 end
 `
 
-// joinScript: KEYS nodes; ARGV id. Returns the milliseconds until the
-// last live incarnation of id expires (0: none is alive).
-var joinScript = redis.NewScript(nowMS + `
-local wait = 0
-local live = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf', 'WITHSCORES')
-for i = 1, #live, 2 do
-  local m = live[i]
-  if string.sub(m, 1, #ARGV[1] + 1) == ARGV[1] .. '#' then
-    wait = math.max(wait, tonumber(live[i + 1]) - now)
-  end
-end
-return wait
-`)
-
 // heartbeatScript: KEYS nodes, info; ARGV member, ttl ms, info JSON,
-// first ("1" on the first beat). It sets the member's expiry and info and
-// forgets the nodes that expired. It returns 0 when the member had already
-// expired (or been forgotten) before this beat: others may have taken its
-// ports and sessions, so this incarnation is over.
+// first ("1" on the first beat), node id. It sets the member's expiry and
+// info and forgets the nodes that expired. It returns 1 when done; 0 when
+// the member had already expired (or been forgotten) before this beat:
+// others may have taken its ports and sessions, so this incarnation is
+// over; on the first beat, minus the milliseconds until another live
+// incarnation of the same id expires, without registering: the check and
+// the registration are one step, so two processes with one id never both
+// join.
 var heartbeatScript = redis.NewScript(nowMS + `
 local exp = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if ARGV[4] ~= '1' and ((not exp) or tonumber(exp) <= now) then return 0 end
+if ARGV[4] == '1' then
+  local wait = 0
+  local live = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf', 'WITHSCORES')
+  for i = 1, #live, 2 do
+    if live[i] ~= ARGV[1] and string.sub(live[i], 1, #ARGV[5] + 1) == ARGV[5] .. '#' then
+      wait = math.max(wait, tonumber(live[i + 1]) - now)
+    end
+  end
+  if wait > 0 then return -wait end
+elseif (not exp) or tonumber(exp) <= now then
+  return 0
+end
 local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
 for _, m in ipairs(dead) do
   redis.call('ZREM', KEYS[1], m)
