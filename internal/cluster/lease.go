@@ -137,16 +137,16 @@ func (n *Node) renew(ctx context.Context) {
 	// A lease that expired here may still be ours in Redis (the drift
 	// margin): delete it, so another node need not wait for Redis's expiry.
 	for _, l := range expired {
-		n.log.Error("lease lost", "session", l.session, "token", l.token, "err", l.Err())
+		n.log.Error("lease lost", logKeySession, l.session, logKeyToken, l.token, logKeyErr, l.Err())
 		if err := l.release(ctx); err != nil {
-			n.log.Warn("release of a lost lease failed", "session", l.session, "err", err)
+			n.log.Warn("release of a lost lease failed", logKeySession, l.session, logKeyErr, err)
 		}
 	}
 	for len(held) > 0 {
 		b := held[:min(len(held), renewBatch)]
 		held = held[len(b):]
 		if err := n.renewBatch(ctx, b); err != nil {
-			n.log.Warn("lease renewal failed", "leases", len(b), "err", err)
+			n.log.Warn("lease renewal failed", logKeyCount, len(b), logKeyErr, err)
 		}
 	}
 }
@@ -174,7 +174,7 @@ func (n *Node) renewBatch(ctx context.Context, b []*Lease) error {
 		}
 		n.forget(l)
 		l.f.lose(ErrTakenOver)
-		n.log.Error("lease lost: taken over", "session", l.session, "token", l.token)
+		n.log.Error("lease lost: taken over", logKeySession, l.session, logKeyToken, l.token)
 	}
 	return nil
 }

@@ -133,7 +133,7 @@ func Join(ctx context.Context, rdb redis.UniversalClient, cfg Config) (*Node, er
 	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	n.cancel = cancel
 	go n.run(loopCtx)
-	n.log.Info("joined cluster", "node", n.info.Member(), "lease_time", n.ttl)
+	n.log.Info("joined cluster", logKeyNode, n.info.Member(), logKeyLease, n.ttl)
 	return n, nil
 }
 
@@ -158,7 +158,7 @@ func (n *Node) register(ctx context.Context) (time.Time, error) {
 			return sent, nil
 		}
 		n.log.Warn("another incarnation of this node id is alive: waiting for its heartbeat to expire",
-			"node_id", n.cfg.NodeID, "wait", wait)
+			logKeyNodeID, n.cfg.NodeID, logKeyWait, wait)
 		select {
 		case <-ctx.Done():
 			return sent, fmt.Errorf("join cluster: node id %q is in use by a live node (is another rehabrtc configured with it?): %w",
@@ -197,7 +197,7 @@ func (n *Node) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-n.f.lost:
-			n.log.Error("cluster node lost: it serves nothing until it joins again", "node", n.info.Member(), "err", n.f.Err())
+			n.log.Error("cluster node lost: it serves nothing until it joins again", logKeyNode, n.info.Member(), logKeyErr, n.f.Err())
 			n.loseAll(n.f.Err())
 			return
 		case <-t.C:
@@ -220,7 +220,7 @@ func (n *Node) beat(ctx context.Context) {
 		n.loseAll(err)
 		return
 	case err != nil:
-		n.log.Warn("cluster heartbeat failed", "err", err)
+		n.log.Warn("cluster heartbeat failed", logKeyErr, err)
 	default:
 		n.f.extend(n.deadline(sent))
 	}
@@ -298,7 +298,7 @@ func (n *Node) Close(ctx context.Context) error {
 	if err := leaveScript.Run(ctx, n.rdb, []string{n.keys.nodes(), n.keys.info()}, n.info.Member()).Err(); err != nil {
 		errs = append(errs, fmt.Errorf("leave cluster: %w", err))
 	}
-	n.log.Info("left cluster", "node", n.info.Member())
+	n.log.Info("left cluster", logKeyNode, n.info.Member())
 	return errors.Join(errs...)
 }
 

@@ -91,8 +91,8 @@ func (p *Ports) take(ctx context.Context) (int, error) {
 
 func (p *Ports) logSkipped(skipped []int, took int, err error) {
 	if len(skipped) > 0 {
-		p.log.Warn("session ports held by another process of this host: skipped", "skipped", len(skipped),
-			"ports", skipped[:min(len(skipped), 10)], "took", took, "err", err)
+		p.log.Warn("session ports held by another process of this host: skipped", logKeyCount, len(skipped),
+			logKeyPorts, skipped[:min(len(skipped), 10)], logKeyTook, took, logKeyErr, err)
 	}
 }
 
@@ -126,7 +126,7 @@ func (p *Ports) Release(port int) {
 	ctx, cancel := p.ctx()
 	defer cancel()
 	if err := p.release(ctx, port); err != nil {
-		p.log.Warn("port release failed: retried later", "port", port, "err", err)
+		p.log.Warn("port release failed: retried later", logKeyPort, port, logKeyErr, err)
 		p.mu.Lock()
 		p.pending[port] = true
 		p.mu.Unlock()

@@ -1,7 +1,9 @@
 // Package redistest starts a real redis-server for one test, on a free
 // loopback port, with or without an append-only file, and can stop, kill
 // and restart it (keeping its data directory) to test what a store or a
-// lease does when Redis goes away. It is imported by tests only.
+// lease does when Redis goes away; also a Redis Cluster of masters, a
+// Sentinel watching a master, and a proxy that cuts one client from
+// Redis. It is imported by tests only.
 package redistest
 
 import (
