@@ -78,6 +78,52 @@ type RehabRTC struct {
 	// PeerRateLimit is each WebSocket client's message budget (docs/protocol.md).
 	PeerRateLimit PeerRateLimit `json:"peer_rate_limit"`
 	Cluster       Cluster       `json:"cluster"` // several nodes sharing sessions through Redis (docs/scale-out.md)
+	TURN          TURN          `json:"turn"`    // the embedded TURN server and external TURN (docs/network.md)
+}
+
+// TURN is the embedded TURN server, plus external TURN servers (coturn)
+// that share a secret with rehabrtc. Every admitted peer gets short-lived
+// credentials for both in its welcome (docs/network.md).
+type TURN struct {
+	Enabled bool   `json:"enabled"` // false: nothing listens, no embedded TURN credentials are handed out
+	Listen  string `json:"listen"`  // host:port of TURN/UDP and TURN/TCP (the same port)
+	// Port is the TURN port written into the URLs handed to browsers;
+	// 0 = the listen port (set it when a NAT maps another port).
+	Port int `json:"port"`
+	// RelayIP is the address relayed media comes from, as browsers reach it;
+	// "" = the address WebRTC.hostname resolves to.
+	RelayIP string `json:"relay_ip"`
+	// RelayBind is the local address relay sockets bind to; "" = relay_ip
+	// when it is an address of this host, else all interfaces (1:1 NAT).
+	RelayBind    string `json:"relay_bind"`
+	RelayPortMin int    `json:"relay_port_min"` // relay ports [relay_port_min, relay_port_max]
+	RelayPortMax int    `json:"relay_port_max"`
+	// GatewayTLS serves TURN over TLS on the gateway's HTTPS port when the
+	// gateway serves TLS itself: a TLS connection that speaks STUN goes to TURN.
+	GatewayTLS bool   `json:"gateway_tls"`
+	TLSListen  string `json:"tls_listen"` // a separate TURNS port (host:port; "" = none), with the gateway's certificate or tls_cert/tls_key
+	TLSCert    string `json:"tls_cert"`   // PEM files for tls_listen; empty = the gateway's
+	TLSKey     string `json:"tls_key"`
+	Realm      string `json:"realm"`
+	// CredentialTTL is the lifetime of handed-out credentials in seconds;
+	// peers get new ones over their WebSocket before it ends.
+	CredentialTTL int `json:"credential_ttl"`
+	// MaxLifetime caps an allocation's total lifetime in seconds.
+	MaxLifetime   int      `json:"max_lifetime"`
+	MaxPerPeer    int      `json:"max_allocations_per_peer"`
+	MaxPerSession int      `json:"max_allocations_per_session"`
+	AllowPeers    []string `json:"allow_peers"`   // CIDR prefixes a relay may reach although private or loopback
+	ReadLoops     int      `json:"read_loops"`    // UDP sockets (and read loops) on the TURN port; 0 = one per CPU
+	SocketBuffer  int      `json:"socket_buffer"` // bytes of receive and send buffer per UDP socket; 0 = the kernel's
+	External      External `json:"external"`
+}
+
+// External lists TURN servers run by the operator (coturn with
+// use-auth-secret): rehabrtc mints time-limited credentials for them with
+// the shared secret (TURN REST API scheme).
+type External struct {
+	URLs   StringList `json:"urls"`   // turn: or turns: URLs; empty = none
+	Secret string     `json:"secret"` // secret: prefer REHABRTC_TURN_SECRET
 }
 
 // PeerRateLimit is a token bucket: Burst messages at once, PerSecond on
@@ -141,6 +187,21 @@ func Default() *Config {
 				Burst:     DefaultPeerRateBurst,
 			},
 			Cluster: DefaultCluster(),
+			TURN: TURN{
+				Enabled:       true,
+				Listen:        ":3478",
+				RelayPortMin:  49152,
+				RelayPortMax:  65535,
+				GatewayTLS:    true,
+				Realm:         "rehabrtc",
+				CredentialTTL: 600,
+				MaxLifetime:   8 * 3600,
+				MaxPerPeer:    16,
+				MaxPerSession: 128,
+				AllowPeers:    []string{},
+				SocketBuffer:  4 << 20,
+				External:      External{URLs: StringList{}},
+			},
 		},
 	}
 }

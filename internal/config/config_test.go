@@ -152,6 +152,13 @@ func custom() *Config {
 		PeerRateLimit: PeerRateLimit{PerSecond: 500, Burst: 1e9},
 		Cluster: Cluster{Enabled: true, Name: "clinic", NodeID: "node-1", InternalAddr: "10.0.0.2:4071", LeaseTimeMS: 3000,
 			Redis: ClusterRedis{Addrs: []string{"10.0.0.9:26379"}, MasterName: "main", DB: 2, Username: "c", Password: "cluster-secret"}},
+		TURN: TURN{
+			Enabled: true, Listen: "0.0.0.0:3479", Port: 3480, RelayIP: "203.0.113.7", RelayBind: "10.0.0.2",
+			RelayPortMin: 50000, RelayPortMax: 50999, GatewayTLS: false, TLSListen: ":5349", TLSCert: "t.pem", TLSKey: "tk.pem",
+			Realm: "clinic", CredentialTTL: 300, MaxLifetime: 3600, MaxPerPeer: 4, MaxPerSession: 40,
+			AllowPeers: []string{"10.20.0.0/16"}, ReadLoops: 3, SocketBuffer: 1 << 20,
+			External: External{URLs: StringList{"turns:coturn.example.org:443?transport=tcp"}, Secret: strings.Repeat("s", 32)},
+		},
 	}
 	return c
 }
@@ -199,7 +206,7 @@ func TestJSONHasEveryKey(t *testing.T) {
 		"Backend":  {"ca_file", "hostname", "port", "verify_tls"},
 		"Redis":    {"db", "hostname", "password", "port", "username"},
 		"WebRTC":   {"executable", "external_port", "hostname", "local_base_port", "max_sessions", "script", "working_directory"},
-		"RehabRTC": {"api_keys", "busy_reply", "cluster", "data_dir", "ehrc", "gateway", "ice_servers", "log_format", "log_level", "peer_rate_limit", "session_bind", "url_scheme"},
+		"RehabRTC": {"api_keys", "busy_reply", "cluster", "data_dir", "ehrc", "gateway", "ice_servers", "log_format", "log_level", "peer_rate_limit", "session_bind", "turn", "url_scheme"},
 	}
 	if len(file) != len(want) {
 		t.Errorf("sections = %v, want %v", slices.Sorted(maps.Keys(file)), want)
@@ -212,6 +219,12 @@ func TestJSONHasEveryKey(t *testing.T) {
 	gw, _ := file["RehabRTC"]["gateway"].(map[string]any)
 	if got := slices.Sorted(maps.Keys(gw)); !slices.Equal(got, []string{"enabled", "hosts", "listen", "tls_cert", "tls_key"}) {
 		t.Errorf("RehabRTC.gateway keys = %v", got)
+	}
+	turn, _ := file["RehabRTC"]["turn"].(map[string]any)
+	if got := slices.Sorted(maps.Keys(turn)); !slices.Equal(got, []string{"allow_peers", "credential_ttl", "enabled", "external",
+		"gateway_tls", "listen", "max_allocations_per_peer", "max_allocations_per_session", "max_lifetime", "port", "read_loops",
+		"realm", "relay_bind", "relay_ip", "relay_port_max", "relay_port_min", "socket_buffer", "tls_cert", "tls_key", "tls_listen"}) {
+		t.Errorf("RehabRTC.turn keys = %v", got)
 	}
 	for _, key := range []string{"api_keys", "ice_servers"} {
 		if v, ok := file["RehabRTC"][key].([]any); !ok || len(v) != 0 {
@@ -240,7 +253,10 @@ func TestRedacted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, secret := range append([]string{"redis-secret", "turn-secret", "cluster-secret"}, c.RehabRTC.APIKeys...) {
+	if got := r.RehabRTC.TURN.External.Secret; got != "<redacted>" {
+		t.Errorf("turn.external.secret = %q", got)
+	}
+	for _, secret := range append([]string{"redis-secret", "turn-secret", "cluster-secret", c.RehabRTC.TURN.External.Secret}, c.RehabRTC.APIKeys...) {
 		if strings.Contains(string(b), secret) {
 			t.Errorf("redacted JSON contains %q", secret)
 		}

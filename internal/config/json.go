@@ -76,6 +76,9 @@ func (c *Config) JSON() ([]byte, error) {
 	if n.RehabRTC.Gateway.Hosts == nil {
 		n.RehabRTC.Gateway.Hosts = []string{}
 	}
+	if n.RehabRTC.TURN.AllowPeers == nil {
+		n.RehabRTC.TURN.AllowPeers = []string{}
+	}
 	b, err := json.MarshalIndent(n, "", "  ")
 	if err != nil {
 		return nil, err
@@ -104,6 +107,9 @@ func (c *Config) Redacted() *Config {
 			n.RehabRTC.ICEServers[i].Credential = redacted
 		}
 	}
+	if n.RehabRTC.TURN.External.Secret != "" {
+		n.RehabRTC.TURN.External.Secret = redacted
+	}
 	return n
 }
 
@@ -117,5 +123,7 @@ func (c *Config) clone() *Config {
 	for i, s := range n.RehabRTC.ICEServers {
 		n.RehabRTC.ICEServers[i].URLs = slices.Clone(s.URLs)
 	}
+	n.RehabRTC.TURN.AllowPeers = slices.Clone(c.RehabRTC.TURN.AllowPeers)
+	n.RehabRTC.TURN.External.URLs = slices.Clone(c.RehabRTC.TURN.External.URLs)
 	return &n
 }

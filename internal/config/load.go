@@ -22,6 +22,7 @@ const (
 	EnvDataDir       = "REHABRTC_DATA_DIR"       // replaces RehabRTC.data_dir
 	// EnvClusterRedisPassword replaces RehabRTC.cluster.redis.password.
 	EnvClusterRedisPassword = "REHABRTC_CLUSTER_REDIS_PASSWORD"
+	EnvTURNSecret           = "REHABRTC_TURN_SECRET" // replaces RehabRTC.turn.external.secret
 )
 
 // Load reads the configuration file at path (or uses Default() when path is
@@ -113,6 +114,10 @@ func applyEnv(c *Config, getenv func(string) string) map[string]string {
 	if v := getenv(EnvDataDir); v != "" {
 		c.RehabRTC.DataDir = v
 		from["RehabRTC.data_dir"] = EnvDataDir
+	}
+	if v := getenv(EnvTURNSecret); v != "" {
+		c.RehabRTC.TURN.External.Secret = v
+		from["RehabRTC.turn.external.secret"] = EnvTURNSecret
 	}
 	return from
 }

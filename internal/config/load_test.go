@@ -324,6 +324,10 @@ func TestEnvOverrides(t *testing.T) {
 			env:  map[string]string{EnvAPIKeys: " , "},
 			keys: []string{strings.Repeat("c", 32)}, pass: "from-file", dataDir: "/file",
 		},
+		"turn secret from env": {
+			env:  map[string]string{EnvTURNSecret: "short"},
+			errs: []string{"RehabRTC.turn.external.urls: must list the servers the secret is for"},
+		},
 		"short key from env": {
 			env:  map[string]string{EnvAPIKeys: key1 + ",tooshort"},
 			errs: []string{"RehabRTC.api_keys[1]: must be at least 32 characters (got 8) (from REHABRTC_API_KEYS)"},

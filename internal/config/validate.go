@@ -162,6 +162,7 @@ func (v *checker) rehabRTC(r *RehabRTC) {
 	for i, s := range r.ICEServers {
 		v.iceServer(fmt.Sprintf("RehabRTC.ice_servers[%d]", i), s)
 	}
+	v.turn(&r.TURN)
 	v.oneOf("RehabRTC.log_level", r.LogLevel, "debug", "info", "warn", "error")
 	v.oneOf("RehabRTC.log_format", r.LogFormat, "text", "json")
 	v.ehrc(&r.EHRC)
@@ -281,6 +282,96 @@ func (v *checker) lengths(val reflect.Value, path string) {
 	}
 }
 
+// Bounds of RehabRTC.turn settings.
+const (
+	MinCredentialTTL = 60            // seconds: renewals need time to arrive
+	MaxCredentialTTL = 24 * 3600     // seconds
+	MaxTURNLifetime  = 7 * 24 * 3600 // seconds
+	MinTURNSecretLen = 32            // characters of the external TURN secret
+)
+
+func (v *checker) turn(t *TURN) {
+	const f = "RehabRTC.turn."
+	if t.Enabled {
+		v.turnServer(t)
+	}
+	v.turnExternal(&t.External)
+	if (t.Enabled || len(t.External.URLs) > 0) && (t.CredentialTTL < MinCredentialTTL || t.CredentialTTL > MaxCredentialTTL) {
+		v.add(f+"credential_ttl", "must be between %d and %d seconds (got %d)", MinCredentialTTL, MaxCredentialTTL, t.CredentialTTL)
+	}
+}
+
+func (v *checker) turnServer(t *TURN) {
+	const f = "RehabRTC.turn."
+	if _, err := listenPort(t.Listen); err != nil || t.Listen == "" {
+		v.add(f+"listen", "must be host:port such as \":3478\" (got %q)", t.Listen)
+	}
+	if t.Port != 0 {
+		v.port(f+"port", t.Port)
+	}
+	if t.TLSListen != "" {
+		if _, err := listenPort(t.TLSListen); err != nil {
+			v.add(f+"tls_listen", "%v", err)
+		}
+	}
+	switch {
+	case (t.TLSCert == "") != (t.TLSKey == ""):
+		v.add(f+"tls_cert", "tls_cert and tls_key must be set together")
+	}
+	if t.RelayIP != "" {
+		if a, err := netip.ParseAddr(t.RelayIP); err != nil || a.IsUnspecified() || a.IsMulticast() {
+			v.add(f+"relay_ip", "must be a unicast IP address such as 203.0.113.7 (got %q)", t.RelayIP)
+		}
+	}
+	if t.RelayBind != "" {
+		if _, err := netip.ParseAddr(t.RelayBind); err != nil {
+			v.add(f+"relay_bind", "must be an IP address (got %q)", t.RelayBind)
+		}
+	}
+	if v.port(f+"relay_port_min", t.RelayPortMin) && v.port(f+"relay_port_max", t.RelayPortMax) && t.RelayPortMin > t.RelayPortMax {
+		v.add(f+"relay_port_max", "must not be below relay_port_min (%d > %d)", t.RelayPortMin, t.RelayPortMax)
+	}
+	if strings.TrimSpace(t.Realm) == "" {
+		v.add(f+"realm", "must not be empty")
+	}
+	if t.MaxLifetime < 60 || t.MaxLifetime > MaxTURNLifetime {
+		v.add(f+"max_lifetime", "must be between 60 and %d seconds (got %d)", MaxTURNLifetime, t.MaxLifetime)
+	}
+	if t.MaxPerPeer < 1 {
+		v.add(f+"max_allocations_per_peer", "must be at least 1 (got %d)", t.MaxPerPeer)
+	}
+	if t.MaxPerSession < t.MaxPerPeer {
+		v.add(f+"max_allocations_per_session", "must be at least max_allocations_per_peer (got %d)", t.MaxPerSession)
+	}
+	for i, p := range t.AllowPeers {
+		if _, err := netip.ParsePrefix(p); err != nil {
+			v.add(fmt.Sprintf(f+"allow_peers[%d]", i), "must be a CIDR prefix such as 10.20.0.0/16 (got %q)", p)
+		}
+	}
+	if t.ReadLoops < 0 || t.ReadLoops > 256 {
+		v.add(f+"read_loops", "must be between 0 and 256 (got %d)", t.ReadLoops)
+	}
+	if t.SocketBuffer < 0 || t.SocketBuffer > 1<<30 {
+		v.add(f+"socket_buffer", "must be between 0 and 1073741824 bytes (got %d)", t.SocketBuffer)
+	}
+}
+
+func (v *checker) turnExternal(e *External) {
+	const f = "RehabRTC.turn.external."
+	for _, u := range e.URLs {
+		scheme, rest, _ := strings.Cut(u, ":")
+		if s := strings.ToLower(scheme); (s != "turn" && s != "turns") || rest == "" {
+			v.add(f+"urls", "%q must be a turn: or turns: URL with a host", u)
+		}
+	}
+	switch {
+	case len(e.URLs) > 0 && len(e.Secret) < MinTURNSecretLen:
+		v.add(f+"secret", "must be at least %d characters when urls are set (got %d); set REHABRTC_TURN_SECRET", MinTURNSecretLen, len(e.Secret))
+	case len(e.URLs) == 0 && e.Secret != "":
+		v.add(f+"urls", "must list the servers the secret is for")
+	}
+}
+
 // portOverlaps reports listeners whose port falls in the session port pool.
 func (v *checker) portOverlaps(c *Config) {
 	first, n := c.WebRTC.LocalBasePort, c.WebRTC.MaxSessions
@@ -295,6 +386,11 @@ func (v *checker) portOverlaps(c *Config) {
 	if g := c.RehabRTC.Gateway; g.Enabled {
 		if p, err := listenPort(c.GatewayAddr()); err == nil && in(p) {
 			v.add("WebRTC.local_base_port", "session ports %d-%d include the gateway port %d", first, last, p)
+		}
+	}
+	if t := c.RehabRTC.TURN; t.Enabled {
+		if p, err := listenPort(t.Listen); err == nil && in(p) {
+			v.add("WebRTC.local_base_port", "session ports %d-%d include the TURN port %d", first, last, p)
 		}
 	}
 }

@@ -110,6 +110,18 @@ func TestValidateRejects(t *testing.T) {
 		"turn without credential": {func(c *Config) {
 			c.RehabRTC.ICEServers = []ICEServer{{URLs: StringList{"turns:t:5349"}, Username: "u"}}
 		}, "RehabRTC.ice_servers[0]", "turn: and turns: URLs need username and credential"},
+		"turn listen":     {func(c *Config) { c.RehabRTC.TURN.Listen = "3478" }, "RehabRTC.turn.listen", `must be host:port such as ":3478" (got "3478")`},
+		"turn relay_ip":   {func(c *Config) { c.RehabRTC.TURN.RelayIP = "0.0.0.0" }, "RehabRTC.turn.relay_ip", `must be a unicast IP address such as 203.0.113.7 (got "0.0.0.0")`},
+		"turn port range": {func(c *Config) { c.RehabRTC.TURN.RelayPortMin = 60000; c.RehabRTC.TURN.RelayPortMax = 50000 }, "RehabRTC.turn.relay_port_max", "must not be below relay_port_min (60000 > 50000)"},
+		"turn ttl":        {func(c *Config) { c.RehabRTC.TURN.CredentialTTL = 5 }, "RehabRTC.turn.credential_ttl", "must be between 60 and 86400 seconds (got 5)"},
+		"turn allow":      {func(c *Config) { c.RehabRTC.TURN.AllowPeers = []string{"10.0.0.1"} }, "RehabRTC.turn.allow_peers[0]", `must be a CIDR prefix such as 10.20.0.0/16 (got "10.0.0.1")`},
+		"turn quota":      {func(c *Config) { c.RehabRTC.TURN.MaxPerSession = 2 }, "RehabRTC.turn.max_allocations_per_session", "must be at least max_allocations_per_peer (got 2)"},
+		"turn in pool":    {func(c *Config) { c.RehabRTC.TURN.Listen = ":8081" }, "WebRTC.local_base_port", "session ports 8080-8129 include the TURN port 8081"},
+		"turn external secret": {func(c *Config) { c.RehabRTC.TURN.External.URLs = StringList{"turn:coturn:3478"} }, "RehabRTC.turn.external.secret",
+			"must be at least 32 characters when urls are set (got 0); set REHABRTC_TURN_SECRET"},
+		"turn external url": {func(c *Config) {
+			c.RehabRTC.TURN.External = External{URLs: StringList{"stun:x"}, Secret: strings.Repeat("s", 32)}
+		}, "RehabRTC.turn.external.urls", `"stun:x" must be a turn: or turns: URL with a host`},
 		"log_level":  {func(c *Config) { c.RehabRTC.LogLevel = "verbose" }, "RehabRTC.log_level", `must be one of "debug", "info", "warn", "error" (got "verbose")`},
 		"log_format": {func(c *Config) { c.RehabRTC.LogFormat = "xml" }, "RehabRTC.log_format", `must be one of "text", "json" (got "xml")`},
 	} {
