@@ -69,6 +69,7 @@ func startServerWith(t *testing.T, edit func(rehabRTC map[string]any)) *server {
 		"RehabRTC": map[string]any{
 			"data_dir": dir, "api_keys": []string{apiKey}, "url_scheme": "http",
 			"gateway": map[string]any{"enabled": true, "listen": fmt.Sprintf("127.0.0.1:%d", base+1)},
+			"turn":    map[string]any{"listen": "127.0.0.1:0"}, // a free port; welcome.iceServers says which
 		},
 	}
 	if edit != nil {

@@ -32,5 +32,6 @@ func (s *server) metrics() http.Handler {
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "rehabrtc_joins_refused_total", Help: "Joins refused (bad or dead key)."},
 			func() float64 { return float64(c.JoinsRefused.Load()) }),
 	)
+	reg.MustRegister(s.turn.collectors()...)
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -41,6 +42,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "", "configuration file (OpenTera's VideoRehabService.json works as is); none = embedded defaults")
+	forceRelay := fs.Bool("test-force-relay", false, "tests only: pages use relayed (TURN) candidates only")
 	if err := fs.Parse(args); err != nil {
 		return flagErr(err)
 	}
@@ -57,6 +59,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	srv.turn.ice.ForceRelay = *forceRelay
 	return srv.run(ctx)
 }
 
@@ -82,6 +85,7 @@ type server struct {
 	apiKeys  []string
 	keys     *apikey.Guard     // shared by the API and the EHRC routes: guesses on either count together
 	ot       *opentera.Interop // nil without Redis
+	turn     *turnSetup        // TURN credentials and the embedded server (turn.go)
 }
 
 func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
@@ -111,7 +115,7 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 	}
 	s := &server{cfg: cfg, log: log, store: st, counters: &hub.Counters{}, apiKeys: keys, ot: ot,
 		keys: apikey.New(keys, apikey.DefaultLimits, nil),
-		pool: sessionPorts(cfg, log)}
+		pool: sessionPorts(cfg, log), turn: newTURN(cfg)}
 	s.keys.SetLogger(log.With(logKeyComponent, "apikey"))
 	runner, err := sessionRunner(cfg, endpoint.Options{ICEServers: ice, Counters: s.counters, // in-process, or a child each
 		RateLimit: cfg.RehabRTC.PeerRateLimit.PerSecond, RateBurst: cfg.RehabRTC.PeerRateLimit.Burst})
@@ -141,6 +145,11 @@ func (s *server) run(ctx context.Context) error {
 	if err := s.mgr.Restore(ctx); err != nil {
 		return fmt.Errorf("restore sessions: %w", err)
 	}
+	if err := s.turn.start(ctx, s.cfg, s.mgr, s.log); err != nil {
+		s.mgr.Shutdown(context.Background())
+		return err
+	}
+	defer s.turn.close(s.log) // after the HTTP servers: the shared TLS port feeds it
 	s.ot.Start(s.mgr)
 	api := httpapi.New(httpapi.Config{
 		Sessions: s.mgr, APIKeys: s.apiKeys, Keys: s.keys, Backup: s.store.WriteTo, Metrics: s.metrics(), Ready: s.ready, Logger: s.log.With(logKeyComponent, "api"),
@@ -213,6 +222,10 @@ func (s *server) listen(api http.Handler, consult *ehrc.Service) ([]*httpServer,
 	}
 	for i, hs := range list {
 		ln, err := net.Listen("tcp", addrs[i])
+		if err == nil && hs.tls && sharesTLS(s.cfg) {
+			ln, err = s.shareTLS(ln)
+			hs.tls = false // the mux has done the hand-shake
+		}
 		if err != nil {
 			for _, prev := range list[:i] {
 				prev.ln.Close()
@@ -234,6 +247,19 @@ func sessionPorts(cfg *config.Config, log *slog.Logger) *ports.Pool {
 	}
 	probe := ports.BindProbe(cmp.Or(cfg.RehabRTC.SessionBind, "127.0.0.1"))
 	return ports.NewProbed(w.LocalBasePort, w.MaxSessions, probe, log.With(logKeyComponent, "ports"))
+}
+
+// shareTLS terminates TLS on the gateway's listener and sends the
+// connections that speak STUN to the TURN server (docs/network.md).
+func (s *server) shareTLS(ln net.Listener) (net.Listener, error) {
+	gw := s.cfg.RehabRTC.Gateway
+	cert, err := tls.LoadX509KeyPair(gw.TLSCert, gw.TLSKey)
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("gateway certificate: %w", err)
+	}
+	conf := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}}
+	return s.turn.srv.ShareTLS(ln, conf)
 }
 
 func newHTTPServer(h http.Handler) *http.Server {
