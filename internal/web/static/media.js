@@ -28,6 +28,8 @@ export const SLOTS = [
  * @property {number} loss fraction of packets lost since the previous call, 0..1
  * @property {number} kbpsIn received bitrate since the previous call
  * @property {Record<StreamName, number>} frames frames decoded per stream
+ * @property {'direct'|'relay'|''} route whether the selected candidate pair goes through a TURN relay
+ *   ('' until a pair is selected)
  */
 
 /**
@@ -53,6 +55,8 @@ class Peer {
     this.streams = { camera: new MediaStream(), second: new MediaStream(), screen: new MediaStream() };
     /** @type {ReturnType<typeof setTimeout>|undefined} */
     this.restartTimer = undefined;
+    /** ICE restarts since the link last connected: one is tried before the link counts as broken. */
+    this.restarts = 0;
     this.last = { at: 0, bytes: 0, lost: 0, received: 0 };
   }
 }
@@ -64,17 +68,41 @@ export class MeshTransport {
     this.selfId = '';
     /** @type {RTCIceServer[]} */
     this.iceServers = [];
+    /** 'relay' only when the server says so (its test-only switch). @type {RTCIceTransportPolicy} */
+    this.icePolicy = 'all';
     /** @type {Map<string, Peer>} */
     this.peers = new Map();
     /** Local track per slot index. @type {(MediaStreamTrack|null)[]} */
     this.local = SLOTS.map(() => null);
   }
 
-  /** Start over after a (re)join: new own id, no connections. @param {string} selfId @param {RTCIceServer[]} iceServers */
-  reset(selfId, iceServers) {
+  /**
+   * Start over after a (re)join: new own id, no connections.
+   * @param {string} selfId @param {RTCIceServer[]} iceServers @param {RTCIceTransportPolicy} [policy]
+   */
+  reset(selfId, iceServers, policy) {
     this.closeAll();
     this.selfId = selfId;
     this.iceServers = iceServers || [];
+    this.icePolicy = policy === 'relay' ? 'relay' : 'all';
+  }
+
+  /**
+   * New ICE servers (renewed TURN credentials): used by every connection from its next gathering
+   * on (an ICE restart, or a new connection). Allocations made already keep working: the server
+   * checks who they belong to, not when their credentials were minted.
+   * @param {RTCIceServer[]} iceServers
+   */
+  setIceServers(iceServers) {
+    this.iceServers = iceServers || [];
+    for (const p of this.peers.values()) {
+      if (!p.pc || p.pc.connectionState === 'closed') continue;
+      try {
+        p.pc.setConfiguration({ ...p.pc.getConfiguration(), iceServers: this.iceServers });
+      } catch (err) {
+        console.warn('setConfiguration', err);
+      }
+    }
   }
 
   /**
@@ -131,7 +159,9 @@ export class MeshTransport {
 
   /** @param {Peer} p */
   createPC(p) {
-    const pc = new RTCPeerConnection({ iceServers: this.iceServers, bundlePolicy: 'max-bundle' });
+    const pc = new RTCPeerConnection({
+      iceServers: this.iceServers, iceTransportPolicy: this.icePolicy, bundlePolicy: 'max-bundle',
+    });
     p.pc = pc;
     pc.onnegotiationneeded = async () => {
       try {
@@ -158,14 +188,23 @@ export class MeshTransport {
     };
     pc.onconnectionstatechange = () => {
       const st = pc.connectionState;
-      this.h.onState?.(p.id, st);
       clearTimeout(p.restartTimer);
-      if (st === 'failed') {
+      if (st === 'connected') p.restarts = 0;
+      if (st === 'failed' && p.restarts === 0) {
+        // One ICE restart (with the newest ICE servers) before the link counts as broken.
+        p.restarts++;
+        this.h.onState?.(p.id, 'connecting');
         pc.restartIce();
-      } else if (st === 'disconnected') {
+        return;
+      }
+      this.h.onState?.(p.id, st);
+      if (st === 'disconnected') {
         // Often recovers by itself within seconds (Wi-Fi roaming); restart if it does not.
         p.restartTimer = setTimeout(() => {
-          if (pc.connectionState === 'disconnected' || pc.connectionState === 'failed') pc.restartIce();
+          if (pc.connectionState === 'disconnected' && p.restarts === 0) {
+            p.restarts++;
+            pc.restartIce();
+          }
         }, 3000);
       }
     };
@@ -235,7 +274,7 @@ export class MeshTransport {
     /** @type {PeerStats} */
     const s = {
       state: p.pc ? p.pc.connectionState : 'new', quality: 'none', framesDecoded: 0, framesPerSecond: 0,
-      rtt: 0, loss: 0, kbpsIn: 0, frames: { camera: 0, second: 0, screen: 0 },
+      rtt: 0, loss: 0, kbpsIn: 0, frames: { camera: 0, second: 0, screen: 0 }, route: '',
     };
     if (!p.pc) return s;
     const pc = p.pc;
@@ -260,6 +299,12 @@ export class MeshTransport {
     });
     const pair = pairId ? report.get(pairId) : null;
     if (pair && pair.currentRoundTripTime !== undefined) s.rtt = Math.round(pair.currentRoundTripTime * 1000);
+    if (pair) {
+      // Relayed when either end of the selected pair is a TURN relay candidate.
+      const local = report.get(pair.localCandidateId);
+      const remote = report.get(pair.remoteCandidateId);
+      s.route = local?.candidateType === 'relay' || remote?.candidateType === 'relay' ? 'relay' : 'direct';
+    }
     s.framesDecoded = s.frames.camera;
     const now = Date.now();
     const dt = (now - p.last.at) / 1000;

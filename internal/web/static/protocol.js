@@ -6,7 +6,7 @@
  * @typedef {'user'|'participant'|'device'} Role
  * @typedef {{id: string, name: string, uuid: string, role: Role}} Peer
  * @typedef {{id: string, role: Role, uuid: string, name: string, peers: Peer[],
- *            iceServers: RTCIceServer[], rejoin: boolean}} Welcome
+ *            iceServers: RTCIceServer[], icePolicy: RTCIceTransportPolicy, rejoin: boolean}} Welcome
  * @typedef {{from: string, data: any}} SignalEvent
  * @typedef {{from: string, topic: string, data: any}} MessageEvent
  * @typedef {{code: string, message: string}} ErrorEvent
@@ -26,6 +26,7 @@
  *   'session-ended': {},
  *   'server-shutdown': {},
  *   replaced: {},
+ *   'ice-servers': {iceServers: RTCIceServer[]},
  *   status: StatusEvent,
  *   closed: ClosedEvent,
  * }} EventMap
@@ -93,6 +94,8 @@ export class SessionClient {
     this.peers = new Map();
     /** @type {RTCIceServer[]} */
     this.iceServers = [];
+    /** @type {RTCIceTransportPolicy} */
+    this.icePolicy = 'all';
     this.attempt = 0;
     this.joinedOnce = false;
     /** @type {WebSocket|null} */
@@ -193,15 +196,22 @@ export class SessionClient {
         this.uuid = msg.uuid || this.uuid;
         this.name = msg.name || this.name;
         this.iceServers = Array.isArray(msg.iceServers) ? msg.iceServers : [];
+        this.icePolicy = msg.iceTransportPolicy === 'relay' ? 'relay' : 'all'; // only the server's test switch sets it
         this.peers.clear();
         for (const p of msg.peers || []) this.peers.set(p.id, p);
         this.setState('joined');
         this.emit('welcome', {
           id: msg.id, role: msg.role, uuid: this.uuid, name: this.name,
-          peers: [...this.peers.values()], iceServers: this.iceServers, rejoin,
+          peers: [...this.peers.values()], iceServers: this.iceServers, icePolicy: this.icePolicy, rejoin,
         });
         break;
       }
+      case 'ice-servers': // renewed TURN credentials
+        if (Array.isArray(msg.iceServers)) {
+          this.iceServers = msg.iceServers;
+          this.emit('ice-servers', { iceServers: msg.iceServers });
+        }
+        break;
       case 'peer-joined':
         if (msg.peer && msg.peer.id) {
           this.peers.set(msg.peer.id, msg.peer);

@@ -83,6 +83,7 @@ class App {
     const c = this.client;
     c.on('status', (ev) => this.connectionStatus(ev));
     c.on('welcome', (ev) => this.welcome(ev));
+    c.on('ice-servers', (ev) => this.transport.setIceServers(ev.iceServers));
     c.on('peer-joined', (p) => this.peerJoined(p));
     c.on('peer-left', ({ id }) => this.peerLeft(id));
     c.on('signal', ({ from, data }) => this.transport.handleSignal(from, data));
@@ -215,7 +216,7 @@ class App {
 
   /** @param {import('./protocol.js').Welcome} ev */
   welcome(ev) {
-    this.transport.reset(ev.id, ev.iceServers);
+    this.transport.reset(ev.id, ev.iceServers, ev.icePolicy);
     this.tiles.clearPeers();
     document.body.dataset.role = ev.role;
     const therapist = ev.role === 'user';
@@ -391,7 +392,8 @@ class App {
     if (this.client.state !== 'joined') return;
     this.lastStats = await this.transport.stats();
     for (const [id, s] of Object.entries(this.lastStats)) {
-      this.tiles.setQuality(id, s.quality, s.rtt ? `${s.rtt} ms` : '');
+      const detail = [s.rtt ? `${s.rtt} ms` : '', s.route ? t(`route.${s.route}`) : ''].filter(Boolean).join(', ');
+      this.tiles.setQuality(id, s.quality, detail, s.route);
     }
   }
 

@@ -256,11 +256,15 @@ export class Tiles {
     tile.el.setAttribute('aria-label', `${name}. ${tile.micEl.title}. ${tile.camEl.title}`);
   }
 
-  /** @param {string} id @param {'good'|'fair'|'poor'|'none'} q @param {string} detail */
-  setQuality(id, q, detail) {
+  /**
+   * @param {string} id @param {'good'|'fair'|'poor'|'none'} q @param {string} detail
+   * @param {'direct'|'relay'|''} [route] relayed links are marked (docs/network.md)
+   */
+  setQuality(id, q, detail, route = '') {
     const tile = this.tiles.get(`${id}:camera`);
     if (!tile) return;
     tile.qualityEl.dataset.q = q;
+    tile.qualityEl.dataset.route = route;
     const label = `${t(`quality.${q}`)}${detail ? ` (${detail})` : ''}`;
     tile.qualityEl.setAttribute('aria-label', label);
     tile.qualityEl.title = label;
