@@ -46,6 +46,16 @@ type PeerInfo struct {
 	Role Role   `json:"role"`
 }
 
+// ICEProvider hands a joined peer its ICE servers (a JSON array of
+// RTCIceServer) and when their credentials expire (zero: never). The hub
+// asks again and sends the new list in an ice-servers message once half
+// the time left has passed (checked at each heartbeat), as long as the
+// peer stays. It is
+// called from the peer's goroutines: it must be fast and must not block.
+type ICEProvider interface {
+	ICEServers(id Identity) (servers json.RawMessage, expires time.Time)
+}
+
 // Observer learns presence. It is called from the peer's own Serve goroutine
 // (PeerJoined after its welcome is queued, PeerLeft once its connection has
 // ended), never with a hub lock held, so it must not block long. For a given
@@ -113,6 +123,13 @@ type Config struct {
 	// ICEServers is sent as-is in welcome.iceServers ("[]" if nil). It must be
 	// a JSON value; an invalid one is logged and replaced by "[]".
 	ICEServers json.RawMessage
+	// ICE, if set, replaces ICEServers with each peer's own servers (TURN
+	// credentials bound to the invitation), renewed with an ice-servers
+	// message before they expire (docs/protocol.md).
+	ICE ICEProvider
+	// ICEPolicy is sent as welcome.iceTransportPolicy when set ("relay":
+	// the test-only switch that makes pages use relayed candidates only).
+	ICEPolicy string
 
 	Logger *slog.Logger // child logger of the session; nil discards
 

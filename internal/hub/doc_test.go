@@ -33,6 +33,14 @@ func TestProtocolDocInSync(t *testing.T) {
 			t.Errorf("docs/protocol.md does not show %s", notice)
 		}
 	}
+	for _, frame := range []string{`{"type":"ice-servers","iceServers":[`, "welcome.iceTransportPolicy"} {
+		if !strings.Contains(doc, frame) {
+			t.Errorf("docs/protocol.md does not show %s", frame)
+		}
+	}
+	if got := string(iceServersFrame([]byte("[]"))); got != `{"type":"ice-servers","iceServers":[]}` {
+		t.Errorf("ice-servers frame %s", got)
+	}
 	for _, code := range []int{1000, 1001, 1003, 1009, int(CloseTryAgainLater), int(CloseUnauthorized), int(CloseRemoved),
 		int(CloseSessionEnded), int(CloseServerRestart), int(CloseReplaced), int(CloseTooSlow),
 		int(CloseProtocol), int(CloseHeartbeat), int(CloseRateLimited)} {

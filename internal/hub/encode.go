@@ -117,7 +117,7 @@ func appendPeer(dst []byte, p PeerInfo) []byte {
 
 // welcomeFrame builds the answer to a good join. others are the peers
 // already there, as encoded by appendPeer.
-func welcomeFrame(me PeerInfo, others [][]byte, iceServers []byte) []byte {
+func welcomeFrame(me PeerInfo, others [][]byte, iceServers []byte, icePolicy string) []byte {
 	n := 128 + len(me.Name) + len(me.UUID) + len(iceServers)
 	for _, o := range others {
 		n += len(o) + 1
@@ -139,6 +139,19 @@ func welcomeFrame(me PeerInfo, others [][]byte, iceServers []byte) []byte {
 		b = append(b, o...)
 	}
 	b = append(b, `],"iceServers":`...)
+	b = append(b, iceServers...)
+	if icePolicy != "" {
+		b = append(b, `,"iceTransportPolicy":`...)
+		b = appendString(b, icePolicy)
+	}
+	return append(b, '}')
+}
+
+// iceServersFrame renews a peer's ICE servers.
+func iceServersFrame(iceServers []byte) []byte {
+	const head = `{"type":"ice-servers","iceServers":`
+	b := make([]byte, 0, len(head)+len(iceServers)+1)
+	b = append(b, head...)
 	b = append(b, iceServers...)
 	return append(b, '}')
 }

@@ -11,6 +11,7 @@ import "slices"
 // same identity, if any, and queues the welcome for p and peer-joined for
 // the others. It reports false if the hub or p is already closing.
 func (h *Hub) join(p *peer) bool {
+	ice := p.iceServers() // before the lock: it may compute an HMAC
 	var old *peer
 	var slow []*peer
 	h.mu.Lock()
@@ -32,7 +33,7 @@ func (h *Hub) join(p *peer) bool {
 	for i, q := range seen {
 		others[i] = q.infoJSON
 	}
-	p.enqueue(welcomeFrame(p.info, others, h.cfg.ICEServers)) // first in its queue
+	p.enqueue(welcomeFrame(p.info, others, ice, h.cfg.ICEPolicy)) // first in its queue
 	joined := peerJoinedFrame(p.infoJSON)
 	for _, q := range seen {
 		if !q.enqueue(joined) {

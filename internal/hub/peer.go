@@ -35,8 +35,9 @@ type peer struct {
 	pending  bool   // counted in Counters' pending connections
 	budget   bucket // the client's message budget
 
-	greeted atomic.Bool // a join with a key arrived: the join deadline is off
-	closing atomic.Bool // mirrors end != nil for the fast paths
+	greeted atomic.Bool  // a join with a key arrived: the join deadline is off
+	closing atomic.Bool  // mirrors end != nil for the fast paths
+	iceDue  atomic.Int64 // unix nanoseconds when the ICE servers are renewed; 0 = never (ice.go)
 
 	mu          sync.Mutex // guards the following
 	queue       [][]byte   // frames for the writer, at most QueueLen; nil when empty, so an idle peer holds none

@@ -42,6 +42,7 @@ func (p *peer) writeLoop() {
 				return
 			}
 		case <-ping.C:
+			p.renewICE() // due renewals ride on the heartbeat: no timer of their own
 			if pinging.CompareAndSwap(false, true) {
 				pings.Go(func() {
 					defer pinging.Store(false)
