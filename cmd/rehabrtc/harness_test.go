@@ -58,6 +58,12 @@ func startServer(t *testing.T, cfg *config.Config) *testServer {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
+	return startServerLog(t, cfg, log)
+}
+
+// startServerLog is startServer with the server's logger given.
+func startServerLog(t *testing.T, cfg *config.Config, log *slog.Logger) *testServer {
+	t.Helper()
 	srv, err := newServer(cfg, log)
 	if err != nil {
 		t.Fatal(err)

@@ -117,7 +117,7 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 		keys: apikey.New(keys, apikey.DefaultLimits, nil),
 		pool: sessionPorts(cfg, log), turn: newTURN(cfg)}
 	s.keys.SetLogger(log.With(logKeyComponent, "apikey"))
-	runner, err := sessionRunner(cfg, endpoint.Options{ICEServers: ice, Counters: s.counters, // in-process, or a child each
+	runner, err := sessionRunner(cfg, endpoint.Options{ICEServers: ice, Counters: s.counters, ICE: peerICE{s.turn.ice}, // in-process, or a child each
 		RateLimit: cfg.RehabRTC.PeerRateLimit.PerSecond, RateBurst: cfg.RehabRTC.PeerRateLimit.Burst})
 	if err != nil {
 		st.Close()

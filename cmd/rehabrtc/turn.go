@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net"
@@ -113,6 +114,15 @@ func (ts *turnSetup) close(log *slog.Logger) {
 		log.Warn("TURN server close", "err", err)
 	}
 }
+
+// peerICE hands out the ICE servers of an admitted peer, for the endpoints.
+type peerICE struct{ ice *relay.ICE }
+
+func (p peerICE) ICEServers(sessionID int64, id session.Identity) (json.RawMessage, time.Time) {
+	return p.ice.For(relay.Peer{Session: sessionID, Kind: string(id.Kind), UUID: id.UUID})
+}
+
+func (p peerICE) Policy() string { return p.ice.Policy() }
 
 // roster answers the TURN server from the session Manager.
 type roster struct{ m *session.Manager }

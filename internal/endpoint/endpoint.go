@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/rehabrtc/rehabrtc/internal/hub"
 	"github.com/rehabrtc/rehabrtc/internal/session"
@@ -22,6 +23,27 @@ type Options struct {
 	Counters   *hub.Counters   // process-wide totals for /metrics; may be nil
 	// Each peer's message budget (hub.Config.RateLimit, RateBurst); 0: the hub's defaults.
 	RateLimit, RateBurst float64
+	// ICE, if set, hands each admitted peer its own ICE servers (TURN
+	// credentials bound to the invitation) instead of ICEServers.
+	ICE PeerICE
+}
+
+// PeerICE hands the invitee id of session sessionID its ICE servers (a
+// JSON RTCIceServer list) and when their credentials expire; Policy is the
+// ICE transport policy pages must use ("" or "relay", a test switch).
+type PeerICE interface {
+	ICEServers(sessionID int64, id session.Identity) (json.RawMessage, time.Time)
+	Policy() string
+}
+
+// sessionICE is the hub's ICEProvider for one session.
+type sessionICE struct {
+	src PeerICE
+	id  int64
+}
+
+func (s sessionICE) ICEServers(id hub.Identity) (json.RawMessage, time.Time) {
+	return s.src.ICEServers(s.id, session.Identity{Kind: session.Kind(id.Role), UUID: id.UUID})
 }
 
 // Endpoint is one session's pages and hub.
@@ -40,14 +62,18 @@ func New(spec session.RunSpec, opts Options) *Endpoint {
 		log = slog.New(slog.DiscardHandler)
 	}
 	e := &Endpoint{gate: spec.Gate, port: spec.Port, log: log}
-	e.hub = hub.New(hub.Config{
+	hc := hub.Config{
 		Admitter:   admitter{spec.Gate},
 		Counters:   opts.Counters,
 		ICEServers: opts.ICEServers,
 		Logger:     log,
 		RateLimit:  opts.RateLimit,
 		RateBurst:  opts.RateBurst,
-	})
+	}
+	if opts.ICE != nil {
+		hc.ICE, hc.ICEPolicy = sessionICE{opts.ICE, spec.SessionID}, opts.ICE.Policy()
+	}
+	e.hub = hub.New(hc)
 	mux := http.NewServeMux()
 	for _, k := range session.Kinds {
 		mux.HandleFunc("GET /"+string(k)+"s", e.page(k))
