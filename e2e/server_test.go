@@ -19,6 +19,7 @@ import (
 // server is one rehabrtc process.
 type server struct {
 	t       *testing.T
+	args    []string // extra serve flags
 	dir     string
 	cfgPath string
 	service string // http://127.0.0.1:port
@@ -54,8 +55,9 @@ func startServer(t *testing.T) *server {
 	return startServerWith(t, nil)
 }
 
-// startServerWith is startServer with edit applied to the RehabRTC section of the config first.
-func startServerWith(t *testing.T, edit func(rehabRTC map[string]any)) *server {
+// startServerWith is startServer with edit applied to the RehabRTC section of the config first,
+// and extra serve flags.
+func startServerWith(t *testing.T, edit func(rehabRTC map[string]any), args ...string) *server {
 	t.Helper()
 	buildBinary(t)
 	const maxSessions = 5
@@ -77,7 +79,7 @@ func startServerWith(t *testing.T, edit func(rehabRTC map[string]any)) *server {
 	}
 	b, _ := json.MarshalIndent(cfg, "", "  ")
 	s := &server{
-		t: t, dir: dir, cfgPath: filepath.Join(dir, "config.json"),
+		t: t, dir: dir, cfgPath: filepath.Join(dir, "config.json"), args: args,
 		service: fmt.Sprintf("http://127.0.0.1:%d", base), gateway: fmt.Sprintf("http://127.0.0.1:%d", base+1),
 	}
 	if err := os.WriteFile(s.cfgPath, b, 0o600); err != nil {
@@ -91,7 +93,7 @@ func startServerWith(t *testing.T, edit func(rehabRTC map[string]any)) *server {
 func (s *server) start() {
 	s.t.Helper()
 	s.out = &testutil.Buffer{}
-	s.cmd = exec.Command(binary, "serve", "--config", s.cfgPath)
+	s.cmd = exec.Command(binary, append([]string{"serve", "--config", s.cfgPath}, s.args...)...)
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatal(err)

@@ -106,9 +106,11 @@ func (c *trackedConn) Close() error {
 	return c.Conn.Close()
 }
 
-// pionLogs sends pion/turn's warnings and errors to slog. Its debug, trace
-// and info lines are dropped: they carry TURN usernames and addresses at a
-// rate set by clients.
+// pionLogs sends pion/turn's warnings and errors to slog, both as
+// warnings: they are about one client's connection (a peer that went away
+// mid-write), never the service's health. Its debug, trace and info lines
+// are dropped: they carry TURN usernames and addresses at a rate set by
+// clients.
 type pionLogs struct{ log *slog.Logger }
 
 func (f pionLogs) NewLogger(scope string) logging.LeveledLogger {
@@ -125,5 +127,5 @@ func (pionLogger) Info(string)                    {}
 func (pionLogger) Infof(string, ...any)           {}
 func (l pionLogger) Warn(msg string)              { l.log.Warn(msg) }
 func (l pionLogger) Warnf(f string, args ...any)  { l.log.Warn(fmt.Sprintf(f, args...)) }
-func (l pionLogger) Error(msg string)             { l.log.Error(msg) }
-func (l pionLogger) Errorf(f string, args ...any) { l.log.Error(fmt.Sprintf(f, args...)) }
+func (l pionLogger) Error(msg string)             { l.log.Warn(msg) }
+func (l pionLogger) Errorf(f string, args ...any) { l.log.Warn(fmt.Sprintf(f, args...)) }

@@ -30,6 +30,8 @@ export const SLOTS = [
  * @property {Record<StreamName, number>} frames frames decoded per stream
  * @property {'direct'|'relay'|''} route whether the selected candidate pair goes through a TURN relay
  *   ('' until a pair is selected)
+ * @property {string} relayProtocol how this side reaches its TURN server when relayed: 'udp', 'tcp'
+ *   or 'tls' ('' otherwise)
  */
 
 /**
@@ -274,7 +276,7 @@ export class MeshTransport {
     /** @type {PeerStats} */
     const s = {
       state: p.pc ? p.pc.connectionState : 'new', quality: 'none', framesDecoded: 0, framesPerSecond: 0,
-      rtt: 0, loss: 0, kbpsIn: 0, frames: { camera: 0, second: 0, screen: 0 }, route: '',
+      rtt: 0, loss: 0, kbpsIn: 0, frames: { camera: 0, second: 0, screen: 0 }, route: '', relayProtocol: '',
     };
     if (!p.pc) return s;
     const pc = p.pc;
@@ -304,6 +306,7 @@ export class MeshTransport {
       const local = report.get(pair.localCandidateId);
       const remote = report.get(pair.remoteCandidateId);
       s.route = local?.candidateType === 'relay' || remote?.candidateType === 'relay' ? 'relay' : 'direct';
+      if (local?.candidateType === 'relay') s.relayProtocol = local.relayProtocol || '';
     }
     s.framesDecoded = s.frames.camera;
     const now = Date.now();

@@ -1,0 +1,108 @@
+package e2e
+
+import (
+	"bufio"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rehabrtc/rehabrtc/internal/testutil"
+)
+
+// onlyTURN is injected into a page before it loads: it keeps, of the ICE
+// servers the page hands to RTCPeerConnection, only the URLs that start
+// with prefix, so the test decides which TURN transport carries the call.
+// The relay-only policy itself comes from the server (--test-force-relay).
+func onlyTURN(prefix string) string {
+	return `(() => {
+		const Real = window.RTCPeerConnection;
+		const keep = (cfg) => {
+			if (!cfg || !cfg.iceServers) return cfg;
+			const iceServers = cfg.iceServers.map((s) => ({ ...s, urls: [].concat(s.urls).filter((u) => u.startsWith(` + strconv.Quote(prefix) + `)) }))
+				.filter((s) => s.urls.length > 0);
+			return { ...cfg, iceServers };
+		};
+		window.RTCPeerConnection = class extends Real {
+			constructor(cfg) { super(keep(cfg)); }
+			setConfiguration(cfg) { return super.setConfiguration(keep(cfg)); }
+		};
+	})()`
+}
+
+// metric reads one counter from the service's /metrics.
+func (s *server) metric(name string) float64 {
+	s.t.Helper()
+	res, err := http.Get(s.service + "/metrics")
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	sc := bufio.NewScanner(res.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			f, _ := strconv.ParseFloat(v, 64)
+			return f
+		}
+	}
+	s.t.Fatalf("metric %s missing", name)
+	return 0
+}
+
+// TestForcedRelayVideo: two pages restricted to relayed candidates decode
+// each other's video through the embedded TURN server over UDP, over TCP,
+// and over TLS on the gateway's HTTPS port; the indicator says relayed.
+func TestForcedRelayVideo(t *testing.T) {
+	needBrowser(t)
+	cert := testutil.SelfSignedCert(t, "127.0.0.1")
+	for _, tt := range []struct {
+		name, prefix, protocol string
+		tls                    bool
+	}{
+		{"udp", "turn:", "udp", false},
+		{"tcp", "turn:", "tcp", false},
+		{"tls-on-gateway-port", "turns:", "tls", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := startServerWith(t, func(rr map[string]any) {
+				if tt.tls {
+					gw := rr["gateway"].(map[string]any)
+					gw["tls_cert"], gw["tls_key"] = cert.CertFile, cert.KeyFile
+					rr["url_scheme"] = "https"
+				}
+			}, "--test-force-relay")
+			prefix := tt.prefix
+			sess := srv.manage("start", 0, []string{therapistUUID}, []string{patient1UUID})
+			open := func(name, uuid string) *page {
+				return openPageWith(t, name, sess.link(t, uuid)+"&name="+name, pageSetup{script: onlyTransport(prefix, tt.protocol)})
+			}
+			th, pa := open("therapist", therapistUUID), open("patient", patient1UUID)
+			before := srv.metric("rehabrtc_turn_relayed_bytes_to_peers_total")
+			for _, p := range []*page{th, pa} {
+				p.waitVideoFlowing(1, 30*time.Second)
+				p.waitJS("relayed over "+tt.protocol, `window.rehab.stats().then(s => Object.values(s).some(v => v.route === 'relay'))`, 10*time.Second)
+				got, err := eval[string](p, `window.rehab.stats().then(s => Object.values(s).map(v => v.relayProtocol).join(','))`)
+				if err != nil || !strings.Contains(got, tt.protocol) {
+					t.Errorf("%s: selected relay protocol %q (%v), want %s", p.name, got, err, tt.protocol)
+				}
+				p.waitJS("the quality indicator says relayed",
+					`[...document.querySelectorAll('.tile .quality')].some((q) => q.dataset.route === 'relay')`, 10*time.Second)
+			}
+			if after := srv.metric("rehabrtc_turn_relayed_bytes_to_peers_total"); after-before < 50_000 {
+				t.Errorf("TURN relayed %v bytes: the video did not go through the relay", after-before)
+			}
+			th.shot("relayed-" + tt.name)
+		})
+	}
+}
+
+// onlyTransport is onlyTURN narrowed to one transport= value.
+func onlyTransport(prefix, protocol string) string {
+	q := "?transport=udp"
+	if protocol != "udp" {
+		q = "?transport=tcp"
+	}
+	return strings.Replace(onlyTURN(prefix), `u.startsWith(`+strconv.Quote(prefix)+`)`,
+		`u.startsWith(`+strconv.Quote(prefix)+`) && u.endsWith(`+strconv.Quote(q)+`)`, 1)
+}
