@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test of rehabrtc, installing what the tests need when it is
-# missing (Debian's chromium and redis-server, Node.js and npm). Usage:
+# missing (Debian's chromium, redis-server, coturn, nftables and iproute2, Node.js and npm). Usage:
 #   ./scripts/test.sh            everything: vet, race tests, browser tests (own step), fuzz smoke
 #   FUZZTIME=30s ./scripts/test.sh   longer fuzzing
 set -euo pipefail
@@ -13,6 +13,9 @@ command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
 command -v npm >/dev/null 2>&1 || need_apt+=(npm)
+command -v turnserver >/dev/null 2>&1 || need_apt+=(coturn)  # TURN shared-secret interop
+command -v nft >/dev/null 2>&1 || need_apt+=(nftables)       # separated-networks test
+command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "== installing ${need_apt[*]} (apt-get)"
   SUDO=""

@@ -158,7 +158,7 @@ func (s *Server) start() error {
 // TURNS listener if configured.
 func (s *Server) listen() error {
 	var err error
-	for range 5 { // port 0: the UDP port picked may be taken on TCP
+	for range 5 { // port 0: the UDP port picked may be taken elsewhere or on TCP
 		if err = s.listenPort(); err == nil {
 			break
 		}
@@ -202,29 +202,72 @@ func (s *Server) listeners() []net.Listener {
 
 func (s *Server) listenPort() error {
 	lc := net.ListenConfig{Control: reuseport.Control}
-	addr := s.cfg.Listen
-	for i := range s.cfg.ReadLoops {
-		c, err := lc.ListenPacket(context.Background(), "udp", addr)
-		if err != nil {
-			s.closeSockets()
-			return fmt.Errorf("relay: listen UDP %s: %w", addr, err)
-		}
-		if uc, ok := c.(*net.UDPConn); ok && s.cfg.SocketBuffer > 0 {
-			uc.SetReadBuffer(s.cfg.SocketBuffer) // best effort: capped by net.core.rmem_max
-			uc.SetWriteBuffer(s.cfg.SocketBuffer)
-		}
-		s.udp = append(s.udp, c)
-		if i == 0 { // the others (and TCP) join the port the first one got
-			addr = c.LocalAddr().String()
+	host, port, err := net.SplitHostPort(s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("relay: listen %q: %w", s.cfg.Listen, err)
+	}
+	hosts, err := udpHosts(host)
+	if err != nil {
+		return err
+	}
+	for _, h := range hosts {
+		for range s.cfg.ReadLoops {
+			addr := net.JoinHostPort(h, port)
+			c, err := lc.ListenPacket(context.Background(), "udp", addr)
+			if err != nil {
+				s.closeSockets()
+				return fmt.Errorf("relay: listen UDP %s: %w", addr, err)
+			}
+			if uc, ok := c.(*net.UDPConn); ok && s.cfg.SocketBuffer > 0 {
+				uc.SetReadBuffer(s.cfg.SocketBuffer) // best effort: capped by net.core.rmem_max
+				uc.SetWriteBuffer(s.cfg.SocketBuffer)
+			}
+			s.udp = append(s.udp, c)
+			if port == "0" { // the others (and TCP) join the port the first one got
+				port = strconv.Itoa(c.LocalAddr().(*net.UDPAddr).Port)
+			}
 		}
 	}
-	ln, err := net.Listen("tcp", addr)
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, port))
 	if err != nil {
 		s.closeSockets()
-		return fmt.Errorf("relay: listen TCP %s: %w", addr, err)
+		return fmt.Errorf("relay: listen TCP %s: %w", net.JoinHostPort(host, port), err)
 	}
 	s.tcp = track(ln)
 	return nil
+}
+
+// udpHosts are the addresses UDP sockets bind to. A wildcard listen
+// address becomes every address of the host: a UDP socket bound to the
+// wildcard answers from whatever address the route picks, and TURN
+// clients drop what does not come from the address they sent to.
+func udpHosts(host string) ([]string, error) {
+	if a, err := netip.ParseAddr(host); host != "" && (err != nil || !a.IsUnspecified()) {
+		return []string{host}, nil
+	}
+	ifaddrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil, fmt.Errorf("relay: list local addresses: %w", err)
+	}
+	var out []string
+	for _, ia := range ifaddrs {
+		n, ok := ia.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		a, ok := netip.AddrFromSlice(n.IP)
+		if !ok || a.IsLinkLocalUnicast() || a.IsMulticast() {
+			continue
+		}
+		if a = a.Unmap(); host == "0.0.0.0" && !a.Is4() {
+			continue
+		}
+		out = append(out, a.String())
+	}
+	if len(out) == 0 {
+		return nil, errors.New("relay: this host has no address to listen on")
+	}
+	return out, nil
 }
 
 func (s *Server) closeSockets() {
