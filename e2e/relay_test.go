@@ -106,3 +106,26 @@ func onlyTransport(prefix, protocol string) string {
 	return strings.Replace(onlyTURN(prefix), `u.startsWith(`+strconv.Quote(prefix)+`)`,
 		`u.startsWith(`+strconv.Quote(prefix)+`) && u.endsWith(`+strconv.Quote(q)+`)`, 1)
 }
+
+// TestCoturnRelayVideo: with the embedded server off and coturn configured
+// as an external TURN server (shared secret from the environment), pages
+// get coturn credentials minted per peer and decode each other's video
+// through coturn.
+func TestCoturnRelayVideo(t *testing.T) {
+	needBrowser(t)
+	secret := "e2e-coturn-secret-0123456789abcdef0123456789"
+	addr := testutil.Coturn(t, secret)
+	srv := startServerEnv(t, func(rr map[string]any) {
+		rr["turn"] = map[string]any{"enabled": false, "external": map[string]any{"urls": []string{"turn:" + addr + "?transport=udp"}}}
+	}, []string{"REHABRTC_TURN_SECRET=" + secret}, "--test-force-relay")
+	sess := srv.manage("start", 0, []string{therapistUUID}, []string{patient1UUID})
+	th := openPage(t, "therapist", sess.link(t, therapistUUID)+"&name=T")
+	pa := openPage(t, "patient", sess.link(t, patient1UUID)+"&name=P")
+	for _, p := range []*page{th, pa} {
+		p.waitVideoFlowing(1, 30*time.Second)
+		p.waitJS("relayed", `window.rehab.stats().then(s => Object.values(s).some(v => v.route === 'relay'))`, 10*time.Second)
+	}
+	if strings.Contains(srv.out.String(), secret) {
+		t.Error("the coturn secret is in the logs")
+	}
+}

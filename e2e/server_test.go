@@ -20,6 +20,7 @@ import (
 type server struct {
 	t       *testing.T
 	args    []string // extra serve flags
+	env     []string // extra environment variables
 	dir     string
 	cfgPath string
 	service string // http://127.0.0.1:port
@@ -59,6 +60,12 @@ func startServer(t *testing.T) *server {
 // and extra serve flags.
 func startServerWith(t *testing.T, edit func(rehabRTC map[string]any), args ...string) *server {
 	t.Helper()
+	return startServerEnv(t, edit, nil, args...)
+}
+
+// startServerEnv is startServerWith with extra environment variables (secrets stay off the command line).
+func startServerEnv(t *testing.T, edit func(rehabRTC map[string]any), env []string, args ...string) *server {
+	t.Helper()
 	buildBinary(t)
 	const maxSessions = 5
 	base := testutil.FreePorts(t, maxSessions+2)
@@ -79,7 +86,7 @@ func startServerWith(t *testing.T, edit func(rehabRTC map[string]any), args ...s
 	}
 	b, _ := json.MarshalIndent(cfg, "", "  ")
 	s := &server{
-		t: t, dir: dir, cfgPath: filepath.Join(dir, "config.json"), args: args,
+		t: t, dir: dir, cfgPath: filepath.Join(dir, "config.json"), args: args, env: env,
 		service: fmt.Sprintf("http://127.0.0.1:%d", base), gateway: fmt.Sprintf("http://127.0.0.1:%d", base+1),
 	}
 	if err := os.WriteFile(s.cfgPath, b, 0o600); err != nil {
@@ -95,6 +102,9 @@ func (s *server) start() {
 	s.out = &testutil.Buffer{}
 	s.cmd = exec.Command(binary, append([]string{"serve", "--config", s.cfgPath}, s.args...)...)
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
+	if s.env != nil {
+		s.cmd.Env = append(os.Environ(), s.env...)
+	}
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatal(err)
 	}
