@@ -70,6 +70,25 @@ const tests = {
     eq(names, ['welcome', 'peer-joined', 'peer-left', 'message', 'error'], 'events');
     c.close();
   },
+  async iceServersAndRenewal() {
+    const [c] = client();
+    const renewed = [];
+    c.on('ice-servers', (e) => renewed.push(e.iceServers));
+    const welcomes = [];
+    c.on('welcome', (e) => welcomes.push(e));
+    c.open();
+    await sleep(5);
+    const turn1 = [{ urls: ['turn:h:3478?transport=udp'], username: '1:7.participant.u1', credential: 'a' }];
+    FakeWS.all[0].recv({ ...welcome('me'), iceServers: turn1, iceTransportPolicy: 'relay' });
+    eq([welcomes[0].iceServers, welcomes[0].icePolicy, c.iceServers], [turn1, 'relay', turn1], 'welcome servers and policy');
+    const turn2 = [{ ...turn1[0], username: '2:7.participant.u1', credential: 'b' }];
+    FakeWS.all[0].recv({ type: 'ice-servers', iceServers: turn2 });
+    FakeWS.all[0].recv({ type: 'ice-servers', iceServers: 'not a list' });
+    eq([renewed, c.iceServers], [[turn2], turn2], 'renewal');
+    FakeWS.all[0].recv({ ...welcome('me2'), iceTransportPolicy: 'something-else' });
+    eq(welcomes[1].icePolicy, 'all', 'unknown policy falls back to all');
+    c.close();
+  },
   async reconnectsAfterNetworkLoss() {
     const [c, events] = client();
     c.open();
