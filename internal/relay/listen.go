@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/pion/logging"
 )
@@ -47,34 +48,53 @@ func (l *chanListener) Close() error {
 
 func (l *chanListener) Addr() net.Addr { return l.addr }
 
+// Bounds on stream (TCP, TLS) connections, which pion/turn would keep
+// forever: a connection must send its first bytes within firstRead and
+// then some bytes every idleRead (clients refresh allocations, permissions
+// and channels every few minutes); a listener holds at most maxConns.
+const (
+	firstRead = 10 * time.Second
+	idleRead  = 15 * time.Minute
+	maxConns  = 4096
+)
+
 // trackListener remembers the connections it accepted so Close can end
-// them: pion/turn keeps serving accepted TCP connections after its listener
-// is closed.
+// them (pion/turn keeps serving accepted TCP connections after its
+// listener is closed), caps them, and puts read deadlines on them.
 type trackListener struct {
 	net.Listener
+	first  time.Duration
 	mu     sync.Mutex
 	conns  map[*trackedConn]struct{}
 	closed bool
 }
 
-func track(ln net.Listener) *trackListener {
-	return &trackListener{Listener: ln, conns: map[*trackedConn]struct{}{}}
+func track(ln net.Listener, first time.Duration) *trackListener {
+	return &trackListener{Listener: ln, first: first, conns: map[*trackedConn]struct{}{}}
 }
 
 func (l *trackListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		tc := &trackedConn{Conn: c, l: l, next: l.first}
+		l.mu.Lock()
+		switch {
+		case l.closed:
+			l.mu.Unlock()
+			c.Close()
+			return nil, net.ErrClosed
+		case len(l.conns) >= maxConns:
+			l.mu.Unlock()
+			c.Close() // over the cap: refuse this one, keep serving the others
+			continue
+		}
+		l.conns[tc] = struct{}{}
+		l.mu.Unlock()
+		return tc, nil
 	}
-	tc := &trackedConn{Conn: c, l: l}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.closed {
-		c.Close()
-		return nil, net.ErrClosed
-	}
-	l.conns[tc] = struct{}{}
-	return tc, nil
 }
 
 // Close closes the listener and every connection it accepted.
@@ -95,6 +115,17 @@ type trackedConn struct {
 	net.Conn
 	l    *trackListener
 	once sync.Once
+	next time.Duration // read deadline for the next Read; only pion's reader uses it
+}
+
+// Read gives the first read firstRead and each later one idleRead.
+func (c *trackedConn) Read(b []byte) (int, error) {
+	c.Conn.SetReadDeadline(time.Now().Add(c.next))
+	n, err := c.Conn.Read(b)
+	if n > 0 {
+		c.next = idleRead
+	}
+	return n, err
 }
 
 func (c *trackedConn) Close() error {

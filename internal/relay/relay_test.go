@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -445,5 +446,28 @@ func TestUsernames(t *testing.T) {
 	}
 	if !bytes.Equal([]byte(m.password(c.Username)), []byte(c.Password)) {
 		t.Error("password not reproducible")
+	}
+}
+
+// TestSilentStreamClosed: a TCP connection that never speaks is closed
+// after FirstRead instead of being held forever.
+func TestSilentStreamClosed(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.FirstRead = 200 * time.Millisecond })
+	c, err := net.Dial("tcp", f.srv.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	start := time.Now()
+	if _, err := c.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("silent connection still open after %v (%v)", time.Since(start), err)
+	}
+	// A client that speaks keeps its connection past FirstRead.
+	a := f.mustAllocate(t, overTCP, f.addr(t, overTCP), alice)
+	b := f.mustAllocate(t, overUDP, f.addr(t, overUDP), bob)
+	time.Sleep(300 * time.Millisecond)
+	if err := exchange(t, a, b, "still here"); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -54,6 +54,9 @@ type Config struct {
 	// Sweep is how often allocations are checked against the Roster and
 	// MaxLifetime; default 200 ms.
 	Sweep time.Duration
+	// FirstRead is how long a TCP or TLS connection may stay silent after
+	// it is accepted; default 10 s.
+	FirstRead time.Duration
 }
 
 func (c *Config) defaults() {
@@ -77,6 +80,9 @@ func (c *Config) defaults() {
 	}
 	if c.Sweep == 0 {
 		c.Sweep = 200 * time.Millisecond
+	}
+	if c.FirstRead == 0 {
+		c.FirstRead = firstRead
 	}
 }
 
@@ -179,11 +185,11 @@ func (s *Server) listen() error {
 			s.closeSockets()
 			return fmt.Errorf("relay: listen TURNS %s: %w", s.cfg.TLSListen, err)
 		}
-		s.tlsLn = track(tls.NewListener(ln, s.cfg.TLS))
+		s.tlsLn = track(tls.NewListener(ln, s.cfg.TLS), s.cfg.FirstRead)
 	}
 	if s.cfg.SharedTLS {
 		s.shared = newChanListener(s.tcp.Addr())
-		s.sharedLn = track(s.shared)
+		s.sharedLn = track(s.shared, s.cfg.FirstRead)
 	}
 	return nil
 }
@@ -233,7 +239,7 @@ func (s *Server) listenPort() error {
 		s.closeSockets()
 		return fmt.Errorf("relay: listen TCP %s: %w", net.JoinHostPort(host, port), err)
 	}
-	s.tcp = track(ln)
+	s.tcp = track(ln, s.cfg.FirstRead)
 	return nil
 }
 
