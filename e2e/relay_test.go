@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"bufio"
-	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -31,23 +29,10 @@ func onlyTURN(prefix string) string {
 	})()`
 }
 
-// metric reads one counter from the service's /metrics.
+// metric reads one sample from the service's /metrics.
 func (s *server) metric(name string) float64 {
 	s.t.Helper()
-	res, err := http.Get(s.service + "/metrics")
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	sc := bufio.NewScanner(res.Body)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
-			f, _ := strconv.ParseFloat(v, 64)
-			return f
-		}
-	}
-	s.t.Fatalf("metric %s missing", name)
-	return 0
+	return testutil.Metric(s.t, s.service+"/metrics", name)
 }
 
 // TestForcedRelayVideo: two pages restricted to relayed candidates decode

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -124,23 +123,10 @@ func relayed(a, b *turnPeer, msg string) error {
 	return errors.New("not relayed")
 }
 
-// metric reads one value from the service's /metrics.
+// metric reads one sample from the service's /metrics.
 func (ts *testServer) metric(name string) float64 {
 	ts.t.Helper()
-	resp, err := http.Get(ts.service + "/metrics")
-	if err != nil {
-		ts.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
-			f, _ := strconv.ParseFloat(v, 64)
-			return f
-		}
-	}
-	ts.t.Fatalf("metric %s missing", name)
-	return 0
+	return testutil.Metric(ts.t, ts.service+"/metrics", name)
 }
 
 // TestTURNBoundToInvitation: each welcome carries TURN credentials for the
