@@ -70,7 +70,7 @@ type fixture struct {
 	logs *testutil.Buffer
 }
 
-func newFixture(t *testing.T, edit func(*Config)) *fixture {
+func newFixture(t testing.TB, edit func(*Config)) *fixture {
 	t.Helper()
 	f := &fixture{mint: NewMinter(10 * time.Minute), r: newRoster(alice, bob), logs: &testutil.Buffer{},
 		cert: testutil.SelfSignedCert(t, "127.0.0.1")}
@@ -113,7 +113,7 @@ type client struct {
 	relay net.PacketConn
 }
 
-func (f *fixture) dial(t *testing.T, tr transport, addr string, cred Credential) (*turn.Client, error) {
+func (f *fixture) dial(t testing.TB, tr transport, addr string, cred Credential) (*turn.Client, error) {
 	t.Helper()
 	var conn net.PacketConn
 	switch tr {
@@ -151,7 +151,7 @@ func (f *fixture) dial(t *testing.T, tr transport, addr string, cred Credential)
 	return tc, nil
 }
 
-func (f *fixture) allocate(t *testing.T, tr transport, addr string, cred Credential) (*client, error) {
+func (f *fixture) allocate(t testing.TB, tr transport, addr string, cred Credential) (*client, error) {
 	t.Helper()
 	tc, _ := f.dial(t, tr, addr, cred)
 	relay, err := tc.Allocate()
@@ -162,7 +162,7 @@ func (f *fixture) allocate(t *testing.T, tr transport, addr string, cred Credent
 	return &client{c: tc, relay: relay}, nil
 }
 
-func (f *fixture) mustAllocate(t *testing.T, tr transport, addr string, p Peer) *client {
+func (f *fixture) mustAllocate(t testing.TB, tr transport, addr string, p Peer) *client {
 	t.Helper()
 	c, err := f.allocate(t, tr, addr, f.mint.Mint(p))
 	if err != nil {
@@ -198,7 +198,7 @@ func exchange(t *testing.T, a, b *client, msg string) error {
 
 // addr returns where to reach the server over tr; shared TLS needs an
 // HTTPS server on the shared listener, which it also checks.
-func (f *fixture) addr(t *testing.T, tr transport) string {
+func (f *fixture) addr(t testing.TB, tr transport) string {
 	t.Helper()
 	switch tr {
 	case overUDP, overTCP:
@@ -211,7 +211,7 @@ func (f *fixture) addr(t *testing.T, tr transport) string {
 
 // sharedHTTPS serves HTTPS and TURN on one listener and checks that HTTP
 // still answers there.
-func (f *fixture) sharedHTTPS(t *testing.T) string {
+func (f *fixture) sharedHTTPS(t testing.TB) string {
 	t.Helper()
 	raw, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
