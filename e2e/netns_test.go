@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -56,19 +55,19 @@ func (n *topology) run(args ...string) {
 func newTopology(t *testing.T) *topology {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		testutil.NeedExternal(t, "root (network namespaces)", errors.New("not running as root"))
+		testutil.Missing(t, "network namespaces need root: not running as root")
 	}
 	if _, err := exec.LookPath("ip"); err != nil {
-		testutil.NeedExternal(t, "iproute2", err)
+		testutil.Missing(t, "iproute2 (ip) unavailable: "+err.Error())
 	}
 	if _, err := exec.LookPath("nft"); err != nil {
-		testutil.NeedExternal(t, "nftables", err)
+		testutil.Missing(t, "nftables (nft) unavailable: "+err.Error())
 	}
 	id := fmt.Sprintf("turn%d", os.Getpid()%100000)
 	n := &topology{t: t, svc: id + "-svc", home: id + "-home", clinic: id + "-clinic"}
 	for _, ns := range []string{n.svc, n.home, n.clinic} {
 		if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
-			testutil.NeedExternal(t, "network namespaces", fmt.Errorf("%v: %s", err, out))
+			testutil.Missing(t, fmt.Sprintf("cannot create network namespaces: %v: %s", err, out))
 		}
 		t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
 		n.run("ip", "-n", ns, "link", "set", "lo", "up")

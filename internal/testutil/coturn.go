@@ -20,7 +20,7 @@ func Coturn(t testing.TB, secret string) string {
 	t.Helper()
 	bin, err := exec.LookPath("turnserver")
 	if err != nil {
-		NeedExternal(t, "coturn (turnserver)", err)
+		Missing(t, "coturn (turnserver) unavailable: "+err.Error())
 	}
 	port := FreePorts(t, 1)
 	dir := t.TempDir()
@@ -51,7 +51,7 @@ simple-log
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		NeedExternal(t, "coturn (turnserver)", err)
+		Missing(t, "coturn (turnserver) unavailable: "+err.Error())
 	}
 	t.Cleanup(func() {
 		cmd.Process.Signal(syscall.SIGTERM)
