@@ -45,6 +45,7 @@ var outer = []string{
 	"internal/store/redisstore",
 	"internal/cluster",
 	"internal/ports",
+	"internal/relay",
 }
 
 // forbidden lists standard packages a package must not import: routing and
