@@ -45,6 +45,7 @@ func testConfig(t *testing.T, dataDir string, maxSessions int) *config.Config {
 	cfg.RehabRTC.APIKeys = []string{testKey}
 	cfg.RehabRTC.Gateway.Listen = fmt.Sprintf("127.0.0.1:%d", base+1)
 	cfg.RehabRTC.TURN.Listen = "127.0.0.1:0" // a free port; the URLs handed out say which
+	cfg.RehabRTC.TURN.RelayIP = "127.0.0.1"  // tests may name the host anything (TestTURNBoundToInvitation derives it)
 	cfg.RehabRTC.LogLevel = "warn"
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)

@@ -136,6 +136,7 @@ func (ts *testServer) metric(name string) float64 {
 func TestTURNBoundToInvitation(t *testing.T) {
 	logs := &testutil.Buffer{}
 	cfg := testConfig(t, t.TempDir(), 2)
+	cfg.RehabRTC.TURN.RelayIP = "" // derived from WebRTC.hostname, 127.0.0.1
 	ts := startServerLog(t, cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	_, r := ts.manage(map[string]any{"action": "start", "session_users": []string{therapist}, "session_participants": []string{patient1}})
 	_, wt := join(t, ts.gateway, r.Session.link(t, therapist), "", "T")
