@@ -145,8 +145,8 @@ func TestOpenTeraDropIn(t *testing.T) {
 		}
 	}()
 	waitReady(t, "http://127.0.0.1:4070/readyz", done, logs)
-	if got := listeningPorts(t); !slices.Equal(got, []int{4070, 6379, 40075}) {
-		t.Fatalf("listening ports %v, want 4070 (rehabrtc), 6379 (Redis), 40075 (nginx): no gateway of its own", got)
+	if got := listeningPorts(t); !slices.Equal(got, []int{3478, 4070, 6379, 40075}) {
+		t.Fatalf("listening ports %v, want 3478 (rehabrtc's TURN), 4070 (rehabrtc), 6379 (Redis), 40075 (nginx): no gateway of its own", got)
 	}
 
 	rpc := teratest.NewRPCClient(r.Client)
@@ -169,7 +169,7 @@ func TestOpenTeraDropIn(t *testing.T) {
 		"id_creator_user": 1, "session_participants": []string{dropPart}, "session_users": []string{dropUser},
 		"session_devices": []string{}, "parameters": map[string]any{"recordable": true}})
 	s := runningShape(t, m, rep, "started", []string{dropUser}, []string{dropPart})
-	if got := listeningPorts(t); !slices.Equal(got, []int{4070, 6379, 8080, 40075}) {
+	if got := listeningPorts(t); !slices.Equal(got, []int{3478, 4070, 6379, 8080, 40075}) {
 		t.Fatalf("listening ports %v, want the session on the pool's first port, 8080", got)
 	}
 	if body := getBody(t, "http://127.0.0.1:8080/participants?key="+keyOf(inviteLink(t, s, dropPart)), 200); body != "page participants with a key: true" {
@@ -198,7 +198,7 @@ func TestOpenTeraDropIn(t *testing.T) {
 	if rep["status"] != "stopped" || !reflect.DeepEqual(rep["session"], m.SessionJSON(1)) {
 		t.Fatalf("stop: %v\nwant the main server's %v", rep, m.SessionJSON(1))
 	}
-	if got := listeningPorts(t); !slices.Equal(got, []int{4070, 6379, 40075}) {
+	if got := listeningPorts(t); !slices.Equal(got, []int{3478, 4070, 6379, 40075}) {
 		t.Fatalf("listening ports %v after stop", got)
 	}
 	if left, _ := os.ReadDir(tmp); len(left) > 0 {
