@@ -19,7 +19,9 @@ import (
 // Remove and Replace under it. For a given peer, Joined comes first, then
 // its messages in order, then Left once, after its last message.
 type Policy interface {
-	// Joined: the peer is admitted and its welcome is queued.
+	// Joined: the peer is admitted. Its welcome is queued but not sent
+	// until Joined returns, so the client cannot act on it before the
+	// Policy knows the peer; frames sent to it in Joined follow the welcome.
 	Joined(p Peer)
 	// Handle handles one message. data is the raw "data" value (nil when
 	// absent), valid only during the call: copy what you keep. A *Refusal

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/coder/websocket"
 )
@@ -110,8 +111,6 @@ func TestPolicyPrivateHub(t *testing.T) {
 	a.expectClose(CloseRemoved)
 	waitFor(t, func() bool { return slices.Contains(pol.log(), "left "+a.id) })
 	c, _ := e.join(t, keyUser, "u2", "C")
-	// Joined runs once the welcome is queued: c may read its welcome first.
-	waitFor(t, func() bool { return slices.Contains(pol.log(), "joined "+c.id) })
 	b.send(map[string]any{"type": "swap", "data": c.id})
 	c.expect("replaced")
 	c.expectClose(CloseReplaced)
@@ -132,4 +131,47 @@ func TestPolicyIgnoresUnjoined(t *testing.T) {
 	if got := pol.log(); len(got) != 0 {
 		t.Fatalf("policy saw %v", got)
 	}
+}
+
+// stallingPolicy's Joined sends a greeting, then stalls until the client
+// has read its welcome or a short grace has passed. It records whether the
+// welcome reached the client while Joined was still running.
+type stallingPolicy struct {
+	routerPolicy
+	welcomed chan struct{} // closed by the test once the client read its welcome
+	early    chan bool     // one value per Joined: the welcome was read during it
+}
+
+func (s *stallingPolicy) Joined(p Peer) {
+	p.Send([]byte(`{"type":"greeting"}`))
+	select {
+	case <-s.welcomed:
+		s.early <- true
+	case <-time.After(200 * time.Millisecond): // the fixed order: nothing is sent meanwhile
+		s.early <- false
+	}
+	s.routerPolicy.Joined(p)
+}
+
+// The Policy knows a peer before the client can read its welcome, so that
+// whatever the client does on its welcome finds the Policy ready; frames the
+// Policy sends in Joined follow the welcome.
+func TestPolicyJoinedBeforeWelcome(t *testing.T) {
+	pol := &stallingPolicy{
+		routerPolicy: *newRouterPolicy(),
+		welcomed:     make(chan struct{}),
+		early:        make(chan bool, 1),
+	}
+	e := newEnv(t, Config{Policy: pol})
+	cl := e.dial(t)
+	cl.send(map[string]any{"type": "join", "key": keyUser, "uuid": "u1", "name": "A"})
+	w := cl.expect("welcome")
+	close(pol.welcomed)
+	if <-pol.early {
+		t.Fatal("the client read its welcome while Policy.Joined was running")
+	}
+	if got := pol.log(); !slices.Equal(got, []string{"joined " + w["id"].(string)}) {
+		t.Fatalf("policy log after the welcome: %v", got)
+	}
+	cl.expect("greeting")
 }

@@ -91,7 +91,10 @@ func (p *peer) handleJoin(ctx context.Context, m inbound) *clientError {
 		h.cfg.Observer.PeerJoined(p.info)
 	}
 	if h.cfg.Policy != nil {
+		// Policy state first, then the welcome: a client acting on its
+		// welcome must find the Policy knowing it.
 		h.cfg.Policy.Joined(Peer{p})
+		p.release()
 	}
 	return nil
 }

@@ -9,7 +9,8 @@ import "slices"
 
 // join publishes p, which has been admitted. It replaces the peer with the
 // same identity, if any, and queues the welcome for p and peer-joined for
-// the others. It reports false if the hub or p is already closing.
+// the others; with a Policy, p's queue is held until handleJoin releases it.
+// It reports false if the hub or p is already closing.
 func (h *Hub) join(p *peer) bool {
 	ice := p.iceServers() // before the lock: it may compute an HMAC
 	var old *peer
@@ -33,7 +34,12 @@ func (h *Hub) join(p *peer) bool {
 	for i, q := range seen {
 		others[i] = q.infoJSON
 	}
-	p.enqueue(welcomeFrame(p.info, others, ice, h.cfg.ICEPolicy)) // first in its queue
+	welcome := welcomeFrame(p.info, others, ice, h.cfg.ICEPolicy)
+	if h.cfg.Policy != nil {
+		p.hold(welcome) // first in its queue, sent once Policy.Joined has run
+	} else {
+		p.enqueue(welcome) // first in its queue
+	}
 	joined := peerJoinedFrame(p.infoJSON)
 	for _, q := range seen {
 		if !q.enqueue(joined) {

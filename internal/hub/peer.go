@@ -41,6 +41,7 @@ type peer struct {
 
 	mu          sync.Mutex // guards the following
 	queue       [][]byte   // frames for the writer, at most QueueLen; nil when empty, so an idle peer holds none
+	held        bool       // the queue waits for Policy.Joined: take hands out nothing
 	end         *ending    // set once: how the connection ends
 	cancelAdmit context.CancelFunc
 }
@@ -83,13 +84,38 @@ func (p *peer) enqueue(frame []byte) bool {
 	return true
 }
 
-// take hands the writer every frame queued so far.
+// take hands the writer every frame queued so far, or none while held.
 func (p *peer) take() [][]byte {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.held {
+		return nil
+	}
 	q := p.queue
 	p.queue = nil
 	return q
+}
+
+// hold queues the welcome, first in the queue, and holds the queue until
+// release: with a Policy, the client must not read its welcome (and act on
+// it) before Policy.Joined has run. Called under hub.mu, before p is
+// published.
+func (p *peer) hold(welcome []byte) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.held = true
+	p.queue = append(p.queue, welcome)
+}
+
+// release lets the writer send the held queue.
+func (p *peer) release() {
+	p.mu.Lock()
+	p.held = false
+	p.mu.Unlock()
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
 }
 
 // shutdown asks for the connection to end: queued frames are dropped,
