@@ -10,6 +10,7 @@ import (
 
 	"github.com/rehabrtc/rehabrtc/internal/hub"
 	"github.com/rehabrtc/rehabrtc/internal/session"
+	"github.com/rehabrtc/rehabrtc/internal/socketio"
 )
 
 // The native protocol is the hub's (docs/protocol.md) with the consultation
@@ -109,11 +110,10 @@ func (s *Service) serveNative(w http.ResponseWriter, r *http.Request) error {
 	}
 	defer s.release(o)
 	// rest checked the origin; the patterns say it again (exact origins).
-	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: s.cfg.AllowedOrigins})
-	if err != nil {
-		return nil // Accept has answered the client
-	}
-	if err := o.hub.Serve(r.Context(), c); err != nil {
+	// ServeRequest, not ServeHTTP: the office must outlive the connection.
+	opts := &websocket.AcceptOptions{OriginPatterns: s.cfg.AllowedOrigins}
+	addr := socketio.LimitKey(s.cfg.ClientAddress(r)) // the Socket.IO clients' rule
+	if err := o.hub.ServeRequest(w, r, opts, addr); err != nil {
 		o.log.Debug("native connection ended", logKeyErr, err)
 	}
 	return nil

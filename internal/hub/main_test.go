@@ -123,7 +123,7 @@ func (e *env) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// What ServeHTTP does, keeping Serve's result for the tests.
-	c, cork, err := e.hub.upgrade(w, r)
+	c, cork, err := e.hub.upgrade(w, r, nil)
 	if err != nil {
 		return
 	}

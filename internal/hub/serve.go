@@ -22,7 +22,7 @@ import (
 // request) counts against the per-address cap on connections that have not
 // joined yet.
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	c, cork, err := h.upgrade(w, r)
+	c, cork, err := h.upgrade(w, r, nil)
 	if err != nil {
 		return // Accept has answered the client
 	}
@@ -40,16 +40,33 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 }
 
-// upgrade is websocket.Accept with default options through a corkConn.
-func (h *Hub) upgrade(w http.ResponseWriter, r *http.Request) (*websocket.Conn, *corkConn, error) {
+// ServeRequest is ServeHTTP for a caller that needs its own accept options
+// or client address, or must know when the connection ends: it upgrades r
+// with opts (nil: same origin only, no compression), counts the connection
+// under addr for the per-address cap on connections that have not joined
+// yet ("" = the total cap only), and serves it with ServeHTTP's corked
+// writes, in the caller's goroutine. It returns what Serve returns, once
+// the connection has ended, or nil if the upgrade failed (Accept has then
+// answered the client).
+func (h *Hub) ServeRequest(w http.ResponseWriter, r *http.Request, opts *websocket.AcceptOptions, addr string) error {
+	c, cork, err := h.upgrade(w, r, opts)
+	if err != nil {
+		return nil
+	}
+	return h.serve(r.Context(), c, addr, cork)
+}
+
+// upgrade is websocket.Accept through a corkConn.
+func (h *Hub) upgrade(w http.ResponseWriter, r *http.Request, opts *websocket.AcceptOptions) (*websocket.Conn, *corkConn, error) {
 	cork := &corkConn{timeout: h.cfg.WriteTimeout, bufs: &h.corkBufs}
-	c, err := websocket.Accept(corkHijacker{w, cork}, r, nil)
+	c, err := websocket.Accept(corkHijacker{w, cork}, r, opts)
 	return c, cork, err
 }
 
 // Accept upgrades r like websocket.Accept with default options (same origin
 // only, no compression), for a caller that then calls Serve. Prefer
-// ServeHTTP, which also applies the per-address cap.
+// ServeHTTP or ServeRequest, which also apply the per-address cap and cork
+// writes.
 func (h *Hub) Accept(w http.ResponseWriter, r *http.Request) (*websocket.Conn, error) {
 	return websocket.Accept(w, r, nil)
 }
