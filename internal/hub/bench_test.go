@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/rehabrtc/rehabrtc/internal/testutil"
 )
 
 // BenchmarkRelay measures signal relay through a hub between real WebSocket
@@ -43,7 +45,7 @@ func benchRelay(b *testing.B, pairs int) {
 	ctx := context.Background()
 	b.SetBytes(200)
 	b.ResetTimer()
-	start, cpu := time.Now(), cpuTime()
+	start, cpu := time.Now(), testutil.CPUTime()
 	var wg sync.WaitGroup
 	for _, l := range links {
 		msg := []byte(`{"type":"signal","to":"` + l.to.id + `","data":{"candidate":"`)
@@ -77,7 +79,7 @@ func benchRelay(b *testing.B, pairs int) {
 	b.ReportMetric(float64(per*pairs)/time.Since(start).Seconds(), "msgs/s")
 	// CPU time is steadier than wall time on a shared machine. It counts
 	// both clients and the hub.
-	b.ReportMetric(float64((cpuTime()-cpu).Nanoseconds())/float64(per*pairs), "cpu-ns/msg")
+	b.ReportMetric(float64((testutil.CPUTime()-cpu).Nanoseconds())/float64(per*pairs), "cpu-ns/msg")
 }
 
 // BenchmarkJoin measures connect + join + welcome, in a session that

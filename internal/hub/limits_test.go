@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/rehabrtc/rehabrtc/internal/testutil"
 )
 
 // rawConn is a WebSocket client written by hand, to behave as no library
@@ -118,9 +120,9 @@ func TestJoinDeadlineIdleCPU(t *testing.T) {
 	// A fixed measuring window, not a wait: the hub is in the state under
 	// test for the next ~5 s, whatever the machine's speed.
 	const window = time.Second
-	before := cpuTime()
+	before := testutil.CPUTime()
 	time.Sleep(window)
-	used := cpuTime() - before
+	used := testutil.CPUTime() - before
 	t.Logf("CPU used by the process over %v with %d half-closed connections: %v", window, conns, used)
 	if used > window/4 {
 		t.Fatalf("the process used %v of CPU in %v while %d connections waited for their close handshake", used, window, conns)

@@ -11,6 +11,8 @@ import (
 
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/rehabrtc/rehabrtc/internal/testutil"
 )
 
 // BenchmarkSession runs whole sessions through a real router and real
@@ -133,7 +135,7 @@ func benchSession(b *testing.B, remote bool, groups, size, pubs int) {
 		srcs[i] = &vp8Source{width: 640, height: 360, keyEvery: 60, seq: probeSeq + 1, ts: uint32(probeSeq+1) * 3000}
 	}
 	b.ResetTimer()
-	start, cpu := time.Now(), cpuTime()
+	start, cpu := time.Now(), testutil.CPUTime()
 	var serverCPU time.Duration
 	if remote {
 		serverCPU = rr.cpu()
@@ -166,7 +168,7 @@ func benchSession(b *testing.B, remote bool, groups, size, pubs int) {
 	}
 	wg.Wait()
 	time.Sleep(200 * time.Millisecond) // the last packets in flight
-	wall, used := time.Since(start), cpuTime()-cpu
+	wall, used := time.Since(start), testutil.CPUTime()-cpu
 	if remote {
 		serverCPU = rr.cpu() - serverCPU
 	}
