@@ -41,7 +41,9 @@ type nativePolicy struct{ o *office }
 
 func (np nativePolicy) Joined(p hub.Peer) {
 	info := p.Info()
-	m := &member{id: p.ID(), link: nativeLink{p}, doctor: info.Role == hub.RoleUser}
+	// The address ServeRequest counted: the per-address member cap applies
+	// to native clients as to Socket.IO ones.
+	m := &member{id: p.ID(), link: nativeLink{p}, doctor: info.Role == hub.RoleUser, addr: p.Addr()}
 	if info.Role == hub.RoleParticipant {
 		m.ticket = info.UUID
 	}

@@ -45,3 +45,40 @@ func TestNativePendingPerAddress(t *testing.T) {
 		t.Fatalf("over the cap: closed with %v, want %d", err, hub.CloseTryAgainLater)
 	}
 }
+
+// The per-address cap on connections without the doctor token counts
+// native patients too, not only Socket.IO ones: one address holding room
+// ids cannot fill an office.
+func TestNativeMembersPerAddress(t *testing.T) {
+	e := newTestEnv(t, Config{Limits: Limits{MembersPerAddress: 2}})
+	e.createNS("doc")
+	for range 2 { // from 127.0.0.1, like the next
+		if c, code := e.dialNative("doc", e.createRoom()); c == nil {
+			t.Fatalf("patient refused under the cap: %s", code)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, e.wsURL(NativePrefix+"doc"), nil)
+	if err != nil {
+		t.Fatalf("dial native: %v", err)
+	}
+	defer ws.CloseNow()
+	if err := ws.Write(ctx, websocket.MessageText, []byte(`{"type":"join","key":"`+e.createRoom()+`"}`)); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for {
+		_, b, err := ws.Read(ctx)
+		if err != nil {
+			if code := websocket.CloseStatus(err); code != hub.CloseRemoved {
+				t.Fatalf("third patient from one address: read %q, then %v; want it removed (%d)", got, err, hub.CloseRemoved)
+			}
+			break
+		}
+		got = append(got, string(b))
+	}
+	if len(got) != 1 || !strings.Contains(got[0], `"type":"removed"`) {
+		t.Fatalf("third patient from one address got %q, want only removed", got)
+	}
+}

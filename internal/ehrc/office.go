@@ -29,7 +29,7 @@ type office struct {
 	seq     uint64         // numbers rooms in creation order
 	tokens  int            // members holding the doctor token
 	anon    int            // the others
-	byAddr  map[string]int // the others, by client address (Socket.IO only)
+	byAddr  map[string]int // the others, by client address
 }
 
 // member is one connection to a namespace, whatever its transport.
@@ -38,7 +38,7 @@ type member struct {
 	link   link
 	doctor bool   // holds the doctor token: may claim the doctor role
 	compat bool   // no token, but compatibility mode lets it claim the role
-	addr   string // client address of a Socket.IO member; "" for native ones
+	addr   string // client address; "" when unknown
 	ticket string // a native patient's room (its join key); "" = any
 	room   *room  // a patient's room, nil when in none
 }

@@ -54,6 +54,12 @@ func (p Peer) ID() string { return p.p.id }
 // Info is the peer as admitted: id, name, uuid and role.
 func (p Peer) Info() PeerInfo { return p.p.info }
 
+// Addr is the client address the hub counted the connection under for
+// its per-address cap: ServeHTTP's rule, or the one given to ServeRequest;
+// "" when unknown (Serve, or a loopback request without a forwarded
+// address).
+func (p Peer) Addr() string { return p.p.addr }
+
 // Send queues a frame, a JSON object the caller encoded. It never blocks;
 // a peer whose queue overflows is disconnected with 4008, and frames sent
 // to a connection that is ending are dropped.
