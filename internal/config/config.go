@@ -30,7 +30,7 @@ type Service struct {
 	Name      string `json:"name"`       // OpenTera service key, e.g. "VideoRehabService"
 	Hostname  string `json:"hostname"`   // "" listens on all interfaces
 	Port      int    `json:"port"`       // 1..65535
-	DebugMode bool   `json:"debug_mode"` // verbose diagnostics
+	DebugMode bool   `json:"debug_mode"` // OpenTera's; accepted and ignored (RehabRTC.log_level decides)
 }
 
 // Backend is OpenTera's main server, reached over HTTPS. An empty Hostname
