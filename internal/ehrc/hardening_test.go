@@ -190,3 +190,30 @@ func TestLimiter(t *testing.T) {
 		t.Fatalf("idle addresses kept: %d buckets", len(l.buckets))
 	}
 }
+
+// A full limiter refuses new addresses without walking every bucket per
+// request: a flood from many addresses (one IPv6 /48 holds 65,536 /64s)
+// buys at most one sweep an interval.
+func TestLimiterFullSweepsOncePerInterval(t *testing.T) {
+	now := time.Unix(0, 0)
+	l := newLimiter(20, 3*time.Second, func() time.Time { return now })
+	for i := range maxLimiterKeys {
+		if ok, _ := l.allow(fmt.Sprint("filler-", i)); !ok {
+			t.Fatalf("filler %d refused before the limiter was full", i)
+		}
+	}
+	base := l.sweeps
+	now = now.Add(time.Millisecond)
+	for i := range 100 {
+		if ok, wait := l.allow(fmt.Sprint("new-", i)); ok || wait <= 0 {
+			t.Fatalf("new address %d on a full limiter: allowed %v, wait %v", i, ok, wait)
+		}
+	}
+	if n := l.sweeps - base; n > 1 {
+		t.Fatalf("%d sweeps of %d buckets for 100 refusals, want at most 1", n, maxLimiterKeys)
+	}
+	now = now.Add(3 * time.Second) // every filler has its token back: a sweep frees them
+	if ok, _ := l.allow("after"); !ok {
+		t.Fatal("a new address is refused once the idle buckets can be forgotten")
+	}
+}

@@ -20,6 +20,7 @@ type limiter struct {
 	mu        sync.Mutex // guards the following
 	buckets   map[string]*bucket
 	lastSweep time.Time
+	sweeps    int // how many sweeps ran (tests)
 }
 
 type bucket struct {
@@ -37,7 +38,11 @@ func (l *limiter) allow(key string) (bool, time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
-	if now.Sub(l.lastSweep) > time.Minute || len(l.buckets) >= maxLimiterKeys {
+	// Full, sweep at most once an interval (a bucket gains one token an
+	// interval, so sooner frees next to nothing): a sweep walks every
+	// bucket, and a flood of new addresses must not buy one per request.
+	since := now.Sub(l.lastSweep)
+	if since > time.Minute || len(l.buckets) >= maxLimiterKeys && since >= l.interval {
 		l.sweepLocked(now)
 	}
 	b := l.buckets[key]
@@ -66,6 +71,7 @@ func (l *limiter) refill(b *bucket, now time.Time) float64 {
 // the same as new.
 func (l *limiter) sweepLocked(now time.Time) {
 	l.lastSweep = now
+	l.sweeps++
 	for k, b := range l.buckets {
 		if l.refill(b, now) >= l.burst {
 			delete(l.buckets, k)
