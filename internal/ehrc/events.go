@@ -103,7 +103,8 @@ func (o *office) create(m *member, p payload) error {
 			return errUnknownRoom
 		}
 		if first {
-			o.svc.saveRoom(id, o.ns)
+			ns := o.ns
+			o.writeLocked(func() { o.svc.saveRoom(id, ns) })
 		}
 		o.seq++
 		r = &room{id: id, seq: o.seq}

@@ -2,13 +2,16 @@ package ehrc
 
 import (
 	"context"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
 
 	"github.com/rehabrtc/rehabrtc/internal/hub"
+	"github.com/rehabrtc/rehabrtc/internal/store/boltstore"
 )
 
 // The native socket counts connections that have not joined yet per client
@@ -80,5 +83,63 @@ func TestNativeMembersPerAddress(t *testing.T) {
 	}
 	if len(got) != 1 || !strings.Contains(got[0], `"type":"removed"`) {
 		t.Fatalf("third patient from one address got %q, want only removed", got)
+	}
+}
+
+// stallingStore is a real store whose Put waits, once armed, until release
+// is closed: a disk or Redis that stalls cannot be had on demand here.
+type stallingStore struct {
+	Store
+	armed   atomic.Bool
+	stalled chan struct{} // a Put is waiting
+	release chan struct{}
+}
+
+func (s *stallingStore) Put(ctx context.Context, key string, value []byte) error {
+	if s.armed.Load() {
+		s.stalled <- struct{}{}
+		<-s.release
+	}
+	return s.Store.Put(ctx, key, value)
+}
+
+// The store writes of an office (a room entered, a room ended) are done
+// without its lock: while one waits on the store, the consultations of the
+// namespace go on.
+func TestStoreWriteOutsideOfficeLock(t *testing.T) {
+	st, err := boltstore.Open(filepath.Join(t.TempDir(), "rehabrtc.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	store := &stallingStore{Store: st.Tree("ehrc"), stalled: make(chan struct{}, 1), release: make(chan struct{})}
+	e := newTestEnv(t, Config{Store: store})
+	c := startConsultation(t, e, "doc", false, true)
+
+	store.armed.Store(true)
+	room2 := e.createRoom()
+	p2 := e.dial("doc", true, room2)
+	p2.emit("create", map[string]string{"room-id": room2}) // saves room2: the Put stalls
+	select {
+	case <-store.stalled:
+	case <-time.After(5 * time.Second):
+		t.Fatal("entering a room wrote nothing to the store")
+	}
+	c.doctor.emit("offer", map[string]string{"peer-id": c.patient.ID(), "sdp": "x"})
+	got := make(chan map[string]any, 1)
+	go func() { got <- c.patient.expect("offer") }()
+	select {
+	case m := <-got:
+		if m["sdp"] != "x" {
+			t.Fatalf("offer %v", m)
+		}
+	case <-time.After(3 * time.Second):
+		close(store.release)
+		<-got
+		t.Fatal("the office stalled while its store write waited")
+	}
+	close(store.release)
+	if m := c.doctor.expect("new-patient"); m["room-id"] != room2 {
+		t.Fatalf("new-patient %v", m)
 	}
 }

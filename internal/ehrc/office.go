@@ -21,7 +21,12 @@ type office struct {
 	log  *slog.Logger
 	refs int // connections using the office; guarded by the registry's lock
 
+	// storeMu is held by the one goroutine doing the office's store writes,
+	// so that they keep the order in which they were decided.
+	storeMu sync.Mutex
+
 	mu      sync.Mutex // guards the following
+	writes  []func()   // store writes decided under mu, done by flushWrites without it
 	closed  bool
 	members map[string]*member
 	doctor  *member // the member that claimed the doctor role, if connected
@@ -121,6 +126,7 @@ func (o *office) handle(id, event string, raw json.RawMessage) error {
 	if err != nil {
 		return err
 	}
+	defer o.flushWrites() // after the unlock below
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	m := o.members[id]
@@ -134,6 +140,7 @@ func (o *office) handle(id, event string, raw json.RawMessage) error {
 // of each of its rooms is told client-disconnected, and rooms left empty
 // end.
 func (o *office) leave(id string) {
+	defer o.flushWrites() // after the unlock below
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	m := o.members[id]
@@ -190,6 +197,7 @@ func (o *office) close(ctx context.Context, why hub.CloseReason) {
 		}
 	}
 	o.mu.Unlock()
+	o.flushWrites()
 	for _, m := range ms {
 		if _, native := m.link.(nativeLink); !native { // the hub tells its own
 			m.link.end(false)
@@ -197,6 +205,31 @@ func (o *office) close(ctx context.Context, why hub.CloseReason) {
 	}
 	if err := o.hub.Close(ctx, why); err != nil {
 		o.log.Warn("native connections did not close in time", logKeyErr, err)
+	}
+}
+
+// writeLocked queues a store write; the goroutine that holds mu does it
+// with flushWrites once it has let mu go. o.mu must be held.
+func (o *office) writeLocked(w func()) { o.writes = append(o.writes, w) }
+
+// flushWrites does the queued store writes, in order, without mu: a slow
+// store (an fsync, a Redis round trip, up to storeTimeout) must not stall
+// every consultation of the namespace. One goroutine at a time drains the
+// queue, which keeps a room's save before its removal.
+func (o *office) flushWrites() {
+	o.storeMu.Lock()
+	defer o.storeMu.Unlock()
+	for {
+		o.mu.Lock()
+		ws := o.writes
+		o.writes = nil
+		o.mu.Unlock()
+		if len(ws) == 0 {
+			return
+		}
+		for _, w := range ws {
+			w()
+		}
 	}
 }
 

@@ -127,6 +127,8 @@ func (s *Service) saveRoom(id string, ns *namespace) {
 // keys).
 func (s *Service) forgetRooms(keys ...string) {
 	for _, k := range keys {
-		s.deleteSaved(context.Background(), k)
+		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+		s.deleteSaved(ctx, k)
+		cancel()
 	}
 }

@@ -57,7 +57,8 @@ func (o *office) endRoomLocked(r *room, park bool) {
 		o.svc.reg.park(r.id, o.ns)
 	} else {
 		o.svc.reg.free(r.id, o.ns)
-		o.svc.forgetRooms(roomKey(o.ns.id, r.id))
+		key := roomKey(o.ns.id, r.id)
+		o.writeLocked(func() { o.svc.forgetRooms(key) })
 	}
 	o.stopRecordingLocked(r)
 }
