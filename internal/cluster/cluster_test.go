@@ -25,8 +25,10 @@ const testLease = 1500 * time.Millisecond
 // its own connections) and closes it when the test ends.
 func join(t *testing.T, addr, id string, load func() Load) *Node {
 	t.Helper()
+	// Timeouts as long as one beat (ttl/3): a loaded CI machine can take
+	// more than 200 ms to answer, and a beat is bounded by ttl/3 anyway.
 	rdb := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1,
-		DialTimeout: 200 * time.Millisecond, ReadTimeout: 200 * time.Millisecond, WriteTimeout: 200 * time.Millisecond})
+		DialTimeout: testLease / 3, ReadTimeout: testLease / 3, WriteTimeout: testLease / 3})
 	t.Cleanup(func() { rdb.Close() })
 	n, err := Join(t.Context(), rdb, Config{Name: "test", NodeID: id, InternalAddr: id + ":7000", LeaseTime: testLease, Load: load})
 	if err != nil {
