@@ -133,7 +133,11 @@ type Config struct {
 
 	Logger *slog.Logger // child logger of the session; nil discards
 
-	QueueLen     int           // outgoing frames per connection; default 256
+	// The outgoing queue of each connection, in frames and in bytes: far
+	// above what a reader that keeps reading ever holds, so that only a
+	// client that stops reading fills it; the bytes bound its memory.
+	QueueLen     int           // default 4096 frames
+	QueueBytes   int           // default 4 MiB
 	PingInterval time.Duration // default 20s
 	PongTimeout  time.Duration // a ping unanswered this long closes with 4010; default 45s
 	WriteTimeout time.Duration // a write (of the frames queued at that moment) slower than this drops the connection; default 5s
@@ -142,9 +146,9 @@ type Config struct {
 	// The message budget of each client (docs/protocol.md): a token bucket
 	// of RateBurst tokens refilled at RateLimit per second; a message costs
 	// one token plus one per full 16 KiB. Over budget, the client gets
-	// rate-limited and is closed with 4029. Defaults 100/s and 120; keep
-	// RateBurst at most QueueLen/2, so that even two clients bursting at
-	// once cannot overflow the queue of a peer that keeps reading.
+	// rate-limited and is closed with 4029. Defaults 100/s and 120, so that
+	// the default queue holds the bursts of 34 clients at once (4096/120
+	// frames): a burst cannot get a peer that keeps reading cut as too slow.
 	RateLimit float64
 	RateBurst float64
 
@@ -158,7 +162,8 @@ type Config struct {
 
 // Defaults of [Config].
 const (
-	DefaultQueueLen     = 256
+	DefaultQueueLen     = 4096
+	DefaultQueueBytes   = 4 << 20
 	DefaultPingInterval = 20 * time.Second
 	DefaultPongTimeout  = 45 * time.Second
 	DefaultWriteTimeout = 5 * time.Second
@@ -176,6 +181,9 @@ const (
 func (c Config) withDefaults() Config {
 	if c.QueueLen <= 0 {
 		c.QueueLen = DefaultQueueLen
+	}
+	if c.QueueBytes <= 0 {
+		c.QueueBytes = DefaultQueueBytes
 	}
 	if c.PingInterval <= 0 {
 		c.PingInterval = DefaultPingInterval

@@ -26,8 +26,9 @@
 // blocks and never touches the socket, so it is allowed under the hub lock,
 // and a full queue closes its connection with 4008 instead of slowing the
 // sender down. Each client has a message budget (a token bucket checked by
-// its reader) that is smaller than a queue, so a burst from one client
-// cannot overflow the queue of a peer that keeps reading.
+// its reader) far smaller than a queue (4096 frames, 4 MiB), so the bursts
+// of many clients at once cannot overflow the queue of a peer that keeps
+// reading: only a peer that stops reading fills its queue.
 //
 // Membership changes (join, leave, kick, replace) and the notices they cause
 // are queued under the hub's write lock and relays under its read lock, so

@@ -41,6 +41,7 @@ type peer struct {
 
 	mu          sync.Mutex // guards the following
 	queue       [][]byte   // frames for the writer, at most QueueLen; nil when empty, so an idle peer holds none
+	queued      int        // bytes in queue, at most QueueBytes
 	held        bool       // the queue waits for Policy.Joined: take hands out nothing
 	end         *ending    // set once: how the connection ends
 	cancelAdmit context.CancelFunc
@@ -70,12 +71,13 @@ func (p *peer) enqueue(frame []byte) bool {
 	case p.end != nil:
 		p.mu.Unlock()
 		return true // ending: frames are dropped, the notice is last
-	case len(p.queue) >= p.hub.cfg.QueueLen:
+	case len(p.queue) >= p.hub.cfg.QueueLen, p.queued+len(frame) > p.hub.cfg.QueueBytes:
 		p.mu.Unlock()
 		p.shutdown(endTooSlow)
 		return false
 	}
 	p.queue = append(p.queue, frame)
+	p.queued += len(frame)
 	p.mu.Unlock()
 	select {
 	case p.wake <- struct{}{}:
@@ -92,7 +94,7 @@ func (p *peer) take() [][]byte {
 		return nil
 	}
 	q := p.queue
-	p.queue = nil
+	p.queue, p.queued = nil, 0
 	return q
 }
 
@@ -105,6 +107,7 @@ func (p *peer) hold(welcome []byte) {
 	defer p.mu.Unlock()
 	p.held = true
 	p.queue = append(p.queue, welcome)
+	p.queued += len(welcome)
 }
 
 // release lets the writer send the held queue.
