@@ -13,6 +13,7 @@ package config
 import (
 	"net"
 	"strconv"
+	"time"
 )
 
 // Config is the whole configuration file. The JSON key of each field is
@@ -79,6 +80,9 @@ type RehabRTC struct {
 	PeerRateLimit PeerRateLimit `json:"peer_rate_limit"`
 	Cluster       Cluster       `json:"cluster"` // several nodes sharing sessions through Redis (docs/scale-out.md)
 	TURN          TURN          `json:"turn"`    // the embedded TURN server and external TURN (docs/network.md)
+	// PersonalDataDays is how long a stopped session keeps the names and
+	// languages of its people (docs/security.md); 0 = purge at once.
+	PersonalDataDays int `json:"personal_data_days"`
 }
 
 // TURN is the embedded TURN server, plus external TURN servers (coturn)
@@ -154,6 +158,18 @@ type Gateway struct {
 	Hosts []string `json:"hosts"`
 }
 
+// DefaultPersonalDataDays and MaxPersonalDataDays bound
+// RehabRTC.personal_data_days.
+const (
+	DefaultPersonalDataDays = 30
+	MaxPersonalDataDays     = 3650
+)
+
+// PersonalDataRetention is RehabRTC.personal_data_days as a duration.
+func (r *RehabRTC) PersonalDataRetention() time.Duration {
+	return time.Duration(r.PersonalDataDays) * 24 * time.Hour
+}
+
 // ICEServer is one entry of RTCConfiguration.iceServers.
 type ICEServer struct {
 	URLs       StringList `json:"urls"` // a string or an array of strings in JSON
@@ -186,7 +202,8 @@ func Default() *Config {
 				PerSecond: DefaultPeerRatePerSecond,
 				Burst:     DefaultPeerRateBurst,
 			},
-			Cluster: DefaultCluster(),
+			Cluster:          DefaultCluster(),
+			PersonalDataDays: DefaultPersonalDataDays,
 			TURN: TURN{
 				Enabled:       true,
 				Listen:        ":3478",

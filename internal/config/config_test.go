@@ -206,7 +206,7 @@ func TestJSONHasEveryKey(t *testing.T) {
 		"Backend":  {"ca_file", "hostname", "port", "verify_tls"},
 		"Redis":    {"db", "hostname", "password", "port", "username"},
 		"WebRTC":   {"executable", "external_port", "hostname", "local_base_port", "max_sessions", "script", "working_directory"},
-		"RehabRTC": {"api_keys", "busy_reply", "cluster", "data_dir", "ehrc", "gateway", "ice_servers", "log_format", "log_level", "peer_rate_limit", "session_bind", "turn", "url_scheme"},
+		"RehabRTC": {"api_keys", "busy_reply", "cluster", "data_dir", "ehrc", "gateway", "ice_servers", "log_format", "log_level", "peer_rate_limit", "personal_data_days", "session_bind", "turn", "url_scheme"},
 	}
 	if len(file) != len(want) {
 		t.Errorf("sections = %v, want %v", slices.Sorted(maps.Keys(file)), want)

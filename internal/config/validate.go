@@ -165,6 +165,9 @@ func (v *checker) rehabRTC(r *RehabRTC) {
 	v.turn(&r.TURN)
 	v.oneOf("RehabRTC.log_level", r.LogLevel, "debug", "info", "warn", "error")
 	v.oneOf("RehabRTC.log_format", r.LogFormat, "text", "json")
+	if r.PersonalDataDays < 0 || r.PersonalDataDays > MaxPersonalDataDays {
+		v.add("RehabRTC.personal_data_days", "must be between 0 and %d (got %d)", MaxPersonalDataDays, r.PersonalDataDays)
+	}
 	v.ehrc(&r.EHRC)
 	if p := r.PeerRateLimit.PerSecond; !(p > 0 && p <= MaxPeerRate) {
 		v.add("RehabRTC.peer_rate_limit.messages_per_second", "must be above 0 and at most %g (got %g)", float64(MaxPeerRate), p)

@@ -122,8 +122,9 @@ func TestValidateRejects(t *testing.T) {
 		"turn external url": {func(c *Config) {
 			c.RehabRTC.TURN.External = External{URLs: StringList{"stun:x"}, Secret: strings.Repeat("s", 32)}
 		}, "RehabRTC.turn.external.urls", `"stun:x" must be a turn: or turns: URL with a host`},
-		"log_level":  {func(c *Config) { c.RehabRTC.LogLevel = "verbose" }, "RehabRTC.log_level", `must be one of "debug", "info", "warn", "error" (got "verbose")`},
-		"log_format": {func(c *Config) { c.RehabRTC.LogFormat = "xml" }, "RehabRTC.log_format", `must be one of "text", "json" (got "xml")`},
+		"log_level":          {func(c *Config) { c.RehabRTC.LogLevel = "verbose" }, "RehabRTC.log_level", `must be one of "debug", "info", "warn", "error" (got "verbose")`},
+		"log_format":         {func(c *Config) { c.RehabRTC.LogFormat = "xml" }, "RehabRTC.log_format", `must be one of "text", "json" (got "xml")`},
+		"personal_data_days": {func(c *Config) { c.RehabRTC.PersonalDataDays = -1 }, "RehabRTC.personal_data_days", "must be between 0 and 3650 (got -1)"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()

@@ -150,6 +150,11 @@ func (m *Manager) recordToStart(ctx context.Context, id int64, req *Request) (*R
 	if req.Parameters != nil {
 		rec.Parameters = req.Parameters
 	}
+	if req.Creator.Name != "" && req.Creator.UUID == rec.Creator.UUID {
+		rec.Creator.Name = req.Creator.Name
+	}
+	rec.Forgotten = false
+	mergeInvitees(rec, req.Invitees)
 	return rec, nil
 }
 
@@ -166,11 +171,12 @@ func (m *Manager) newRecord(ctx context.Context, req *Request) (*Record, error) 
 	for k, list := range req.Lists {
 		*rec.Members.list(k) = list
 	}
+	mergeInvitees(rec, req.Invitees)
 	if err := m.cfg.Store.Create(ctx, rec); err != nil {
 		return nil, internal("Cannot create session", err)
 	}
 	if rec.Name == "" {
-		rec.Name = defaultName("", rec.ID, rec.StartTime)
+		rec.Name = defaultTitle(rec)
 	}
 	return rec, nil
 }
@@ -246,6 +252,7 @@ func (m *Manager) invite(ctx context.Context, req *Request) (*Reply, error) {
 		if err != nil {
 			return nil, err
 		}
+		mergeInvitees(next, req.Invitees)
 		var chs []Change
 		if l.ready.Load() { // before that, the Started change will invite everyone
 			chs = append(chs, Change{Type: ChangeInvited, Added: added})
@@ -260,6 +267,7 @@ func (m *Manager) remove(ctx context.Context, req *Request) (*Reply, error) {
 		if err != nil {
 			return nil, err
 		}
+		pruneInvitees(next) // a removed invitee's name goes with them
 		r, err := m.commitAndTell(ctx, l, next, "removed", Change{Type: ChangeRemoved, Removed: gone})
 		if err != nil {
 			return nil, err
@@ -360,6 +368,7 @@ func (m *Manager) inviteReply(ctx context.Context, req *Request) (*Reply, error)
 		}
 		next := l.rec.clone()
 		dropMember(&next.Members, r.Kind, r.UUID)
+		pruneInvitees(next)
 		next.addEvent(EventJoinRefused, m.now(), fmt.Sprintf("%s %s", r.Kind.label(), r.UUID), m.cfg.ServiceKey)
 		if err := m.commit(ctx, l, next, "Cannot create refused session event"); err != nil {
 			return nil, err

@@ -1,7 +1,6 @@
 package session
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -293,11 +292,6 @@ func notFound(err error, text string) error {
 }
 
 var errClosed = &Error{Code: CodeUnavailable, Text: "service is shutting down"}
-
-// defaultName follows OpenTera's "<type> [<year>.<count>]".
-func defaultName(name string, id int64, at time.Time) string {
-	return cmp.Or(name, "Session ["+at.Format("2006")+"."+itoa(id)+"]")
-}
 
 // runningByUUID finds the id of the running session with uuid.
 func (m *Manager) runningByUUID(uuid string) (int64, bool) {

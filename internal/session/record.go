@@ -152,6 +152,11 @@ type Record struct {
 	Parameters json.RawMessage `json:"session_parameters,omitempty"`
 	Members    Members         `json:"members"`
 	Events     []Event         `json:"session_events"`
+	// Invitees holds the display names and languages of members (and the
+	// creator), by uuid: personal data, purged after the retention.
+	Invitees map[string]Invitee `json:"invitees,omitempty"`
+	// Forgotten: the names of this stopped session were purged.
+	Forgotten bool `json:"personal_data_forgotten,omitempty"`
 
 	// Runtime, meaningful while Running.
 	Running   bool      `json:"running"`
@@ -181,5 +186,11 @@ func (r *Record) clone() *Record {
 	}
 	c.Events = append([]Event{}, r.Events...)
 	c.Tokens = append([]Token(nil), r.Tokens...)
+	if r.Invitees != nil {
+		c.Invitees = make(map[string]Invitee, len(r.Invitees))
+		for u, inv := range r.Invitees {
+			c.Invitees[u] = inv
+		}
+	}
 	return &c
 }

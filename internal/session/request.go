@@ -46,6 +46,9 @@ type Request struct {
 	Lists      map[Kind][]string
 	Parameters json.RawMessage
 	Reply      *InviteReply
+	// Invitees are the display names and languages given for members of
+	// the request (and the creator), by uuid; personal data.
+	Invitees map[string]Invitee
 }
 
 // InviteReply is the parameters of an invite_reply.
@@ -78,6 +81,8 @@ type wireRequest struct {
 	Participants  *[]string       `json:"session_participants"`
 	Devices       *[]string       `json:"session_devices"`
 	Parameters    json.RawMessage `json:"parameters"`
+	CreatorName   *string         `json:"session_creator_name"`
+	Invitees      *[]wireInvitee  `json:"session_invitees"`
 }
 
 // ParseManage decodes and validates a body of the form
@@ -163,6 +168,9 @@ func (w *wireRequest) validate() (*Request, error) {
 	if err := w.creator(r); err != nil {
 		return nil, err
 	}
+	if err := w.names(r); err != nil {
+		return nil, err
+	}
 	if len(r.Parameters) > 0 && !json.Valid(r.Parameters) {
 		return nil, errorf(CodeBadRequest, "parameters: not valid JSON")
 	}
@@ -203,12 +211,36 @@ func (w *wireRequest) ids(r *Request) error {
 		r.ServiceID = *w.ServiceID
 	}
 	if w.Name != nil {
-		name := strings.TrimSpace(*w.Name)
-		if len([]rune(name)) > 200 {
-			return errorf(CodeBadRequest, "session_name: at most 200 characters")
+		name, err := cleanText("session_name", *w.Name, MaxTitleLen)
+		if err != nil {
+			return err
 		}
 		r.Name = name
 	}
+	return nil
+}
+
+// names reads the personal data a start or an invitation may carry: the
+// creator's display name and the invitees' names and languages.
+func (w *wireRequest) names(r *Request) error {
+	if w.CreatorName != nil {
+		name, err := cleanText("session_creator_name", *w.CreatorName, MaxNameLen)
+		if err != nil {
+			return err
+		}
+		r.Creator.Name = name
+	}
+	if w.Invitees == nil {
+		return nil
+	}
+	if r.Action != ActionStart && r.Action != ActionInvite {
+		return errorf(CodeBadRequest, "session_invitees: only for start and invite")
+	}
+	inv, err := parseInvitees(*w.Invitees)
+	if err != nil {
+		return err
+	}
+	r.Invitees = inv
 	return nil
 }
 

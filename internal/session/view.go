@@ -58,12 +58,15 @@ type View struct {
 	Invitations     []Invitation    `json:"session_invitations,omitempty"`
 	Port            int             `json:"session_port,omitempty"`
 	Peers           []Peer          `json:"session_peers,omitempty"`
+	// Personal data (docs/security.md): the creator's display name (given
+	// at start, or told by OpenTera's main server) and the invitees' names
+	// and languages by uuid. Only API-key holders and OpenTera see a View.
+	CreatorName string             `json:"session_creator_name,omitempty"`
+	Invitees    map[string]Invitee `json:"session_invitees,omitempty"`
 
 	// For adapters, not part of the JSON: whether the endpoint answers
-	// (invitations may go out) and the creator's display name, when known
-	// (OpenTera's main server tells it).
-	Ready       bool   `json:"-"`
-	CreatorName string `json:"-"`
+	// (invitations may go out).
+	Ready bool `json:"-"`
 }
 
 // peers asks l's endpoint who is connected (nil when not running). It may
@@ -86,7 +89,7 @@ func (m *Manager) view(rec *Record, l *live, peers []Peer) *View {
 		CreatorUUID: c.Creator.UUID, StartTime: c.StartTime, Duration: c.Duration,
 		Status: c.Status, Parameters: c.Parameters,
 		Users: c.Members.Users, Participants: c.Members.Participants, Devices: c.Members.Devices,
-		Events: c.Events, CreatorName: c.Creator.Name,
+		Events: c.Events, CreatorName: c.Creator.Name, Invitees: c.Invitees,
 	}
 	if l != nil {
 		v.Ready = l.ready.Load()
