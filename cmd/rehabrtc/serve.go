@@ -25,6 +25,7 @@ import (
 	"github.com/rehabrtc/rehabrtc/internal/config"
 	"github.com/rehabrtc/rehabrtc/internal/ehrc"
 	"github.com/rehabrtc/rehabrtc/internal/endpoint"
+	"github.com/rehabrtc/rehabrtc/internal/feed"
 	"github.com/rehabrtc/rehabrtc/internal/gateway"
 	"github.com/rehabrtc/rehabrtc/internal/httpapi"
 	"github.com/rehabrtc/rehabrtc/internal/httpserver"
@@ -86,6 +87,7 @@ type server struct {
 	keys     *apikey.Guard     // shared by the API and the EHRC routes: guesses on either count together
 	ot       *opentera.Interop // nil without Redis
 	turn     *turnSetup        // TURN credentials and the embedded server (turn.go)
+	feed     *feed.Broker      // the dashboards' live events
 }
 
 func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
@@ -115,9 +117,10 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 	}
 	s := &server{cfg: cfg, log: log, store: st, counters: &hub.Counters{}, apiKeys: keys, ot: ot,
 		keys: apikey.New(keys, apikey.DefaultLimits, nil),
-		pool: sessionPorts(cfg, log), turn: newTURN(cfg)}
+		pool: sessionPorts(cfg, log), turn: newTURN(cfg), feed: &feed.Broker{}}
 	s.keys.SetLogger(log.With(logKeyComponent, "apikey"))
-	runner, err := sessionRunner(cfg, endpoint.Options{ICEServers: ice, Counters: s.counters, ICE: peerICE{s.turn.ice}, // in-process, or a child each
+	// In process, every hub tells the feed who joins and leaves.
+	runner, err := sessionRunner(cfg, endpoint.Options{ICEServers: ice, Counters: s.counters, ICE: peerICE{s.turn.ice}, Presence: s.feed, // in-process, or a child each
 		RateLimit: cfg.RehabRTC.PeerRateLimit.PerSecond, RateBurst: cfg.RehabRTC.PeerRateLimit.Burst})
 	if err != nil {
 		st.Close()
@@ -126,7 +129,7 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 	}
 	s.runner = runner
 	s.mgr = session.NewManager(session.Config{
-		Events:     ot.Events(),
+		Events:     feed.Sinks{ot.Events(), s.feed},
 		Store:      ot.Records(st, log),
 		Runner:     runner,
 		Ports:      s.pool,
@@ -152,7 +155,8 @@ func (s *server) run(ctx context.Context) error {
 	defer s.turn.close(s.log) // after the HTTP servers: the shared TLS port feeds it
 	s.ot.Start(s.mgr)
 	api := httpapi.New(httpapi.Config{
-		Sessions: s.mgr, APIKeys: s.apiKeys, Keys: s.keys, Backup: s.store.WriteTo, Metrics: s.metrics(), Ready: s.ready, Logger: s.log.With(logKeyComponent, "api"),
+		Sessions: s.mgr, APIKeys: s.apiKeys, Keys: s.keys, Backup: s.store.WriteTo, Metrics: s.metrics(), Ready: s.ready, Events: s.feed,
+		Logger: s.log.With(logKeyComponent, "api"),
 	})
 	consult, err := s.consultations(ctx)
 	if err != nil {
@@ -170,6 +174,9 @@ func (s *server) run(ctx context.Context) error {
 	}
 	errc := make(chan error, len(servers))
 	var wg sync.WaitGroup
+	purgeCtx, stopPurge := context.WithCancel(context.Background())
+	defer stopPurge()
+	wg.Go(func() { s.mgr.RunPurger(purgeCtx, s.cfg.RehabRTC.PersonalDataRetention(), 0) })
 	for _, hs := range servers {
 		wg.Go(func() {
 			if err := hs.serve(s.cfg); !errors.Is(err, http.ErrServerClosed) {
@@ -191,7 +198,9 @@ func (s *server) run(ctx context.Context) error {
 	defer cancel()
 	s.ot.Stop(dctx)                     // no more RPCs; queued OpenTera events go out
 	s.closeConsultations(dctx, consult) // before the manager: recorded rooms stop cleanly
-	s.mgr.Shutdown(dctx)                // hubs own the hijacked WebSockets: close them first
+	stopPurge()
+	s.mgr.Shutdown(dctx) // hubs own the hijacked WebSockets: close them first
+	s.feed.Close()       // event streams end: the servers need not wait for them
 	for _, hs := range servers {
 		if err := hs.srv.Shutdown(dctx); err != nil {
 			hs.srv.Close()

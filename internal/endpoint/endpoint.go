@@ -25,7 +25,15 @@ type Options struct {
 	RateLimit, RateBurst float64
 	// ICE, if set, hands each admitted peer its own ICE servers (TURN
 	// credentials bound to the invitation) instead of ICEServers.
-	ICE PeerICE
+	ICE      PeerICE
+	Presence Presence // hears joins and leaves of every session; may be nil
+}
+
+// Presence hears who joins and leaves a session, for the dashboards' live
+// view. It is called from the peer's goroutine and must not block.
+type Presence interface {
+	PeerJoined(sessionID int64, p session.Peer)
+	PeerLeft(sessionID int64, p session.Peer)
 }
 
 // PeerICE hands the invitee id of session sessionID its ICE servers (a
@@ -62,8 +70,13 @@ func New(spec session.RunSpec, opts Options) *Endpoint {
 		log = slog.New(slog.DiscardHandler)
 	}
 	e := &Endpoint{gate: spec.Gate, port: spec.Port, log: log}
+	var obs hub.Observer
+	if opts.Presence != nil {
+		obs = observer{id: spec.SessionID, p: opts.Presence}
+	}
 	hc := hub.Config{
 		Admitter:   admitter{spec.Gate},
+		Observer:   obs,
 		Counters:   opts.Counters,
 		ICEServers: opts.ICEServers,
 		Logger:     log,
@@ -102,10 +115,23 @@ func (e *Endpoint) Peers() []session.Peer {
 	ps := e.hub.Peers()
 	out := make([]session.Peer, len(ps))
 	for i, p := range ps {
-		out[i] = session.Peer{ID: p.ID, Name: p.Name, UUID: p.UUID, Role: session.Kind(p.Role)}
+		out[i] = peerOf(p)
 	}
 	return out
 }
+
+func peerOf(p hub.PeerInfo) session.Peer {
+	return session.Peer{ID: p.ID, Name: p.Name, UUID: p.UUID, Role: session.Kind(p.Role)}
+}
+
+// observer tells Presence about the joins and leaves of one session's hub.
+type observer struct {
+	id int64
+	p  Presence
+}
+
+func (o observer) PeerJoined(p hub.PeerInfo) { o.p.PeerJoined(o.id, peerOf(p)) }
+func (o observer) PeerLeft(p hub.PeerInfo)   { o.p.PeerLeft(o.id, peerOf(p)) }
 
 // Close tells every peer why and waits until they are gone.
 func (e *Endpoint) Close(ctx context.Context, why session.StopReason) error {

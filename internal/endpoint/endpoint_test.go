@@ -137,3 +137,69 @@ func TestWebSocketWrongPortPath(t *testing.T) {
 }
 
 func contains(b []byte, s string) bool { return strings.Contains(string(b), s) }
+
+// presence records what an endpoint tells it, in order.
+type presence struct {
+	ch chan string
+}
+
+func (p presence) PeerJoined(id int64, peer session.Peer) {
+	p.ch <- fmt.Sprintf("%d joined %s %s", id, peer.Role, peer.UUID)
+}
+func (p presence) PeerLeft(id int64, peer session.Peer) {
+	p.ch <- fmt.Sprintf("%d left %s %s", id, peer.Role, peer.UUID)
+}
+
+// TestPresenceHearsJoinsAndLeaves: the hub's joins and leaves reach the
+// Presence sink, named by the session's id, so dashboards hear them.
+func TestPresenceHearsJoinsAndLeaves(t *testing.T) {
+	p := presence{ch: make(chan string, 4)}
+	r := &Runner{Options: Options{Presence: p}}
+	ep, err := r.Start(context.Background(), session.RunSpec{SessionID: 7, Port: 8080, Gate: gate{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _ := r.Handler(8080)
+	srv := newTestServer(t, h)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv, "http")+"/websocket/8080/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Write(ctx, websocket.MessageText, []byte(`{"type":"join","key":"pkey","name":"P"}`))
+	if _, msg, err := c.Read(ctx); err != nil || !contains(msg, `"type":"welcome"`) {
+		t.Fatalf("welcome: %s %v", msg, err)
+	}
+	want := func(s string) {
+		t.Helper()
+		select {
+		case got := <-p.ch:
+			if got != s {
+				t.Fatalf("presence %q, want %q", got, s)
+			}
+		case <-ctx.Done():
+			t.Fatalf("no %q", s)
+		}
+	}
+	want("7 joined participant p1")
+	c.Close(websocket.StatusNormalClosure, "")
+	want("7 left participant p1")
+	if err := ep.Stop(ctx, session.StopEnded); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// newTestServer serves h on a loopback port until the test ends.
+func newTestServer(t *testing.T, h http.Handler) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	done := make(chan struct{})
+	go func() { srv.Serve(ln); close(done) }()
+	t.Cleanup(func() { srv.Close(); <-done })
+	return "http://" + ln.Addr().String()
+}

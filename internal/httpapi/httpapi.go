@@ -11,8 +11,10 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/rehabrtc/rehabrtc/internal/apikey"
+	"github.com/rehabrtc/rehabrtc/internal/feed"
 	"github.com/rehabrtc/rehabrtc/internal/session"
 	"github.com/rehabrtc/rehabrtc/internal/web"
 )
@@ -22,6 +24,12 @@ type Sessions interface {
 	Manage(ctx context.Context, req *session.Request) (*session.Reply, error)
 	Get(ctx context.Context, id int64) (*session.View, error)
 	List(ctx context.Context, runningOnly bool) ([]*session.View, error)
+	Forget(ctx context.Context, id int64) (*session.View, error)
+}
+
+// Events is where the live event stream subscribes (a *feed.Broker).
+type Events interface {
+	Subscribe() (*feed.Subscription, error)
 }
 
 // Config wires an API.
@@ -35,6 +43,10 @@ type Config struct {
 	// tx.WriteTo); nil: no GET /api/store/backup.
 	Backup func(w io.Writer) (int64, error)
 	Logger *slog.Logger
+	Events Events // nil: no /api/events
+	// Heartbeat is how often an idle event stream sends a comment, so
+	// proxies keep it open and a dead client is noticed (0: 15 s).
+	Heartbeat time.Duration
 }
 
 // maxBody bounds request bodies: session_manage bodies are small.
@@ -63,6 +75,8 @@ func New(cfg Config) http.Handler {
 	if cfg.Backup != nil {
 		mux.Handle("GET /api/store/backup", a.authed(a.backup))
 	}
+	mux.Handle("DELETE /api/sessions/{id}/personal-data", a.authed(a.forget))
+	mux.Handle("GET /api/events", a.authed(a.events))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -185,10 +199,18 @@ func (a *api) list(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (a *api) get(w http.ResponseWriter, r *http.Request) error {
+func sessionID(r *http.Request) (int64, error) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil || id <= 0 {
-		return &Error{Status: http.StatusBadRequest, Text: "session id: must be a positive integer"}
+		return 0, &Error{Status: http.StatusBadRequest, Text: "session id: must be a positive integer"}
+	}
+	return id, nil
+}
+
+func (a *api) get(w http.ResponseWriter, r *http.Request) error {
+	id, err := sessionID(r)
+	if err != nil {
+		return err
 	}
 	v, err := a.cfg.Sessions.Get(r.Context(), id)
 	if err != nil {
@@ -213,6 +235,81 @@ func (a *api) backup(w http.ResponseWriter, r *http.Request) error {
 		a.log.ErrorContext(r.Context(), "store backup cut short", "bytes", n, "err", err)
 	}
 	return nil
+}
+
+// forget deletes the names of a stopped session now (docs/security.md).
+func (a *api) forget(w http.ResponseWriter, r *http.Request) error {
+	id, err := sessionID(r)
+	if err != nil {
+		return err
+	}
+	v, err := a.cfg.Sessions.Forget(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	a.log.InfoContext(r.Context(), "personal data of a session deleted on request", "session", id)
+	writeJSON(w, http.StatusOK, v)
+	return nil
+}
+
+// streamWriteTimeout bounds one write of the event stream: a client that
+// does not read is dropped rather than holding a goroutine.
+const streamWriteTimeout = 10 * time.Second
+
+// events is the dashboards' live stream (Server-Sent Events): "hello" once
+// subscribed, then one "data:" line per change (feed.Event: what changed,
+// never who), and a comment when idle. It ends when the client goes, the
+// broker closes (shutdown) or the client falls too far behind; the
+// dashboard then reconnects and reads the sessions again.
+func (a *api) events(w http.ResponseWriter, r *http.Request) error {
+	if a.cfg.Events == nil {
+		return &Error{Status: http.StatusNotFound, Text: "no event stream"}
+	}
+	sub, err := a.cfg.Events.Subscribe()
+	if err != nil {
+		return &Error{Status: http.StatusServiceUnavailable, Text: "service is shutting down", Err: err}
+	}
+	defer sub.Close()
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	send := func(s string) bool {
+		_ = rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout)) // not every writer supports it
+		if _, err := io.WriteString(w, s); err != nil {
+			return false
+		}
+		return rc.Flush() == nil
+	}
+	if !send("retry: 1000\nevent: hello\ndata: {}\n\n") {
+		return nil
+	}
+	beat := a.cfg.Heartbeat
+	if beat <= 0 {
+		beat = 15 * time.Second
+	}
+	tick := time.NewTicker(beat)
+	defer tick.Stop()
+	for {
+		var msg string
+		select {
+		case <-r.Context().Done():
+			return nil
+		case e, ok := <-sub.C:
+			if !ok {
+				return nil
+			}
+			data, _ := json.Marshal(e)
+			msg = "data: " + string(data) + "\n\n"
+		case <-tick.C:
+			msg = ": ping\n\n"
+		}
+		if !send(msg) {
+			return nil
+		}
+	}
 }
 
 func (a *api) ready(w http.ResponseWriter, r *http.Request) {

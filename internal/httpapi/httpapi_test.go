@@ -26,6 +26,9 @@ func (s sessions) Get(ctx context.Context, id int64) (*session.View, error) {
 	return &session.View{ID: id}, s.err
 }
 func (s sessions) List(ctx context.Context, running bool) ([]*session.View, error) { return nil, s.err }
+func (s sessions) Forget(ctx context.Context, id int64) (*session.View, error) {
+	return &session.View{ID: id}, s.err
+}
 
 const key = "0123456789abcdef0123456789abcdef"
 
