@@ -20,6 +20,17 @@
  * @property {string} [session_creator_uuid]
  * @property {Invitation[]} [session_invitations]
  * @property {{id: string, name: string, uuid: string, role: string}[]} [session_peers]
+ * @property {string} [session_creator_name] the creating clinician's display name
+ * @property {Record<string, Person>} [session_invitees] names and languages by uuid (personal data, kept by the service)
+ *
+ * @typedef {object} Person
+ * @property {string} name
+ * @property {string} [lang]
+ *
+ * @typedef {object} FeedEvent one change the service pushes: what changed, never who
+ * @property {'session'|'presence'} type
+ * @property {number} id_session
+ * @property {string} change
  */
 
 const KEY = 'rehab.apiKey';
@@ -76,9 +87,12 @@ export function getSession(id) {
 }
 
 /**
- * session_manage: start, stop, invite or remove. The three lists are always sent ([] = none).
+ * session_manage: start, stop, invite or remove. The three lists are always sent ([] = none). The
+ * names and languages of the invitees (and the creator's name) go to the service, which keeps them
+ * for every clinician's dashboard.
  * @param {'start'|'stop'|'invite'|'remove'} action
- * @param {{id?: number, users?: string[], participants?: string[], devices?: string[], creator?: string, name?: string}} a
+ * @param {{id?: number, users?: string[], participants?: string[], devices?: string[], creator?: string, creatorName?: string,
+ *   name?: string, people?: ({uuid: string} & Person)[]}} a
  * @returns {Promise<{status: string, session?: Session}>}
  */
 export function manage(action, a) {
@@ -89,9 +103,57 @@ export function manage(action, a) {
   };
   if (action === 'start') {
     m.session_creator_user_uuid = a.creator;
+    if (a.creatorName) m.session_creator_name = a.creatorName;
     if (a.name) m.session_name = a.name;
   }
+  const people = (a.people || []).filter((p) => p.name);
+  if (people.length) m.session_invitees = people.map((p) => ({ uuid: p.uuid, name: p.name.slice(0, 64), lang: p.lang || undefined }));
   return call('POST', 'api/sessions/manager', { session_manage: m });
+}
+
+/**
+ * Follow the service's event stream (Server-Sent Events read through fetch, so the key travels in a
+ * header, never in a URL). onOpen runs once subscribed, onEvent for each change. It resolves when the
+ * stream ends (the service stops, or this page fell behind) and rejects with an APIError when it
+ * cannot start.
+ * @param {AbortSignal} signal @param {() => void} onOpen @param {(ev: FeedEvent) => void} onEvent
+ */
+export async function follow(signal, onOpen, onEvent) {
+  let res;
+  try {
+    res = await fetch('api/events', { headers: { Authorization: `Bearer ${auth.get()}`, Accept: 'text/event-stream' }, cache: 'no-store', signal });
+  } catch {
+    throw new APIError(0, '');
+  }
+  if (!res.ok || !res.body) throw new APIError(res.status, '');
+  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buf = '';
+  for (;;) {
+    let chunk;
+    try {
+      chunk = await reader.read();
+    } catch {
+      return; // the connection dropped, or the page aborted
+    }
+    if (chunk.done) return;
+    buf += chunk.value;
+    for (let i = buf.indexOf('\n\n'); i >= 0; i = buf.indexOf('\n\n')) {
+      const block = buf.slice(0, i);
+      buf = buf.slice(i + 2);
+      let event = 'message';
+      let data = '';
+      for (const line of block.split('\n')) {
+        if (line.startsWith('event: ')) event = line.slice(7);
+        else if (line.startsWith('data: ')) data += line.slice(6);
+      }
+      if (event === 'hello') onOpen();
+      else if (data) {
+        try {
+          onEvent(JSON.parse(data));
+        } catch { /* not ours: ignore */ }
+      }
+    }
+  }
 }
 
 /** A random v4 uuid, also on plain-http pages where crypto.randomUUID does not exist. */
@@ -119,28 +181,10 @@ export const clinician = {
   setName(n) { localStorage.setItem('rehab.clinician.name', n); },
 };
 
-/**
- * Names and languages the clinician gave to invitees. They stay in this browser only: the server
- * knows invitees by uuid.
- */
-export const labels = {
-  /** @returns {Record<string, {label: string, lang: string}>} */
-  all() {
-    try {
-      return JSON.parse(localStorage.getItem('rehab.labels') || '{}') || {};
-    } catch {
-      return {};
-    }
-  },
-  /** @param {string} uuid */
-  get(uuid) { return this.all()[uuid] || { label: '', lang: '' }; },
-  /** @param {string} uuid @param {string} label @param {string} lang */
-  set(uuid, label, lang) {
-    const all = this.all();
-    all[uuid] = { label: label.slice(0, 64), lang };
-    localStorage.setItem('rehab.labels', JSON.stringify(all));
-  },
-};
+/** Drop what earlier versions kept in the browser: patients' names now stay on the service only. */
+export function forgetLocalNames() {
+  localStorage.removeItem('rehab.labels');
+}
 
 /**
  * The personal link to give an invitee, with the display name and language the clinician chose and,

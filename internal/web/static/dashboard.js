@@ -1,8 +1,10 @@
 // dashboard.js: the clinician dashboard at /rehab/: sign in with the API key, check the camera,
 // start a session, invite and remove patients, send their personal links (copy, QR code, e-mail), see
 // who is connected and who is waiting, stop. A banner says when the service does not answer.
+// Names and languages of the people come from the service (any clinician sees them on any device);
+// changes arrive on the service's event stream, so the page does not poll.
 
-import { APIError, auth, clinician, labels, listSessions, manage, newUUID, personalLink } from './dashapi.js';
+import { APIError, auth, clinician, follow, forgetLocalNames, listSessions, manage, newUUID, personalLink } from './dashapi.js';
 import { Preview } from './preview.js';
 import { fillIcons, icon } from './icons.js';
 import { lang, loadLang, pickLang, t, translate, translatorFor } from './i18n.js';
@@ -97,8 +99,10 @@ class Dashboard {
     this.cards = new Map();
     /** @type {WeakMap<HTMLElement, CardRefs>} */
     this.refs = new WeakMap();
-    /** @type {ReturnType<typeof setInterval>|undefined} */
-    this.poll = undefined;
+    /** Ends the event stream of this sign-in. @type {AbortController|undefined} */
+    this.liveCtl = undefined;
+    /** @type {ReturnType<typeof setTimeout>|undefined} */
+    this.soonTimer = undefined;
     this.pollFailed = false;
     /** When the service stopped answering (0: it answers). */
     this.downSince = 0;
@@ -106,6 +110,7 @@ class Dashboard {
     /** Texts in each patient language, for the e-mails. @type {Record<string, Translator>} */
     this.mailTexts = { en: t, fr: t };
     this.me = clinician.uuid();
+    forgetLocalNames();
     $('my-name', HTMLInputElement).value = clinician.name();
     $('my-name').addEventListener('change', () => clinician.setName($('my-name', HTMLInputElement).value.trim()));
     $('login-form').addEventListener('submit', (ev) => {
@@ -141,8 +146,7 @@ class Dashboard {
       $('logout').hidden = false;
       alertMsg('');
       this.render(sessions);
-      clearInterval(this.poll);
-      this.poll = setInterval(() => (document.visibilityState === 'visible' || this.downSince) && this.refresh(), 3000);
+      this.live();
     } catch (err) {
       if (unreachable(err)) {
         // Keep the key: the service is down, not the key wrong. Try again until it answers.
@@ -157,7 +161,7 @@ class Dashboard {
   }
 
   showLogin() {
-    clearInterval(this.poll);
+    this.stopLive();
     $('login').hidden = false;
     $('app').hidden = true;
     $('logout').hidden = true;
@@ -187,6 +191,48 @@ class Dashboard {
       alertMsg(explain(err));
       this.pollFailed = true;
     }
+  }
+
+  /**
+   * Follow the service's changes for as long as signed in. When the stream ends or cannot start, read
+   * the sessions once (which shows the banner if the service does not answer) and try again, after a
+   * pause that starts small and grows to 5 s, with jitter so that many dashboards do not come back at
+   * the same instant. That is the only polling, and only while the stream is down.
+   */
+  async live() {
+    this.stopLive();
+    const ctl = new AbortController();
+    this.liveCtl = ctl;
+    let pause = 250;
+    while (!ctl.signal.aborted) {
+      try {
+        await follow(ctl.signal, () => {
+          pause = 250;
+          this.refresh();
+        }, () => this.soon());
+      } catch (err) {
+        if (err instanceof APIError && err.status === 401) {
+          this.logout();
+          return;
+        }
+      }
+      if (ctl.signal.aborted) return;
+      await this.refresh();
+      await new Promise((resolve) => setTimeout(resolve, pause * (0.5 + Math.random())));
+      pause = Math.min(pause * 2, 5000);
+    }
+  }
+
+  stopLive() {
+    this.liveCtl?.abort();
+    this.liveCtl = undefined;
+    clearTimeout(this.soonTimer);
+  }
+
+  /** Read the sessions again soon: a burst of changes (a start invites everyone) costs one request. */
+  soon() {
+    clearTimeout(this.soonTimer);
+    this.soonTimer = setTimeout(() => this.refresh(), 50);
   }
 
   /** Show, and keep showing, that the service does not answer: what is on screen may be stale. */
@@ -250,12 +296,12 @@ class Dashboard {
     if (!patients) return;
     this.starting = true;
     $('start', HTMLButtonElement).disabled = true;
-    for (const p of patients) labels.set(p.uuid, p.name, p.lang);
     clinician.setName($('my-name', HTMLInputElement).value.trim());
     const name = $('session-name', HTMLInputElement).value.trim() || defaultTitle(patients.map((p) => p.name), new Date());
     try {
       const res = await manage('start', {
-        users: [this.me], participants: patients.map((p) => p.uuid), creator: this.me, name,
+        users: [this.me], participants: patients.map((p) => p.uuid), creator: this.me, creatorName: clinician.name(), name,
+        people: [{ uuid: this.me, name: clinician.name(), lang: lang() }, ...patients],
       });
       $('new-patients').replaceChildren();
       this.addPatientRow(false);
@@ -309,6 +355,11 @@ class Dashboard {
     const meta = h('p', { class: 'muted meta' });
     const waiting = h('p', { class: 'waiting', role: 'status', 'data-testid': 'waiting' });
     const join = h('a', { class: 'btn btn-primary', target: '_blank', rel: 'noopener noreferrer', 'data-testid': 'join-therapist' }, [icon('cam'), t('dash.join')]);
+    join.addEventListener('click', (ev) => {
+      if (join.dataset.member === 'true') return; // the link opens the page
+      ev.preventDefault();
+      this.joinAsTherapist(s.id_session);
+    });
     const stop = h('button', { type: 'button', class: 'btn btn-danger', 'data-testid': 'stop-session' }, [t('dash.stop')]);
     stop.addEventListener('click', () => this.stop(s.id_session));
     const rows = h('tbody');
@@ -345,19 +396,40 @@ class Dashboard {
    */
   titleOf(s) {
     if (s.session_name) return s.session_name;
-    const names = (s.session_participants || []).map((u) => labels.get(u).label).filter(Boolean);
+    const names = (s.session_participants || []).map((u) => personOf(s, u).name).filter(Boolean);
     const at = timeOf(s.session_start_datetime);
     return names.length ? defaultTitle(names, s.session_start_datetime ? new Date(s.session_start_datetime) : null)
       : [t('dash.sessionN', { id: s.id_session }), at].filter(Boolean).join(' · ');
   }
 
   /**
-   * Who an invitee is, as the clinician named them.
-   * @param {Invitation} inv @param {{name: string}|undefined} [peer]
+   * Who an invitee is, as a clinician named them (the service keeps the names).
+   * @param {Session|undefined} s @param {Invitation} inv @param {{name: string}|undefined} [peer]
    */
-  nameOf(inv, peer) {
-    if (inv.uuid === this.me) return clinician.name() || t('dash.you');
-    return labels.get(inv.uuid).label || peer?.name || `${t(`role.${roleOf(inv.kind)}`)} ${inv.uuid.slice(0, 4)}`;
+  nameOf(s, inv, peer) {
+    if (inv.uuid === this.me) return clinician.name() || personOf(s, inv.uuid).name || t('dash.you');
+    return personOf(s, inv.uuid).name || peer?.name || `${t(`role.${roleOf(inv.kind)}`)} ${inv.uuid.slice(0, 4)}`;
+  }
+
+  /** The session's therapist, as patients should see them: this clinician, else its creator. @param {Session} s */
+  therapistOf(s) {
+    return clinician.name() || s.session_creator_name || '';
+  }
+
+  /**
+   * Join a session this clinician is not a member of (started elsewhere, by a colleague or on another
+   * device): invite themselves as a therapist, then open their page.
+   * @param {number} id
+   */
+  async joinAsTherapist(id) {
+    try {
+      const res = await manage('invite', { id, users: [this.me], people: [{ uuid: this.me, name: clinician.name(), lang: lang() }] });
+      const mine = (res.session?.session_invitations || []).find((i) => i.kind === 'user' && i.uuid === this.me);
+      if (mine) window.open(personalLink(mine.session_url, { name: clinician.name(), lang: lang() }), '_blank', 'noopener');
+      await this.refresh();
+    } catch (err) {
+      alertMsg(explain(err));
+    }
   }
 
   /**
@@ -373,8 +445,11 @@ class Dashboard {
     meta.textContent = since(s.session_start_datetime || '', s.session_status);
     const invitations = s.session_invitations || [];
     const mine = invitations.find((i) => i.kind === 'user' && i.uuid === this.me);
-    join.hidden = !mine;
+    join.dataset.member = String(!!mine);
     if (mine) join.href = personalLink(mine.session_url, { name: clinician.name(), lang: lang() });
+    else join.href = '#'; // not a member yet: the click invites this clinician first
+    if (mine) join.removeAttribute('role');
+    else join.setAttribute('role', 'button');
     const peers = s.session_peers || [];
     /** @type {Map<string, {id: string, name: string, role: string}>} */
     const online = new Map(peers.map((p) => [p.uuid, p]));
@@ -396,27 +471,29 @@ class Dashboard {
       presence.dataset.connected = String(!!peer);
       presence.dataset.state = state;
       presence.textContent = t({ out: 'dash.notConnected', waiting: 'dash.waitingState', in: 'dash.connected' }[state]);
-      this.updateRow(row, inv, peer);
+      this.updateRow(row, s, inv, peer);
     }
     for (const row of [...rows.querySelectorAll('tr')]) if (!keys.has(row.dataset.key || '')) row.remove();
     waiting.hidden = waitingFor.length === 0;
-    waiting.textContent = waitingFor.length ? t('dash.waiting', { names: waitingFor.map((i) => this.nameOf(i, online.get(i.uuid))).join(', ') }) : '';
+    waiting.textContent = waitingFor.length ? t('dash.waiting', { names: waitingFor.map((i) => this.nameOf(s, i, online.get(i.uuid))).join(', ') }) : '';
     card.dataset.waiting = String(waitingFor.length > 0);
     return waitingFor.length;
   }
 
   /**
    * The name, link, QR code and e-mail of one invitee.
-   * @param {HTMLTableRowElement} row @param {Invitation} inv @param {{name: string}|undefined} peer
+   * @param {HTMLTableRowElement} row @param {Session} s @param {Invitation} inv @param {{name: string}|undefined} peer
    */
-  updateRow(row, inv, peer) {
+  updateRow(row, s, inv, peer) {
     const self = inv.uuid === this.me;
-    const lab = labels.get(inv.uuid);
-    const name = this.nameOf(inv, peer);
+    const person = personOf(s, inv.uuid);
+    const lab = { label: person.name, lang: person.lang || '' };
+    const name = this.nameOf(s, inv, peer);
     find(row, '.who').textContent = self ? t('dash.you') : name;
     const lng = self ? lang() : lab.lang || lang();
+    const therapist = this.therapistOf(s);
     const link = personalLink(inv.session_url, {
-      name: self ? clinician.name() : lab.label, lang: lng, therapist: inv.kind === 'user' ? '' : clinician.name(),
+      name: self ? clinician.name() : lab.label, lang: lng, therapist: inv.kind === 'user' ? '' : therapist,
     });
     const input = find(row, 'input', HTMLInputElement);
     if (input.value !== link) input.value = link;
@@ -424,7 +501,7 @@ class Dashboard {
     const mail = /** @type {HTMLAnchorElement|null} */ (row.querySelector('[data-testid="mail-link"]'));
     if (mail) {
       const tr = this.mailTexts[lng] || t;
-      const vars = { name: lab.label || '', therapist: clinician.name() || tr('mail.yourTherapist'), link };
+      const vars = { name: lab.label || '', therapist: therapist || tr('mail.yourTherapist'), link };
       const body = tr(lab.label ? 'mail.body' : 'mail.bodyNoName', vars);
       mail.href = `mailto:?subject=${encodeURIComponent(tr('mail.subject', vars))}&body=${encodeURIComponent(body)}`;
     }
@@ -475,10 +552,9 @@ class Dashboard {
   /** @param {number} id @param {string} kind @param {string} label @param {string} lng */
   async invite(id, kind, label, lng) {
     const uuid = newUUID();
-    labels.set(uuid, label, lng);
     const lists = { participant: 'participants', user: 'users', device: 'devices' };
     try {
-      await manage('invite', { id, [lists[/** @type {'participant'} */ (kind)] || 'participants']: [uuid] });
+      await manage('invite', { id, [lists[/** @type {'participant'} */ (kind)] || 'participants']: [uuid], people: [{ uuid, name: label, lang: lng }] });
       await this.refresh();
       return true;
     } catch (err) {
@@ -496,7 +572,8 @@ class Dashboard {
 
   /** @param {number} id @param {Invitation} inv */
   async remove(id, inv) {
-    const name = this.nameOf(inv);
+    const card = this.cards.get(id);
+    const name = this.nameOf(card && this.refs.get(card)?.session, inv);
     const ok = await confirmDialog(t('dash.removeTitle', { name, session: this.sessionTitle(id) }), t('dash.removeText', { name }), t('dash.removeOk'));
     if (!ok) return;
     const key = inv.kind === 'user' ? 'users' : inv.kind === 'device' ? 'devices' : 'participants';
@@ -512,7 +589,7 @@ class Dashboard {
   async stop(id) {
     const card = this.cards.get(id);
     const s = card && this.refs.get(card)?.session;
-    const others = (s?.session_invitations || []).filter((i) => i.uuid !== this.me).map((i) => this.nameOf(i));
+    const others = (s?.session_invitations || []).filter((i) => i.uuid !== this.me).map((i) => this.nameOf(s, i));
     const ok = await confirmDialog(t('dash.stopTitle', { session: this.sessionTitle(id) }),
       others.length ? t('dash.stopText', { names: others.join(', ') }) : t('dash.stopTextAlone'), t('dash.stopOk'));
     if (!ok) return;
@@ -523,6 +600,14 @@ class Dashboard {
       alertMsg(explain(err));
     }
   }
+}
+
+/**
+ * What the service knows of one person of a session: name and language, empty if none.
+ * @param {Session|undefined} s @param {string} uuid @returns {{name: string, lang?: string}}
+ */
+function personOf(s, uuid) {
+  return s?.session_invitees?.[uuid] || { name: '' };
 }
 
 /**

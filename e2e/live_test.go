@@ -1,0 +1,129 @@
+package e2e
+
+import (
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// setMyName types the clinician's display name the way a change event would be sent by the field.
+func (p *page) setMyName(name string) {
+	p.t.Helper()
+	p.js(`(() => { const i = document.getElementById('my-name'); i.value = ` + jsString(name) + `; i.dispatchEvent(new Event('change')); })()`)
+}
+
+func jsString(s string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
+}
+
+// Issue 14.1: a clinician creates a session in one browser profile; a colleague signs in from a
+// second profile (nothing in common but the API key) and sees the session's title, the patients'
+// names and languages (kept by the service), copies a named link, and joins as therapist.
+func TestDashboardAnyDevice(t *testing.T) {
+	needBrowser(t)
+	srv := startServer(t)
+	first := openPage(t, "first-profile", srv.gateway+"/rehab/?lang=en")
+	first.waitJS("login form", `!document.getElementById('login').hidden`, 5*time.Second)
+	first.signIn(apiKey)
+	first.waitJS("signed in", `!document.getElementById('app').hidden`, 5*time.Second)
+	first.setMyName("Dr Roy")
+	first.js(`(() => {
+		document.querySelector('[data-testid="patient-label"]').value = 'Mme Gagnon';
+		document.querySelector('#new-patients li select').value = 'fr';
+		document.getElementById('add-patient').click();
+		const rows = document.querySelectorAll('#new-patients li');
+		rows[1].querySelector('input').value = 'Mr Smith';
+		rows[1].querySelector('select').value = 'en';
+	})()`)
+	first.click(`[data-testid="start-session"]`)
+	first.waitJS("session card", `document.querySelectorAll('[data-testid="session-card"] tr[data-kind="participant"]').length === 2`, 5*time.Second)
+	title := first.text(`[data-testid="session-card"] h3`)
+	first.cancel() // the first computer is switched off
+
+	second := openPage(t, "second-profile", srv.gateway+"/rehab/?lang=en")
+	second.waitJS("login form", `!document.getElementById('login').hidden`, 5*time.Second)
+	if n, _ := eval[int](second, `localStorage.length`); n != 0 {
+		t.Fatalf("the second profile shares storage with the first (%d items)", n)
+	}
+	second.signIn(apiKey)
+	second.waitJS("signed in", `!document.getElementById('app').hidden`, 5*time.Second)
+	second.setMyName("Dr Martin")
+	rows := `[data-testid="session-card"] tr[data-kind="participant"]`
+	second.waitJS("patients named", `[...document.querySelectorAll('`+rows+` .who')].map(e => e.textContent).join('|') === 'Mme Gagnon|Mr Smith'`, 5*time.Second)
+	if got := second.text(`[data-testid="session-card"] h3`); got != title {
+		t.Errorf("title on the second profile %q, want %q", got, title)
+	}
+	for i, want := range []struct{ name, lang string }{{"Mme Gagnon", "fr"}, {"Mr Smith", "en"}} {
+		link, err := eval[string](second, `document.querySelectorAll('`+rows+` [data-testid="link-input"]')[`+strconv.Itoa(i)+`].value`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, err := url.Parse(link)
+		if err != nil || u.Query().Get("name") != want.name || u.Query().Get("lang") != want.lang || u.Query().Get("therapist") != "Dr Martin" {
+			t.Errorf("link of %s from the second profile: %q (%v)", want.name, link, err)
+		}
+	}
+	second.shot("names")
+
+	// Join as therapist: the colleague is not a member yet; the button invites them, then opens
+	// their page. window.open is played by the test (a new tab cannot be followed from here).
+	second.js(`window.open = (u) => { window.__opened = u; return null; }`)
+	second.click(`[data-testid="join-therapist"]`)
+	second.waitJS("therapist link opened", `typeof window.__opened === 'string'`, 5*time.Second)
+	join, _ := eval[string](second, `window.__opened`)
+	if !strings.Contains(join, "/users?") || !strings.Contains(join, "name=Dr+Martin") {
+		t.Fatalf("therapist link %q", join)
+	}
+	second.waitJS("join is now a link", `document.querySelector('[data-testid="join-therapist"]').dataset.member === 'true'`, 5*time.Second)
+	therapist := openPage(t, "therapist", join)
+	therapist.waitJS("therapist joined", `window.rehab && window.rehab.state.connection === 'joined'`, 10*time.Second)
+	myUUID, _ := eval[string](second, `localStorage.getItem('rehab.clinician.uuid')`)
+	me := `[data-testid="session-card"] tr[data-uuid="` + myUUID + `"]`
+	second.waitJS("the colleague shown connected", `document.querySelector('`+me+` [data-testid="presence"]')?.dataset.connected === 'true'`, 5*time.Second)
+}
+
+// Issue 14.3: the dashboard hears changes from the service's event stream: a session started
+// elsewhere appears, a patient's join shows within 1 s, and the page makes no periodic requests.
+func TestDashboardLive(t *testing.T) {
+	needBrowser(t)
+	srv := startServer(t)
+	dash := openPageWith(t, "dashboard", srv.gateway+"/rehab/?lang=en", pageSetup{script: `(() => {
+		const real = window.fetch.bind(window);
+		window.__fetches = [];
+		window.fetch = (input, init) => { window.__fetches.push({ url: String(input), t: Date.now() }); return real(input, init); };
+	})()`})
+	dash.waitJS("login form", `!document.getElementById('login').hidden`, 5*time.Second)
+	dash.signIn(apiKey)
+	dash.waitJS("signed in and following", `!document.getElementById('app').hidden && window.__fetches.some(f => f.url.endsWith('api/events'))`, 5*time.Second)
+
+	const therapist, patient = "aaaaaaaa-0000-4000-8000-00000000000a", "bbbbbbbb-0000-4000-8000-00000000000b"
+	s := srv.manage("start", 0, []string{therapist}, []string{patient})
+	dash.waitJS("session started elsewhere appears", `document.querySelectorAll('[data-testid="session-card"]').length === 1`, 2*time.Second)
+
+	row := `[data-testid="session-card"] tr[data-kind="participant"]`
+	dash.watch("seen", `document.querySelector('`+row+` [data-testid="presence"]')?.dataset.connected === 'true'`)
+	p := openPage(t, "patient", s.link(t, patient))
+	p.watch("joined", `window.rehab && window.rehab.state.connection === 'joined'`)
+	joined := p.watched("joined", 10*time.Second)
+	seen := dash.watched("seen", 5*time.Second)
+	if lag := seen.Sub(joined); lag > time.Second {
+		t.Errorf("the dashboard saw the join %v after it happened, want within 1 s", lag)
+	} else {
+		t.Logf("join seen by the dashboard %v after it happened", lag)
+	}
+
+	// Quiet: nothing changes for longer than the former 3 s poll; the page must ask nothing.
+	quietFrom, _ := eval[int64](dash, `Date.now()`)
+	time.Sleep(4 * time.Second) // a window to observe, not a wait for something
+	calls, err := eval[[]string](dash, `window.__fetches.filter(f => f.t > `+strconv.FormatInt(quietFrom, 10)+`).map(f => f.url)`)
+	if err != nil || len(calls) != 0 {
+		t.Errorf("requests while nothing changed: %v (%v)", calls, err)
+	}
+
+	// A leave is heard too.
+	p.cancel()
+	dash.waitJS("patient gone", `document.querySelector('`+row+` [data-testid="presence"]').dataset.connected === 'false'`, 2*time.Second)
+}
+
