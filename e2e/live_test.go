@@ -40,12 +40,13 @@ func TestDashboardAnyDevice(t *testing.T) {
 	first.click(`[data-testid="start-session"]`)
 	first.waitJS("session card", `document.querySelectorAll('[data-testid="session-card"] tr[data-kind="participant"]').length === 2`, 5*time.Second)
 	title := first.text(`[data-testid="session-card"] h3`)
+	firstUUID, _ := eval[string](first, `localStorage.getItem('rehab.clinician.uuid')`)
 	first.cancel() // the first computer is switched off
 
 	second := openPage(t, "second-profile", srv.gateway+"/rehab/?lang=en")
 	second.waitJS("login form", `!document.getElementById('login').hidden`, 5*time.Second)
-	if n, _ := eval[int](second, `localStorage.length`); n != 0 {
-		t.Fatalf("the second profile shares storage with the first (%d items)", n)
+	if u, _ := eval[string](second, `localStorage.getItem('rehab.clinician.uuid') + (localStorage.getItem('rehab.clinician.name') || '')`); u == firstUUID || firstUUID == "" {
+		t.Fatalf("the second profile shares storage with the first (%q)", u)
 	}
 	second.signIn(apiKey)
 	second.waitJS("signed in", `!document.getElementById('app').hidden`, 5*time.Second)

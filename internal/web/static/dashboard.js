@@ -112,7 +112,10 @@ class Dashboard {
     this.me = clinician.uuid();
     forgetLocalNames();
     $('my-name', HTMLInputElement).value = clinician.name();
-    $('my-name').addEventListener('change', () => clinician.setName($('my-name', HTMLInputElement).value.trim()));
+    $('my-name').addEventListener('change', () => {
+      clinician.setName($('my-name', HTMLInputElement).value.trim());
+      if (!$('app').hidden) this.refresh(); // the links carry this name
+    });
     $('login-form').addEventListener('submit', (ev) => {
       ev.preventDefault();
       auth.set($('login-key', HTMLInputElement).value.trim());
