@@ -127,4 +127,3 @@ func TestDashboardLive(t *testing.T) {
 	p.cancel()
 	dash.waitJS("patient gone", `document.querySelector('`+row+` [data-testid="presence"]').dataset.connected === 'false'`, 2*time.Second)
 }
-
