@@ -57,7 +57,10 @@ func (d *dbSession) UnmarshalJSON(b []byte) error {
 
 // dbMember is one entry of session_users/_participants/_devices: an object
 // with a <kind>_uuid field in the database's JSON, or a plain uuid.
-type dbMember struct{ UUID string }
+// dbMember is one member as the database lists it: a uuid, or an object
+// with the uuid and the display name (user_name, participant_name,
+// device_name).
+type dbMember struct{ UUID, Name string }
 
 func (m *dbMember) UnmarshalJSON(b []byte) error {
 	if len(b) > 0 && b[0] == '"' {
@@ -67,11 +70,15 @@ func (m *dbMember) UnmarshalJSON(b []byte) error {
 		User        string `json:"user_uuid"`
 		Participant string `json:"participant_uuid"`
 		Device      string `json:"device_uuid"`
+		UserName    string `json:"user_name"`
+		PartName    string `json:"participant_name"`
+		DeviceName  string `json:"device_name"`
 	}
 	if err := json.Unmarshal(b, &o); err != nil {
 		return err
 	}
 	m.UUID = o.User + o.Participant + o.Device
+	m.Name = session.DisplayName(o.UserName + o.PartName + o.DeviceName)
 	return nil
 }
 
@@ -112,10 +119,32 @@ func (d *dbSession) record() *session.Record {
 	}
 	r.StartTime, _ = parseTime(d.StartTime)
 	r.Creator = d.creator()
+	d.names(r)
 	for _, e := range d.Events {
 		r.Events = append(r.Events, e.event())
 	}
 	return r
+}
+
+// names adds to r the display names the main server lists with its
+// members, where r has none: OpenTera's names are the default, a name a
+// clinician gave through this service stays.
+func (d *dbSession) names(r *session.Record) {
+	for _, ms := range [][]dbMember{d.Users, d.Participants, d.Devices} {
+		for _, m := range ms {
+			u, ok := session.NormalizeUUID(m.UUID)
+			if !ok || m.Name == "" {
+				continue
+			}
+			if _, have := r.Invitees[u]; have {
+				continue
+			}
+			if r.Invitees == nil {
+				r.Invitees = map[string]session.Invitee{}
+			}
+			r.Invitees[u] = session.Invitee{Name: m.Name}
+		}
+	}
 }
 
 // creator is the session's creator: ids, the uuid in OpenTera's order

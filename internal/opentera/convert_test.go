@@ -62,7 +62,7 @@ func TestDBSessionRecord(t *testing.T) {
 	  "session_parameters": {"x": true}, "session_creator_user": "Dr T", "session_creator_user_uuid": "AAAAAAAA-0000-4000-8000-000000000001",
 	  "session_creator_service": "Télé-réadaptation vidéo", "session_creator_service_uuid": "00000000-0000-4000-8000-00000000a5e1",
 	  "session_users": [{"id_user": 1, "user_uuid": "aaaaaaaa-0000-4000-8000-000000000001", "user_name": "Dr T"}],
-	  "session_participants": [{"id_participant": 1, "participant_uuid": "bbbbbbbb-0000-4000-8000-000000000001"}],
+	  "session_participants": [{"id_participant": 1, "participant_uuid": "bbbbbbbb-0000-4000-8000-000000000001", "participant_name": "Mme\u202e Gagnon\u0007"}],
 	  "session_devices": [],
 	  "session_events": [{"id_session_event": 9, "id_session": 4, "id_session_event_type": 3,
 	    "session_event_datetime": "2025-01-21T14:03:04.123456+00:00", "session_event_context": "VideoRehabService"}]}]`
@@ -81,6 +81,10 @@ func TestDBSessionRecord(t *testing.T) {
 	}
 	if r.Members.Users[0] != "aaaaaaaa-0000-4000-8000-000000000001" || len(r.Members.Participants) != 1 || len(r.Members.Devices) != 0 {
 		t.Fatalf("members %+v", r.Members)
+	}
+	// The main server's names become the invitees' names, made fit to show.
+	if r.Invitees["aaaaaaaa-0000-4000-8000-000000000001"].Name != "Dr T" || r.Invitees["bbbbbbbb-0000-4000-8000-000000000001"].Name != "Mme Gagnon" {
+		t.Fatalf("invitees %+v", r.Invitees)
 	}
 	if _, ok, _ := decodeLast[dbSession](json.RawMessage(`[]`)); ok {
 		t.Fatal("an empty list decoded as a session")
@@ -127,4 +131,20 @@ func FuzzPresence(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestKeepNames: re-reading a stopped session from the main server keeps
+// the names and languages given through this service, and drops those of
+// people the main server no longer lists.
+func TestKeepNames(t *testing.T) {
+	const a, b, gone = "aaaaaaaa-0000-4000-8000-000000000001", "bbbbbbbb-0000-4000-8000-000000000001", "cccccccc-0000-4000-8000-000000000001"
+	rec := &session.Record{Members: session.Members{Users: []string{a}, Participants: []string{b}},
+		Invitees: map[string]session.Invitee{a: {Name: "Dr T (main server)"}}}
+	local := &session.Record{Creator: session.Creator{Name: "Dr T"},
+		Invitees: map[string]session.Invitee{b: {Name: "Mme Gagnon", Lang: "fr"}, gone: {Name: "Removed"}}}
+	keepNames(rec, local)
+	want := map[string]session.Invitee{a: {Name: "Dr T (main server)"}, b: {Name: "Mme Gagnon", Lang: "fr"}}
+	if len(rec.Invitees) != len(want) || rec.Invitees[a] != want[a] || rec.Invitees[b] != want[b] || rec.Creator.Name != "Dr T" {
+		t.Fatalf("invitees %+v, creator %q", rec.Invitees, rec.Creator.Name)
+	}
 }

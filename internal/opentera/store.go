@@ -1,6 +1,7 @@
 package opentera
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -97,7 +98,8 @@ func (s *Store) Create(ctx context.Context, r *session.Record) error {
 		r.StartTime = t
 	}
 	c := db.creator()
-	r.Creator.Name = c.Name
+	r.Creator.Name = cmp.Or(c.Name, r.Creator.Name)
+	db.names(r)
 	if r.Creator.UUID == "" {
 		r.Creator.UUID, r.Creator.Kind = c.UUID, c.Kind
 	}
@@ -126,6 +128,7 @@ func (s *Store) Get(ctx context.Context, id int64) (*session.Record, error) {
 	rec := db.record()
 	if local != nil {
 		rec.ServiceID, rec.LastStart = local.ServiceID, local.LastStart
+		keepNames(rec, local)
 		if rec.Creator.UUID == "" {
 			rec.Creator.UUID, rec.Creator.Kind = local.Creator.UUID, local.Creator.Kind
 		}
@@ -357,4 +360,27 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return s
+}
+
+// keepNames keeps what the local copy knows of the session's people: a
+// name given through this service wins over the main server's, and the
+// main server knows no language. Names of people the main server no
+// longer lists are not kept.
+func keepNames(rec, local *session.Record) {
+	if rec.Creator.Name == "" {
+		rec.Creator.Name = local.Creator.Name
+	}
+	for u, inv := range local.Invitees {
+		member := u == rec.Creator.UUID
+		for _, k := range session.Kinds {
+			member = member || rec.Members.Has(k, u)
+		}
+		if !member {
+			continue
+		}
+		if rec.Invitees == nil {
+			rec.Invitees = map[string]session.Invitee{}
+		}
+		rec.Invitees[u] = inv
+	}
 }

@@ -49,6 +49,19 @@ func isBidiControl(r rune) bool {
 	return r >= 0x202A && r <= 0x202E || r >= 0x2066 && r <= 0x2069 || r == 0x200E || r == 0x200F || r == 0x061C
 }
 
+// DisplayName makes a name from another system (OpenTera's main server)
+// fit to show: control and bidirectional-override characters dropped,
+// spaces trimmed, at most MaxNameLen runes.
+func DisplayName(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || isBidiControl(r) || r == utf8.RuneError {
+			return -1
+		}
+		return r
+	}, s)
+	return truncate(strings.TrimSpace(s), MaxNameLen)
+}
+
 // wireInvitee is one entry of session_invitees.
 type wireInvitee struct {
 	UUID *string `json:"uuid"`
