@@ -85,6 +85,9 @@ func TestCLIAgainstServer(t *testing.T) {
 	if out := cli("stop", "1"); !strings.Contains(out, "stopped") || !strings.Contains(out, "completed") {
 		t.Fatalf("stop output:\n%s", out)
 	}
+	if out := cli("forget", "1"); !strings.Contains(out, "personal data deleted") || strings.Contains(out, "Rééducation") {
+		t.Fatalf("forget output (the title, which may hold names, must go):\n%s", out)
+	}
 	var errb bytes.Buffer
 	err := run(context.Background(), []string{"session", "stop", "1", "--server", ts.service}, &errb, &errb)
 	if err == nil || !strings.Contains(err.Error(), "No matching session to stop (HTTP 404)") {

@@ -26,6 +26,7 @@ const sessionUsage = `Usage:
   rehabrtc session remove ID [--participant U]... [--user U]... [--device U]...
   rehabrtc session list   [--running]
   rehabrtc session show   ID
+  rehabrtc session forget ID    delete the names kept for a stopped session (docs/security.md)
 
 Common flags (before or after the arguments):
   --config FILE    find the service address and data directory there (default: embedded defaults)
@@ -150,8 +151,14 @@ func (c *client) do(ctx context.Context, sub string, args []string, o sessionOpt
 			return err
 		}
 		return c.show(ctx, out, o, "/api/sessions/"+strconv.FormatInt(id, 10))
+	case "forget":
+		id, err := oneID(sub, args)
+		if err != nil {
+			return err
+		}
+		return c.forget(ctx, out, o, id)
 	}
-	return fmt.Errorf("session: unknown subcommand %q (want start, stop, invite, remove, list or show)", sub)
+	return fmt.Errorf("session: unknown subcommand %q (want start, stop, invite, remove, list, show or forget)", sub)
 }
 
 func oneID(sub string, args []string) (int64, error) {
@@ -242,6 +249,24 @@ func (c *client) show(ctx context.Context, out io.Writer, o sessionOpts, path st
 	for _, v := range list.Sessions {
 		fmt.Fprintf(out, "%d\t%s\t%s\t%s\n", v.ID, v.Status, v.UUID, v.Name)
 	}
+	return nil
+}
+
+// forget deletes the personal data of a stopped session.
+func (c *client) forget(ctx context.Context, out io.Writer, o sessionOpts, id int64) error {
+	raw, err := c.call(ctx, http.MethodDelete, "/api/sessions/"+strconv.FormatInt(id, 10)+"/personal-data", nil)
+	if err != nil {
+		return err
+	}
+	if o.json {
+		return printJSON(out, raw)
+	}
+	var v session.View
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return fmt.Errorf("unexpected reply: %w", err)
+	}
+	fmt.Fprintln(out, "personal data deleted")
+	printSession(out, &v)
 	return nil
 }
 
