@@ -100,7 +100,21 @@ func TestDashboardLive(t *testing.T) {
 	dash.waitJS("signed in and following", `!document.getElementById('app').hidden && window.__fetches.some(f => f.url.endsWith('api/events'))`, 5*time.Second)
 
 	const therapist, patient = "aaaaaaaa-0000-4000-8000-00000000000a", "bbbbbbbb-0000-4000-8000-00000000000b"
-	s := srv.manage("start", 0, []string{therapist}, []string{patient})
+	// Started through the API alone (as a clinic's own software would), with the names.
+	var res struct {
+		Session Session `json:"session"`
+	}
+	if code := srv.api("POST", "/api/sessions/manager", map[string]any{"session_manage": map[string]any{
+		"action": "start", "session_users": []string{therapist}, "session_participants": []string{patient},
+		"session_creator_user_uuid": therapist, "session_creator_name": "Dr Roy",
+		"session_invitees": []map[string]string{{"uuid": patient, "name": "Mme Gagnon", "lang": "fr"}},
+	}}, &res); code != 200 {
+		t.Fatalf("start: HTTP %d", code)
+	}
+	s := res.Session
+	if !strings.HasPrefix(s.Name, "Mme Gagnon · ") {
+		t.Errorf("default title %q, want the patient's name and the start time", s.Name)
+	}
 	dash.waitJS("session started elsewhere appears", `document.querySelectorAll('[data-testid="session-card"]').length === 1`, 2*time.Second)
 
 	row := `[data-testid="session-card"] tr[data-kind="participant"]`
@@ -109,6 +123,14 @@ func TestDashboardLive(t *testing.T) {
 	p.watch("joined", `window.rehab && window.rehab.state.connection === 'joined'`)
 	joined := p.watched("joined", 10*time.Second)
 	seen := dash.watched("seen", 5*time.Second)
+	// The API's link carries no name: the page asked the session who its holder is.
+	if got := srv.session(s.ID).Peers; len(got) != 1 || got[0].Name != "Mme Gagnon" {
+		t.Errorf("the patient joined as %+v, want named Mme Gagnon by the service", got)
+	}
+	// ...and in the patient's language, with the therapist's name, in the waiting room.
+	if got := p.text(`[data-testid="waiting-title"]`); got != "Dr Roy va vous rejoindre dans un instant" {
+		t.Errorf("waiting room %q, want the service's therapist name, in French", got)
+	}
 	if lag := seen.Sub(joined); lag > time.Second {
 		t.Errorf("the dashboard saw the join %v after it happened, want within 1 s", lag)
 	} else {

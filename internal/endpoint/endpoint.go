@@ -92,6 +92,7 @@ func New(spec session.RunSpec, opts Options) *Endpoint {
 		mux.HandleFunc("GET /"+string(k)+"s", e.page(k))
 	}
 	mux.HandleFunc("GET /status", e.status)
+	mux.HandleFunc("GET /me", e.me)
 	mux.Handle("GET /static/", http.StripPrefix("/static", web.StaticHandler()))
 	mux.HandleFunc("GET /websocket/{port}/", e.websocket)
 	e.handler = web.SecurityHeaders(mux)
@@ -167,6 +168,28 @@ func (e *Endpoint) status(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Write([]byte(`{"status":"OK"}` + "\n"))
+}
+
+// me tells the holder of a key who they are (name, language) and who
+// their therapist is, as the session knows them, so a link without names
+// (OpenTera's) still greets its holder. Anyone else gets the 403 answer; a
+// gate that cannot tell (a child process's) answers 404 and the page goes
+// by its link alone.
+func (e *Endpoint) me(w http.ResponseWriter, r *http.Request) {
+	pg, ok := e.gate.(session.PersonGate)
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	q := r.URL.Query()
+	p, err := pg.Person(r.Context(), q.Get("key"), q.Get("uuid"))
+	if err != nil {
+		web.DeniedStatus(w)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	json.NewEncoder(w).Encode(p)
 }
 
 func (e *Endpoint) websocket(w http.ResponseWriter, r *http.Request) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -202,4 +203,41 @@ func newTestServer(t *testing.T, h http.Handler) string {
 	go func() { srv.Serve(ln); close(done) }()
 	t.Cleanup(func() { srv.Close(); <-done })
 	return "http://" + ln.Addr().String()
+}
+
+// personGate is gate that also tells who a key's holder is.
+type personGate struct{ gate }
+
+func (personGate) Person(ctx context.Context, key, uuid string) (session.Person, error) {
+	if _, err := (gate{}).Admit(ctx, key, uuid); err != nil {
+		return session.Person{}, err
+	}
+	return session.Person{Name: "Mme Gagnon", Lang: "fr", Therapist: "Dr Roy"}, nil
+}
+
+// TestMe: a key's holder learns their name, language and therapist; a
+// wrong key gets 403; a gate that cannot tell answers 404.
+func TestMe(t *testing.T) {
+	for name, tc := range map[string]struct {
+		gate session.Gate
+		key  string
+		code int
+		body string
+	}{
+		"member":      {personGate{}, "pkey", 200, `{"name":"Mme Gagnon","lang":"fr","therapist":"Dr Roy"}`},
+		"wrong key":   {personGate{}, "nope", 403, "Invalid or expired key"},
+		"cannot tell": {gate{}, "pkey", 404, ""},
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := New(session.RunSpec{Port: 8080, Gate: tc.gate}, Options{})
+			rec := httptest.NewRecorder()
+			e.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/me?key="+tc.key, nil))
+			if rec.Code != tc.code || !strings.Contains(rec.Body.String(), tc.body) {
+				t.Fatalf("%d %s", rec.Code, rec.Body)
+			}
+			if tc.code == 200 && rec.Header().Get("Cache-Control") != "no-store" {
+				t.Error("a person's name may be cached")
+			}
+		})
+	}
 }

@@ -242,7 +242,7 @@ func (m *Manager) commit(ctx context.Context, l *live, next *Record, text string
 	m.mu.Lock()
 	l.rec = next
 	m.mu.Unlock()
-	l.tokens.Store(&tokenTable{tokens: next.Tokens, members: next.Members})
+	l.tokens.Store(newTokenTable(next))
 	return nil
 }
 

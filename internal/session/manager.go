@@ -150,7 +150,7 @@ func (m *Manager) closeRecord(rec *Record, st Status) {
 // The caller holds the session's lock, not mu.
 func (m *Manager) startEndpoint(ctx context.Context, rec *Record) (*live, error) {
 	l := &live{id: rec.ID, port: rec.Port, rec: rec, done: make(chan struct{})}
-	l.tokens.Store(&tokenTable{tokens: rec.Tokens, members: rec.Members})
+	l.tokens.Store(newTokenTable(rec))
 	ep, err := m.cfg.Runner.Start(ctx, RunSpec{
 		SessionID:   rec.ID,
 		SessionUUID: rec.UUID,
@@ -250,6 +250,22 @@ func (g gate) Admit(_ context.Context, key, uuid string) (Identity, error) {
 		return Identity{}, ErrDenied
 	}
 	return t.admit(key, uuid)
+}
+
+// Person tells a member who they are (their name and language) and who
+// their therapist is, so their page can greet them even from a link that
+// carries no name (OpenTera's). Only the holder of a live key learns it.
+func (g gate) Person(_ context.Context, key, uuid string) (Person, error) {
+	t := g.l.tokens.Load()
+	if t == nil {
+		return Person{}, ErrDenied
+	}
+	id, err := t.admit(key, uuid)
+	if err != nil {
+		return Person{}, err
+	}
+	inv := t.invitees[id.UUID]
+	return Person{Name: inv.Name, Lang: inv.Lang, Therapist: t.therapist}, nil
 }
 
 func (g gate) Valid(_ context.Context, key string) bool {

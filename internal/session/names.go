@@ -160,6 +160,20 @@ func defaultTitle(rec *Record) string {
 	return who + " · " + at
 }
 
+// therapistOf is the name patients wait for: the creator's when the
+// creator is a user, else the first named user's.
+func therapistOf(rec *Record) string {
+	if rec.Creator.Kind == KindUser && rec.Creator.Name != "" {
+		return rec.Creator.Name
+	}
+	for _, u := range rec.Members.Users {
+		if n := rec.Invitees[u].Name; n != "" {
+			return n
+		}
+	}
+	return ""
+}
+
 // stoppedAt is when a stopped record last stopped (its last STOP event),
 // zero if never.
 func stoppedAt(rec *Record) time.Time {

@@ -165,3 +165,36 @@ func TestRunPurgerEndsWithItsContext(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestGateTellsMembersWhoTheyAre: a member's key (personal, or kind-level
+// with their uuid) learns their own name and language and the therapist's
+// name; another key or a removed member learns nothing.
+func TestGateTellsMembersWhoTheyAre(t *testing.T) {
+	e := newEnv(t, 2)
+	v := e.mustManage(`{"session_manage":{"action":"start","session_creator_user_uuid":"` + userA + `","session_creator_name":"Dr Roy",
+		"session_users":["` + userA + `"],"session_participants":["` + partB + `"],
+		"session_invitees":[{"uuid":"` + partB + `","name":"Mme Gagnon","lang":"fr"}]}}`).Session
+	g, ok := e.run.gates[v.Port].(session.PersonGate)
+	if !ok {
+		t.Fatal("the Manager's gate cannot tell members who they are")
+	}
+	ctx := context.Background()
+	want := session.Person{Name: "Mme Gagnon", Lang: "fr", Therapist: "Dr Roy"}
+	if p, err := g.Person(ctx, keyOf(t, v, session.KindParticipant, partB), ""); err != nil || p != want {
+		t.Fatalf("personal key: %+v %v", p, err)
+	}
+	kindKey := v.URLParticipants[strings.Index(v.URLParticipants, "?key=")+5:]
+	if p, err := g.Person(ctx, kindKey, partB); err != nil || p != want {
+		t.Fatalf("kind-level key with the uuid: %+v %v", p, err)
+	}
+	for name, key := range map[string]string{"no key": "", "wrong key": "x", "kind key without uuid": kindKey} {
+		if p, err := g.Person(ctx, key, ""); err == nil {
+			t.Errorf("%s: told %+v", name, p)
+		}
+	}
+	pkey := keyOf(t, v, session.KindParticipant, partB)
+	e.mustManage(`{"session_manage":{"action":"remove","id_session":` + itoa(v.ID) + `,"session_participants":["` + partB + `"]}}`)
+	if p, err := g.Person(ctx, pkey, ""); err == nil {
+		t.Errorf("a removed member was told %+v", p)
+	}
+}

@@ -42,6 +42,21 @@ type Gate interface {
 	Valid(ctx context.Context, key string) bool
 }
 
+// Person is what a member may learn of themselves from the session: their
+// display name and language, and the therapist's name (for the waiting
+// room). Empty fields are unknown.
+type Person struct {
+	Name      string `json:"name"`
+	Lang      string `json:"lang"`
+	Therapist string `json:"therapist"`
+}
+
+// PersonGate is a Gate that can also tell a member who they are (the
+// Manager's gate is one; a child process's is not).
+type PersonGate interface {
+	Person(ctx context.Context, key, uuid string) (Person, error)
+}
+
 // RunSpec describes the endpoint a Runner starts for one session.
 type RunSpec struct {
 	SessionID   int64

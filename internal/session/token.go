@@ -28,6 +28,14 @@ type Identity struct {
 type tokenTable struct {
 	tokens  []Token
 	members Members
+	// What members may learn of themselves through Gate.Person.
+	invitees  map[string]Invitee
+	therapist string
+}
+
+// newTokenTable is the table of rec's keys, members and names.
+func newTokenTable(rec *Record) *tokenTable {
+	return &tokenTable{tokens: rec.Tokens, members: rec.Members, invitees: rec.clone().Invitees, therapist: therapistOf(rec)}
 }
 
 // admit finds the identity a key opens, comparing every key in constant

@@ -430,8 +430,28 @@ class App {
   }
 }
 
+/**
+ * Fill in from the session what the link does not say: this person's name and language, and their
+ * therapist's name (links sent by OpenTera carry none). The service tells only the key's holder
+ * (GET me, next to this page); if it cannot, the page goes by its link alone.
+ * @param {URLSearchParams} params
+ */
+async function fromSession(params) {
+  if (!params.get('key') || (params.get('name') && params.get('lang') && params.get('therapist'))) return;
+  try {
+    const q = new URLSearchParams({ key: params.get('key') || '', uuid: params.get('uuid') || '' });
+    const res = await fetch(`me?${q}`, { cache: 'no-store' });
+    if (!res.ok) return;
+    const me = await res.json();
+    for (const k of ['name', 'lang', 'therapist']) {
+      if (!params.get(k) && typeof me?.[k] === 'string' && me[k]) params.set(k, me[k]);
+    }
+  } catch { /* the link alone */ }
+}
+
 async function main() {
   const params = new URLSearchParams(location.search);
+  await fromSession(params);
   await loadLang(pickLang(params.get('lang'), navigator.languages || [navigator.language]));
   translate(document);
   fillIcons(document);
