@@ -131,6 +131,27 @@ const tests = {
     eq(events.some(([n]) => n === 'server-shutdown'), true, 'server-shutdown event');
     c.close();
   },
+  async serverShutdownRetriesAtOnceThenShortly() {
+    const [c, events] = client({ maxDelay: 5000, restartDelay: 60 });
+    c.open();
+    await sleep(5);
+    FakeWS.all[0].recv(welcome('me'));
+    FakeWS.all[0].recv({ type: 'server-shutdown' });
+    FakeWS.all[0].serverClose(4004);
+    const first = events.filter(([n, e]) => n === 'status' && e.state === 'reconnecting').pop()[1];
+    eq(first.delay, 0, 'first retry after server-shutdown');
+    await sleep(5);
+    eq(FakeWS.all.length, 2, 'a new socket at once');
+    // The new process does not answer yet: every pause stays under restartDelay, however many tries.
+    for (let i = 0; i < 6; i++) {
+      FakeWS.all[FakeWS.all.length - 1].serverClose(1006);
+      await sleep(70);
+    }
+    const delays = events.filter(([n, e]) => n === 'status' && e.state === 'reconnecting').map(([, e]) => e.delay);
+    if (delays.slice(1).some((d) => d > 60)) throw new Error(`delay over restartDelay while restarting: ${delays}`);
+    eq(FakeWS.all.length, 8, 'a try after each pause');
+    c.close();
+  },
   async finalCloses() {
     for (const [notice, code, cause] of [['removed', 4002, 'removed'], ['session-ended', 4003, 'session-ended'], ['replaced', 4005, 'replaced'], [null, 4001, 'unauthorized'], ['removed', 1006, 'removed']]) {
       const [c, events] = client();

@@ -35,8 +35,11 @@
  * @property {string} key the key= of the page URL
  * @property {string} [name] display name shown to the others
  * @property {string} [uuid] the invitee's uuid (needed with a kind-level key)
- * @property {number} [minDelay] first reconnect delay in ms (default 300)
+ * @property {number} [minDelay] first reconnect delay in ms (default 100)
  * @property {number} [maxDelay] longest reconnect delay in ms (default 5000)
+ * @property {number} [restartDelay] longest reconnect delay in ms while the server restarts, for a
+ *   minute after its `server-shutdown` notice (default 500): the page is back within that much of the
+ *   service answering again
  * @property {typeof WebSocket} [WebSocket] WebSocket implementation (default: the global one)
  */
 
@@ -106,6 +109,8 @@ export class SessionClient {
     this.handlers = new Map();
     /** What the server said just before closing (removed, session-ended, …). */
     this.lastNotice = '';
+    /** Until when (ms since the epoch) the server is known to be restarting: short retries. */
+    this.restartUntil = 0;
   }
 
   /**
@@ -191,6 +196,7 @@ export class SessionClient {
         const rejoin = this.joinedOnce;
         this.joinedOnce = true;
         this.attempt = 0;
+        this.restartUntil = 0;
         this.id = msg.id;
         this.role = msg.role;
         this.uuid = msg.uuid || this.uuid;
@@ -253,12 +259,23 @@ export class SessionClient {
     this.retry(code, reason);
   }
 
-  /** @param {number} code @param {string} reason */
+  /**
+   * Reconnect after a pause that starts small and doubles up to maxDelay, with "equal jitter" (half
+   * fixed, half random) so pages do not all come back at once. After the server's `server-shutdown`
+   * notice the first try is immediate (the new process may already answer) and, for a minute, no pause
+   * is longer than restartDelay: a restart is short, and the page should be back as soon as it ends.
+   * @param {number} code @param {string} reason
+   */
   retry(code, reason) {
-    const min = this.opts.minDelay ?? 300;
-    const max = this.opts.maxDelay ?? 5000;
+    if (this.lastNotice === 'server-shutdown') {
+      this.restartUntil = Date.now() + 60000;
+      this.attempt = 0;
+    }
+    const min = this.opts.minDelay ?? 100;
+    let max = this.opts.maxDelay ?? 5000;
+    if (Date.now() < this.restartUntil) max = Math.min(max, this.opts.restartDelay ?? 500);
     const base = Math.min(max, min * 2 ** Math.min(this.attempt, 16));
-    const delay = Math.round(base / 2 + Math.random() * base / 2); // "equal jitter"
+    const delay = this.lastNotice === 'server-shutdown' ? 0 : Math.round(base / 2 + Math.random() * base / 2);
     this.attempt++;
     this.setState('reconnecting', delay, code, reason);
     this.timer = setTimeout(() => {
