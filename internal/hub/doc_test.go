@@ -28,6 +28,15 @@ func TestProtocolDocInSync(t *testing.T) {
 			t.Errorf("docs/protocol.md: error %q should say closed with %d", e.Code, e.Close)
 		}
 	}
+	// The resume token: in join and welcome, and its properties.
+	for _, s := range []string{`"resume":"<token of the last welcome>"`, `"resume":"<token>"`, "### Resume", "single-use", "constant time"} {
+		if !strings.Contains(doc, s) {
+			t.Errorf("docs/protocol.md does not document the resume token (%q)", s)
+		}
+	}
+	if w := string(welcomeFrame(PeerInfo{ID: "i"}, nil, []byte("[]"), "", "t")); !strings.Contains(w, `"resume":"t"`) {
+		t.Errorf("welcome %s has no resume field as documented", w)
+	}
 	for _, notice := range [][]byte{noticeRemoved, noticeSessionEnded, noticeServerShutdown, noticeReplaced} {
 		if !strings.Contains(doc, "`"+string(notice)+"`") {
 			t.Errorf("docs/protocol.md does not show %s", notice)

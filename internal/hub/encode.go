@@ -117,8 +117,8 @@ func appendPeer(dst []byte, p PeerInfo) []byte {
 
 // welcomeFrame builds the answer to a good join. others are the peers
 // already there, as encoded by appendPeer.
-func welcomeFrame(me PeerInfo, others [][]byte, iceServers []byte, icePolicy string) []byte {
-	n := 128 + len(me.Name) + len(me.UUID) + len(iceServers)
+func welcomeFrame(me PeerInfo, others [][]byte, iceServers []byte, icePolicy, resume string) []byte {
+	n := 144 + len(me.Name) + len(me.UUID) + len(iceServers) + len(resume)
 	for _, o := range others {
 		n += len(o) + 1
 	}
@@ -143,6 +143,10 @@ func welcomeFrame(me PeerInfo, others [][]byte, iceServers []byte, icePolicy str
 	if icePolicy != "" {
 		b = append(b, `,"iceTransportPolicy":`...)
 		b = appendString(b, icePolicy)
+	}
+	if resume != "" {
+		b = append(b, `,"resume":`...)
+		b = appendString(b, resume)
 	}
 	return append(b, '}')
 }

@@ -49,7 +49,7 @@ var errInternal = newError("internal", "internal error", 0)
 type Peer struct{ p *peer }
 
 // ID is the peer id of docs/protocol.md (new for every connection).
-func (p Peer) ID() string { return p.p.id }
+func (p Peer) ID() string { return p.p.info.ID }
 
 // Info is the peer as admitted: id, name, uuid and role.
 func (p Peer) Info() PeerInfo { return p.p.info }

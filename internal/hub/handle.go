@@ -78,7 +78,9 @@ func (p *peer) handleJoin(ctx context.Context, m inbound) *clientError {
 		return errUnauthorized
 	}
 	p.ident = id
-	p.info = PeerInfo{ID: p.id, Name: cleanName(m.name, id.Role), UUID: id.UUID, Role: id.Role}
+	key := append([]byte(nil), m.key...) // m's bytes belong to the read buffer
+	p.mint = func(pid string) string { return mintResume(key, id, pid, time.Now()) }
+	p.info = PeerInfo{ID: p.resumedID(m.resume, key, id), Name: cleanName(m.name, id.Role), UUID: id.UUID, Role: id.Role}
 	p.infoJSON = appendPeer(nil, p.info)
 	if !h.join(p) {
 		return nil // the hub or this connection closed meanwhile and told the client
@@ -99,11 +101,27 @@ func (p *peer) handleJoin(ctx context.Context, m inbound) *clientError {
 	return nil
 }
 
+// resumedID is the peer id a join's resume token keeps, or the
+// connection's own new id when there is no token or it does not hold (the
+// page then simply gets a new id, as without a token).
+func (p *peer) resumedID(tok, key []byte, id Identity) string {
+	if len(tok) == 0 {
+		return p.id
+	}
+	now := time.Now()
+	pid, nonce, ok := openResume(tok, key, id, now)
+	if !ok || !p.hub.redeem(nonce, now) {
+		p.log().Info("resume token refused; new peer id", logKeyUUID, id.UUID)
+		return p.id
+	}
+	return pid
+}
+
 func (p *peer) handleSignal(m inbound) *clientError {
 	if len(m.to) == 0 {
 		return errNoTo
 	}
-	return p.hub.relay(p, m.to, signalFrame(p.id, m.data))
+	return p.hub.relay(p, m.to, signalFrame(p.info.ID, m.data))
 }
 
 func (p *peer) handleMessage(m inbound) *clientError {
@@ -113,7 +131,7 @@ func (p *peer) handleMessage(m inbound) *clientError {
 	if err := topicPolicy(m.topic, p.info.Role); err != nil {
 		return err // refused, not delivered
 	}
-	frame := messageFrame(p.id, m.topic, m.data)
+	frame := messageFrame(p.info.ID, m.topic, m.data)
 	if len(m.to) == 0 {
 		p.hub.broadcast(p, frame)
 		return nil

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"sync"
+	"time"
 )
 
 // Hub is the signaling hub of one session. Create it with [New]; it is safe
@@ -22,6 +23,8 @@ type Hub struct {
 	closed bool
 	reason CloseReason
 	idle   chan struct{} // closed once closed is set and conns is empty
+
+	redeemed map[[nonceBytes]byte]time.Time // resume nonces taken, until they expire
 }
 
 // New returns the hub of one session. cfg.Admitter is required.

@@ -13,6 +13,11 @@ import "slices"
 // It reports false if the hub or p is already closing.
 func (h *Hub) join(p *peer) bool {
 	ice := p.iceServers() // before the lock: it may compute an HMAC
+	mint, resume := p.mint, ""
+	p.mint = nil // it holds the join key: used here only
+	if mint != nil {
+		resume = mint(p.info.ID) // also an HMAC: before the lock
+	}
 	var old *peer
 	var slow []*peer
 	h.mu.Lock()
@@ -29,12 +34,20 @@ func (h *Hub) join(p *peer) bool {
 			}
 		}
 	}
+	if h.peers[p.info.ID] != nil { // a resumed id someone else holds: a new one
+		p.info.ID = p.id
+		p.infoJSON = appendPeer(nil, p.info)
+		resume = ""
+	}
 	seen := h.visibleLocked()
 	others := make([][]byte, len(seen))
 	for i, q := range seen {
 		others[i] = q.infoJSON
 	}
-	welcome := welcomeFrame(p.info, others, ice, h.cfg.ICEPolicy)
+	if resume == "" && mint != nil { // the id changed under the lock: a token for the new one
+		resume = mint(p.info.ID)
+	}
+	welcome := welcomeFrame(p.info, others, ice, h.cfg.ICEPolicy, resume)
 	if h.cfg.Policy != nil {
 		p.hold(welcome) // first in its queue, sent once Policy.Joined has run
 	} else {
@@ -46,12 +59,12 @@ func (h *Hub) join(p *peer) bool {
 			slow = append(slow, q)
 		}
 	}
-	h.peers[p.id] = p
+	h.peers[p.info.ID] = p
 	h.list = append(h.list, p)
 	h.cfg.Counters.PeersConnected.Add(1)
 	h.mu.Unlock()
 	if old != nil {
-		old.log().Info("peer replaced", logKeyBy, p.id)
+		old.log().Info("peer replaced", logKeyBy, p.info.ID)
 		old.shutdown(endReplaced)
 	}
 	h.evict(slow)
@@ -71,7 +84,7 @@ func (h *Hub) visibleLocked() []*peer {
 func (h *Hub) leave(p *peer) {
 	var slow []*peer
 	h.mu.Lock()
-	if h.peers[p.id] == p {
+	if h.peers[p.info.ID] == p && p.info.ID != "" {
 		slow = h.removeLocked(p, slow)
 	}
 	h.mu.Unlock()
@@ -85,7 +98,7 @@ func (h *Hub) evict(slow []*peer) {
 		var next []*peer
 		h.mu.Lock()
 		for _, p := range slow {
-			if h.peers[p.id] == p {
+			if h.peers[p.info.ID] == p && p.info.ID != "" {
 				p.log().Warn("peer too slow, disconnecting")
 				next = h.removeLocked(p, next)
 			}
@@ -98,12 +111,12 @@ func (h *Hub) evict(slow []*peer) {
 // removeLocked unpublishes p and queues peer-left for the others. It
 // returns slow with the peers that overflowed appended. h.mu must be held.
 func (h *Hub) removeLocked(p *peer, slow []*peer) []*peer {
-	delete(h.peers, p.id)
+	delete(h.peers, p.info.ID)
 	if i := slices.Index(h.list, p); i >= 0 {
 		h.list = slices.Delete(h.list, i, i+1) // zeroes the tail: no stale pointer
 	}
 	h.cfg.Counters.PeersConnected.Add(-1)
-	left := peerLeftFrame(p.id)
+	left := peerLeftFrame(p.info.ID)
 	for _, q := range h.visibleLocked() {
 		if !q.enqueue(left) {
 			slow = append(slow, q)
@@ -116,7 +129,7 @@ func (h *Hub) removeLocked(p *peer, slow []*peer) []*peer {
 // published (removed, replaced) is silently ignored.
 func (h *Hub) relay(from *peer, to []byte, frame []byte) *clientError {
 	h.mu.RLock()
-	if h.peers[from.id] != from {
+	if h.peers[from.info.ID] != from {
 		h.mu.RUnlock()
 		return nil
 	}
@@ -140,7 +153,7 @@ func (h *Hub) broadcast(from *peer, frame []byte) {
 	slow := buf[:0]
 	n := 0
 	h.mu.RLock()
-	if h.peers[from.id] == from {
+	if h.peers[from.info.ID] == from {
 		for _, q := range h.list {
 			if q == from {
 				continue

@@ -23,6 +23,7 @@ type inbound struct {
 	typ                       msgType
 	rawType                   []byte // the type as sent, for a Policy
 	to, topic, key, name, uid []byte
+	resume                    []byte // a join's resume token
 	data                      []byte // raw JSON value, exactly as sent
 }
 
@@ -60,6 +61,8 @@ func decode(b []byte) (inbound, *clientError) {
 			m.name, err = s.stringOrNull()
 		case "uuid":
 			m.uid, err = s.stringOrNull()
+		case "resume":
+			m.resume, err = s.stringOrNull()
 		case "data":
 			err = s.value(1)
 			m.data = b[start:s.i]

@@ -32,8 +32,12 @@ type peer struct {
 	ident    Identity
 	infoJSON []byte // info encoded by appendPeer, reused in welcomes and peer-joined
 	joined   bool   // admitted and published
-	pending  bool   // counted in Counters' pending connections
-	budget   bucket // the client's message budget
+	// mint makes the resume token of the welcome for the id the peer is
+	// published under (set at join; it holds the join key, so it is
+	// dropped once the welcome is queued).
+	mint    func(id string) string
+	pending bool   // counted in Counters' pending connections
+	budget  bucket // the client's message budget
 
 	greeted atomic.Bool  // a join with a key arrived: the join deadline is off
 	closing atomic.Bool  // mirrors end != nil for the fast paths
