@@ -150,8 +150,9 @@ func TestDashboardLive(t *testing.T) {
 	dash.waitJS("patient gone", `document.querySelector('`+row+` [data-testid="presence"]').dataset.connected === 'false'`, 2*time.Second)
 }
 
-// Issue 14.5 (the page side): after a graceful restart (SIGTERM: pages get `server-shutdown`), every
-// page is joined again within 1 s of the service answering, even after 3 s down. The client retries
+// Issue 14.5: after a graceful restart (SIGTERM: pages get `server-shutdown`), every page is joined
+// again within 1 s of the service answering, under the same peer id (resume token) as the other page
+// sees it, and keeps its WebRTC connection, even after 3 s down. The client retries
 // at once on the notice, then at most every 500 ms while the server restarts (before: backoff to 5 s,
 // rejoins up to about 4 s after the service was back).
 func TestRejoinAfterRestart(t *testing.T) {
@@ -164,12 +165,19 @@ func TestRejoinAfterRestart(t *testing.T) {
 	}
 	for _, p := range pages {
 		p.waitJS("joined with the other", `window.rehab && window.rehab.state.connection === 'joined' && window.rehab.peers.length === 1`, 15*time.Second)
-		p.js(`window.__firstId = window.rehab.state.id`)
+	}
+	pages[0].waitVideoFlowing(1, 15*time.Second)
+	pages[1].waitVideoFlowing(1, 15*time.Second)
+	ids := make([]string, len(pages))
+	made := make([]int, len(pages))
+	for i, p := range pages {
+		ids[i], _ = eval[string](p, `window.rehab.state.id`)
+		made[i], _ = eval[int](p, `window.rehab.state.connectionsMade`)
 	}
 	srv.stop() // SIGTERM: a graceful restart
-	for _, p := range pages {
+	for i, p := range pages {
 		p.waitJS("reconnecting", `window.rehab.state.connection !== 'joined'`, 5*time.Second)
-		p.watch("rejoined", `window.rehab.state.connection === 'joined' && window.rehab.peers.length === 1`)
+		p.watch("rejoined", `window.rehab.state.connection === 'joined' && window.rehab.peers.length === 1 && window.rehab.state.id === `+jsString(ids[i])+` && window.rehab.peers[0].id === `+jsString(ids[1-i]))
 	}
 	// The scenario, not a wait for something: the service stays down 3 s, as a restart under load
 	// or by a supervisor with a restart delay would; the pages' backoff has grown meanwhile.
@@ -183,5 +191,13 @@ func TestRejoinAfterRestart(t *testing.T) {
 		} else {
 			t.Logf("%s: rejoined %v after the service answered", p.name, lag.Round(time.Millisecond))
 		}
+	}
+	// Same peer ids on both sides (the watch above), so the connections between the pages stayed up:
+	// no page built a new one, and video still flows.
+	for i, p := range pages {
+		if n, _ := eval[int](p, `window.rehab.state.connectionsMade`); n != made[i] {
+			t.Errorf("%s: made %d peer connections across the restart, want none", p.name, n-made[i])
+		}
+		p.waitVideoFlowing(1, 5*time.Second)
 	}
 }

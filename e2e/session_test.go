@@ -240,7 +240,7 @@ func TestStopEndsSession(t *testing.T) {
 }
 
 // Scenario 5: the server is killed and restarted during the call; the pages reconnect by
-// themselves and video flows again, over new connections, within 10 seconds of the server being
+// themselves under their old peer ids (resume tokens) and video flows again within 10 seconds of the server being
 // back (the time the process takes to start is the server's, not the pages').
 func TestServerRestart(t *testing.T) {
 	needBrowser(t)
@@ -265,7 +265,7 @@ func TestServerRestart(t *testing.T) {
 	t.Logf("server back in %v", restart.Sub(begin).Round(time.Millisecond))
 	for _, p := range c.pages() {
 		left := 10*time.Second - time.Since(restart)
-		p.waitJS("rejoined", fmt.Sprintf(`window.rehab.state.connection === 'joined' && window.rehab.state.id !== %q && window.rehab.peers.length === 2`, oldIDs[p]), left)
+		p.waitJS("rejoined", fmt.Sprintf(`window.rehab.state.connection === 'joined' && window.rehab.state.id === %q && window.rehab.peers.length === 2`, oldIDs[p]), left)
 	}
 	for _, p := range c.pages() {
 		p.waitVideoFlowing(2, 10*time.Second-time.Since(restart))

@@ -76,6 +76,8 @@ export class MeshTransport {
     this.peers = new Map();
     /** Local track per slot index. @type {(MediaStreamTrack|null)[]} */
     this.local = SLOTS.map(() => null);
+    /** How many RTCPeerConnections this page has made (a rejoin that keeps them makes none). */
+    this.created = 0;
   }
 
   /**
@@ -164,6 +166,7 @@ export class MeshTransport {
     const pc = new RTCPeerConnection({
       iceServers: this.iceServers, iceTransportPolicy: this.icePolicy, bundlePolicy: 'max-bundle',
     });
+    this.created++;
     p.pc = pc;
     pc.onnegotiationneeded = async () => {
       try {

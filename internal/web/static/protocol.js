@@ -6,7 +6,8 @@
  * @typedef {'user'|'participant'|'device'} Role
  * @typedef {{id: string, name: string, uuid: string, role: Role}} Peer
  * @typedef {{id: string, role: Role, uuid: string, name: string, peers: Peer[],
- *            iceServers: RTCIceServer[], icePolicy: RTCIceTransportPolicy, rejoin: boolean}} Welcome
+ *            iceServers: RTCIceServer[], icePolicy: RTCIceTransportPolicy, rejoin: boolean, sameId: boolean}} Welcome
+ *   sameId: a rejoin that kept the peer id (resume token): the others keep their connections to us
  * @typedef {{from: string, data: any}} SignalEvent
  * @typedef {{from: string, topic: string, data: any}} MessageEvent
  * @typedef {{code: string, message: string}} ErrorEvent
@@ -87,7 +88,7 @@ export class SessionClient {
     this.WS = opts.WebSocket || globalThis.WebSocket;
     /** @type {State} */
     this.state = 'idle';
-    /** Own peer id, valid while joined (a new one after every reconnect). @type {string} */
+    /** Own peer id, valid while joined (kept across reconnects by the resume token when it holds). @type {string} */
     this.id = '';
     /** @type {Role|''} */
     this.role = '';
@@ -111,6 +112,8 @@ export class SessionClient {
     this.lastNotice = '';
     /** Until when (ms since the epoch) the server is known to be restarting: short retries. */
     this.restartUntil = 0;
+    /** The last welcome's resume token (docs/protocol.md, "Resume"): sent once, at the next join. */
+    this.resumeToken = '';
   }
 
   /**
@@ -164,10 +167,12 @@ export class SessionClient {
     }
     this.ws = ws;
     ws.onopen = () => {
-      /** @type {{type: string, key: string, name?: string, uuid?: string}} */
+      /** @type {{type: string, key: string, name?: string, uuid?: string, resume?: string}} */
       const join = { type: 'join', key: this.opts.key };
       if (this.name) join.name = this.name;
       if (this.opts.uuid) join.uuid = this.opts.uuid;
+      if (this.resumeToken) join.resume = this.resumeToken;
+      this.resumeToken = ''; // single-use: the welcome brings the next one
       ws.send(JSON.stringify(join));
     };
     ws.onmessage = (ev) => {
@@ -194,7 +199,9 @@ export class SessionClient {
     switch (msg.type) {
       case 'welcome': {
         const rejoin = this.joinedOnce;
+        const sameId = rejoin && msg.id === this.id;
         this.joinedOnce = true;
+        this.resumeToken = typeof msg.resume === 'string' ? msg.resume : '';
         this.attempt = 0;
         this.restartUntil = 0;
         this.id = msg.id;
@@ -208,7 +215,7 @@ export class SessionClient {
         this.setState('joined');
         this.emit('welcome', {
           id: msg.id, role: msg.role, uuid: this.uuid, name: this.name,
-          peers: [...this.peers.values()], iceServers: this.iceServers, icePolicy: this.icePolicy, rejoin,
+          peers: [...this.peers.values()], iceServers: this.iceServers, icePolicy: this.icePolicy, rejoin, sameId,
         });
         break;
       }

@@ -66,6 +66,8 @@ class App {
     });
     /** @type {TherapistTools|null} */
     this.tools = null;
+    /** Peers missing after a rejoin that kept our id, each with the end of its grace. @type {Map<string, ReturnType<typeof setTimeout>>} */
+    this.graceTimers = new Map();
     /** The focus this therapist set for everyone. @type {{peer: string|null, stream: string}|null} */
     this.myPrimary = null;
     this.layoutChosen = false;
@@ -216,6 +218,10 @@ class App {
 
   /** @param {import('./protocol.js').Welcome} ev */
   welcome(ev) {
+    if (ev.sameId) {
+      this.rewelcome(ev);
+      return;
+    }
     this.transport.reset(ev.id, ev.iceServers, ev.icePolicy);
     this.tiles.clearPeers();
     document.body.dataset.role = ev.role;
@@ -245,14 +251,58 @@ class App {
     this.paintPeople();
   }
 
+  /**
+   * A rejoin that kept our peer id (resume token): the connections to the others stay up. The peers
+   * listed are shown again; those not back yet (they reconnect too, after a server restart) have a
+   * grace period to come back under their id before their tiles and connections go.
+   * @param {import('./protocol.js').Welcome} ev
+   */
+  rewelcome(ev) {
+    this.transport.setIceServers(ev.iceServers || []); // fresh TURN credentials for the kept connections
+    const back = new Set(ev.peers.map((p) => p.id));
+    for (const p of ev.peers) {
+      this.cameBack(p.id);
+      this.tiles.addPeer(p);
+      this.transport.addPeer(p.id, true); // kept if we still have it
+    }
+    for (const id of [...this.tiles.peers.keys()]) {
+      if (!back.has(id)) this.mayComeBack(id);
+    }
+    this.tools?.refreshTargets();
+    this.client.message('status', this.local.status());
+    this.screens.toast(t('status.reconnected'));
+    this.paintPeople();
+  }
+
+  /** Give a peer missing after our rejoin 15 s to come back under its id. @param {string} id */
+  mayComeBack(id) {
+    this.cameBack(id);
+    this.graceTimers.set(id, setTimeout(() => {
+      this.graceTimers.delete(id);
+      if (!this.client.peers.has(id)) this.peerLeft(id);
+    }, 15000));
+  }
+
+  /** @param {string} id */
+  cameBack(id) {
+    clearTimeout(this.graceTimers.get(id));
+    this.graceTimers.delete(id);
+  }
+
   /** @param {Peer} p */
   peerJoined(p) {
+    const back = this.graceTimers.has(p.id); // came back under its id: same connection, no notice
+    this.cameBack(p.id);
     this.tiles.addPeer(p);
     this.transport.addPeer(p.id, false);
     this.client.message('status', this.local.status(), p.id);
     if (this.myPrimary?.peer) this.client.message('control.primary-view', this.myPrimary, p.id);
     this.tools?.peerJoined(p);
     const name = p.name || t(`role.${p.role}`);
+    if (back) {
+      this.paintPeople();
+      return;
+    }
     this.chat.notice(t('chat.joined', { name }));
     // A therapist is told at once that a patient arrived (they may be looking at another tab).
     if (this.client.role === 'user' && p.role !== 'user') {
@@ -417,6 +467,7 @@ class App {
       get state() {
         return {
           connection: app.client.state, screen: document.body.dataset.screen || '', id: app.client.id,
+          connectionsMade: app.transport.created,
           role: app.client.role, layout: app.tiles.layout, media: app.local.status(),
           tracks: app.local.camera.getTracks().map((tr) => ({ kind: tr.kind, label: tr.label, enabled: tr.enabled, readyState: tr.readyState })),
         };
