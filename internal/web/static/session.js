@@ -263,7 +263,8 @@ class App {
     for (const p of ev.peers) {
       this.cameBack(p.id);
       this.tiles.addPeer(p);
-      this.transport.addPeer(p.id, true); // kept if we still have it
+      if (this.transport.peers.has(p.id)) this.transport.renew(p.id); // kept: an ICE restart
+      else this.transport.addPeer(p.id, true);
     }
     for (const id of [...this.tiles.peers.keys()]) {
       if (!back.has(id)) this.mayComeBack(id);
