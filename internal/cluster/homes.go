@@ -242,3 +242,11 @@ func Secret(ctx context.Context, rdb redis.UniversalClient, name string) (string
 func Once(ctx context.Context, rdb redis.UniversalClient, name, key string, ttl time.Duration) (bool, error) {
 	return rdb.SetNX(ctx, "{"+name+"}:once:"+key, "1", ttl).Result()
 }
+
+// Home is PortHome in the gateway's terms (gateway.Homes): the internal
+// address of the other live node serving port, or moving when a lost node
+// held it; nothing when this node or no node does.
+func (h *Homes) Home(ctx context.Context, port int) (addr string, moving bool, err error) {
+	state, addr, err := h.PortHome(ctx, port)
+	return addr, state == PortMoving, err
+}
