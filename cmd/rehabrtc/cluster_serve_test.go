@@ -1,0 +1,231 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/rehabrtc/rehabrtc/internal/config"
+	"github.com/rehabrtc/rehabrtc/internal/redistest"
+	"github.com/rehabrtc/rehabrtc/internal/session"
+	"github.com/rehabrtc/rehabrtc/internal/testutil"
+)
+
+// testLeaseMS is the lease of the cluster tests: short, so a failover
+// takes about 2 s, and long enough for a heartbeat on 2 shared cores.
+const testLeaseMS = 1500
+
+// clusterNodeProc is one `rehabrtc serve` process of a test cluster.
+type clusterNodeProc struct {
+	*serveProc
+	id      string
+	cfg     *config.Config
+	service string // http://…, the API
+	gateway string // http://…, the public gateway
+	srv     *testServer
+}
+
+// clusterSpec is what the nodes of a test cluster share: Redis, the
+// session port range, the public port of the links (a load balancer's).
+type clusterSpec struct {
+	redis       string
+	base, count int
+	public      int
+}
+
+// clusterConfig is a node's configuration: its own service, gateway and
+// internal ports and data directory; the rest shared.
+func clusterConfig(t *testing.T, id string, cs clusterSpec) *config.Config {
+	p := freePorts(t, 3)
+	cfg := config.Default()
+	cfg.Service.Port = p
+	cfg.WebRTC.ExternalPort = cs.public
+	cfg.WebRTC.LocalBasePort, cfg.WebRTC.MaxSessions = cs.base, cs.count
+	cfg.RehabRTC.DataDir = t.TempDir()
+	cfg.RehabRTC.APIKeys = []string{testKey}
+	cfg.RehabRTC.Gateway.Listen = fmt.Sprintf("127.0.0.1:%d", p+1)
+	cfg.RehabRTC.LogLevel = "info"
+	cl := &cfg.RehabRTC.Cluster
+	cl.Enabled, cl.Name, cl.NodeID = true, "t", id
+	cl.InternalAddr = fmt.Sprintf("127.0.0.1:%d", p+2)
+	cl.LeaseTimeMS = testLeaseMS
+	cl.Redis.Addrs = []string{cs.redis}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func startClusterNode(t *testing.T, bin, id string, cs clusterSpec) *clusterNodeProc {
+	t.Helper()
+	cfg := clusterConfig(t, id, cs)
+	b, err := cfg.JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), id+".json")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	service := "http://" + cfg.ServiceAddr()
+	n := &clusterNodeProc{serveProc: startServe(t, bin, path, service), id: id, cfg: cfg,
+		service: service, gateway: "http://" + cfg.GatewayAddr()}
+	// The API helpers of the in-process tests, pointed at this process.
+	n.srv = &testServer{t: t, cfg: cfg, service: service, gateway: n.gateway}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("node %s log:\n%s", id, n.log())
+		}
+	})
+	return n
+}
+
+// clusterOf starts redis-server (AOF, fsync always) and n nodes sharing a
+// range of session ports.
+func clusterOf(t *testing.T, n, sessions int) (clusterSpec, string, []*clusterNodeProc) {
+	t.Helper()
+	srv := redistest.Start(t, redistest.Options{AOF: true})
+	bin := buildRehabRTC(t)
+	base := freePorts(t, sessions+1)
+	cs := clusterSpec{redis: srv.Addr, base: base + 1, count: sessions, public: base}
+	nodes := make([]*clusterNodeProc, n)
+	for i := range nodes {
+		nodes[i] = startClusterNode(t, bin, string(rune('a'+i)), cs)
+	}
+	return cs, bin, nodes
+}
+
+// TestClusterThreeNodes: a session started on node a is joined through the
+// gateways of b and c (real WebSocket clients, proxied to a); remove
+// through c kicks the peer on a; invites through all three at once run
+// once each; a kill -9 of a brings the session back on b or c, same
+// links, within 10 s, and a client joining again through a surviving
+// gateway is admitted.
+func TestClusterThreeNodes(t *testing.T) {
+	cs, bin, nodes := clusterOf(t, 3, 4)
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	const patient, doctor = "7b0f40c5-8b7f-4d3b-9c39-6a1f2e3d4c5b", "5d1c6a33-2a44-4e0e-8f5e-7a0b9c8d7e6f"
+	code, r := a.srv.manage(map[string]any{"action": "start", "session_participants": []string{patient}, "session_users": []string{doctor}})
+	if code != http.StatusOK || r.Status != "started" {
+		t.Fatalf("start on a: %d %+v", code, r)
+	}
+	s := r.Session
+	pLink, dLink := s.link(t, patient), s.link(t, doctor)
+
+	pc, _ := join(t, b.gateway, pLink, patient, "Patient") // through b, home a
+	dc, _ := join(t, c.gateway, dLink, doctor, "Doctor")   // through c, home a
+	pc.expect("peer-joined")
+	_ = dc
+
+	var v sessionJSON
+	if code := a.srv.api(http.MethodGet, fmt.Sprintf("/api/sessions/%d", s.ID), nil, &v); code != 200 || len(v.Peers) != 2 {
+		t.Fatalf("home a sees %d peers (HTTP %d), want 2", len(v.Peers), code)
+	}
+
+	// remove through c: forwarded to a, which kicks the patient off.
+	if code, r := c.srv.manage(map[string]any{"action": "remove", "id_session": s.ID, "session_participants": []string{patient}}); code != 200 || r.Status != "removed" {
+		t.Fatalf("remove through c: %d %+v", code, r)
+	}
+	if cc := pc.closed(); cc == websocket.StatusNormalClosure || cc == -1 {
+		t.Fatalf("removed patient's close code %d", cc)
+	}
+
+	// Invites through all three nodes at once: each runs once.
+	guests := []string{"0e1a2b3c-4d5e-4f60-8a1b-2c3d4e5f6a7b", "1e1a2b3c-4d5e-4f60-8a1b-2c3d4e5f6a7b", "2e1a2b3c-4d5e-4f60-8a1b-2c3d4e5f6a7b"}
+	var wg sync.WaitGroup
+	for i, n := range nodes {
+		wg.Go(func() {
+			code, r := n.srv.manage(map[string]any{"action": "invite", "id_session": s.ID, "session_users": []string{guests[i]}})
+			if code != 200 || r.Status != "invited" {
+				t.Errorf("invite through %s: %d %+v", n.id, code, r)
+			}
+		})
+	}
+	wg.Wait()
+	if code := b.srv.api(http.MethodGet, fmt.Sprintf("/api/sessions/%d", s.ID), nil, &v); code != 200 {
+		t.Fatalf("get through b: %d", code)
+	}
+	for _, g := range guests {
+		if n := countJoins(v.View, g); n != 1 || !slices.Contains(v.Users, g) {
+			t.Fatalf("guest %s: %d join events, users %v", g, n, v.Users)
+		}
+	}
+
+	// kill -9 of the home: the session comes back elsewhere, same links.
+	killed := time.Now()
+	a.kill()
+	var back time.Duration
+	var rejoined *wsClient
+	testutil.Eventually(t, 10*time.Second, func() error {
+		w, err := tryJoin(c.gateway, dLink, doctor)
+		if err != nil {
+			return err
+		}
+		rejoined, back = w, time.Since(killed)
+		return nil
+	})
+	t.Cleanup(func() { rejoined.c.CloseNow() })
+	t.Logf("kill -9 of the home → doctor admitted again through c: %s", back.Round(time.Millisecond))
+	if back > 10*time.Second {
+		t.Fatalf("failover took %s", back)
+	}
+	var after sessionJSON
+	b.srv.api(http.MethodGet, fmt.Sprintf("/api/sessions/%d", s.ID), nil, &after)
+	if after.Port != s.Port || after.link(t, doctor) != dLink {
+		t.Fatalf("links changed: port %d → %d", s.Port, after.Port)
+	}
+	// A node that comes back does not take the session back.
+	a2 := startClusterNode(t, bin, "a", cs)
+	time.Sleep(3 * testLeaseMS * time.Millisecond / 2) // a claim loop would have run several times
+	if strings.Contains(a2.log(), "session restored") {
+		t.Fatalf("the node that came back took a session:\n%s", a2.log())
+	}
+}
+
+func countJoins(v session.View, uuid string) int {
+	n := 0
+	for _, e := range v.Events {
+		if e.Type == session.EventJoin && strings.Contains(e.Text, uuid) {
+			n++
+		}
+	}
+	return n
+}
+
+// tryJoin dials a session through base and joins; it fails rather than
+// failing the test, for polling.
+func tryJoin(base, link, uuid string) (*wsClient, error) {
+	var port int
+	fmt.Sscanf(link[strings.Index(link, "/webrtc/")+len("/webrtc/"):], "%d", &port)
+	u := strings.Replace(base, "http://", "ws://", 1) + fmt.Sprintf("/websocket/%d/", port)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	msg := fmt.Sprintf(`{"type":"join","key":%q,"uuid":%q,"name":"again"}`, keyOf(link), uuid)
+	if err := c.Write(ctx, websocket.MessageText, []byte(msg)); err != nil {
+		c.CloseNow()
+		return nil, err
+	}
+	for {
+		_, data, err := c.Read(ctx)
+		if err != nil {
+			c.CloseNow()
+			return nil, err
+		}
+		if strings.Contains(string(data), `"welcome"`) {
+			return &wsClient{c: c}, nil
+		}
+	}
+}
