@@ -229,3 +229,64 @@ func tryJoin(base, link, uuid string) (*wsClient, error) {
 		}
 	}
 }
+
+// TestClusterHomeCutFromRedis: the home of a session cut from Redis (a
+// proxy in between) stops serving its peers before another node holds
+// the session's lease; then the session runs on the other node, whose
+// gateway admits the peer again.
+func TestClusterHomeCutFromRedis(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{AOF: true})
+	rdb := srv.Client(t)
+	proxy := redistest.NewProxy(t, srv.Addr)
+	bin := buildRehabRTC(t)
+	base := freePorts(t, 3)
+	cs := clusterSpec{redis: srv.Addr, base: base + 1, count: 2, public: base}
+	cut := cs
+	cut.redis = proxy.Addr
+	x := startClusterNode(t, bin, "x", cut)
+	y := startClusterNode(t, bin, "y", cs)
+	const doctor = "5d1c6a33-2a44-4e0e-8f5e-7a0b9c8d7e6f"
+	code, r := x.srv.manage(map[string]any{"action": "start", "session_users": []string{doctor}})
+	if code != http.StatusOK || r.Status != "started" {
+		t.Fatalf("start on x: %d %+v", code, r)
+	}
+	link := r.Session.link(t, doctor)
+	dc, _ := join(t, y.gateway, link, doctor, "Doctor") // through y, home x
+	leaseKey := fmt.Sprintf("{t}:lease:%d", r.Session.ID)
+	if v, err := rdb.Get(t.Context(), leaseKey).Result(); err != nil || !strings.HasPrefix(v, "x#") {
+		t.Fatalf("lease %q = %q, %v; want x's", leaseKey, v, err)
+	}
+
+	proxy.Cut()
+	cutAt := time.Now()
+	var closedAt, takenAt time.Time
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		<-dc.done // the peer is told (server shutdown: reconnect)
+		closedAt = time.Now()
+	})
+	testutil.Eventually(t, 10*time.Second, func() error {
+		v, err := rdb.Get(t.Context(), leaseKey).Result()
+		if err == nil && strings.HasPrefix(v, "y#") {
+			takenAt = time.Now()
+			return nil
+		}
+		return fmt.Errorf("lease still %q (%v)", v, err)
+	})
+	wg.Wait()
+	t.Logf("cut → home stopped serving: %s; cut → y holds the lease: %s",
+		closedAt.Sub(cutAt).Round(time.Millisecond), takenAt.Sub(cutAt).Round(time.Millisecond))
+	if !closedAt.Before(takenAt) {
+		t.Fatalf("x served the session until %s after y took it", closedAt.Sub(takenAt))
+	}
+	if cc := websocket.CloseStatus(dc.err); cc == websocket.StatusNormalClosure {
+		t.Fatalf("peer closed with %d, want a reconnect code", cc)
+	}
+	testutil.Eventually(t, 10*time.Second, func() error {
+		w, err := tryJoin(y.gateway, link, doctor)
+		if err == nil {
+			w.c.CloseNow()
+		}
+		return err
+	})
+}
