@@ -1,18 +1,21 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/rehabrtc/rehabrtc/internal/config"
 	"github.com/rehabrtc/rehabrtc/internal/redistest"
@@ -40,6 +43,7 @@ type clusterSpec struct {
 	redis       string
 	base, count int
 	public      int
+	leaseMS     int // 0: testLeaseMS
 }
 
 // clusterConfig is a node's configuration: its own service, gateway and
@@ -57,7 +61,7 @@ func clusterConfig(t *testing.T, id string, cs clusterSpec) *config.Config {
 	cl := &cfg.RehabRTC.Cluster
 	cl.Enabled, cl.Name, cl.NodeID = true, "t", id
 	cl.InternalAddr = fmt.Sprintf("127.0.0.1:%d", p+2)
-	cl.LeaseTimeMS = testLeaseMS
+	cl.LeaseTimeMS = cmp.Or(cs.leaseMS, testLeaseMS)
 	cl.Redis.Addrs = []string{cs.redis}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
@@ -91,12 +95,12 @@ func startClusterNode(t *testing.T, bin, id string, cs clusterSpec) *clusterNode
 
 // clusterOf starts redis-server (AOF, fsync always) and n nodes sharing a
 // range of session ports.
-func clusterOf(t *testing.T, n, sessions int) (clusterSpec, string, []*clusterNodeProc) {
+func clusterOf(t *testing.T, n, sessions, leaseMS int) (clusterSpec, string, []*clusterNodeProc) {
 	t.Helper()
 	srv := redistest.Start(t, redistest.Options{AOF: true})
 	bin := buildRehabRTC(t)
 	base := freePorts(t, sessions+1)
-	cs := clusterSpec{redis: srv.Addr, base: base + 1, count: sessions, public: base}
+	cs := clusterSpec{redis: srv.Addr, base: base + 1, count: sessions, public: base, leaseMS: leaseMS}
 	nodes := make([]*clusterNodeProc, n)
 	for i := range nodes {
 		nodes[i] = startClusterNode(t, bin, string(rune('a'+i)), cs)
@@ -111,7 +115,7 @@ func clusterOf(t *testing.T, n, sessions int) (clusterSpec, string, []*clusterNo
 // links, within 10 s, and a client joining again through a surviving
 // gateway is admitted.
 func TestClusterThreeNodes(t *testing.T) {
-	cs, bin, nodes := clusterOf(t, 3, 4)
+	cs, bin, nodes := clusterOf(t, 3, 4, 0)
 	a, b, c := nodes[0], nodes[1], nodes[2]
 	const patient, doctor = "7b0f40c5-8b7f-4d3b-9c39-6a1f2e3d4c5b", "5d1c6a33-2a44-4e0e-8f5e-7a0b9c8d7e6f"
 	code, r := a.srv.manage(map[string]any{"action": "start", "session_participants": []string{patient}, "session_users": []string{doctor}})
@@ -289,4 +293,65 @@ func TestClusterHomeCutFromRedis(t *testing.T) {
 		}
 		return err
 	})
+}
+
+// TestClusterFailoverTrials measures, over REHABRTC_FAILOVER_TRIALS trials
+// (default 3) and with a lease of REHABRTC_FAILOVER_LEASE_MS (default
+// 1500), the time from a kill -9 of a session's home node to a
+// WebSocket client admitted again through a surviving node's gateway with
+// the same link (lease 1.5 s), and reports p50 and p99. The killed node is
+// started again (it takes nothing back) before the next trial.
+func TestClusterFailoverTrials(t *testing.T) {
+	trials := 3
+	if v, err := strconv.Atoi(os.Getenv("REHABRTC_FAILOVER_TRIALS")); err == nil && v > 0 {
+		trials = v
+	}
+	lease, _ := strconv.Atoi(os.Getenv("REHABRTC_FAILOVER_LEASE_MS"))
+	cs, bin, nodes := clusterOf(t, 3, 2, lease)
+	byID := map[string]*clusterNodeProc{}
+	for _, n := range nodes {
+		byID[n.id] = n
+	}
+	const doctor = "5d1c6a33-2a44-4e0e-8f5e-7a0b9c8d7e6f"
+	_, r := nodes[0].srv.manage(map[string]any{"action": "start", "session_users": []string{doctor}})
+	if r.Status != "started" {
+		t.Fatalf("start: %+v", r)
+	}
+	link := r.Session.link(t, doctor)
+	rdb := redis.NewClient(&redis.Options{Addr: cs.redis})
+	defer rdb.Close()
+	leaseKey := fmt.Sprintf("{t}:lease:%d", r.Session.ID)
+	var times []time.Duration
+	for i := range trials {
+		v, err := rdb.Get(t.Context(), leaseKey).Result()
+		if err != nil {
+			t.Fatalf("trial %d: lease: %v", i, err)
+		}
+		home := byID[strings.SplitN(v, "#", 2)[0]]
+		var other *clusterNodeProc
+		for _, n := range byID {
+			if n != home {
+				other = n
+				break
+			}
+		}
+		killed := time.Now()
+		home.kill()
+		testutil.Eventually(t, 10*time.Second, func() error {
+			w, err := tryJoin(other.gateway, link, doctor)
+			if err == nil {
+				w.c.CloseNow()
+			}
+			return err
+		})
+		times = append(times, time.Since(killed))
+		byID[home.id] = startClusterNode(t, bin, home.id, cs)
+	}
+	slices.Sort(times)
+	p := func(q float64) time.Duration { return times[min(len(times)-1, int(q*float64(len(times))))] }
+	t.Logf("failover over %d trials (lease %d ms): p50 %s, p99 %s, max %s, all %v", trials, cmp.Or(lease, testLeaseMS),
+		p(0.5).Round(time.Millisecond), p(0.99).Round(time.Millisecond), times[len(times)-1].Round(time.Millisecond), times)
+	if times[len(times)-1] > 10*time.Second {
+		t.Fatalf("a failover took %s", times[len(times)-1])
+	}
 }
