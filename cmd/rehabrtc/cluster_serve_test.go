@@ -357,3 +357,29 @@ func TestClusterFailoverTrials(t *testing.T) {
 		t.Fatalf("a failover took %s", times[len(times)-1])
 	}
 }
+
+// TestClientFromNode: on a node's internal listener, the patient's address
+// is the last X-Forwarded-For hop the proxying gateway wrote.
+func TestClientFromNode(t *testing.T) {
+	for _, tc := range []struct{ remote, xff, want string }{
+		{"10.0.0.2:5555", "203.0.113.9", "203.0.113.9:0"},
+		{"10.0.0.2:5555", "198.51.100.1, 203.0.113.9", "203.0.113.9:0"},
+		{"10.0.0.2:5555", "", "10.0.0.2:5555"},
+		{"10.0.0.2:5555", "garbage", "10.0.0.2:5555"},
+		{"10.0.0.2:5555", "2001:db8::1", "[2001:db8::1]:0"},
+	} {
+		t.Run(tc.remote+" "+tc.xff, func(t *testing.T) {
+			var got string
+			h := clientFromNode(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { got = r.RemoteAddr }))
+			r, _ := http.NewRequest(http.MethodGet, "/websocket/1/", nil)
+			r.RemoteAddr = tc.remote
+			if tc.xff != "" {
+				r.Header.Set("X-Forwarded-For", tc.xff)
+			}
+			h.ServeHTTP(nil, r)
+			if got != tc.want {
+				t.Fatalf("remote %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

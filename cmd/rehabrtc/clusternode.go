@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"os"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -131,8 +133,29 @@ func (c *clusterNode) claimLoop(ctx context.Context, m *session.Manager, log *sl
 func (c *clusterNode) internalHandler(m *session.Manager, api http.Handler, sessions gateway.Sessions, bind string) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle(cluster.ManagePath, cluster.ManageHandler(m, c.secret))
-	mux.Handle("/", gateway.New(api, sessions, bind))
+	mux.Handle("/", clientFromNode(gateway.New(api, sessions, bind)))
 	return mux
+}
+
+// clientFromNode makes the last X-Forwarded-For hop, which the proxying
+// node's gateway wrote, the request's remote address: the per-address caps
+// of the home then count the patient, not the node in front of it (on
+// another host, the node's own address is not loopback, which the hub
+// trusts). internal_addr must be reachable by the nodes only, like Redis.
+func clientFromNode(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if hops := r.Header.Values("X-Forwarded-For"); len(hops) > 0 {
+			last := hops[len(hops)-1]
+			if ip, err := netip.ParseAddr(strings.TrimSpace(last[strings.LastIndexByte(last, ',')+1:])); err == nil {
+				r2 := *r
+				r2.RemoteAddr = netip.AddrPortFrom(ip, 0).String()
+				r2.Header = r.Header.Clone()
+				r2.Header.Del("X-Forwarded-For")
+				r = &r2
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // close leaves the cluster (leases released, ports freed) and closes Redis.
