@@ -17,6 +17,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/rehabrtc/rehabrtc/internal/cluster"
 	"github.com/rehabrtc/rehabrtc/internal/config"
 	"github.com/rehabrtc/rehabrtc/internal/redistest"
 	"github.com/rehabrtc/rehabrtc/internal/session"
@@ -113,7 +114,8 @@ func clusterOf(t *testing.T, n, sessions, leaseMS int) (clusterSpec, string, []*
 // TestClusterThreeNodes: a session started on node a is joined through the
 // gateways of b and c (real WebSocket clients, proxied to a); remove
 // through c kicks the peer on a; invites through all three at once run
-// once each; a kill -9 of a brings the session back on b or c, same
+// once each; a new session started through c goes to the least loaded
+// node, b; a kill -9 of a brings the session back on b or c, same
 // links, within 10 s, and a client joining again through a surviving
 // gateway is admitted.
 func TestClusterThreeNodes(t *testing.T) {
@@ -164,6 +166,20 @@ func TestClusterThreeNodes(t *testing.T) {
 		if n := countJoins(v.View, g); n != 1 || !slices.Contains(v.Users, g) {
 			t.Fatalf("guest %s: %d join events, users %v", g, n, v.Users)
 		}
+	}
+
+	// A new session goes to the least loaded node: b (a has one; b and c
+	// none, ties to the lowest id), whichever node's API was asked.
+	rdb := redis.NewClient(&redis.Options{Addr: cs.redis})
+	defer rdb.Close()
+	testutil.Eventually(t, 5*time.Second, func() error { // a's heartbeat reports its session
+		nodes, err := cluster.Nodes(t.Context(), rdb, "t")
+		return cmp.Or(err, testutil.Until(len(nodes) == 3 && nodes[0].Load.Sessions == 1, "loads %+v", nodes))
+	})
+	if code, r2 := c.srv.manage(map[string]any{"action": "start", "session_users": []string{doctor}}); code != 200 || r2.Status != "started" {
+		t.Fatalf("second start through c: %d %+v", code, r2)
+	} else if v, _ := rdb.Get(t.Context(), fmt.Sprintf("{t}:lease:%d", r2.Session.ID)).Result(); !strings.HasPrefix(v, "b#") {
+		t.Fatalf("second session's home %q, want b", v)
 	}
 
 	// kill -9 of the home: the session comes back elsewhere, same links.

@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -152,6 +153,33 @@ func (h *Homes) Forward(ctx context.Context, id int64, req *session.Request) (*s
 	if info.Member() == h.n.info.Member() {
 		return nil, &session.Error{Code: session.CodeUnavailable, Text: "session is starting here, try again"}
 	}
+	return h.send(ctx, info, id, req)
+}
+
+// Place starts a new session on the least loaded live node (by the load
+// of their last heartbeats, DefaultWeights; ties to the lowest id) when it
+// is not this one. When the cluster cannot be read or that node does not
+// take the connection, the session starts here: a start is never refused for placement.
+func (h *Homes) Place(ctx context.Context, req *session.Request) (*session.Reply, bool, error) {
+	nodes, err := Nodes(ctx, h.n.rdb, h.n.cfg.Name)
+	if err != nil {
+		h.n.log.Warn("placement: cannot list nodes; starting here", logKeyErr, err)
+		return nil, false, nil
+	}
+	best, ok := LeastLoaded(nodes, DefaultWeights())
+	if !ok || best.Member() == h.n.info.Member() {
+		return nil, false, nil
+	}
+	reply, err := h.send(ctx, best, 0, req)
+	if errors.Is(err, syscall.ECONNREFUSED) { // not sent: it cannot have started there
+		h.n.log.Warn("placement: the least loaded node did not answer; starting here", logKeyNode, best.Member(), logKeyErr, err)
+		return nil, false, nil
+	}
+	return reply, true, err
+}
+
+// send runs req on the node info describes.
+func (h *Homes) send(ctx context.Context, info NodeInfo, id int64, req *session.Request) (*session.Reply, error) {
 	body, err := json.Marshal(forwarded{Session: id, Request: req})
 	if err != nil {
 		return nil, err

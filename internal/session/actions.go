@@ -40,6 +40,11 @@ func (m *Manager) start(ctx context.Context, req *Request) (*Reply, error) {
 		return nil, err
 	}
 	if req.SessionID == 0 && req.SessionUUID == "" {
+		if m.cfg.Homes != nil && !isHere(ctx) {
+			if reply, handled, err := m.cfg.Homes.Place(ctx, req); handled {
+				return reply, err
+			}
+		}
 		return m.startNew(ctx, req)
 	}
 	id, err := m.resolve(ctx, req.SessionID, req.SessionUUID)

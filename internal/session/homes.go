@@ -19,6 +19,10 @@ type Homes interface {
 	// reply or its error. It fails with an error wrapping ErrNoHome when
 	// no node is the session's home.
 	Forward(ctx context.Context, id int64, req *Request) (*Reply, error)
+	// Place starts a new session (req has no id) on the node that should
+	// take it (the least loaded) when that is another node, and returns
+	// its reply; handled is false when it should start here.
+	Place(ctx context.Context, req *Request) (reply *Reply, handled bool, err error)
 }
 
 // Home is this node's holding of one session (a lease in Redis).

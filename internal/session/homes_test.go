@@ -54,6 +54,10 @@ func (f *fakeHomes) Forward(_ context.Context, id int64, req *session.Request) (
 	return nil, session.ErrNoHome
 }
 
+func (f *fakeHomes) Place(context.Context, *session.Request) (*session.Reply, bool, error) {
+	return nil, false, nil
+}
+
 func (f *fakeHomes) home(id int64) *fakeHome {
 	f.mu.Lock()
 	defer f.mu.Unlock()
