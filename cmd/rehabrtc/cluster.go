@@ -24,14 +24,6 @@ const clusterUsage = `Usage:
                         whose leases it holds, read from the heartbeats in Redis
 `
 
-// errClusterServe is what serve says of RehabRTC.cluster.enabled until the
-// nodes can serve sessions together (issue 15: homing, the gateway's proxy
-// and failover come next). Running nodes side by side on one shared store
-// now would restore every running session on every node.
-var errClusterServe = errors.New("RehabRTC.cluster.enabled: serving as a cluster node is not available yet " +
-	"(the shared store, leases and port pool are built; homing and failover are not): " +
-	"set it to false; \"rehabrtc cluster status\" reads a cluster's heartbeats (docs/scale-out.md)")
-
 func clusterCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
 		fmt.Fprint(stdout, clusterUsage)

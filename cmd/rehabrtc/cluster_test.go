@@ -144,7 +144,7 @@ func TestClusterCLIErrors(t *testing.T) {
 		"unknown":         {[]string{"cluster", "grow"}, `unknown subcommand "grow"`},
 		"no Redis":        {[]string{"cluster", "status"}, "no Redis configured"},
 		"Redis down":      {[]string{"cluster", "status", "--config", enabled}, "cluster status: list nodes"},
-		"serve as a node": {[]string{"serve", "--config", enabled}, "serving as a cluster node is not available yet"},
+		"serve as a node": {[]string{"serve", "--config", enabled}, "cluster secret"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			var out, errb bytes.Buffer

@@ -18,7 +18,7 @@ func (s *server) metrics() http.Handler {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "rehabrtc_sessions_running", Help: "Sessions running now."},
 			func() float64 { return float64(s.mgr.Running()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "rehabrtc_session_ports_in_use", Help: "Session ports taken from the pool."},
-			func() float64 { return float64(s.pool.InUse()) }),
+			func() float64 { return float64(s.portsInUse()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "rehabrtc_peers_connected", Help: "Peers connected to all sessions."},
 			func() float64 { return float64(c.PeersConnected.Load()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "rehabrtc_peers_pending", Help: "WebSocket connections that have not joined yet (capped)."},
@@ -34,4 +34,14 @@ func (s *server) metrics() http.Handler {
 	)
 	reg.MustRegister(s.turn.collectors()...)
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+}
+
+// portsInUse is the session ports this node holds: from its own pool, or,
+// on a cluster node (whose ports come from the cluster's pool), one per
+// session it serves.
+func (s *server) portsInUse() int {
+	if s.cl != nil {
+		return s.mgr.Running()
+	}
+	return s.pool.InUse()
 }

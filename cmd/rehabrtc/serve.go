@@ -51,9 +51,6 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if cfg.RehabRTC.Cluster.Enabled {
-		return errClusterServe
-	}
 	log := newLogger(cfg, stderr)
 	redis.SetLogger(redisLogs{log}) // go-redis keeps one logger per process
 	srv, err := newServer(cfg, log)
@@ -88,6 +85,7 @@ type server struct {
 	ot       *opentera.Interop // nil without Redis
 	turn     *turnSetup        // TURN credentials and the embedded server (turn.go)
 	feed     *feed.Broker      // the dashboards' live events
+	cl       *clusterNode      // nil unless RehabRTC.cluster.enabled
 }
 
 func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
@@ -128,15 +126,33 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 		return nil, err
 	}
 	s.runner = runner
+	var (
+		records session.Store = st
+		pool    session.Ports = s.pool
+		homes   session.Homes // nil: the only node
+	)
+	if cfg.RehabRTC.Cluster.Enabled {
+		if s.cl, err = joinCluster(cfg, s.counters, log); err != nil {
+			st.Close()
+			ot.Close()
+			return nil, err
+		}
+		records, pool, homes = s.cl.store, s.cl.ports, s.cl.homes
+		ot.RunOnce(s.cl.once)
+	}
 	s.mgr = session.NewManager(session.Config{
 		Events:     feed.Sinks{ot.Events(), s.feed},
-		Store:      ot.Records(st, log),
+		Store:      ot.Records(records, log),
+		Homes:      homes,
 		Runner:     runner,
-		Ports:      s.pool,
+		Ports:      pool,
 		URLs:       session.URLs{Scheme: cfg.URLScheme(), Host: cfg.WebRTC.Hostname, Port: cfg.WebRTC.ExternalPort},
 		ServiceKey: cfg.Service.Name,
 		Logger:     log.With(logKeyComponent, "session"),
 	})
+	if s.cl != nil {
+		s.cl.mgr.Store(s.mgr)
+	}
 	return s, nil
 }
 
@@ -145,6 +161,7 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 func (s *server) run(ctx context.Context) error {
 	defer s.store.Close()
 	defer s.ot.Close() // Redis last
+	defer s.leaveCluster()
 	if err := s.mgr.Restore(ctx); err != nil {
 		return fmt.Errorf("restore sessions: %w", err)
 	}
@@ -153,6 +170,13 @@ func (s *server) run(ctx context.Context) error {
 		return err
 	}
 	defer s.turn.close(s.log) // after the HTTP servers: the shared TLS port feeds it
+	claimCtx, stopClaims := context.WithCancel(ctx)
+	var claims sync.WaitGroup
+	defer claims.Wait()
+	defer stopClaims()
+	if s.cl != nil {
+		claims.Go(func() { s.cl.claimLoop(claimCtx, s.mgr, s.log.With(logKeyComponent, "cluster")) })
+	}
 	s.ot.Start(s.mgr)
 	api := httpapi.New(httpapi.Config{
 		Sessions: s.mgr, APIKeys: s.apiKeys, Keys: s.keys, Backup: s.store.WriteTo, Metrics: s.metrics(), Ready: s.ready, Events: s.feed,
@@ -190,7 +214,11 @@ func (s *server) run(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
 	case runErr = <-errc:
+	case <-s.cl.lost():
+		runErr = errNodeLost
 	}
+	stopClaims()
+	claims.Wait()
 	s.log.Info("shutting down: telling peers to reconnect")
 	stopForce := forceOnSecondSignal(s.log)
 	defer stopForce()
@@ -223,11 +251,19 @@ func (s *server) listen(api http.Handler, consult *ehrc.Service) ([]*httpServer,
 	addrs := []string{s.cfg.ServiceAddr()}
 	if gw := s.cfg.RehabRTC.Gateway; gw.Enabled {
 		g := gateway.New(api, s.runner, s.cfg.RehabRTC.SessionBind)
+		if s.cl != nil {
+			g.WithHomes(s.cl.homes) // another node's session: proxied to it
+		}
 		g.Mount(ehrc.IsRoute, consult.Handler()) // EHRC apps call root paths
 		// The public names; CheckHost adds loopback.
 		hosts := append([]string{s.cfg.WebRTC.Hostname}, gw.Hosts...)
 		list = append(list, &httpServer{srv: newHTTPServer(gateway.AccessLog(access, gateway.CheckHost(hosts, g))), tls: s.cfg.GatewayTLS()})
 		addrs = append(addrs, s.cfg.GatewayAddr())
+	}
+	if s.cl != nil {
+		h := s.cl.internalHandler(s.mgr, api, s.runner, s.cfg.RehabRTC.SessionBind)
+		list = append(list, &httpServer{srv: newHTTPServer(gateway.AccessLog(access, h))})
+		addrs = append(addrs, s.cfg.RehabRTC.Cluster.InternalAddr)
 	}
 	for i, hs := range list {
 		ln, err := net.Listen("tcp", addrs[i])
@@ -305,4 +341,14 @@ func forceOnSecondSignal(log *slog.Logger) (stop func()) {
 		}
 	})
 	return func() { signal.Stop(ch); close(done); wg.Wait() }
+}
+
+// leaveCluster leaves the cluster, if this node is in one, after the
+// sessions have stopped: its leases and ports are free at once.
+func (s *server) leaveCluster() {
+	ctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+	defer cancel()
+	if err := s.cl.close(ctx); err != nil {
+		s.log.Warn("leaving the cluster", "err", err)
+	}
 }

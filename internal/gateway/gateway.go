@@ -7,6 +7,7 @@
 package gateway
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -23,12 +24,28 @@ type Sessions interface {
 	Handler(port int) (h http.Handler, ok bool)
 }
 
+// Homes finds the node that serves a session port when it is not this
+// one (a cluster). addr is that node's internal host:port; moving means a
+// lost node held it and its session is being restored elsewhere.
+type Homes interface {
+	Home(ctx context.Context, port int) (addr string, moving bool, err error)
+}
+
 // Gateway routes public requests.
 type Gateway struct {
 	service   http.Handler
 	sessions  Sessions
+	homes     Homes // nil: a single node
 	proxyHost string
 	mounts    []mount
+}
+
+// WithHomes makes the gateway proxy a session that runs on another node of
+// the cluster to that node's internal address, path unchanged; the home
+// checks the key. Call it before serving.
+func (g *Gateway) WithHomes(h Homes) *Gateway {
+	g.homes = h
+	return g
 }
 
 // mount is a handler for the paths its match accepts.
@@ -107,6 +124,10 @@ func (g *Gateway) toSession(w http.ResponseWriter, r *http.Request, prefix strin
 		return
 	}
 	h, ok := g.sessions.Handler(port)
+	if !ok && g.homes != nil {
+		g.toHome(w, r, port, rest)
+		return
+	}
 	if !ok {
 		noSession(w, r, rest)
 		return
@@ -132,6 +153,29 @@ func noSession(w http.ResponseWriter, r *http.Request, rest string) {
 		web.DeniedStatus(w)
 	default:
 		web.SecurityHeaders(http.NotFoundHandler()).ServeHTTP(w, r)
+	}
+}
+
+// toHome proxies a request for a session another node serves to that
+// node, unchanged (its internal listener routes it as this gateway would).
+// While the session moves after its node's loss, the answer is 503 with
+// Retry-After: pages retry and land on the new home.
+func (g *Gateway) toHome(w http.ResponseWriter, r *http.Request, port int, rest string) {
+	addr, moving, err := g.homes.Home(r.Context(), port)
+	switch {
+	case err != nil || moving:
+		w.Header().Set("Retry-After", "1")
+		web.SecurityHeaders(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			http.Error(w, "session is moving to another server, try again in a moment", http.StatusServiceUnavailable)
+		})).ServeHTTP(w, r)
+	case addr == "":
+		noSession(w, r, rest)
+	default:
+		target := &url.URL{Scheme: "http", Host: addr}
+		(&httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(target)
+			pr.SetXForwarded()
+		}}).ServeHTTP(w, r)
 	}
 }
 

@@ -133,6 +133,14 @@ func (it *Interop) DBName() string {
 	return "rehabrtc.db"
 }
 
+// RunOnce makes the RPCs handled by one node of a cluster only (see
+// Config.Once). Call it before Start.
+func (it *Interop) RunOnce(once func(ctx context.Context, key string) (bool, error)) {
+	if it != nil {
+		it.svc.cfg.Once = once
+	}
+}
+
 // Start starts taking RPCs and presence events for sessions.
 func (it *Interop) Start(sessions Sessions) {
 	if it != nil {

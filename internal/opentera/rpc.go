@@ -3,6 +3,7 @@ package opentera
 import (
 	"context"
 	"encoding/json"
+	"strconv"
 	"time"
 	"unicode/utf8"
 
@@ -57,12 +58,32 @@ func (s *Service) rpc(channel string, payload []byte) {
 	ok := s.pool.submit(func() {
 		ctx, cancel := context.WithDeadline(context.Background(), deadline)
 		defer cancel()
+		if !s.mine(ctx, req) {
+			return
+		}
 		s.serveRPC(ctx, channel, req)
 	})
 	if !ok {
 		s.log.Warn("rpc: too many calls in progress; refusing", "method", req.GetMethod())
 		s.sendReply(req, s.overloaded(req, channel))
 	}
+}
+
+// mine reports whether this node handles req: always on a single node; in
+// a cluster, only the node that wins the call's key (its reply channel and
+// id) in Redis. A node that cannot ask answers nothing: another one may
+// have won, and a caller waiting for a reply gets one at most once.
+func (s *Service) mine(ctx context.Context, req *pb.RPCMessage) bool {
+	if s.cfg.Once == nil {
+		return true
+	}
+	key := req.GetReplyTo() + "|" + strconv.FormatUint(req.GetId(), 10) + "|" + req.GetMethod()
+	ok, err := s.cfg.Once(ctx, key)
+	if err != nil {
+		s.log.Error("rpc: cannot tell whether another node handles this call: leaving it", "method", truncate(req.GetMethod(), 64), "err", err)
+		return false
+	}
+	return ok
 }
 
 // serveRPC runs one call and publishes its reply on reply_to.

@@ -30,6 +30,10 @@ type Config struct {
 	QueueSize   int      // events waiting to be published; 0 = 1024
 	Logger      *slog.Logger
 	Now         func() time.Time // nil = time.Now
+	// Once, when set (a cluster: every node receives every RPC), says
+	// whether this node is the one to handle the call named key; the
+	// others drop it, so each call runs and is answered once.
+	Once func(ctx context.Context, key string) (bool, error)
 }
 
 // Service is the OpenTera side of rehabrtc: RPC server, event publisher and

@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 )
@@ -39,30 +40,57 @@ func (m *Manager) start(ctx context.Context, req *Request) (*Reply, error) {
 		return nil, err
 	}
 	if req.SessionID == 0 && req.SessionUUID == "" {
+		if m.cfg.Homes != nil && !isHere(ctx) {
+			if reply, handled, err := m.cfg.Homes.Place(ctx, req); handled {
+				return reply, err
+			}
+		}
 		return m.startNew(ctx, req)
 	}
 	id, err := m.resolve(ctx, req.SessionID, req.SessionUUID)
 	if err != nil {
 		return nil, notFound(err, "No matching session to start")
 	}
+	if reply, handled, err := m.elsewhere(ctx, id, req); handled {
+		return reply, err
+	}
 	unlock, err := m.lockSession(ctx, id, nil)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
+	if m.cfg.Homes != nil { // a running session without a home comes back here first
+		if _, err := m.claimLocked(ctx, id); err != nil {
+			return nil, internal("Cannot start session", err)
+		}
+	}
 	if l := m.running(id); l != nil {
 		return m.restartRunning(l), nil
 	}
+	h, err := m.takeHome(ctx, id)
+	if err != nil {
+		return nil, homeErr(err)
+	}
 	port, err := m.acquirePort()
 	if err != nil {
+		m.releaseHome(h)
 		return nil, err
 	}
 	rec, err := m.recordToStart(ctx, id, req)
 	if err != nil {
 		m.cfg.Ports.Release(port)
+		m.releaseHome(h)
 		return nil, err
 	}
-	return m.launch(ctx, rec, port)
+	return m.launch(ctx, rec, port, h)
+}
+
+// homeErr is the public face of a failure to take a session's home.
+func homeErr(err error) error {
+	if errors.Is(err, ErrElsewhere) {
+		return &Error{Code: CodeUnavailable, Text: "session is starting on another node, try again", Err: err}
+	}
+	return internal("Cannot start session", err)
 }
 
 // startNew creates and starts a new session. The port comes first: a full
@@ -87,7 +115,12 @@ func (m *Manager) startNew(ctx context.Context, req *Request) (*Reply, error) {
 		m.cfg.Ports.Release(port)
 		return m.restartRunning(l), nil
 	}
-	return m.launch(ctx, rec, port)
+	h, err := m.takeHome(ctx, rec.ID)
+	if err != nil {
+		m.cfg.Ports.Release(port)
+		return nil, homeErr(err)
+	}
+	return m.launch(ctx, rec, port, h)
 }
 
 func (m *Manager) acquirePort() (int, error) {
@@ -112,17 +145,18 @@ func (m *Manager) restartRunning(l *live) *Reply {
 // launch starts the endpoint of a session that is not running on port,
 // writes its record, then registers it; on failure it releases port. The
 // caller holds the session's lock; every step of I/O runs without mu.
-func (m *Manager) launch(ctx context.Context, rec *Record, port int) (*Reply, error) {
+func (m *Manager) launch(ctx context.Context, rec *Record, port int, h Home) (*Reply, error) {
 	now := m.now()
 	rec.Running, rec.Port, rec.Status, rec.LastStart, rec.Tokens = true, port, StatusInProgress, now, nil
 	rec.Tokens = issueTokens(rec)
 	rec.addEvent(EventStart, now, "", m.cfg.ServiceKey)
-	l, err := m.startEndpoint(ctx, rec)
+	l, err := m.startEndpoint(ctx, rec, h)
 	if err != nil {
 		m.cfg.Ports.Release(port)
+		m.releaseHome(h)
 		return nil, internal("Cannot create process", err)
 	}
-	if err := m.cfg.Store.Put(ctx, rec); err != nil {
+	if err := m.put(ctx, h, rec); err != nil {
 		m.stopLive(ctx, l, port, StopEnded)
 		return nil, internal("Cannot create session", err)
 	}
@@ -191,11 +225,19 @@ func (m *Manager) onRunning(ctx context.Context, req *Request, notRunning string
 	if err != nil {
 		return nil, notFound(err, notRunning)
 	}
+	if reply, handled, err := m.elsewhere(ctx, id, req); handled {
+		return reply, err
+	}
 	unlock, err := m.lockSession(ctx, id, nil)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
+	if m.cfg.Homes != nil { // its home is lost: claim it, then act
+		if _, err := m.claimLocked(ctx, id); err != nil {
+			return nil, internal(notRunning, err)
+		}
+	}
 	l := m.running(id)
 	if l == nil { // known, but not running
 		return nil, notFound(ErrNotFound, notRunning)
@@ -221,7 +263,7 @@ func (m *Manager) stop(ctx context.Context, req *Request) (*Reply, error) {
 func (m *Manager) end(ctx context.Context, l *live, st Status, text string) (*View, error) {
 	next := l.rec.clone()
 	m.closeRecord(next, st)
-	if err := m.cfg.Store.Put(ctx, next); err != nil {
+	if err := m.put(ctx, l.home, next); err != nil {
 		return nil, internal(text, err)
 	}
 	ours := m.unregister(l) // false: Shutdown took it and stops it
@@ -236,7 +278,7 @@ func (m *Manager) end(ctx context.Context, l *live, st Status, text string) (*Vi
 // caller holds the session's lock; mu is taken only for the swap.
 func (m *Manager) commit(ctx context.Context, l *live, next *Record, text string) error {
 	next.Tokens = issueTokens(next)
-	if err := m.cfg.Store.Put(ctx, next); err != nil {
+	if err := m.put(ctx, l.home, next); err != nil {
 		return internal(text, err)
 	}
 	m.mu.Lock()

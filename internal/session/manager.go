@@ -23,6 +23,8 @@ type Config struct {
 	// ReadyTimeout bounds how long an Endpoint may take to become Ready
 	// (0 = DefaultReadyTimeout).
 	ReadyTimeout time.Duration
+	// Homes makes this Manager one node of a cluster (nil = the only node).
+	Homes Homes
 }
 
 // Manager owns the session lifecycle. It is the only writer of session
@@ -56,6 +58,7 @@ type live struct {
 	// holder of the session's lock, under mu: read it under either.
 	rec    *Record
 	ep     Endpoint
+	home   Home            // nil without a cluster; fixed at start
 	died   <-chan struct{} // ep.Done(), asked once, outside mu
 	tokens atomic.Pointer[tokenTable]
 	ready  atomic.Bool   // the endpoint answers: invitations may go out
@@ -91,29 +94,40 @@ func (m *Manager) Restore(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if m.cfg.Homes != nil { // only the sessions no other node serves
+		_, err := m.Claim(ctx)
+		return err
+	}
 	for _, rec := range recs {
 		if !rec.Running {
 			continue
 		}
-		if err := m.restoreOne(ctx, rec); err != nil {
+		if err := m.restoreLocking(ctx, rec); err != nil {
 			m.log.Error("cannot restore session; marking it terminated", logKeySession, rec.ID, logKeyPort, rec.Port, logKeyErr, err)
-			m.terminate(ctx, rec)
+			m.terminate(ctx, rec, nil)
 		}
 	}
 	return nil
 }
 
-func (m *Manager) restoreOne(ctx context.Context, rec *Record) error {
+func (m *Manager) restoreLocking(ctx context.Context, rec *Record) error {
 	unlock, err := m.lockSession(ctx, rec.ID, nil)
 	if err != nil {
 		return err
 	}
 	defer unlock()
+	return m.restoreOne(ctx, rec, nil)
+}
+
+// restoreOne starts the endpoint of running session rec on its port with
+// its keys, at home h (nil without a cluster). The caller holds the
+// session's lock.
+func (m *Manager) restoreOne(ctx context.Context, rec *Record, h Home) error {
 	if err := m.cfg.Ports.Claim(rec.Port); err != nil {
 		return err
 	}
 	rec.Tokens = issueTokens(rec) // keeps every existing key
-	l, err := m.startEndpoint(ctx, rec)
+	l, err := m.startEndpoint(ctx, rec, h)
 	if err != nil {
 		m.cfg.Ports.Release(rec.Port)
 		return err
@@ -128,9 +142,9 @@ func (m *Manager) restoreOne(ctx context.Context, rec *Record) error {
 }
 
 // terminate records that a running session could not come back.
-func (m *Manager) terminate(ctx context.Context, rec *Record) {
+func (m *Manager) terminate(ctx context.Context, rec *Record, h Home) {
 	m.closeRecord(rec, StatusTerminated)
-	if err := m.cfg.Store.Put(ctx, rec); err != nil {
+	if err := m.put(ctx, h, rec); err != nil {
 		m.log.Error("cannot save terminated session", logKeySession, rec.ID, logKeyErr, err)
 	}
 }
@@ -148,8 +162,8 @@ func (m *Manager) closeRecord(rec *Record, st Status) {
 
 // startEndpoint starts the runner for rec (port and tokens already set).
 // The caller holds the session's lock, not mu.
-func (m *Manager) startEndpoint(ctx context.Context, rec *Record) (*live, error) {
-	l := &live{id: rec.ID, port: rec.Port, rec: rec, done: make(chan struct{})}
+func (m *Manager) startEndpoint(ctx context.Context, rec *Record, h Home) (*live, error) {
+	l := &live{id: rec.ID, port: rec.Port, rec: rec, home: h, done: make(chan struct{})}
 	l.tokens.Store(newTokenTable(rec))
 	ep, err := m.cfg.Runner.Start(ctx, RunSpec{
 		SessionID:   rec.ID,
@@ -175,7 +189,8 @@ func (m *Manager) register(l *live) bool {
 		return false
 	}
 	m.live[l.id] = l
-	m.watch(l) // a child process may die on its own
+	m.watch(l)     // a child process may die on its own
+	m.watchHome(l) // a cluster node may lose the session to another
 	return true
 }
 
@@ -201,12 +216,14 @@ func (m *Manager) running(id int64) *live {
 	return m.live[id]
 }
 
-// stopLive ends an endpoint that is no longer registered, then frees its port.
+// stopLive ends an endpoint that is no longer registered, then frees its
+// port and its home (another node may take the session at once).
 func (m *Manager) stopLive(ctx context.Context, l *live, port int, why StopReason) {
 	if err := l.ep.Stop(ctx, why); err != nil {
 		m.log.Warn("session endpoint did not stop cleanly", logKeySession, l.id, logKeyErr, err)
 	}
 	m.cfg.Ports.Release(port)
+	m.releaseHome(l.home)
 }
 
 // Shutdown stops every endpoint, telling peers to reconnect, and refuses
