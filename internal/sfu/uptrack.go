@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -37,6 +38,10 @@ type upTrack struct {
 	subsMu sync.Mutex // serialises writers of subs
 
 	level atomic.Int32 // smoothed audio loudness, 0 (silence) … 127×16
+
+	// workers is how many goroutines may share one packet's fan-out (the
+	// process's GOMAXPROCS at creation; 0 or 1: the reader alone).
+	workers int
 }
 
 // layer is one simulcast encoding of an upTrack (or its only one).
@@ -69,8 +74,9 @@ func newUpTrack(id string, pub *participant, source string, remote *webrtc.Track
 	c := remote.Codec()
 	u := &upTrack{
 		id: id, publisher: pub, source: source, kind: remote.Kind(), codec: c,
-		isVP8:  strings.EqualFold(c.MimeType, webrtc.MimeTypeVP8),
-		isH264: strings.EqualFold(c.MimeType, webrtc.MimeTypeH264),
+		isVP8:   strings.EqualFold(c.MimeType, webrtc.MimeTypeVP8),
+		isH264:  strings.EqualFold(c.MimeType, webrtc.MimeTypeH264),
+		workers: runtime.GOMAXPROCS(0),
 	}
 	for i := range u.layers {
 		u.layers[i] = &layer{index: i}
@@ -264,9 +270,41 @@ func (u *upTrack) handle(l *layer, gen uint32, p *rtp.Packet, raw []byte, audioL
 	if audioLevelID != 0 {
 		u.noteLevel(p, audioLevelID)
 	}
-	for _, d := range *u.subs.Load() {
+	u.fanOut(*u.subs.Load(), l, gen, p, fi, now)
+}
+
+// fanOutChunk is the fewest subscribers a helper goroutine takes over in
+// one packet's fan-out: below that, starting it costs more than it saves.
+const fanOutChunk = 16
+
+// fanOut hands one packet to every subscriber. A large fan-out (a keyframe
+// burst to a class of 100) is split across up to u.workers goroutines, so
+// that the last subscriber does not wait for the 99 before it on one core:
+// that wait is the p99 added latency. Each downTrack has its own lock and
+// writer, and p is only read, so the parts are independent; fanOut waits
+// for its helpers because the reader reuses p and its buffer next.
+func (u *upTrack) fanOut(subs []*downTrack, l *layer, gen uint32, p *rtp.Packet, fi frameInfo, now int64) {
+	k := min(u.workers, len(subs)/fanOutChunk)
+	if k <= 1 {
+		for _, d := range subs {
+			d.forward(l, gen, p, fi, now)
+		}
+		return
+	}
+	per := (len(subs) + k - 1) / k
+	var wg sync.WaitGroup
+	for i := per; i < len(subs); i += per {
+		part := subs[i:min(i+per, len(subs))]
+		wg.Go(func() {
+			for _, d := range part {
+				d.forward(l, gen, p, fi, now)
+			}
+		})
+	}
+	for _, d := range subs[:per] {
 		d.forward(l, gen, p, fi, now)
 	}
+	wg.Wait()
 }
 
 // noteLevel folds the RFC 6464 audio level of p into the track's smoothed
