@@ -3,6 +3,7 @@ package sfu
 import (
 	"fmt"
 	"net"
+	"slices"
 	"testing"
 	"time"
 
@@ -142,15 +143,23 @@ func benchForward(b *testing.B, kind string, n, workers int) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(frames[0].Payload) * n))
 	b.ResetTimer()
+	// each[i] is packet i's whole fan-out: how long its last subscriber
+	// waited, the router's share of the added latency.
+	each := make([]time.Duration, b.N)
 	start := time.Now()
 	for i := 0; i < b.N; i++ {
 		pkt := frames[i%len(frames)]
 		pkt.SequenceNumber = uint16(int(key[len(key)-1].SequenceNumber) + 1 + i)
 		pkt.Timestamp = uint32(i) * 3000
+		t0 := time.Now()
 		feed(pkt)
+		each[i] = time.Since(t0)
 	}
 	el := time.Since(start)
 	b.ReportMetric(float64(el.Nanoseconds())/float64(b.N*n), "ns/fwd")
+	slices.Sort(each)
+	b.ReportMetric(float64(each[b.N/2].Nanoseconds())/1e3, "fanout-p50-µs")
+	b.ReportMetric(float64(each[(b.N-1)*99/100].Nanoseconds())/1e3, "fanout-p99-µs")
 	for _, d := range *u.subs.Load() {
 		if d.packets < uint64(b.N) {
 			b.Fatalf("subscriber got %d of %d packets", d.packets, b.N)
