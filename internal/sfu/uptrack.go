@@ -273,16 +273,19 @@ func (u *upTrack) handle(l *layer, gen uint32, p *rtp.Packet, raw []byte, audioL
 	u.fanOut(*u.subs.Load(), l, gen, p, fi, now)
 }
 
-// fanOutChunk is the fewest subscribers a helper goroutine takes over in
-// one packet's fan-out: below that, starting it costs more than it saves.
+// fanOutChunk is the fewest subscribers per goroutine in one packet's
+// fan-out: below that, waking a helper costs more than it saves.
 const fanOutChunk = 16
 
 // fanOut hands one packet to every subscriber. A large fan-out (a keyframe
-// burst to a class of 100) is split across up to u.workers goroutines, so
+// burst to a class of 100) is shared by up to u.workers goroutines, so
 // that the last subscriber does not wait for the 99 before it on one core:
-// that wait is the p99 added latency. Each downTrack has its own lock and
-// writer, and p is only read, so the parts are independent; fanOut waits
-// for its helpers because the reader reuses p and its buffer next.
+// that wait is the p99 added latency. They take subscribers one at a time
+// from a shared index rather than fixed halves, so a helper that starts
+// late (its core busy) costs the reader nothing: the reader just takes
+// more. Each downTrack has its own lock and writer, and p is only read, so
+// the parts are independent; fanOut waits for its helpers because the
+// reader reuses p and its buffer next.
 func (u *upTrack) fanOut(subs []*downTrack, l *layer, gen uint32, p *rtp.Packet, fi frameInfo, now int64) {
 	k := min(u.workers, len(subs)/fanOutChunk)
 	if k <= 1 {
@@ -291,19 +294,21 @@ func (u *upTrack) fanOut(subs []*downTrack, l *layer, gen uint32, p *rtp.Packet,
 		}
 		return
 	}
-	per := (len(subs) + k - 1) / k
-	var wg sync.WaitGroup
-	for i := per; i < len(subs); i += per {
-		part := subs[i:min(i+per, len(subs))]
-		wg.Go(func() {
-			for _, d := range part {
-				d.forward(l, gen, p, fi, now)
+	var next atomic.Int32
+	work := func() {
+		for {
+			i := int(next.Add(1)) - 1
+			if i >= len(subs) {
+				return
 			}
-		})
+			subs[i].forward(l, gen, p, fi, now)
+		}
 	}
-	for _, d := range subs[:per] {
-		d.forward(l, gen, p, fi, now)
+	var wg sync.WaitGroup
+	for range k - 1 {
+		wg.Go(work)
 	}
+	work()
 	wg.Wait()
 }
 
