@@ -62,6 +62,7 @@ func benchTrack(b testing.TB, n, workers int, writer func(i int) interface {
 	r := &Router{cfg: cfg, log: cfg.Logger}
 	pub := newParticipant("pub", r)
 	u := &upTrack{id: "pub/cam", publisher: pub, source: "camera", isVP8: true, kind: 2, workers: workers}
+	// workers is what readLayer would give its fanPool; callers make the pool.
 	for i := range u.layers {
 		u.layers[i] = &layer{index: i, cache: &packetCache{}}
 	}
@@ -127,11 +128,13 @@ func benchForward(b *testing.B, kind string, n, workers int) {
 	src.frameSize = vp8PayloadMax - 8
 	raw := make([]byte, maxPacket)
 	var p rtp.Packet
+	fan := newFanPool(workers - 1)
+	defer fan.close()
 	feed := func(pkt *rtp.Packet) {
 		m, err := pkt.MarshalTo(raw)
 		must(b, err)
 		must(b, p.Unmarshal(raw[:m]))
-		u.handle(l, 0, &p, raw[:m], 0, time.Now().UnixNano())
+		u.handle(fan, l, 0, &p, raw[:m], 0, time.Now().UnixNano())
 	}
 	for _, pkt := range key {
 		feed(pkt)

@@ -241,13 +241,15 @@ func TestFanOutSplit(t *testing.T) {
 			})
 			raw := make([]byte, maxPacket)
 			var p rtp.Packet
+			fan := newFanPool(tc.workers - 1)
+			defer fan.close()
 			for range 10 {
 				for _, pkt := range src.next() {
 					m, err := pkt.MarshalTo(raw)
 					must(t, err)
 					must(t, p.Unmarshal(raw[:m]))
 					sent = append(sent, slices.Clone(p.Payload))
-					u.handle(l, 0, &p, raw[:m], 0, time.Now().UnixNano())
+					u.handle(fan, l, 0, &p, raw[:m], 0, time.Now().UnixNano())
 				}
 			}
 			for i, r := range recs {
