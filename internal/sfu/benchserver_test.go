@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -21,6 +22,11 @@ import (
 // envBenchServer makes the test binary a router process for
 // BenchmarkSession: its CPU is then the server's alone.
 const envBenchServer = "SFU_BENCH_SERVER"
+
+// envBenchPin=1 pins the router process to CPU 0 and the clients (this
+// process) to CPU 1 with taskset, as issue 11 measured Galène. The router
+// then has GOMAXPROCS 1, so its fan-out is not split.
+const envBenchPin = "SFU_BENCH_PIN"
 
 // benchLine is one line of the parent↔child protocol (JSON lines on the
 // child's stdin and stdout).
@@ -126,6 +132,16 @@ type remoteRouter struct {
 func startRemote(b *testing.B, envs func(room int) *env) *remoteRouter {
 	b.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	pin := os.Getenv(envBenchPin) == "1"
+	if pin {
+		cmd = exec.Command("taskset", "-c", "0", os.Args[0], "-test.run=^$")
+		out, err := exec.Command("taskset", "-a", "-cp", "1", strconv.Itoa(os.Getpid())).CombinedOutput()
+		if err != nil {
+			b.Fatalf("pinning the clients to CPU 1: %v: %s", err, out)
+		}
+		all := fmt.Sprintf("0-%d", runtime.NumCPU()-1) // NumCPU: the affinity at start
+		b.Cleanup(func() { _ = exec.Command("taskset", "-a", "-cp", all, strconv.Itoa(os.Getpid())).Run() })
+	}
 	cmd.Env = append(os.Environ(), envBenchServer+"=1")
 	cmd.Stderr = os.Stderr
 	in, err := cmd.StdinPipe()

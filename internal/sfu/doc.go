@@ -45,7 +45,11 @@
 // one goroutine per layer reads its RTP, copies each
 // packet once into the layer's packet cache, and hands it to every
 // subscriber's [downTrack] from a copy-on-write list (no lock on the hot
-// path but the downTrack's own). A downTrack is a webrtc.TrackLocal that
+// path but the downTrack's own). From 32 subscribers up, one packet's
+// fan-out is shared with up to GOMAXPROCS-1 helper goroutines of the
+// reader (its fanPool), and the reader reads on only once every
+// subscriber has the packet, so a keyframe burst to a class does not
+// queue on one core. A downTrack is a webrtc.TrackLocal that
 // rewrites SSRC, payload type, sequence number and timestamp for its
 // subscriber: numbering stays continuous across layer switches and
 // publisher restarts, switches happen only at keyframes, and sequence
@@ -62,5 +66,7 @@
 // negotiation state and is held while signaling, which keeps its messages
 // in order (Signal only queues). Every goroutine (layer readers, RTCP
 // readers, one negotiator per participant, the router's tick loop) is
-// started through the router and waited for by [Router.Close].
+// started through the router and waited for by [Router.Close], except the
+// fan-out helpers, which the layer reader that starts them stops and
+// waits for when it ends.
 package sfu

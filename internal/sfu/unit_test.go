@@ -1,8 +1,13 @@
 package sfu
 
 import (
+	"bytes"
+	"fmt"
+	"slices"
 	"testing"
 	"time"
+
+	"github.com/pion/rtp"
 )
 
 func TestVP8Info(t *testing.T) {
@@ -189,5 +194,69 @@ func TestBWE(t *testing.T) {
 	}
 	if got := b.estimate(now.Add(time.Minute)); got < 50e3 {
 		t.Fatalf("stale reports: %v below the floor", got)
+	}
+}
+
+// seqRecorder is a subscriber's writer that checks what fanOut hands it:
+// consecutive outgoing sequence numbers and the upstream payload.
+type seqRecorder struct {
+	n       int
+	last    uint16
+	bad     string
+	payload func(i int) []byte
+}
+
+func (w *seqRecorder) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
+	switch {
+	case w.bad != "":
+	case w.n > 0 && h.SequenceNumber != w.last+1:
+		w.bad = fmt.Sprintf("packet %d: seq %d after %d", w.n, h.SequenceNumber, w.last)
+	case !bytes.Equal(payload, w.payload(w.n)):
+		w.bad = fmt.Sprintf("packet %d: wrong payload", w.n)
+	}
+	w.n++
+	w.last = h.SequenceNumber
+	return len(payload), nil
+}
+
+func (w *seqRecorder) Write(b []byte) (int, error) { return len(b), nil }
+
+// TestFanOutSplit checks that a packet reaches every subscriber once and in
+// order however the fan-out is split among workers, including the sizes
+// around the split threshold and uneven parts.
+func TestFanOutSplit(t *testing.T) {
+	for _, tc := range []struct{ subs, workers int }{
+		{1, 2}, {2*fanOutChunk - 1, 2}, {2 * fanOutChunk, 2}, {100, 1}, {100, 2}, {101, 3}, {100, 8},
+	} {
+		t.Run(fmt.Sprintf("subs=%d/workers=%d", tc.subs, tc.workers), func(t *testing.T) {
+			src := &vp8Source{width: 640, height: 360, frameSize: 3 * vp8PayloadMax, keyEvery: 4}
+			var sent [][]byte
+			recs := make([]*seqRecorder, tc.subs)
+			u, l := benchTrack(t, tc.subs, tc.workers, func(i int) interface {
+				WriteRTP(*rtp.Header, []byte) (int, error)
+				Write([]byte) (int, error)
+			} {
+				recs[i] = &seqRecorder{payload: func(k int) []byte { return sent[k] }}
+				return recs[i]
+			})
+			raw := make([]byte, maxPacket)
+			var p rtp.Packet
+			fan := newFanPool(tc.workers - 1)
+			defer fan.close()
+			for range 10 {
+				for _, pkt := range src.next() {
+					m, err := pkt.MarshalTo(raw)
+					must(t, err)
+					must(t, p.Unmarshal(raw[:m]))
+					sent = append(sent, slices.Clone(p.Payload))
+					u.handle(fan, l, 0, &p, raw[:m], 0, time.Now().UnixNano())
+				}
+			}
+			for i, r := range recs {
+				if r.bad != "" || r.n != len(sent) {
+					t.Fatalf("subscriber %d: got %d of %d packets; %s", i, r.n, len(sent), r.bad)
+				}
+			}
+		})
 	}
 }

@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -37,6 +38,10 @@ type upTrack struct {
 	subsMu sync.Mutex // serialises writers of subs
 
 	level atomic.Int32 // smoothed audio loudness, 0 (silence) … 127×16
+
+	// workers is how many goroutines may share one packet's fan-out (the
+	// process's GOMAXPROCS at creation; 0 or 1: the reader alone).
+	workers int
 }
 
 // layer is one simulcast encoding of an upTrack (or its only one).
@@ -69,8 +74,9 @@ func newUpTrack(id string, pub *participant, source string, remote *webrtc.Track
 	c := remote.Codec()
 	u := &upTrack{
 		id: id, publisher: pub, source: source, kind: remote.Kind(), codec: c,
-		isVP8:  strings.EqualFold(c.MimeType, webrtc.MimeTypeVP8),
-		isH264: strings.EqualFold(c.MimeType, webrtc.MimeTypeH264),
+		isVP8:   strings.EqualFold(c.MimeType, webrtc.MimeTypeVP8),
+		isH264:  strings.EqualFold(c.MimeType, webrtc.MimeTypeH264),
+		workers: runtime.GOMAXPROCS(0),
 	}
 	for i := range u.layers {
 		u.layers[i] = &layer{index: i}
@@ -232,6 +238,8 @@ func (u *upTrack) info(payload []byte) frameInfo {
 func (u *upTrack) readLayer(l *layer, remote *webrtc.TrackRemote, gen uint32, audioLevelID uint8) {
 	buf := make([]byte, maxPacket)
 	var p rtp.Packet
+	fan := newFanPool(u.workers - 1)
+	defer fan.close()
 	for {
 		n, _, err := remote.Read(buf)
 		if err != nil {
@@ -240,12 +248,12 @@ func (u *upTrack) readLayer(l *layer, remote *webrtc.TrackRemote, gen uint32, au
 		if p.Unmarshal(buf[:n]) != nil {
 			continue
 		}
-		u.handle(l, gen, &p, buf[:n], audioLevelID, time.Now().UnixNano())
+		u.handle(fan, l, gen, &p, buf[:n], audioLevelID, time.Now().UnixNano())
 	}
 }
 
 // handle caches, measures and fans out one packet.
-func (u *upTrack) handle(l *layer, gen uint32, p *rtp.Packet, raw []byte, audioLevelID uint8, now int64) {
+func (u *upTrack) handle(fan *fanPool, l *layer, gen uint32, p *rtp.Packet, raw []byte, audioLevelID uint8, now int64) {
 	fi := u.info(p.Payload)
 	tid := 3
 	if u.isVP8 && len(p.Payload) > 0 {
@@ -264,9 +272,99 @@ func (u *upTrack) handle(l *layer, gen uint32, p *rtp.Packet, raw []byte, audioL
 	if audioLevelID != 0 {
 		u.noteLevel(p, audioLevelID)
 	}
-	for _, d := range *u.subs.Load() {
-		d.forward(l, gen, p, fi, now)
+	u.fanOut(fan, *u.subs.Load(), l, gen, p, fi, now)
+}
+
+// fanOutChunk is the fewest subscribers per goroutine in one packet's
+// fan-out: below that, waking a helper costs more than it saves.
+const fanOutChunk = 16
+
+// fanPool is one layer reader's fan-out helpers. They live as long as the
+// reader, which closes the pool and waits for them when it ends, so no
+// goroutine is started per packet. A nil pool fans out serially.
+type fanPool struct {
+	jobs chan *fanJob
+	wg   sync.WaitGroup
+}
+
+// fanJob is one packet's fan-out, fresh per packet: a helper that picks it
+// up late finds every subscriber taken and touches nothing else.
+type fanJob struct {
+	subs []*downTrack
+	l    *layer
+	gen  uint32
+	p    *rtp.Packet
+	fi   frameInfo
+	now  int64
+	next atomic.Int32   // index of the next subscriber to take
+	done sync.WaitGroup // one count per subscriber
+}
+
+// newFanPool starts n helpers (none if n < 1).
+func newFanPool(n int) *fanPool {
+	if n < 1 {
+		return nil
 	}
+	f := &fanPool{jobs: make(chan *fanJob, n)}
+	for range n {
+		f.wg.Go(func() {
+			for j := range f.jobs {
+				j.work()
+			}
+		})
+	}
+	return f
+}
+
+// close stops the helpers and waits for them.
+func (f *fanPool) close() {
+	if f != nil {
+		close(f.jobs)
+		f.wg.Wait()
+	}
+}
+
+// work forwards the packet to subscribers taken one at a time, so whoever
+// runs takes more: a helper whose core is busy costs the reader nothing.
+func (j *fanJob) work() {
+	for {
+		i := int(j.next.Add(1)) - 1
+		if i >= len(j.subs) {
+			return
+		}
+		j.subs[i].forward(j.l, j.gen, j.p, j.fi, j.now)
+		j.done.Done()
+	}
+}
+
+// fanOut hands one packet to every subscriber. A large fan-out (a keyframe
+// burst to a class of 100) is shared with the pool's helpers, so that the
+// last subscriber does not wait for the 99 before it on one core: that
+// wait is the p99 added latency. Each downTrack has its own lock and
+// writer, and p is only read, so the parts are independent; fanOut returns
+// once every subscriber has its packet, because the reader reuses p and
+// its buffer next.
+func (u *upTrack) fanOut(f *fanPool, subs []*downTrack, l *layer, gen uint32, p *rtp.Packet, fi frameInfo, now int64) {
+	helpers := 0
+	if f != nil {
+		helpers = min(cap(f.jobs), len(subs)/fanOutChunk-1)
+	}
+	if helpers < 1 {
+		for _, d := range subs {
+			d.forward(l, gen, p, fi, now)
+		}
+		return
+	}
+	j := &fanJob{subs: subs, l: l, gen: gen, p: p, fi: fi, now: now}
+	j.done.Add(len(subs))
+	for range helpers {
+		select {
+		case f.jobs <- j:
+		default: // helpers still busy with older jobs: do without
+		}
+	}
+	j.work()
+	j.done.Wait()
 }
 
 // noteLevel folds the RFC 6464 audio level of p into the track's smoothed
