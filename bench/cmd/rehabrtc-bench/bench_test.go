@@ -101,3 +101,69 @@ func TestQuickRun(t *testing.T) {
 		}
 	}
 }
+
+// TestQuickSoak runs the W7 soak for a few seconds at a tiny size against
+// the real binary: honest peers with churn and chat, one flooder, idle
+// unauthenticated sockets. It asserts that every part of the load ran and
+// was measured, not the verdict's thresholds (CI machines are small, and
+// the verdict is the soak's own business; see docs/performance.md).
+func TestQuickSoak(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the service: not in -short mode")
+	}
+	out := filepath.Join(t.TempDir(), "soak.json")
+	ctx, cancel := context.WithTimeout(context.Background(), 110*time.Second)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	args := []string{"--quick", "--workloads", "W7", "--out", out, "--w7-duration", "3s"}
+	if raceEnabled {
+		args = append(args, "--build-race")
+	}
+	err := run(ctx, args, &stdout, &stderr)
+	t.Log("\n" + stderr.String())
+	if err != nil {
+		t.Fatalf("rehabrtc-bench %s: %v\n%s", strings.Join(args, " "), err, stdout.String())
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep loadgen.Report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	w := rep.Rehab.W7
+	if w == nil {
+		t.Fatalf("no W7 result: %+v", rep.Rehab)
+	}
+	positive := map[string]float64{
+		"seconds":               w.Seconds,
+		"churn rejoins":         float64(w.Rejoins),
+		"honest chat sent":      float64(w.ChatSent),
+		"messages received":     float64(w.ChatRecv),
+		"flood messages sent":   float64(w.FloodSent),
+		"idle sockets opened":   float64(w.IdleOpened),
+		"CPU samples":           float64(w.Samples),
+		"mean CPU":              w.CPUMeanPct,
+		"goroutines at start":   float64(w.Start.Goroutines),
+		"RSS at end":            float64(w.End.RSSkB),
+		"goroutines after":      float64(w.After.Goroutines),
+		"slowest /healthz (ms)": w.HealthMaxMs,
+	}
+	for name, v := range positive {
+		if !(v > 0) {
+			t.Errorf("%s = %v, want > 0", name, v)
+		}
+	}
+	// 40 honest peers and 20 idle sockets are connected at the start: the
+	// service holds at least a goroutine for each.
+	if w.Start.Goroutines < w.Baseline.Goroutines+w.Peers {
+		t.Errorf("goroutines %d at the start of the load, baseline %d: the peers are not connected", w.Start.Goroutines, w.Baseline.Goroutines)
+	}
+	if w.Pass != (w.Why == "") {
+		t.Errorf("verdict %v with reason %q", w.Pass, w.Why)
+	}
+	if !strings.Contains(stdout.String(), "| W7 |") {
+		t.Errorf("Markdown table missing W7:\n%s", stdout.String())
+	}
+}

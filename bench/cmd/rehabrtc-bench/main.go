@@ -1,6 +1,6 @@
 // Command rehabrtc-bench is the load generator of rehabrtc: it builds and
 // launches the service, drives it with real WebSocket clients through
-// workloads W0-W6 (docs/performance.md), runs the same workloads against
+// workloads W0-W6 and, asked for by name, the W7 soak (docs/performance.md), runs the same workloads against
 // open-easyrtc when bench/easyrtc/node_modules is installed, and writes a
 // JSON report and a Markdown table.
 //
@@ -16,6 +16,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -73,7 +74,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	o := loadgen.DefaultOptions(*q)
 	out := fs.String("out", "", "write the JSON report to this file and the Markdown table next to it (.md)")
-	workloads := fs.String("workloads", strings.Join(loadgen.AllWorkloads, ","), "workloads to run, comma-separated")
+	workloads := fs.String("workloads", strings.Join(loadgen.DefaultWorkloads, ","), "workloads to run, comma-separated (W7, the soak, only when named)")
 	bin := fs.String("bin", "", "rehabrtc binary to use (default: go build ./cmd/rehabrtc)")
 	baseline := fs.String("baseline-bin", "", "another rehabrtc binary (e.g. built from main) run through the same workloads after each one, in the comparison column instead of open-easyrtc")
 	easy := fs.String("easyrtc", "auto", "open-easyrtc side: auto (when bench/easyrtc/node_modules exists), on, off")
@@ -83,7 +84,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	buildRace := fs.Bool("build-race", false, "build the server with -race (for smoke tests; figures are then meaningless)")
 	keep := fs.Bool("keep", false, "keep the scratch directory (each server's log and data) and print where it is")
 	pin := fs.Bool("pin", true, "pin server and load generator to different CPUs when there are at least 2")
-	timeout := fs.Duration("timeout", 0, "stop everything after this long (default: 2 min with --quick, else 20 min + W6's duration)")
+	timeout := fs.Duration("timeout", 0, "stop everything after this long (default: 2 min with --quick, else 20 min + W6's and W7's durations)")
 	setSizes := sizeFlags(fs, &o)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -102,6 +103,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if *timeout == 0 {
 		*timeout = 20*time.Minute + o.W6Duration
+		if slices.Contains(wl, "W7") {
+			*timeout += o.W7Duration
+		}
 		if o.Quick {
 			*timeout = 2 * time.Minute
 		}
@@ -164,6 +168,16 @@ func sizeFlags(fs *flag.FlagSet, o *loadgen.Options) (set func()) {
 	fs.DurationVar(&o.W5Duration, "w5-duration", o.W5Duration, "W5: measured time per run")
 	fs.DurationVar(&o.W6Duration, "w6-duration", o.W6Duration, "W6: churn duration")
 	fs.IntVar(&o.W6Workers, "w6-workers", o.W6Workers, "W6: concurrent churn loops")
+	fs.DurationVar(&o.W7Duration, "w7-duration", o.W7Duration, "W7: soak duration")
+	fs.IntVar(&o.W7Sessions, "w7-sessions", o.W7Sessions, "W7: sessions")
+	fs.IntVar(&o.W7Peers, "w7-peers", o.W7Peers, "W7: honest peers, spread over the sessions")
+	fs.IntVar(&o.W7Flooders, "w7-flooders", o.W7Flooders, "W7: hostile participants flooding chat (one per session)")
+	fs.IntVar(&o.W7Idle, "w7-idle", o.W7Idle, "W7: unauthenticated WebSockets held open (never joined)")
+	fs.DurationVar(&o.W7ChurnEvery, "w7-churn-every", o.W7ChurnEvery, "W7: one honest peer leaves and rejoins this often")
+	fs.DurationVar(&o.W7ChatEvery, "w7-chat-every", o.W7ChatEvery, "W7: each honest peer sends a chat message this often")
+	fs.IntVar(&o.W7FloodBurst, "w7-flood-burst", o.W7FloodBurst, "W7: chat messages per flood burst")
+	fs.DurationVar(&o.W7FloodPause, "w7-flood-pause", o.W7FloodPause, "W7: pause between flood bursts")
+	fs.DurationVar(&o.W7Sample, "w7-sample", o.W7Sample, "W7: CPU and /healthz sampling period")
 	return func() { o.W3Sizes, o.W4Pairs, o.W5Receivers = w3, w4, w5 }
 }
 
@@ -172,8 +186,8 @@ func parseWorkloads(s string) ([]string, error) {
 	var wl []string
 	for w := range strings.SplitSeq(s, ",") {
 		w = strings.ToUpper(strings.TrimSpace(w))
-		if !strings.HasPrefix(w, "W") || len(w) != 2 || w[1] < '0' || w[1] > '6' {
-			return nil, fmt.Errorf("unknown workload %q (want W0…W6)", w)
+		if !strings.HasPrefix(w, "W") || len(w) != 2 || w[1] < '0' || w[1] > '7' {
+			return nil, fmt.Errorf("unknown workload %q (want W0…W7)", w)
 		}
 		wl = append(wl, w)
 	}

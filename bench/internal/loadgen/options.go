@@ -41,7 +41,18 @@ type Options struct {
 
 	W6Duration time.Duration `json:"w6_duration"`
 	W6Workers  int           `json:"w6_workers"`
-	W6Settle   time.Duration `json:"w6_settle_max"`
+	W6Settle   time.Duration `json:"w6_settle_max"` // also W7's, after everyone has left
+
+	W7Duration   time.Duration `json:"w7_duration"`
+	W7Sessions   int           `json:"w7_sessions"`
+	W7Peers      int           `json:"w7_honest_peers"` // in total, spread evenly over the sessions
+	W7Flooders   int           `json:"w7_flooders"`     // one each in the first sessions
+	W7Idle       int           `json:"w7_idle_sockets"` // upgraded, never joined
+	W7ChurnEvery time.Duration `json:"w7_churn_every"`  // one honest peer leaves and rejoins
+	W7ChatEvery  time.Duration `json:"w7_chat_every"`   // per honest peer
+	W7FloodBurst int           `json:"w7_flood_burst"`  // chat messages per burst
+	W7FloodPause time.Duration `json:"w7_flood_pause"`  // between bursts
+	W7Sample     time.Duration `json:"w7_sample"`       // CPU and /healthz sampling period
 }
 
 // DefaultOptions are the sizes of the issue; quick ones finish in well
@@ -56,6 +67,9 @@ func DefaultOptions(quick bool) Options {
 			W4Pairs: []int{1, 5}, W4Window: 10, W4Size: 200, W4Duration: 500 * time.Millisecond, W4Warmup: 200 * time.Millisecond, W4Repeat: 1,
 			W5Receivers: []int{3}, W5Window: 10, W5Duration: 500 * time.Millisecond,
 			W6Duration: 20 * time.Second, W6Workers: 2, W6Settle: 3 * time.Second,
+			W7Duration: 3 * time.Second, W7Sessions: 4, W7Peers: 40, W7Flooders: 1, W7Idle: 20,
+			W7ChurnEvery: 100 * time.Millisecond, W7ChatEvery: 2 * time.Second, W7FloodBurst: 300,
+			W7FloodPause: 500 * time.Millisecond, W7Sample: 500 * time.Millisecond,
 		}
 	}
 	return Options{
@@ -66,6 +80,9 @@ func DefaultOptions(quick bool) Options {
 		W4Pairs: []int{1, 50, 500}, W4Window: 10, W4Size: 200, W4Duration: 5 * time.Second, W4Warmup: time.Second, W4Repeat: 3,
 		W5Receivers: []int{10, 50}, W5Window: 10, W5Duration: 5 * time.Second,
 		W6Duration: 10 * time.Minute, W6Workers: 4, W6Settle: 150 * time.Second,
+		W7Duration: 15 * time.Minute, W7Sessions: 100, W7Peers: 1000, W7Flooders: 5, W7Idle: 500,
+		W7ChurnEvery: 100 * time.Millisecond, W7ChatEvery: 10 * time.Second, W7FloodBurst: 3000,
+		W7FloodPause: 2 * time.Second, W7Sample: 10 * time.Second,
 	}
 }
 

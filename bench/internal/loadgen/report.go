@@ -40,6 +40,7 @@ type Results struct {
 	W4      *W4Result `json:"w4,omitempty"`
 	W5      *W5Result `json:"w5,omitempty"`
 	W6      *W6Result `json:"w6,omitempty"`
+	W7      *W7Result `json:"w7,omitempty"`
 }
 
 // Report is the whole output of a run.
@@ -90,6 +91,7 @@ func (r *Report) Build() {
 	r.rowsW3()
 	r.rowsFlood()
 	r.rowsW6()
+	r.rowsW7()
 	r.targets()
 }
 
@@ -263,6 +265,23 @@ func (r *Report) rowsW6() {
 	}
 }
 
+// rowsW7: the soak.
+func (r *Report) rowsW7() {
+	w := r.Rehab.W7
+	if w == nil {
+		return
+	}
+	note := fmt.Sprintf("%d honest peers in %d sessions, %d flooders, %d idle sockets, %.0f s", w.Peers, w.Sessions, w.Flooders, w.IdleSockets, w.Seconds)
+	r.Rows = append(r.Rows,
+		Row{Workload: "W7", Figure: "service CPU, mean over the soak", Unit: "% of a core", Rehab: pf(w.CPUMeanPct), Note: note},
+		Row{Workload: "W7", Figure: "service CPU, busiest sample", Unit: "% of a core", Rehab: pf(w.CPUMaxPct), Note: fmt.Sprintf("%d samples", w.Samples)},
+		Row{Workload: "W7", Figure: "honest peers disconnected", Unit: "", Rehab: pf(float64(w.HonestCut)), Note: fmt.Sprintf("%d churn rejoins, %d failed", w.Rejoins, w.ChurnErrors)},
+		Row{Workload: "W7", Figure: "slowest /healthz during the soak", Unit: "ms", Rehab: pf(w.HealthMaxMs)},
+		Row{Workload: "W7", Figure: "RSS start → end of load", Unit: "MB", Rehab: pf(round3(float64(w.End.RSSkB) / 1024)), Note: fmt.Sprintf("start %.1f MB, baseline %.1f MB, after %.1f MB", float64(w.Start.RSSkB)/1024, float64(w.Baseline.RSSkB)/1024, float64(w.After.RSSkB)/1024)},
+		Row{Workload: "W7", Figure: "goroutines start → end of load", Unit: "", Rehab: pf(float64(w.End.Goroutines)), Note: fmt.Sprintf("start %d, baseline %d, after %d", w.Start.Goroutines, w.Baseline.Goroutines, w.After.Goroutines)},
+	)
+}
+
 func holds(b bool) *bool { return &b }
 
 func (r *Report) target(name, want, got string, ok *bool) {
@@ -290,6 +309,7 @@ func (r *Report) targets() {
 	r.targetsRelayVsEasy(big)
 	r.targetsGalene(big, one)
 	r.targetW6()
+	r.targetW7()
 }
 
 // targetsW1: session start and RSS per session vs EasyRTC.
@@ -423,6 +443,22 @@ func (r *Report) targetW6() {
 	} else {
 		r.target("after churn, footprint back to idle", "back to idle", na, nil)
 	}
+}
+
+// targetW7: the soak's verdict.
+func (r *Report) targetW7() {
+	w := r.Rehab.W7
+	name, want := "soak: no honest peer disconnected, CPU < 1 core, goroutines back to baseline", "0 cut; mean < 100 %; ≤ baseline + tolerance"
+	if w == nil {
+		r.target(name, want, "not measured in this run", nil)
+		return
+	}
+	got := fmt.Sprintf("%d cut, CPU mean %.1f %% (max %.1f %%), goroutines %d → %d → %d (baseline → end of load → after)",
+		w.HonestCut, w.CPUMeanPct, w.CPUMaxPct, w.Baseline.Goroutines, w.End.Goroutines, w.After.Goroutines)
+	if w.Why != "" {
+		got += ": " + w.Why
+	}
+	r.target(name, want, got, holds(w.Pass))
 }
 
 // Markdown renders the report as the tables of docs/performance.md.

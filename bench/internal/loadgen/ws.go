@@ -56,6 +56,12 @@ const wsGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 // DialWS opens a WebSocket to ws://addr{path}. rbuf is the read buffer size.
 func DialWS(ctx context.Context, addr, path string, rbuf int) (*WS, error) {
+	return DialWSHeaders(ctx, addr, path, rbuf, "")
+}
+
+// DialWSHeaders is DialWS with extra request header lines (each ending in
+// "\r\n"), such as the X-Forwarded-For a reverse proxy adds.
+func DialWSHeaders(ctx context.Context, addr, path string, rbuf int, extra string) (*WS, error) {
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
@@ -70,7 +76,7 @@ func DialWS(ctx context.Context, addr, path string, rbuf int) (*WS, error) {
 	_, _ = rand.Read(kb[:])
 	key := base64.StdEncoding.EncodeToString(kb[:])
 	req := "GET " + path + " HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-		"Sec-WebSocket-Key: " + key + "\r\nSec-WebSocket-Version: 13\r\nUser-Agent: rehabrtc-bench\r\n\r\n"
+		"Sec-WebSocket-Key: " + key + "\r\nSec-WebSocket-Version: 13\r\nUser-Agent: rehabrtc-bench\r\n" + extra + "\r\n"
 	if _, err := io.WriteString(c, req); err != nil {
 		c.Close()
 		return nil, err
