@@ -28,6 +28,7 @@ func (s *server) consultations(ctx context.Context) (*ehrc.Service, error) {
 		AllowedOrigins: ec.AllowedOrigins,
 		Compat:         ehrc.Compat{Enabled: ec.Compat.Enabled, TrustedBackends: ec.TrustedPrefixes()},
 		Store:          s.store.Tree("ehrc"),
+		ClientAddress:  s.clients.String,
 	})
 	nss, rooms, err := c.Restore(ctx)
 	if err != nil {

@@ -22,6 +22,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/rehabrtc/rehabrtc/internal/apikey"
+	"github.com/rehabrtc/rehabrtc/internal/clientaddr"
 	"github.com/rehabrtc/rehabrtc/internal/config"
 	"github.com/rehabrtc/rehabrtc/internal/ehrc"
 	"github.com/rehabrtc/rehabrtc/internal/endpoint"
@@ -82,6 +83,7 @@ type server struct {
 	pool     *ports.Pool
 	apiKeys  []string
 	keys     *apikey.Guard     // shared by the API and the EHRC routes: guesses on either count together
+	clients  clientaddr.Rule   // who the client of a request is, for every per-address limit
 	ot       *opentera.Interop // nil without Redis
 	turn     *turnSetup        // TURN credentials and the embedded server (turn.go)
 	feed     *feed.Broker      // the dashboards' live events
@@ -114,9 +116,10 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 		return nil, err
 	}
 	s := &server{cfg: cfg, log: log, store: st, counters: &hub.Counters{}, apiKeys: keys, ot: ot,
-		keys: apikey.New(keys, apikey.DefaultLimits, nil),
+		keys: apikey.New(keys, apikey.DefaultLimits, nil), clients: clientaddr.New(cfg.TrustedProxyPrefixes()),
 		pool: sessionPorts(cfg, log), turn: newTURN(cfg), feed: &feed.Broker{}}
 	s.keys.SetLogger(log.With(logKeyComponent, "apikey"))
+	s.keys.SetClientAddress(s.clients.Addr)
 	// In process, every hub tells the feed who joins and leaves.
 	runner, err := sessionRunner(cfg, endpoint.Options{ICEServers: ice, Counters: s.counters, ICE: peerICE{s.turn.ice}, Presence: s.feed, // in-process, or a child each
 		RateLimit: cfg.RehabRTC.PeerRateLimit.PerSecond, RateBurst: cfg.RehabRTC.PeerRateLimit.Burst})

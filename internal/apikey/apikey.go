@@ -63,6 +63,7 @@ type Guard struct {
 	limits Limits
 	now    func() time.Time
 	log    *slog.Logger
+	client func(*http.Request) (netip.Addr, bool)
 
 	mu    sync.Mutex
 	fails map[netip.Prefix]*record
@@ -77,7 +78,7 @@ type record struct {
 // New returns a Guard for keys. now is the clock (nil: time.Now).
 func New(keys []string, limits Limits, now func() time.Time) *Guard {
 	g := &Guard{limits: limits.withDefaults(), now: now, fails: map[netip.Prefix]*record{},
-		log: slog.New(slog.DiscardHandler)}
+		log: slog.New(slog.DiscardHandler), client: tcpPeer}
 	if g.now == nil {
 		g.now = time.Now
 	}
@@ -94,6 +95,15 @@ func New(keys []string, limits Limits, now func() time.Time) *Guard {
 func (g *Guard) SetLogger(l *slog.Logger) {
 	if l != nil {
 		g.log = l
+	}
+}
+
+// SetClientAddress sets how the Guard names the client of a request (the
+// service's one rule, internal/clientaddr, which knows the trusted
+// proxies); by default, the TCP peer. Call it before use.
+func (g *Guard) SetClientAddress(f func(*http.Request) (netip.Addr, bool)) {
+	if f != nil {
+		g.client = f
 	}
 }
 
@@ -153,7 +163,7 @@ func (g *Guard) Check(r *http.Request) (v Verdict, retry time.Duration) {
 // Waiting reports whether the request's address must still wait, and how
 // long.
 func (g *Guard) Waiting(r *http.Request) (time.Duration, bool) {
-	a, ok := addrOf(r)
+	a, ok := g.addrOf(r)
 	if !ok {
 		return 0, false
 	}
@@ -170,7 +180,7 @@ func (g *Guard) Waiting(r *http.Request) (time.Duration, bool) {
 // Failed counts a wrong credential against the request's address, and
 // logs the wait it imposes, if any (the address, never the key).
 func (g *Guard) Failed(r *http.Request) {
-	a, ok := addrOf(r)
+	a, ok := g.addrOf(r)
 	if !ok {
 		return
 	}
@@ -209,7 +219,7 @@ func (g *Guard) fail(a netip.Prefix, now time.Time) (n int, wait time.Duration) 
 
 // Succeeded cleans the slate of the request's address.
 func (g *Guard) Succeeded(r *http.Request) {
-	if a, ok := addrOf(r); ok {
+	if a, ok := g.addrOf(r); ok {
 		g.mu.Lock()
 		delete(g.fails, a)
 		g.mu.Unlock()
@@ -239,32 +249,31 @@ func (g *Guard) makeRoom(now time.Time) {
 	}
 }
 
-// addrOf is the client address of r: its TCP peer, or, when that peer is
-// loopback, the X-Real-IP it sets (a reverse proxy on this machine, as
-// deploy/nginx does; only a local process can connect from loopback, so
-// no remote client can pick its own address this way). An IPv6 client is
-// counted by its /64, which one host usually has whole.
-func addrOf(r *http.Request) (netip.Prefix, bool) {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	ip, err := netip.ParseAddr(host)
-	if err != nil {
+// addrOf is the bucket under which the client of r counts: its address
+// (SetClientAddress), or for IPv6 its /64, which one host usually has
+// whole.
+func (g *Guard) addrOf(r *http.Request) (netip.Prefix, bool) {
+	ip, ok := g.client(r)
+	if !ok || !ip.IsValid() {
 		return netip.Prefix{}, false
 	}
 	ip = ip.Unmap().WithZone("")
-	if ip.IsLoopback() {
-		if real, err := netip.ParseAddr(strings.TrimSpace(r.Header.Get("X-Real-IP"))); err == nil {
-			ip = real.Unmap().WithZone("")
-		}
-	}
 	bits := 32
 	if ip.Is6() {
 		bits = 64
 	}
 	p, err := ip.Prefix(bits)
 	return p, err == nil
+}
+
+// tcpPeer is the default client address: the request's TCP peer.
+func tcpPeer(r *http.Request) (netip.Addr, bool) {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	ip, err := netip.ParseAddr(host)
+	return ip, err == nil
 }
 
 // RetryAfter is the value of a Retry-After header for wait: whole seconds.

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rehabrtc/rehabrtc/internal/clientaddr"
 )
 
 const key = "0123456789abcdef0123456789abcdef"
@@ -236,38 +238,53 @@ type writerFunc func(p []byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
-// Behind a reverse proxy on this machine, clients count apart by the
-// X-Real-IP it sets; from anywhere else the header is ignored.
-func TestRealIPFromLocalProxyOnly(t *testing.T) {
+// Behind a trusted reverse proxy, clients count apart by the address it
+// forwards (the service's one rule, internal/clientaddr); from any other
+// peer the headers are ignored; without a rule set, the TCP peer counts.
+func TestClientAddressBehindProxy(t *testing.T) {
 	g := New([]string{key}, Limits{Free: 1}, nil)
-	viaProxy := func(client string) *http.Request {
+	g.SetClientAddress(clientaddr.New(clientaddr.Loopback()).Addr)
+	viaProxy := func(header, client string) *http.Request {
 		r := req("127.0.0.1:5555", "Bearer guess")
-		r.Header.Set("X-Real-IP", client)
+		r.Header.Set(header, client)
 		return r
 	}
-	g.Check(viaProxy("203.0.113.1"))
-	g.Check(viaProxy("203.0.113.1"))
-	if _, blocked := g.Waiting(viaProxy("203.0.113.1")); !blocked {
-		t.Fatal("the guesser behind the proxy is not blocked")
+	for _, h := range []string{"X-Forwarded-For", "X-Real-IP"} {
+		t.Run(h, func(t *testing.T) {
+			g.Check(viaProxy(h, "203.0.113.1"))
+			g.Check(viaProxy(h, "203.0.113.1"))
+			if _, blocked := g.Waiting(viaProxy(h, "203.0.113.1")); !blocked {
+				t.Fatal("the guesser behind the proxy is not blocked")
+			}
+			if _, blocked := g.Waiting(viaProxy(h, "203.0.113.2")); blocked {
+				t.Fatal("another client behind the same proxy is blocked")
+			}
+			g.Succeeded(viaProxy(h, "203.0.113.1"))
+		})
 	}
-	if _, blocked := g.Waiting(viaProxy("203.0.113.2")); blocked {
-		t.Fatal("another client behind the same proxy is blocked")
-	}
-	// A remote client cannot choose its address with the header.
+	// A remote client cannot choose its address with the headers.
 	spoof := func() *http.Request {
 		r := req("198.51.100.9:1", "Bearer guess")
-		r.Header.Set("X-Real-IP", fmt.Sprintf("10.9.9.%d", time.Now().UnixNano()%200))
+		r.Header.Set("X-Forwarded-For", fmt.Sprintf("10.9.9.%d", time.Now().UnixNano()%200))
+		r.Header.Set("X-Real-IP", fmt.Sprintf("10.9.8.%d", time.Now().UnixNano()%200))
 		return r
 	}
 	g.Check(spoof())
 	g.Check(spoof())
 	if _, blocked := g.Waiting(req("198.51.100.9:2", "")); !blocked {
-		t.Fatal("a remote client escaped the count with X-Real-IP")
+		t.Fatal("a remote client escaped the count with forwarding headers")
 	}
-	// A proxy that sets no header: the proxy's address, as before.
+	// A proxy that sets no header: the proxy's address.
 	g.Check(req("[::1]:1", "Bearer guess"))
 	g.Check(req("[::1]:2", "Bearer guess"))
 	if _, blocked := g.Waiting(req("[::1]:3", "")); !blocked {
-		t.Fatal("loopback without X-Real-IP not counted")
+		t.Fatal("loopback without a forwarding header not counted")
+	}
+	// No rule set: the TCP peer, whatever the headers say.
+	plain := New([]string{key}, Limits{Free: 1}, nil)
+	plain.Check(viaProxy("X-Forwarded-For", "203.0.113.1"))
+	plain.Check(viaProxy("X-Forwarded-For", "203.0.113.1"))
+	if _, blocked := plain.Waiting(viaProxy("X-Forwarded-For", "203.0.113.2")); !blocked {
+		t.Fatal("without a rule, the forwarded address was used")
 	}
 }

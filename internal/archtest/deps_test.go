@@ -24,6 +24,7 @@ var core = []string{
 	"internal/config",
 	"internal/routes",
 	"internal/apikey",
+	"internal/clientaddr",
 	"internal/httpserver",
 	"internal/opentera/pb",
 	"internal/testutil",

@@ -12,6 +12,7 @@ package config
 
 import (
 	"net"
+	"net/netip"
 	"strconv"
 	"time"
 )
@@ -83,6 +84,10 @@ type RehabRTC struct {
 	// PersonalDataDays is how long a stopped session keeps the names and
 	// languages of its people (docs/security.md); 0 = purge at once.
 	PersonalDataDays int `json:"personal_data_days"`
+	// TrustedProxies are the CIDRs of reverse proxies whose
+	// X-Forwarded-For (or X-Real-IP) names the client for every
+	// per-address limit; empty = trust none (default: loopback).
+	TrustedProxies []string `json:"trusted_proxies"`
 }
 
 // TURN is the embedded TURN server, plus external TURN servers (coturn)
@@ -219,8 +224,15 @@ func Default() *Config {
 				SocketBuffer:  4 << 20,
 				External:      External{URLs: StringList{}},
 			},
+			TrustedProxies: []string{"127.0.0.0/8", "::1/128"},
 		},
 	}
+}
+
+// TrustedProxyPrefixes returns RehabRTC.trusted_proxies parsed and
+// masked; Validate has checked them.
+func (c *Config) TrustedProxyPrefixes() []netip.Prefix {
+	return prefixes(c.RehabRTC.TrustedProxies)
 }
 
 // ServiceAddr is the address the service's HTTP API listens on, e.g.

@@ -3,6 +3,7 @@ package config
 import (
 	"encoding/json"
 	"maps"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -47,6 +48,8 @@ func TestDefault(t *testing.T) {
 		"RehabRTC.log_format":       {c.RehabRTC.LogFormat, "text"},
 		"RehabRTC.busy_reply":       {c.RehabRTC.BusyReply, false},
 		"RehabRTC.peer_rate_limit":  {c.RehabRTC.PeerRateLimit, PeerRateLimit{PerSecond: 100, Burst: 120}},
+		"RehabRTC.trusted_proxies":  {c.RehabRTC.TrustedProxies, []string{"127.0.0.0/8", "::1/128"}},
+		"TrustedProxyPrefixes()":    {c.TrustedProxyPrefixes(), []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}},
 		"ServiceAddr()":             {c.ServiceAddr(), "127.0.0.1:4070"},
 		"GatewayAddr()":             {c.GatewayAddr(), ":40075"},
 		"URLScheme()":               {c.URLScheme(), "http"},
@@ -206,7 +209,7 @@ func TestJSONHasEveryKey(t *testing.T) {
 		"Backend":  {"ca_file", "hostname", "port", "verify_tls"},
 		"Redis":    {"db", "hostname", "password", "port", "username"},
 		"WebRTC":   {"executable", "external_port", "hostname", "local_base_port", "max_sessions", "script", "working_directory"},
-		"RehabRTC": {"api_keys", "busy_reply", "cluster", "data_dir", "ehrc", "gateway", "ice_servers", "log_format", "log_level", "peer_rate_limit", "personal_data_days", "session_bind", "turn", "url_scheme"},
+		"RehabRTC": {"api_keys", "busy_reply", "cluster", "data_dir", "ehrc", "gateway", "ice_servers", "log_format", "log_level", "peer_rate_limit", "personal_data_days", "session_bind", "trusted_proxies", "turn", "url_scheme"},
 	}
 	if len(file) != len(want) {
 		t.Errorf("sections = %v, want %v", slices.Sorted(maps.Keys(file)), want)

@@ -31,9 +31,12 @@ const MaxOrigins = 64
 
 // TrustedPrefixes returns compat.trusted_backends parsed; Validate has
 // checked them.
-func (e *EHRC) TrustedPrefixes() []netip.Prefix {
+func (e *EHRC) TrustedPrefixes() []netip.Prefix { return prefixes(e.Compat.TrustedBackends) }
+
+// prefixes parses CIDRs, masked, skipping any that do not parse.
+func prefixes(cidrs []string) []netip.Prefix {
 	var out []netip.Prefix
-	for _, s := range e.Compat.TrustedBackends {
+	for _, s := range cidrs {
 		if p, err := netip.ParsePrefix(s); err == nil {
 			out = append(out, p.Masked())
 		}

@@ -24,6 +24,7 @@ const (
 	MaxSessionsLimit = 10000 // upper bound of WebRTC.max_sessions
 	MinAPIKeyLen     = 32    // minimum length of each RehabRTC.api_keys entry
 	MaxGatewayHosts  = 64    // entries of RehabRTC.gateway.hosts
+	MaxProxies       = 64    // entries of RehabRTC.trusted_proxies
 	MaxStringLen     = 4096  // bytes of any string setting
 	MaxListLen       = 256   // entries of any list setting
 )
@@ -174,6 +175,25 @@ func (v *checker) rehabRTC(r *RehabRTC) {
 	}
 	if b := r.PeerRateLimit.Burst; !(b >= 1 && b <= MaxPeerRate) {
 		v.add("RehabRTC.peer_rate_limit.burst", "must be between 1 and %g (got %g)", float64(MaxPeerRate), b)
+	}
+	v.trustedProxies(r.TrustedProxies)
+}
+
+// trustedProxies checks RehabRTC.trusted_proxies: CIDRs, and none so wide
+// that any client could forward its own address (0.0.0.0/0, ::/0).
+func (v *checker) trustedProxies(list []string) {
+	const f = "RehabRTC.trusted_proxies"
+	if len(list) > MaxProxies {
+		v.add(f, "at most %d CIDRs (got %d)", MaxProxies, len(list))
+	}
+	for i, s := range list {
+		p, err := netip.ParsePrefix(s)
+		switch {
+		case err != nil:
+			v.add(fmt.Sprintf("%s[%d]", f, i), "must be a CIDR such as 10.0.0.5/32 or 127.0.0.0/8 (got %q)", s)
+		case p.Bits() == 0:
+			v.add(fmt.Sprintf("%s[%d]", f, i), "must not trust every address: list the proxies' own addresses (got %q)", s)
+		}
 	}
 }
 

@@ -100,6 +100,15 @@ func TestValidateRejects(t *testing.T) {
 			"must be a host name or IP address, without scheme (got \"https://a.example\")"},
 		"gateway.hosts too many": {func(c *Config) { c.RehabRTC.Gateway.Hosts = make([]string, 65); fill(c.RehabRTC.Gateway.Hosts, "h") }, "RehabRTC.gateway.hosts",
 			"at most 64 names (got 65)"},
+		"trusted_proxies not a CIDR": {func(c *Config) { c.RehabRTC.TrustedProxies = []string{"127.0.0.0/8", "10.0.0.5"} }, "RehabRTC.trusted_proxies[1]",
+			`must be a CIDR such as 10.0.0.5/32 or 127.0.0.0/8 (got "10.0.0.5")`},
+		"trusted_proxies everyone": {func(c *Config) { c.RehabRTC.TrustedProxies = []string{"::/0"} }, "RehabRTC.trusted_proxies[0]",
+			`must not trust every address: list the proxies' own addresses (got "::/0")`},
+		"trusted_proxies too many": {func(c *Config) {
+			c.RehabRTC.TrustedProxies = make([]string, 65)
+			fill(c.RehabRTC.TrustedProxies, "10.0.0.1/32")
+		}, "RehabRTC.trusted_proxies",
+			"at most 64 CIDRs (got 65)"},
 		"url_scheme":     {func(c *Config) { c.RehabRTC.URLScheme = "HTTPS" }, "RehabRTC.url_scheme", `must be one of "", "http", "https" (got "HTTPS")`},
 		"ice urls empty": {func(c *Config) { c.RehabRTC.ICEServers = []ICEServer{{}} }, "RehabRTC.ice_servers[0].urls", "must list at least one URL"},
 		"ice url scheme": {func(c *Config) {
@@ -153,6 +162,8 @@ func TestValidateAccepts(t *testing.T) {
 		"last port 65535":               func(c *Config) { c.WebRTC.LocalBasePort, c.WebRTC.MaxSessions = 65486, 50 },
 		"max_sessions 10000":            func(c *Config) { c.WebRTC.LocalBasePort, c.WebRTC.MaxSessions = 20000, 10000 },
 		"bind all interfaces":           func(c *Config) { c.RehabRTC.SessionBind = "0.0.0.0" },
+		"no trusted proxy":              func(c *Config) { c.RehabRTC.TrustedProxies = []string{} },
+		"proxies elsewhere":             func(c *Config) { c.RehabRTC.TrustedProxies = []string{"10.0.0.5/32", "fd00::/8"} },
 		"ICE servers": func(c *Config) {
 			c.RehabRTC.ICEServers = []ICEServer{
 				{URLs: StringList{"STUN:stun.example.org"}},
