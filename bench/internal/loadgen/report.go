@@ -276,7 +276,7 @@ func (r *Report) rowsW7() {
 		Row{Workload: "W7", Figure: "service CPU, mean over the soak", Unit: "% of a core", Rehab: pf(w.CPUMeanPct), Note: note},
 		Row{Workload: "W7", Figure: "service CPU, busiest sample", Unit: "% of a core", Rehab: pf(w.CPUMaxPct), Note: fmt.Sprintf("%d samples", w.Samples)},
 		Row{Workload: "W7", Figure: "honest peers disconnected", Unit: "", Rehab: pf(float64(w.HonestCut)), Note: fmt.Sprintf("%d churn rejoins, %d failed", w.Rejoins, w.ChurnErrors)},
-		Row{Workload: "W7", Figure: "slowest /healthz during the soak", Unit: "ms", Rehab: pf(w.HealthMaxMs)},
+		Row{Workload: "W7", Figure: "slowest /healthz during the soak", Unit: "ms", Rehab: pf(w.HealthMaxMs), Note: fmt.Sprintf("%d unanswered in %s", w.HealthFails, healthTimeout)},
 		Row{Workload: "W7", Figure: "RSS start → end of load", Unit: "MB", Rehab: pf(round3(float64(w.End.RSSkB) / 1024)), Note: fmt.Sprintf("start %.1f MB, baseline %.1f MB, after %.1f MB", float64(w.Start.RSSkB)/1024, float64(w.Baseline.RSSkB)/1024, float64(w.After.RSSkB)/1024)},
 		Row{Workload: "W7", Figure: "goroutines start → end of load", Unit: "", Rehab: pf(float64(w.End.Goroutines)), Note: fmt.Sprintf("start %d, baseline %d, after %d", w.Start.Goroutines, w.Baseline.Goroutines, w.After.Goroutines)},
 	)

@@ -53,7 +53,8 @@ type W7Result struct {
 	CPUMeanPct  float64 `json:"cpu_mean_pct"`
 	CPUMaxPct   float64 `json:"cpu_max_pct"`
 	Samples     int     `json:"samples"`
-	HealthMaxMs float64 `json:"healthz_max_ms"` // the slowest /healthz during the load
+	HealthMaxMs float64 `json:"healthz_max_ms"`   // the slowest /healthz during the load
+	HealthFails int     `json:"healthz_failures"` // no answer within healthTimeout
 
 	Baseline Snapshot `json:"baseline"` // sessions started, nobody connected
 	Start    Snapshot `json:"start"`    // every peer and idle socket connected
@@ -90,10 +91,10 @@ func RehabW7(ctx context.Context, env *Env, o Options) (W7Result, error) {
 	res.Baseline = snap(base)
 	err = s.run(ctx, &res)
 	s.stop()
+	s.collect(&res)
 	if err != nil {
 		return res, err
 	}
-	s.collect(&res)
 	after, err := settleTo(ctx, srv, base.Goroutine+res.GorTol, o.W6Settle)
 	if err != nil {
 		return res, err
@@ -242,7 +243,7 @@ func (s *soak) monitor(ctx context.Context, res *W7Result) error {
 	}
 	first, w0 := c0, time.Now()
 	start := w0
-	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	hc := &http.Client{Timeout: healthTimeout, Transport: &http.Transport{DisableKeepAlives: true}}
 	for {
 		_ = sleepCtx(ctx, s.o.W7Sample)
 		if !s.srv.Alive() {
@@ -259,11 +260,14 @@ func (s *soak) monitor(ctx context.Context, res *W7Result) error {
 		}
 		c0, w0 = c1, now
 		h0 := time.Now()
-		resp, err := hc.Get(s.srv.Service + "/healthz")
-		if err != nil {
-			return fmt.Errorf("/healthz during the soak: %w", err)
+		if resp, err := hc.Get(s.srv.Service + "/healthz"); err == nil && resp.StatusCode == http.StatusOK {
+			resp.Body.Close()
+		} else {
+			if err == nil {
+				resp.Body.Close()
+			}
+			res.HealthFails++
 		}
-		resp.Body.Close()
 		res.HealthMaxMs = max(res.HealthMaxMs, ms(time.Since(h0)))
 		if ctx.Err() != nil {
 			res.CPUMeanPct = round3(100 * CPUSeconds(c1-first) / now.Sub(start).Seconds())
@@ -271,6 +275,10 @@ func (s *soak) monitor(ctx context.Context, res *W7Result) error {
 		}
 	}
 }
+
+// healthTimeout is how long a /healthz may take during the soak before it
+// counts as a failure (a load balancer would take the node out).
+const healthTimeout = 10 * time.Second
 
 // connect joins h and starts its reader.
 func (s *soak) connect(ctx context.Context, h *honestPeer) error {
@@ -550,6 +558,9 @@ func judgeSoak(res *W7Result) {
 	}
 	if res.ChurnErrors > 0 {
 		why = append(why, fmt.Sprintf("%d honest rejoins failed", res.ChurnErrors))
+	}
+	if res.HealthFails > 0 {
+		why = append(why, fmt.Sprintf("%d /healthz without an answer within %s", res.HealthFails, healthTimeout))
 	}
 	if res.CPUMeanPct >= 100 {
 		why = append(why, fmt.Sprintf("mean CPU %.0f%% of a core", res.CPUMeanPct))
