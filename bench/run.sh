@@ -5,6 +5,7 @@
 #   ./bench/run.sh                      full sizes (about 25 minutes, W6 churn is 10 of them)
 #   ./bench/run.sh --quick              smoke sizes (about a minute)
 #   ./bench/run.sh --w6-duration 1m     any rehabrtc-bench flag is passed through
+#   ./bench/run.sh --workloads W7 --easyrtc=off   the 15-minute soak alone (W7 runs only when named)
 #
 # It installs the pinned npm packages of bench/easyrtc (npm ci, into the
 # git-ignored bench/easyrtc/node_modules), builds the load generator (its
