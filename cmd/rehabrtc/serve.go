@@ -72,6 +72,20 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
+// hubClient names a WebSocket's client for the hub's per-address cap by
+// the service's one rule. A trusted proxy that did not say who its client
+// is gets "": the hub then counts it only in its total cap, rather than
+// putting every client of that proxy under one address's cap.
+func hubClient(rule clientaddr.Rule) func(*http.Request) string {
+	return func(r *http.Request) string {
+		a, ok := rule.Addr(r)
+		if !ok || rule.Trusted(a) {
+			return ""
+		}
+		return a.String()
+	}
+}
+
 // server is the composition root: the one place that picks implementations.
 type server struct {
 	cfg      *config.Config
@@ -122,7 +136,8 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 	s.keys.SetClientAddress(s.clients.Addr)
 	// In process, every hub tells the feed who joins and leaves.
 	runner, err := sessionRunner(cfg, endpoint.Options{ICEServers: ice, Counters: s.counters, ICE: peerICE{s.turn.ice}, Presence: s.feed, // in-process, or a child each
-		RateLimit: cfg.RehabRTC.PeerRateLimit.PerSecond, RateBurst: cfg.RehabRTC.PeerRateLimit.Burst})
+		RateLimit: cfg.RehabRTC.PeerRateLimit.PerSecond, RateBurst: cfg.RehabRTC.PeerRateLimit.Burst,
+		ClientAddress: hubClient(s.clients)})
 	if err != nil {
 		st.Close()
 		ot.Close()

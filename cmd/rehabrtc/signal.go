@@ -9,9 +9,12 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
+	"strings"
 
 	"github.com/rehabrtc/rehabrtc/internal/childproc"
+	"github.com/rehabrtc/rehabrtc/internal/clientaddr"
 	"github.com/rehabrtc/rehabrtc/internal/config"
 	"github.com/rehabrtc/rehabrtc/internal/endpoint"
 	"github.com/rehabrtc/rehabrtc/internal/gateway"
@@ -20,7 +23,7 @@ import (
 
 const signalUsage = `Usage:
   rehabrtc signal --port=PORT --session=ID [--bind=ADDR] [--log-level=LEVEL]
-                  [--peer-rate=N] [--peer-burst=N]
+                  [--peer-rate=N] [--peer-burst=N] [--trusted-proxies=CIDR,...]
 
 Serves one session's pages and hub on ADDR:PORT, as a child of
 "rehabrtc serve" in process-per-session mode (WebRTC.executable "rehabrtc").
@@ -41,12 +44,17 @@ func signalCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	rate := fs.Float64("peer-rate", 0, "messages per second of each peer's budget (0: the hub's default)")
 	burst := fs.Float64("peer-burst", 0, "burst of each peer's message budget (0: the hub's default)")
+	proxies := fs.String("trusted-proxies", "", "CIDRs, comma-separated, of proxies that may name the client with X-Forwarded-For, besides loopback (the gateway)")
 	if err := fs.Parse(args); err != nil {
 		return flagErr(err)
 	}
 	if *port < 1 || *port > 65535 || fs.NArg() > 0 {
 		fs.Usage()
 		return fmt.Errorf("signal: want --port between 1 and 65535 and no other argument")
+	}
+	trusted, err := childTrusted(*proxies)
+	if err != nil {
+		return fmt.Errorf("signal: --trusted-proxies: %w", err)
 	}
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(*level)); err != nil {
@@ -63,9 +71,27 @@ func signalCmd(ctx context.Context, args []string, stderr io.Writer) error {
 		SessionID: *id,
 		Logger:    log,
 		Build: func(spec session.RunSpec, ice json.RawMessage) childproc.ChildEndpoint {
-			return endpoint.New(spec, endpoint.Options{ICEServers: ice, RateLimit: *rate, RateBurst: *burst})
+			return endpoint.New(spec, endpoint.Options{ICEServers: ice, RateLimit: *rate, RateBurst: *burst,
+				ClientAddress: hubClient(clientaddr.New(trusted))})
 		},
 	})
+}
+
+// childTrusted is what a child trusts to name the client: loopback, from
+// where the gateway forwards to it, and the CIDRs of --trusted-proxies.
+func childTrusted(list string) ([]netip.Prefix, error) {
+	out := clientaddr.Loopback()
+	for c := range strings.SplitSeq(list, ",") {
+		if c = strings.TrimSpace(c); c == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(c)
+		if err != nil || p.Bits() == 0 {
+			return nil, fmt.Errorf("%q is not a CIDR of proxies", c)
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }
 
 // runner is a session.Runner that also routes its sessions' ports, for the
@@ -89,5 +115,5 @@ func sessionRunner(cfg *config.Config, opts endpoint.Options) (runner, error) {
 	}
 	return &childproc.Runner{Executable: p.Executable, Script: p.Script, Mode: p.Mode, WorkingDir: w.WorkingDirectory,
 		Bind: cmp.Or(cfg.RehabRTC.SessionBind, "127.0.0.1"), ICEServers: opts.ICEServers,
-		PeerRate: opts.RateLimit, PeerBurst: opts.RateBurst}, nil
+		PeerRate: opts.RateLimit, PeerBurst: opts.RateBurst, TrustedProxies: cfg.RehabRTC.TrustedProxies}, nil
 }

@@ -55,6 +55,9 @@ type Runner struct {
 	// PeerRate and PeerBurst, when set, are passed to native children as
 	// --peer-rate and --peer-burst (each peer's message budget).
 	PeerRate, PeerBurst float64
+	// TrustedProxies, when set, are passed to native children as
+	// --trusted-proxies (RehabRTC.trusted_proxies: who may name the client).
+	TrustedProxies []string
 
 	StartTimeout time.Duration // ready within; 0 = DefaultStartTimeout
 	StopGrace    time.Duration // exit after "stop" within; 0 = DefaultStopGrace
@@ -115,6 +118,9 @@ func (r *Runner) command(spec session.RunSpec, log *slog.Logger) (*exec.Cmd, fun
 		}
 		if r.PeerBurst > 0 {
 			args = append(args, "--peer-burst="+strconv.FormatFloat(r.PeerBurst, 'g', -1, 64))
+		}
+		if len(r.TrustedProxies) > 0 {
+			args = append(args, "--trusted-proxies="+strings.Join(r.TrustedProxies, ","))
 		}
 	case EasyRTC:
 		preload, err := writePreload()

@@ -27,6 +27,9 @@ type Options struct {
 	// credentials bound to the invitation) instead of ICEServers.
 	ICE      PeerICE
 	Presence Presence // hears joins and leaves of every session; may be nil
+	// ClientAddress names a WebSocket's client for the hub's per-address
+	// cap (hub.Config.ClientAddress); nil: the hub's own rule.
+	ClientAddress func(r *http.Request) string
 }
 
 // Presence hears who joins and leaves a session, for the dashboards' live
@@ -75,13 +78,14 @@ func New(spec session.RunSpec, opts Options) *Endpoint {
 		obs = observer{id: spec.SessionID, p: opts.Presence}
 	}
 	hc := hub.Config{
-		Admitter:   admitter{spec.Gate},
-		Observer:   obs,
-		Counters:   opts.Counters,
-		ICEServers: opts.ICEServers,
-		Logger:     log,
-		RateLimit:  opts.RateLimit,
-		RateBurst:  opts.RateBurst,
+		Admitter:      admitter{spec.Gate},
+		Observer:      obs,
+		Counters:      opts.Counters,
+		ICEServers:    opts.ICEServers,
+		Logger:        log,
+		RateLimit:     opts.RateLimit,
+		RateBurst:     opts.RateBurst,
+		ClientAddress: opts.ClientAddress,
 	}
 	if opts.ICE != nil {
 		hc.ICE, hc.ICEPolicy = sessionICE{opts.ICE, spec.SessionID}, opts.ICE.Policy()

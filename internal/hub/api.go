@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -158,6 +159,13 @@ type Config struct {
 	// busy and is closed with 1013. Defaults 16 and 1024.
 	MaxPendingPerAddr int
 	MaxPending        int
+
+	// ClientAddress names the client of a request for the per-address cap
+	// (ServeHTTP): the service's one rule (internal/clientaddr, wired by
+	// cmd/rehabrtc). "" counts only in the total cap. An IPv6 address
+	// counts by its /64. nil: the TCP peer, or from loopback the last
+	// X-Forwarded-For hop.
+	ClientAddress func(r *http.Request) string
 }
 
 // Defaults of [Config].

@@ -127,7 +127,7 @@ func (e *env) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
-	err = e.hub.serve(ctx, c, clientAddr(r), cork)
+	err = e.hub.serve(ctx, c, e.hub.clientKey(r), cork)
 	e.mu.Lock()
 	e.errs = append(e.errs, err)
 	e.mu.Unlock()

@@ -17,10 +17,9 @@ import (
 // and serves the connection in a goroutine of the hub, then returns, so
 // that net/http frees the request, its buffers and the handler's deep stack,
 // which would otherwise stay with every idle peer (docs/performance.md, W3).
-// [Hub.Close] waits for that goroutine. The client address (r.RemoteAddr,
-// or the last X-Forwarded-For hop when a proxy on this host forwarded the
-// request) counts against the per-address cap on connections that have not
-// joined yet.
+// [Hub.Close] waits for that goroutine. The client address
+// (Config.ClientAddress) counts against the per-address cap on connections
+// that have not joined yet.
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c, cork, err := h.upgrade(w, r, nil)
 	if err != nil {
@@ -29,7 +28,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The request context ends when this handler returns: the hub closes
 	// the connection itself when the session ends.
 	ctx := context.WithoutCancel(r.Context())
-	p, err := h.open(c, clientAddr(r), cork)
+	p, err := h.open(c, h.clientKey(r), cork)
 	if err != nil {
 		return // refused, and told why
 	}
@@ -240,6 +239,23 @@ func (h *Hub) readBuf() *[]byte {
 	}
 	b := make([]byte, 0, 2048) // fits ICE candidates and small SDP
 	return &b
+}
+
+// clientKey is the key under which the per-address cap counts r:
+// Config.ClientAddress, an IPv6 address by its /64.
+func (h *Hub) clientKey(r *http.Request) string {
+	if h.cfg.ClientAddress == nil {
+		return clientAddr(r)
+	}
+	a := h.cfg.ClientAddress(r)
+	ip, err := netip.ParseAddr(a)
+	if err != nil {
+		return a
+	}
+	if ip = ip.Unmap(); ip.Is6() && !ip.IsLoopback() {
+		return netip.PrefixFrom(ip, 64).Masked().String()
+	}
+	return ip.String()
 }
 
 // clientAddr is the address a request comes from, as the per-address cap
