@@ -53,3 +53,23 @@ func TestServeCountsClientsBehindProxy(t *testing.T) {
 		})
 	}
 }
+
+// A child trusts loopback (the gateway forwards to it) and the CIDRs of
+// --trusted-proxies; a bad CIDR or one trusting everyone is refused.
+func TestChildTrusted(t *testing.T) {
+	for _, tt := range []struct {
+		flag string
+		n    int // prefixes trusted; -1 = error
+	}{
+		{"", 2},
+		{"127.0.0.0/8,::1/128", 4},
+		{" 10.0.0.5/32 , fd00::/8 ", 4},
+		{"10.0.0.5", -1},
+		{"0.0.0.0/0", -1},
+	} {
+		got, err := childTrusted(tt.flag)
+		if tt.n < 0 && err == nil || tt.n >= 0 && (err != nil || len(got) != tt.n) {
+			t.Errorf("childTrusted(%q) = %v, %v; want %d prefixes", tt.flag, got, err, tt.n)
+		}
+	}
+}

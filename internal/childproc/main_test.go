@@ -41,6 +41,7 @@ func testChild(mode string, args []string) int {
 	fs.String("log-level", "", "")
 	fs.Float64("peer-rate", 0, "")
 	fs.Float64("peer-burst", 0, "")
+	fs.String("trusted-proxies", "", "")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
