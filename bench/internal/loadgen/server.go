@@ -136,6 +136,13 @@ type Server struct {
 // ServerOption changes the configuration of a benchmark server.
 type ServerOption func(cfg map[string]any)
 
+// ProductLimits keeps the product's default message budget
+// (RehabRTC.peer_rate_limit), which the throughput workloads lift: the
+// soak measures the service as deployed.
+func ProductLimits(cfg map[string]any) {
+	delete(cfg["RehabRTC"].(map[string]any), "peer_rate_limit")
+}
+
 // ChildRunner runs each session in a child process (OpenTera's
 // process-per-session mode with rehabrtc's own child, "rehabrtc signal").
 func ChildRunner(cfg map[string]any) {

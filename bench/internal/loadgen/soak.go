@@ -74,7 +74,7 @@ func RehabW7(ctx context.Context, env *Env, o Options) (W7Result, error) {
 	if need := uint64(2*(o.W7Peers+o.W7Idle+o.W7Flooders) + 200); need > env.NoFile {
 		return res, fmt.Errorf("open-file limit %d too low: need %d", env.NoFile, need)
 	}
-	srv, err := StartServer(ctx, env, o.W7Sessions+2)
+	srv, err := StartServer(ctx, env, o.W7Sessions+2, ProductLimits)
 	if err != nil {
 		return res, err
 	}
