@@ -47,7 +47,7 @@ func (e *Env) logf(format string, args ...any) {
 func (e *Env) PinMode() string {
 	switch {
 	case e.ServerCPUs == nil:
-		return "not pinned (fewer than 2 CPUs)"
+		return "not pinned (--pin=false, or fewer than 2 CPUs)"
 	case e.Taskset != "":
 		return fmt.Sprintf("server CPUs %s (taskset), load generator CPUs %s (sched_setaffinity)", cpuList(e.ServerCPUs), cpuList(e.LoadCPUs))
 	}
