@@ -11,7 +11,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/redis/go-redis/v9"
-	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/rehabrtc/rehabrtc/internal/endpoint"
@@ -104,50 +103,10 @@ func newRPCFuzzHarness(f *testing.F) *rpcFuzzHarness {
 func expectedReply(payload []byte) (*pb.RPCMessage, bool) {
 	m := &pb.RPCMessage{}
 	if err := proto.Unmarshal(payload, m); err != nil {
-		m = salvageFields(payload)
+		m = opentera.Salvage(payload)
 	}
 	to := m.GetReplyTo()
 	return m, to != "" && len(to) <= 512 && utf8.ValidString(to)
-}
-
-// salvageFields reads method (1), reply_to (2) and id (3) of a message
-// that does not decode, up to the first broken field: what OpenTera's
-// caller could still be told.
-func salvageFields(b []byte) *pb.RPCMessage {
-	m := &pb.RPCMessage{}
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return m
-		}
-		b = b[n:]
-		switch {
-		case (num == 1 || num == 2) && typ == protowire.BytesType:
-			v, n := protowire.ConsumeBytes(b)
-			if n < 0 || !utf8.Valid(v) {
-				return m
-			}
-			if num == 1 {
-				m.Method = string(v)
-			} else {
-				m.ReplyTo = string(v)
-			}
-			b = b[n:]
-		case num == 3 && typ == protowire.VarintType:
-			v, n := protowire.ConsumeVarint(b)
-			if n < 0 {
-				return m
-			}
-			m.Id, b = v, b[n:]
-		default:
-			n := protowire.ConsumeFieldValue(num, typ, b)
-			if n < 0 {
-				return m
-			}
-			b = b[n:]
-		}
-	}
-	return m
 }
 
 // checkFuzzReply checks one reply against the envelope it answers.
