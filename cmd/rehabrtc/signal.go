@@ -3,7 +3,6 @@ package main
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -62,8 +61,12 @@ func signalCmd(ctx context.Context, args []string, stderr io.Writer) error {
 		Addr:      net.JoinHostPort(*bind, strconv.Itoa(*port)),
 		SessionID: *id,
 		Logger:    log,
-		Build: func(spec session.RunSpec, ice json.RawMessage) childproc.ChildEndpoint {
-			return endpoint.New(spec, endpoint.Options{ICEServers: ice, RateLimit: *rate, RateBurst: *burst})
+		Build: func(spec session.RunSpec, ice childproc.ICE) childproc.ChildEndpoint {
+			opts := endpoint.Options{ICEServers: ice.Servers, RateLimit: *rate, RateBurst: *burst}
+			if ice.Peer != nil {
+				opts.ICE = ice.Peer // the parent mints each peer's TURN credentials
+			}
+			return endpoint.New(spec, opts)
 		},
 	})
 }
@@ -88,6 +91,6 @@ func sessionRunner(cfg *config.Config, opts endpoint.Options) (runner, error) {
 		return nil, err
 	}
 	return &childproc.Runner{Executable: p.Executable, Script: p.Script, Mode: p.Mode, WorkingDir: w.WorkingDirectory,
-		Bind: cmp.Or(cfg.RehabRTC.SessionBind, "127.0.0.1"), ICEServers: opts.ICEServers,
+		Bind: cmp.Or(cfg.RehabRTC.SessionBind, "127.0.0.1"), ICEServers: opts.ICEServers, ICE: opts.ICE,
 		PeerRate: opts.RateLimit, PeerBurst: opts.RateBurst}, nil
 }

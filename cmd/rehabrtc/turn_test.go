@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/pion/turn/v5"
 
+	"github.com/rehabrtc/rehabrtc/internal/config"
 	"github.com/rehabrtc/rehabrtc/internal/testutil"
 )
 
@@ -133,9 +135,25 @@ func (ts *testServer) metric(name string) float64 {
 // embedded server; two invitees relay to each other over UDP and TCP;
 // once one is removed, its allocations close within a second, its
 // credentials are refused, and no credential ever reaches the logs.
+//
+// In process-per-session mode the child's welcome carries the same
+// per-peer credentials, minted by the parent over the control channel, and
+// none of them is on the child's command line or in its environment.
 func TestTURNBoundToInvitation(t *testing.T) {
+	t.Run("in process", func(t *testing.T) { testTURNBoundToInvitation(t, testConfig(t, t.TempDir(), 2), "") })
+	t.Run("child process", func(t *testing.T) {
+		if testing.Short() {
+			t.Skip("builds the binary")
+		}
+		bin := buildRehabRTC(t)
+		testTURNBoundToInvitation(t, childConfig(t, bin, 2), bin)
+	})
+}
+
+// testTURNBoundToInvitation runs the test on cfg; bin is the children's
+// executable in process-per-session mode, "" in process.
+func testTURNBoundToInvitation(t *testing.T, cfg *config.Config, bin string) {
 	logs := &testutil.Buffer{}
-	cfg := testConfig(t, t.TempDir(), 2)
 	cfg.RehabRTC.TURN.RelayIP = "" // derived from WebRTC.hostname, 127.0.0.1
 	ts := startServerLog(t, cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	_, r := ts.manage(map[string]any{"action": "start", "session_users": []string{therapist}, "session_participants": []string{patient1}})
@@ -144,6 +162,13 @@ func TestTURNBoundToInvitation(t *testing.T) {
 	ct, cp := embeddedTURN(t, wt), embeddedTURN(t, wp)
 	if ct.user == cp.user || ct.pass == cp.pass {
 		t.Fatal("two invitees got the same credentials")
+	}
+	if bin != "" {
+		kids := childPIDs(t, os.Getpid(), bin)
+		if kids[r.Session.Port] == 0 {
+			t.Fatalf("no child serves session port %d: %v", r.Session.Port, kids)
+		}
+		noKeyInProc(t, kids[r.Session.Port], []string{ct.pass, cp.pass, ct.user, cp.user})
 	}
 	udp := ct.url(t, "turn:")
 	a, err := allocate(t, "udp", udp, ct, nil)
