@@ -74,8 +74,8 @@ type fakeEndpoint struct {
 	gate    session.Gate
 	ice     json.RawMessage
 	peerICE PeerICE
-	uuid string
-	hang bool
+	uuid    string
+	hang    bool
 
 	mu     sync.Mutex
 	kicked []session.Identity
