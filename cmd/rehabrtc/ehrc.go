@@ -23,12 +23,14 @@ func (s *server) consultations(ctx context.Context) (*ehrc.Service, error) {
 		Keys:           s.keys,
 		Sessions:       s.mgr,
 		ICEServers:     ice,
+		ICE:            consultICE{s.turn.ice},
 		Counters:       s.counters,
 		Logger:         log,
 		AllowedOrigins: ec.AllowedOrigins,
 		Compat:         ehrc.Compat{Enabled: ec.Compat.Enabled, TrustedBackends: ec.TrustedPrefixes()},
 		Store:          s.store.Tree("ehrc"),
 	})
+	s.turn.consult.Store(c) // the TURN server now accepts consultation members' credentials
 	nss, rooms, err := c.Restore(ctx)
 	if err != nil {
 		_ = c.Close(ctx)

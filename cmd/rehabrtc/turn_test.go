@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -221,6 +222,62 @@ func testTURNBoundToInvitation(t *testing.T, cfg *config.Config, bin string) {
 	}
 	ts.stop()
 	for _, secret := range []string{ct.pass, cp.pass, ct.user, cp.user} {
+		if strings.Contains(logs.String(), secret) {
+			t.Errorf("logs contain a TURN credential %q", secret)
+		}
+	}
+}
+
+// TestConsultationTURN: an EHRC doctor and patient (native WebSocket) get
+// their own credentials for the embedded server in welcome; the server
+// relays between them, and once the patient has left its allocation closes
+// within a second and its credentials are refused. None is logged.
+func TestConsultationTURN(t *testing.T) {
+	logs := &testutil.Buffer{}
+	ts := startServerLog(t, testConfig(t, t.TempDir(), 2), slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	var created struct {
+		Token string `json:"doctor-token"`
+	}
+	if code := ts.api(http.MethodGet, "/api/create-namespace?namespaceId=dr-turn", nil, &created); code != 200 {
+		t.Fatalf("create-namespace: %d", code)
+	}
+	var room struct {
+		ID string `json:"room-id"`
+	}
+	_ = json.Unmarshal([]byte(getBody(t, ts.gateway+"/api/create-room", http.StatusOK)), &room)
+	doctor := dialConsult(t, ts.gateway, "dr-turn", created.Token)
+	patient := dialConsult(t, ts.gateway, "dr-turn", room.ID)
+	cd, cp := embeddedTURN(t, doctor.welcome), embeddedTURN(t, patient.welcome)
+	if cd.user == cp.user || !strings.Contains(cp.user, "participant."+room.ID) {
+		t.Fatalf("credentials %q and %q", cd.user, cp.user)
+	}
+	udp := cd.url(t, "turn:")
+	a, err := allocate(t, "udp", udp, cd, nil)
+	if err != nil {
+		t.Fatalf("doctor's credentials refused: %v", err)
+	}
+	b, err := allocate(t, "tcp", cp.url(t, "turn:"), cp, nil)
+	if err != nil {
+		t.Fatalf("patient's credentials refused over TCP: %v", err)
+	}
+	if err := relayed(a, b, "consult"); err != nil {
+		t.Fatal(err)
+	}
+
+	_ = patient.c.Close(websocket.StatusNormalClosure, "")
+	left := time.Now()
+	testutil.Eventually(t, 3*time.Second, func() error {
+		n := ts.metric("rehabrtc_turn_allocations")
+		return testutil.Until(n == 1, "%v allocations", n)
+	})
+	if d := time.Since(left); d > time.Second {
+		t.Errorf("the patient's allocation outlived its connection by %s", d)
+	}
+	if _, err := allocate(t, "udp", udp, cp, nil); err == nil {
+		t.Error("the departed patient's credentials still allocate")
+	}
+	ts.stop()
+	for _, secret := range []string{cd.pass, cp.pass, cd.user, cp.user} {
 		if strings.Contains(logs.String(), secret) {
 			t.Errorf("logs contain a TURN credential %q", secret)
 		}

@@ -438,7 +438,11 @@ func TestUsernames(t *testing.T) {
 	if !ok || p != alice || !exp.Equal(c.Expires) {
 		t.Fatalf("parseUsername(%q) = %v %v %v", c.Username, exp, p, ok)
 	}
-	for _, bad := range []string{"", ":", "1:", "x:7.user.u", "1:7.user", "1:0.user.u", "1:-3.user.u", "1:7..u", "1:7.user.", "1:7.user.a.b",
+	office := Peer{Session: -3, Kind: "socket", UUID: "Ab-_9"} // a consultation member
+	if _, p, ok := parseUsername(m.Mint(office).Username); !ok || p != office {
+		t.Errorf("consultation peer: %v %v", p, ok)
+	}
+	for _, bad := range []string{"", ":", "1:", "x:7.user.u", "1:7.user", "1:0.user.u", "1:-0.user.u", "1:7..u", "1:7.user.", "1:7.user.a.b",
 		"1:7.user.a:b", strings.Repeat("1", 300) + ":7.user.u"} {
 		if _, _, ok := parseUsername(bad); ok {
 			t.Errorf("parseUsername(%q) accepted", bad)
