@@ -174,9 +174,12 @@ func (g *relayGen) AllocatePacketConn(conf turn.AllocateListenerConfig) (net.Pac
 	if err != nil {
 		return nil, nil, err
 	}
-	if uc, ok := pc.(*net.UDPConn); ok && s.cfg.SocketBuffer > 0 {
-		uc.SetReadBuffer(s.cfg.SocketBuffer)
-		uc.SetWriteBuffer(s.cfg.SocketBuffer)
+	if uc, ok := pc.(*net.UDPConn); ok {
+		if s.cfg.SocketBuffer > 0 {
+			uc.SetReadBuffer(s.cfg.SocketBuffer)
+			uc.SetWriteBuffer(s.cfg.SocketBuffer)
+		}
+		pc = newUDPConn(uc)
 	}
 	c := &relayConn{PacketConn: pc, s: s, peer: p, created: time.Now()}
 	s.allocs.add(c)

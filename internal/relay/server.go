@@ -224,9 +224,12 @@ func (s *Server) listenPort() error {
 				s.closeSockets()
 				return fmt.Errorf("relay: listen UDP %s: %w", addr, err)
 			}
-			if uc, ok := c.(*net.UDPConn); ok && s.cfg.SocketBuffer > 0 {
-				uc.SetReadBuffer(s.cfg.SocketBuffer) // best effort: capped by net.core.rmem_max
-				uc.SetWriteBuffer(s.cfg.SocketBuffer)
+			if uc, ok := c.(*net.UDPConn); ok {
+				if s.cfg.SocketBuffer > 0 {
+					uc.SetReadBuffer(s.cfg.SocketBuffer) // best effort: capped by net.core.rmem_max
+					uc.SetWriteBuffer(s.cfg.SocketBuffer)
+				}
+				c = newUDPConn(uc)
 			}
 			s.udp = append(s.udp, c)
 			if port == "0" { // the others (and TCP) join the port the first one got
