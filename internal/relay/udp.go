@@ -25,9 +25,17 @@ func (c addrCache) get(ap netip.AddrPort) *net.UDPAddr {
 	if len(c) >= maxCachedAddrs {
 		clear(c)
 	}
-	a := net.UDPAddrFromAddrPort(ap)
+	a := udpAddr(ap)
 	c[ap] = a
 	return a
+}
+
+// udpAddr is ap with its IP in the 16-byte form, which pion's five-tuple
+// fingerprints convert to (net.IP.To16) on every packet: a 4-byte IP would
+// cost an allocation each time.
+func udpAddr(ap netip.AddrPort) *net.UDPAddr {
+	ip := ap.Addr().As16()
+	return &net.UDPAddr{IP: ip[:], Port: int(ap.Port()), Zone: ap.Addr().Zone()}
 }
 
 // udpConn is a UDP socket pion/turn serves (the TURN port's, or an
@@ -35,9 +43,18 @@ func (c addrCache) get(ap netip.AddrPort) *net.UDPAddr {
 type udpConn struct {
 	*net.UDPConn
 	addrs addrCache
+	local net.Addr // LocalAddr in the 16-byte form (pion fingerprints it per packet)
 }
 
-func newUDPConn(c *net.UDPConn) *udpConn { return &udpConn{UDPConn: c, addrs: addrCache{}} }
+func newUDPConn(c *net.UDPConn) *udpConn {
+	u := &udpConn{UDPConn: c, addrs: addrCache{}, local: c.LocalAddr()}
+	if la, ok := c.LocalAddr().(*net.UDPAddr); ok {
+		u.local = udpAddr(la.AddrPort())
+	}
+	return u
+}
+
+func (c *udpConn) LocalAddr() net.Addr { return c.local }
 
 func (c *udpConn) ReadFrom(b []byte) (int, net.Addr, error) {
 	n, ap, err := c.UDPConn.ReadFromUDPAddrPort(b)
