@@ -475,3 +475,33 @@ func TestSilentStreamClosed(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestLocalPathKeepsPermissions: between two allocations of this server
+// packets skip the kernel (local.go), yet the receiver's permissions still
+// decide: without one for the sender's relayed address nothing arrives.
+func TestLocalPathKeepsPermissions(t *testing.T) {
+	f := newFixture(t, nil)
+	a := f.mustAllocate(t, overUDP, f.addr(t, overUDP), alice)
+	b := f.mustAllocate(t, overUDP, f.addr(t, overUDP), bob)
+	if err := a.c.CreatePermission(b.relay.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1500)
+	for range 3 {
+		a.relay.WriteTo([]byte("unasked"), b.relay.LocalAddr())
+		b.relay.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		if n, _, err := b.relay.ReadFrom(buf); err == nil {
+			t.Fatalf("b got %q without a permission for a", buf[:n])
+		}
+	}
+	if err := exchange(t, a, b, "asked"); err != nil { // exchange permits both ways
+		t.Fatal(err)
+	}
+	before := f.srv.Counters().BytesFromPeers.Load()
+	if err := exchange(t, b, a, "back"); err != nil {
+		t.Fatal(err)
+	}
+	if f.srv.Counters().BytesFromPeers.Load() == before {
+		t.Error("bytes from peers not counted on the in-memory path")
+	}
+}

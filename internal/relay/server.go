@@ -99,6 +99,8 @@ type Server struct {
 	shared   *chanListener  // TLS conns from ShareTLS; nil unless cfg.SharedTLS
 	sharedLn *trackListener // shared, as pion serves it
 	allocs   allocations
+	ports    sync.Map  // relay port → its live *relayConn, for the in-memory path (local.go)
+	pkts     sync.Pool // *[]byte of localMax bytes, for the in-memory path
 	muxMu    sync.Mutex
 	muxes    []*tlsMux // from ShareTLS, closed by Close
 
@@ -118,6 +120,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, log: cfg.Logger, policy: peerPolicy{relay: cfg.RelayIP.Unmap(), allow: cfg.Allow},
 		bind: relayBind(cfg.RelayBind, cfg.RelayIP)}
 	s.allocs.init()
+	s.pkts.New = func() any { b := make([]byte, localMax); return &b }
 	if err := s.listen(); err != nil {
 		return nil, err
 	}
