@@ -23,6 +23,7 @@ func (s *server) consultations(ctx context.Context) (*ehrc.Service, error) {
 		Keys:           s.keys,
 		Sessions:       s.mgr,
 		ICEServers:     ice,
+		ICE:            consultICE{s.turn.ice},
 		Counters:       s.counters,
 		Logger:         log,
 		AllowedOrigins: ec.AllowedOrigins,
@@ -30,6 +31,7 @@ func (s *server) consultations(ctx context.Context) (*ehrc.Service, error) {
 		Store:          s.store.Tree("ehrc"),
 		ClientAddress:  s.clients.String,
 	})
+	s.turn.consult.Store(c) // the TURN server now accepts consultation members' credentials
 	nss, rooms, err := c.Restore(ctx)
 	if err != nil {
 		_ = c.Close(ctx)

@@ -82,7 +82,10 @@ func getBody(t *testing.T, url string, status int) string {
 }
 
 // consultClient is a native consultation client (docs/ehrc.md).
-type consultClient struct{ c *websocket.Conn }
+type consultClient struct {
+	c       *websocket.Conn
+	welcome map[string]any
+}
 
 func dialConsult(t *testing.T, base, ns, key string) *consultClient {
 	t.Helper()
@@ -93,10 +96,13 @@ func dialConsult(t *testing.T, base, ns, key string) *consultClient {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = c.CloseNow() })
-	cc := &consultClient{c}
+	cc := &consultClient{c: c}
 	b, _ := json.Marshal(map[string]string{"type": "join", "key": key})
 	_ = c.Write(ctx, websocket.MessageText, b)
-	cc.expect(t, "welcome")
+	_, b, err = c.Read(ctx)
+	if err != nil || json.Unmarshal(b, &cc.welcome) != nil || cc.welcome["type"] != "welcome" {
+		t.Fatalf("no welcome: %s %v", b, err)
+	}
 	return cc
 }
 

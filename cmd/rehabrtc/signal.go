@@ -3,7 +3,6 @@ package main
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -70,9 +69,13 @@ func signalCmd(ctx context.Context, args []string, stderr io.Writer) error {
 		Addr:      net.JoinHostPort(*bind, strconv.Itoa(*port)),
 		SessionID: *id,
 		Logger:    log,
-		Build: func(spec session.RunSpec, ice json.RawMessage) childproc.ChildEndpoint {
-			return endpoint.New(spec, endpoint.Options{ICEServers: ice, RateLimit: *rate, RateBurst: *burst,
-				ClientAddress: hubClient(clientaddr.New(trusted))})
+		Build: func(spec session.RunSpec, ice childproc.ICE) childproc.ChildEndpoint {
+			opts := endpoint.Options{ICEServers: ice.Servers, RateLimit: *rate, RateBurst: *burst,
+				ClientAddress: hubClient(clientaddr.New(trusted))}
+			if ice.Peer != nil {
+				opts.ICE = ice.Peer // the parent mints each peer's TURN credentials
+			}
+			return endpoint.New(spec, opts)
 		},
 	})
 }
@@ -114,6 +117,6 @@ func sessionRunner(cfg *config.Config, opts endpoint.Options) (runner, error) {
 		return nil, err
 	}
 	return &childproc.Runner{Executable: p.Executable, Script: p.Script, Mode: p.Mode, WorkingDir: w.WorkingDirectory,
-		Bind: cmp.Or(cfg.RehabRTC.SessionBind, "127.0.0.1"), ICEServers: opts.ICEServers,
+		Bind: cmp.Or(cfg.RehabRTC.SessionBind, "127.0.0.1"), ICEServers: opts.ICEServers, ICE: opts.ICE,
 		PeerRate: opts.RateLimit, PeerBurst: opts.RateBurst, TrustedProxies: cfg.RehabRTC.TrustedProxies}, nil
 }

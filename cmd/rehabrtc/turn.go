@@ -9,11 +9,13 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rehabrtc/rehabrtc/internal/config"
+	"github.com/rehabrtc/rehabrtc/internal/ehrc"
 	"github.com/rehabrtc/rehabrtc/internal/relay"
 	"github.com/rehabrtc/rehabrtc/internal/session"
 )
@@ -26,6 +28,10 @@ type turnSetup struct {
 	ice      *relay.ICE
 	srv      *relay.Server // nil: embedded TURN disabled, or not started yet
 	counters *relay.Counters
+	// consult answers for consultation members (credentials with a
+	// negative session); set once the consultation service exists, after
+	// the server started: until then their credentials are refused.
+	consult atomic.Pointer[ehrc.Service]
 }
 
 // newTURN prepares the credentials; the server starts in start.
@@ -62,7 +68,7 @@ func (ts *turnSetup) start(ctx context.Context, cfg *config.Config, mgr *session
 	}
 	rc := relay.Config{
 		Listen: t.Listen, RelayIP: ip, RelayBind: t.RelayBind, PortMin: t.RelayPortMin, PortMax: t.RelayPortMax,
-		Realm: t.Realm, Minter: ts.ice.Embedded, Roster: roster{mgr}, Allow: allow,
+		Realm: t.Realm, Minter: ts.ice.Embedded, Roster: roster{mgr, &ts.consult}, Allow: allow,
 		MaxPerPeer: t.MaxPerPeer, MaxPerSession: t.MaxPerSession, MaxLifetime: time.Duration(t.MaxLifetime) * time.Second,
 		ReadLoops: t.ReadLoops, SocketBuffer: t.SocketBuffer, SharedTLS: sharesTLS(cfg),
 		Counters: ts.counters, Logger: log.With("component", "turn"),
@@ -124,10 +130,29 @@ func (p peerICE) ICEServers(sessionID int64, id session.Identity) (json.RawMessa
 
 func (p peerICE) Policy() string { return p.ice.Policy() }
 
-// roster answers the TURN server from the session Manager.
-type roster struct{ m *session.Manager }
+// consultICE hands out the ICE servers of a consultation member, for
+// the EHRC service: its office's number, negated, is the credential's
+// session (relay.Peer).
+type consultICE struct{ ice *relay.ICE }
+
+func (c consultICE) ICEServers(office int64, kind, id string) (json.RawMessage, time.Time) {
+	return c.ice.For(relay.Peer{Session: -office, Kind: kind, UUID: id})
+}
+
+func (c consultICE) Policy() string { return c.ice.Policy() }
+
+// roster answers the TURN server from the session Manager, and for
+// consultation members from the EHRC service.
+type roster struct {
+	m       *session.Manager
+	consult *atomic.Pointer[ehrc.Service]
+}
 
 func (r roster) Admitted(p relay.Peer) bool {
+	if p.Session < 0 {
+		c := r.consult.Load()
+		return c != nil && c.Admitted(-p.Session, p.Kind, p.UUID)
+	}
 	return r.m.Admitted(p.Session, session.Identity{Kind: session.Kind(p.Kind), UUID: p.UUID})
 }
 

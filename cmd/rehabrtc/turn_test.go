@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,6 +18,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/pion/turn/v5"
 
+	"github.com/rehabrtc/rehabrtc/internal/config"
 	"github.com/rehabrtc/rehabrtc/internal/testutil"
 )
 
@@ -133,9 +136,25 @@ func (ts *testServer) metric(name string) float64 {
 // embedded server; two invitees relay to each other over UDP and TCP;
 // once one is removed, its allocations close within a second, its
 // credentials are refused, and no credential ever reaches the logs.
+//
+// In process-per-session mode the child's welcome carries the same
+// per-peer credentials, minted by the parent over the control channel, and
+// none of them is on the child's command line or in its environment.
 func TestTURNBoundToInvitation(t *testing.T) {
+	t.Run("in process", func(t *testing.T) { testTURNBoundToInvitation(t, testConfig(t, t.TempDir(), 2), "") })
+	t.Run("child process", func(t *testing.T) {
+		if testing.Short() {
+			t.Skip("builds the binary")
+		}
+		bin := buildRehabRTC(t)
+		testTURNBoundToInvitation(t, childConfig(t, bin, 2), bin)
+	})
+}
+
+// testTURNBoundToInvitation runs the test on cfg; bin is the children's
+// executable in process-per-session mode, "" in process.
+func testTURNBoundToInvitation(t *testing.T, cfg *config.Config, bin string) {
 	logs := &testutil.Buffer{}
-	cfg := testConfig(t, t.TempDir(), 2)
 	cfg.RehabRTC.TURN.RelayIP = "" // derived from WebRTC.hostname, 127.0.0.1
 	ts := startServerLog(t, cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	_, r := ts.manage(map[string]any{"action": "start", "session_users": []string{therapist}, "session_participants": []string{patient1}})
@@ -144,6 +163,13 @@ func TestTURNBoundToInvitation(t *testing.T) {
 	ct, cp := embeddedTURN(t, wt), embeddedTURN(t, wp)
 	if ct.user == cp.user || ct.pass == cp.pass {
 		t.Fatal("two invitees got the same credentials")
+	}
+	if bin != "" {
+		kids := childPIDs(t, os.Getpid(), bin)
+		if kids[r.Session.Port] == 0 {
+			t.Fatalf("no child serves session port %d: %v", r.Session.Port, kids)
+		}
+		noKeyInProc(t, kids[r.Session.Port], []string{ct.pass, cp.pass, ct.user, cp.user})
 	}
 	udp := ct.url(t, "turn:")
 	a, err := allocate(t, "udp", udp, ct, nil)
@@ -196,6 +222,62 @@ func TestTURNBoundToInvitation(t *testing.T) {
 	}
 	ts.stop()
 	for _, secret := range []string{ct.pass, cp.pass, ct.user, cp.user} {
+		if strings.Contains(logs.String(), secret) {
+			t.Errorf("logs contain a TURN credential %q", secret)
+		}
+	}
+}
+
+// TestConsultationTURN: an EHRC doctor and patient (native WebSocket) get
+// their own credentials for the embedded server in welcome; the server
+// relays between them, and once the patient has left its allocation closes
+// within a second and its credentials are refused. None is logged.
+func TestConsultationTURN(t *testing.T) {
+	logs := &testutil.Buffer{}
+	ts := startServerLog(t, testConfig(t, t.TempDir(), 2), slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	var created struct {
+		Token string `json:"doctor-token"`
+	}
+	if code := ts.api(http.MethodGet, "/api/create-namespace?namespaceId=dr-turn", nil, &created); code != 200 {
+		t.Fatalf("create-namespace: %d", code)
+	}
+	var room struct {
+		ID string `json:"room-id"`
+	}
+	_ = json.Unmarshal([]byte(getBody(t, ts.gateway+"/api/create-room", http.StatusOK)), &room)
+	doctor := dialConsult(t, ts.gateway, "dr-turn", created.Token)
+	patient := dialConsult(t, ts.gateway, "dr-turn", room.ID)
+	cd, cp := embeddedTURN(t, doctor.welcome), embeddedTURN(t, patient.welcome)
+	if cd.user == cp.user || !strings.Contains(cp.user, "participant."+room.ID) {
+		t.Fatalf("credentials %q and %q", cd.user, cp.user)
+	}
+	udp := cd.url(t, "turn:")
+	a, err := allocate(t, "udp", udp, cd, nil)
+	if err != nil {
+		t.Fatalf("doctor's credentials refused: %v", err)
+	}
+	b, err := allocate(t, "tcp", cp.url(t, "turn:"), cp, nil)
+	if err != nil {
+		t.Fatalf("patient's credentials refused over TCP: %v", err)
+	}
+	if err := relayed(a, b, "consult"); err != nil {
+		t.Fatal(err)
+	}
+
+	_ = patient.c.Close(websocket.StatusNormalClosure, "")
+	left := time.Now()
+	testutil.Eventually(t, 3*time.Second, func() error {
+		n := ts.metric("rehabrtc_turn_allocations")
+		return testutil.Until(n == 1, "%v allocations", n)
+	})
+	if d := time.Since(left); d > time.Second {
+		t.Errorf("the patient's allocation outlived its connection by %s", d)
+	}
+	if _, err := allocate(t, "udp", udp, cp, nil); err == nil {
+		t.Error("the departed patient's credentials still allocate")
+	}
+	ts.stop()
+	for _, secret := range []string{cd.pass, cp.pass, cd.user, cp.user} {
 		if strings.Contains(logs.String(), secret) {
 			t.Errorf("logs contain a TURN credential %q", secret)
 		}

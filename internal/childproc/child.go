@@ -2,7 +2,6 @@ package childproc
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -39,8 +38,9 @@ type Child struct {
 	SessionID int64
 	Logger    *slog.Logger
 	// Build makes the endpoint once the parent has sent init. spec.Gate asks
-	// the parent; ice is the parent's RTCIceServer list.
-	Build func(spec session.RunSpec, ice json.RawMessage) ChildEndpoint
+	// the parent; so does ice.Peer, when the parent mints per-peer TURN
+	// credentials.
+	Build func(spec session.RunSpec, ice ICE) ChildEndpoint
 }
 
 // childState is what the control reader of a child needs.
@@ -73,10 +73,14 @@ func Serve(ctx context.Context, cfg Child) error {
 	if err != nil {
 		return err
 	}
+	ice := ICE{Servers: init.ICE}
+	if init.PeerICE {
+		ice.Peer = remoteICE{c: st.conn, static: init.ICE, policy: init.Policy}
+	}
 	ep := cfg.Build(session.RunSpec{
 		SessionID: cfg.SessionID, SessionUUID: init.Session, Port: ln.Addr().(*net.TCPAddr).Port,
 		Gate: remoteGate{st.conn}, Logger: log,
-	}, init.ICE)
+	}, ice)
 	st.ep.Store(&ep)
 	srv := httpserver.New(ep.Handler(), httpserver.Defaults)
 	wg.Go(func() {

@@ -26,6 +26,9 @@ type Msg struct {
 	Peers   []session.Peer  `json:"peers,omitempty"`
 	Session string          `json:"session_uuid,omitempty"`
 	ICE     json.RawMessage `json:"ice_servers,omitempty"`
+	Expires int64           `json:"expires,omitempty"`  // unix seconds: when the reply's ICE credentials expire
+	PeerICE bool            `json:"peer_ice,omitempty"` // init: ask the parent for each peer's ICE servers
+	Policy  string          `json:"policy,omitempty"`   // init: the ICE transport policy of the pages
 }
 
 // The operations of the control protocol.
@@ -38,6 +41,7 @@ const (
 	opPeers = "peers"
 	opKick  = "kick"
 	opStop  = "stop"
+	opICE   = "ice"
 )
 
 const (

@@ -16,16 +16,23 @@
 // private control channel, a Unix socket pair inherited as file descriptor
 // 3, that carries one JSON object per line ([Msg]):
 //
-//	parent → child  {"op":"init","session_uuid":…,"ice_servers":[…]}   (native children only)
+//	parent → child  {"op":"init","session_uuid":…,"ice_servers":[…],"peer_ice":true,"policy":""}   (native children only)
 //	child → parent  {"op":"ready"}                                     listener bound
 //	child → parent  {"op":"admit","id":N,"key":…,"uuid":…}
 //	parent → child  {"op":"reply","id":N,"ok":true,"kind":"user","uuid":…}
 //	child → parent  {"op":"valid","id":N,"key":…}
 //	parent → child  {"op":"reply","id":N,"ok":true}
+//	child → parent  {"op":"ice","id":N,"kind":…,"uuid":…}              (when init said peer_ice)
+//	parent → child  {"op":"reply","id":N,"ok":true,"ice_servers":[…],"expires":T}
 //	parent → child  {"op":"peers","id":N}
 //	child → parent  {"op":"reply","id":N,"ok":true,"peers":[…]}
 //	parent → child  {"op":"kick","kind":…,"uuid":…}
 //	parent → child  {"op":"stop","reason":"ended"|"shutdown"}
+//
+// With embedded TURN (or external TURN with a shared secret) the parent
+// mints each admitted peer's credentials when the child asks ("ice"), at
+// welcome and at each renewal, so a child never holds a TURN secret and
+// credentials die with the invitation as in-process sessions' do.
 //
 // A child whose control channel closes (the parent died) shuts down.
 //

@@ -26,6 +26,8 @@ type child struct {
 	cmd   *exec.Cmd
 	conn  *conn
 	gate  session.Gate
+	ice   PeerICE // nil: no per-peer ICE servers
+	sid   int64   // the session, for ice
 	log   *slog.Logger
 	mode  Mode
 	grace time.Duration
@@ -47,12 +49,13 @@ var _ session.Endpoint = (*child)(nil)
 
 // spawn starts cmd with a control channel on fd 3 and the goroutines that
 // read it and reap the process.
-func spawn(cmd *exec.Cmd, gate session.Gate, log *slog.Logger, mode Mode, grace time.Duration) (*child, error) {
+// ice (nil: none) answers the child's "ice" questions for session sid.
+func spawn(cmd *exec.Cmd, gate session.Gate, ice PeerICE, sid int64, log *slog.Logger, mode Mode, grace time.Duration) (*child, error) {
 	parent, childEnd, err := socketPair()
 	if err != nil {
 		return nil, err
 	}
-	ch := &child{cmd: cmd, conn: newConn(parent), gate: gate, log: log, mode: mode, grace: grace,
+	ch := &child{cmd: cmd, conn: newConn(parent), gate: gate, ice: ice, sid: sid, log: log, mode: mode, grace: grace,
 		ready: make(chan struct{}), done: make(chan struct{}), unroute: func() {}}
 	ch.out = newLogWriter(log, "stderr")
 	stdout := newLogWriter(log, "stdout")
@@ -132,6 +135,8 @@ func (ch *child) handle(m Msg) {
 			r.OK, r.Kind, r.UUID = true, id.Kind, id.UUID
 		}
 		ch.conn.send(r)
+	case opICE:
+		ch.conn.send(iceReply(ch.ice, ch.sid, m))
 	case opValid:
 		ctx, cancel := context.WithTimeout(context.Background(), gateTimeout)
 		ok := ch.gate.Valid(ctx, m.Key)

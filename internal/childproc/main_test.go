@@ -58,8 +58,8 @@ func testChild(mode string, args []string) int {
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	err = Serve(ctx, Child{Control: control, Addr: net.JoinHostPort(*bind, strconv.Itoa(*port)), SessionID: *id,
-		Logger: log, Build: func(spec session.RunSpec, ice json.RawMessage) ChildEndpoint {
-			return &fakeEndpoint{gate: spec.Gate, ice: ice, uuid: spec.SessionUUID, hang: mode == "hang"}
+		Logger: log, Build: func(spec session.RunSpec, ice ICE) ChildEndpoint {
+			return &fakeEndpoint{gate: spec.Gate, ice: ice.Servers, peerICE: ice.Peer, uuid: spec.SessionUUID, hang: mode == "hang"}
 		}})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -69,12 +69,14 @@ func testChild(mode string, args []string) int {
 }
 
 // fakeEndpoint answers /status (Valid), /page (Admit, replies the identity)
-// and /info (what the child was given, and who was kicked).
+// /info (what the child was given, and who was kicked) and /ice (the ICE
+// servers of ?kind=&uuid=, asked of the parent as the hub does).
 type fakeEndpoint struct {
-	gate session.Gate
-	ice  json.RawMessage
-	uuid string
-	hang bool
+	gate    session.Gate
+	ice     json.RawMessage
+	peerICE PeerICE
+	uuid    string
+	hang    bool
 
 	mu     sync.Mutex
 	kicked []session.Identity
@@ -94,6 +96,15 @@ func (e *fakeEndpoint) Handler() http.Handler {
 			return
 		}
 		json.NewEncoder(w).Encode(id)
+	})
+	mux.HandleFunc("/ice", func(w http.ResponseWriter, r *http.Request) {
+		if e.peerICE == nil {
+			w.WriteHeader(http.StatusNotFound)
+			return
+		}
+		q := r.URL.Query()
+		servers, exp := e.peerICE.ICEServers(0, session.Identity{Kind: session.Kind(q.Get("kind")), UUID: q.Get("uuid")})
+		json.NewEncoder(w).Encode(map[string]any{"servers": servers, "expires": exp.Unix(), "policy": e.peerICE.Policy()})
 	})
 	mux.HandleFunc("/info", func(w http.ResponseWriter, r *http.Request) {
 		e.mu.Lock()

@@ -52,6 +52,10 @@ type Runner struct {
 	Mode       Mode
 	Bind       string          // address the children listen on; "" = 127.0.0.1
 	ICEServers json.RawMessage // sent to native children over the control channel
+	// ICE, if set, mints each peer's ICE servers (TURN credentials bound to
+	// the invitation) when a native child asks; ICEServers is then its
+	// fallback only.
+	ICE PeerICE
 	// PeerRate and PeerBurst, when set, are passed to native children as
 	// --peer-rate and --peer-burst (each peer's message budget).
 	PeerRate, PeerBurst float64
@@ -80,12 +84,20 @@ func (r *Runner) Start(ctx context.Context, spec session.RunSpec) (session.Endpo
 		return nil, fmt.Errorf("session %d child: %w", spec.SessionID, err)
 	}
 	defer cleanup()
-	ch, err := spawn(cmd, spec.Gate, log, r.Mode, cmp.Or(r.StopGrace, DefaultStopGrace))
+	var ice PeerICE
+	if r.Mode == Native {
+		ice = r.ICE
+	}
+	ch, err := spawn(cmd, spec.Gate, ice, spec.SessionID, log, r.Mode, cmp.Or(r.StopGrace, DefaultStopGrace))
 	if err != nil {
 		return nil, fmt.Errorf("session %d child: %w", spec.SessionID, err)
 	}
 	if r.Mode == Native {
-		ch.conn.send(Msg{Op: opInit, Session: spec.SessionUUID, ICE: r.ICEServers})
+		init := Msg{Op: opInit, Session: spec.SessionUUID, ICE: r.ICEServers}
+		if r.ICE != nil {
+			init.PeerICE, init.Policy = true, r.ICE.Policy()
+		}
+		ch.conn.send(init)
 	}
 	if err := ch.awaitReady(ctx, cmp.Or(r.StartTimeout, DefaultStartTimeout)); err != nil {
 		ch.abort()

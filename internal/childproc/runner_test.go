@@ -218,3 +218,68 @@ func portFree(t *testing.T, port int) {
 	}
 	ln.Close()
 }
+
+// mintICE stands in for relay.ICE (the parent's minter; tested in
+// internal/relay and, through a real child, in cmd/rehabrtc): it hands a
+// credential naming the session and peer it was asked for.
+type mintICE struct{ exp time.Time }
+
+func (m mintICE) ICEServers(sid int64, id session.Identity) (json.RawMessage, time.Time) {
+	return json.RawMessage(fmt.Sprintf(`[{"urls":["turn:h:3478"],"username":"%d.%s.%s","credential":"minted-%s"}]`,
+		sid, id.Kind, id.UUID, id.UUID)), m.exp
+}
+
+func (mintICE) Policy() string { return "relay" }
+
+// TestChildPeerICE: a native child asks its parent for each peer's ICE
+// servers; the parent mints them for the child's own session, and nothing
+// minted is on the child's command line or environment.
+func TestChildPeerICE(t *testing.T) {
+	exp := time.Now().Add(time.Hour).Truncate(time.Second)
+	r := testRunner(t, "serve")
+	r.ICE = mintICE{exp}
+	port := testutil.FreePort(t)
+	ch := startChild(t, r, port, io.Discard)
+
+	tests := []struct {
+		query, want string
+		wantExp     int64
+	}{
+		{"kind=participant&uuid=p1", `"username":"7.participant.p1","credential":"minted-p1"`, exp.Unix()},
+		{"kind=user&uuid=u1", `"username":"7.user.u1"`, exp.Unix()},
+		// a question the parent refuses: the static list, asked again soon
+		{"kind=admin&uuid=u1", `"credential":"turn-secret"`, 0},
+		{"kind=user&uuid=", `"credential":"turn-secret"`, 0},
+	}
+	for _, tt := range tests {
+		code, body := get(t, port, "/ice?"+tt.query)
+		var got struct {
+			Servers json.RawMessage
+			Expires int64
+			Policy  string
+		}
+		if err := json.Unmarshal([]byte(body), &got); code != 200 || err != nil {
+			t.Fatalf("%s: %d %s", tt.query, code, body)
+		}
+		if !strings.Contains(string(got.Servers), tt.want) || got.Policy != "relay" {
+			t.Errorf("%s: servers %s policy %q, want %s", tt.query, got.Servers, got.Policy, tt.want)
+		}
+		switch {
+		case tt.wantExp != 0 && got.Expires != tt.wantExp:
+			t.Errorf("%s: expires %d, want %d", tt.query, got.Expires, tt.wantExp)
+		case tt.wantExp == 0 && (got.Expires < time.Now().Unix() || got.Expires > time.Now().Add(iceRetry+time.Second).Unix()):
+			t.Errorf("%s: fallback expires %d, want within %s", tt.query, got.Expires, iceRetry)
+		}
+	}
+	noSecrets(t, ch.pid(), "minted-")
+}
+
+// TestChildWithoutPeerICE: without a parent minter, children hand the
+// static list and never ask.
+func TestChildWithoutPeerICE(t *testing.T) {
+	port := testutil.FreePort(t)
+	startChild(t, testRunner(t, "serve"), port, io.Discard)
+	if code, _ := get(t, port, "/ice?kind=user&uuid=u1"); code != 404 {
+		t.Errorf("a child without per-peer ICE built a PeerICE (%d)", code)
+	}
+}

@@ -19,7 +19,8 @@ type office struct {
 	ns   *namespace
 	hub  *hub.Hub // the native clients of this namespace
 	log  *slog.Logger
-	refs int // connections using the office; guarded by the registry's lock
+	refs int   // connections using the office; guarded by the registry's lock
+	num  int64 // the registry's number of this office (TURN credentials name it); set before use
 
 	// storeMu is held by the one goroutine doing the office's store writes,
 	// so that they keep the order in which they were decided.
@@ -60,13 +61,17 @@ type link interface {
 func (s *Service) newOffice(ns *namespace) *office {
 	o := &office{svc: s, ns: ns, log: s.log.With(logKeyNamespace, ns.id),
 		members: map[string]*member{}, rooms: map[string]*room{}, byAddr: map[string]int{}}
-	o.hub = hub.New(hub.Config{
+	hc := hub.Config{
 		Admitter:   admitter{o},
 		Policy:     nativePolicy{o},
 		Counters:   s.cfg.Counters,
 		ICEServers: s.cfg.ICEServers,
 		Logger:     o.log,
-	})
+	}
+	if s.cfg.ICE != nil {
+		hc.ICE, hc.ICEPolicy = officeICE{o}, s.cfg.ICE.Policy()
+	}
+	o.hub = hub.New(hc)
 	return o
 }
 

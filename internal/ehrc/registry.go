@@ -20,13 +20,15 @@ type registry struct {
 	lim Limits
 	now func() time.Time
 
-	mu        sync.Mutex // guards the following, and namespace.office and office.refs
-	closed    bool
-	nss       map[string]*namespace
-	rooms     map[string]*reservation
-	fresh     list.List // reservations never entered, oldest first (*reservation values)
-	lastSweep time.Time
-	expired   []string // store keys of entered rooms dropped by a sweep
+	mu         sync.Mutex // guards the following, and namespace.office and office.refs
+	closed     bool
+	nss        map[string]*namespace
+	rooms      map[string]*reservation
+	fresh      list.List // reservations never entered, oldest first (*reservation values)
+	lastSweep  time.Time
+	expired    []string          // store keys of entered rooms dropped by a sweep
+	offices    map[int64]*office // the offices with a connection, by number (TURN credentials name them)
+	lastOffice int64
 }
 
 // namespace is one doctor's office as registered; immutable but for office.
@@ -59,7 +61,8 @@ type reservation struct {
 }
 
 func newRegistry(lim Limits, now func() time.Time) *registry {
-	return &registry{lim: lim, now: now, nss: map[string]*namespace{}, rooms: map[string]*reservation{}}
+	return &registry{lim: lim, now: now, nss: map[string]*namespace{}, rooms: map[string]*reservation{},
+		offices: map[int64]*office{}}
 }
 
 // addNamespace registers id with the hash of its doctor token; it reports

@@ -71,10 +71,15 @@ type Config struct {
 	Keys       *apikey.Guard   // checks APIKeys and backs off guessers; nil = one over APIKeys
 	Sessions   Sessions        // records promoted rooms; nil = promote-room is refused
 	ICEServers json.RawMessage // handed to native clients in welcome
-	Counters   *hub.Counters   // shared with the session hubs; may be nil
-	Logger     *slog.Logger
-	Limits     Limits
-	Now        func() time.Time // nil = time.Now (room expiry)
+	// ICE, if set, mints each member's own ICE servers (TURN credentials
+	// that die when it leaves), in the native welcome (renewed by the hub)
+	// and in an ice-servers event to Socket.IO connections; it replaces
+	// ICEServers.
+	ICE      ICEMinter
+	Counters *hub.Counters // shared with the session hubs; may be nil
+	Logger   *slog.Logger
+	Limits   Limits
+	Now      func() time.Time // nil = time.Now (room expiry)
 	// AllowedOrigins are the browser origins of apps served from
 	// elsewhere ("https://app.example.org"): they get CORS on the REST
 	// routes and on polling, and may open WebSockets. In compatibility
@@ -203,6 +208,9 @@ func (s *Service) acquireNS(ns *namespace) (*office, error) {
 		return nil, errNoNamespace
 	case ns.office == nil:
 		ns.office = s.newOffice(ns)
+		g.lastOffice++
+		ns.office.num = g.lastOffice
+		g.offices[ns.office.num] = ns.office
 	}
 	ns.office.refs++
 	return ns.office, nil
@@ -214,6 +222,9 @@ func (s *Service) release(o *office) {
 	g := s.reg
 	g.mu.Lock()
 	o.refs--
+	if o.refs == 0 { // freed, or removed with its namespace: never used again
+		delete(g.offices, o.num)
+	}
 	free := o.refs == 0 && o.ns.office == o
 	if free {
 		o.ns.office = nil

@@ -59,6 +59,7 @@ func (s *Service) onConnect(sock *socketio.Socket) {
 	for _, ev := range clientEvents() {
 		sock.On(ev, sioHandler(o, sock, ev))
 	}
+	o.offerICE(sock)
 	sock.OnDisconnect(func(string) {
 		o.leave(m.id)
 		s.release(o)

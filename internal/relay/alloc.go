@@ -116,18 +116,30 @@ type relayConn struct {
 	peer    Peer
 	created time.Time
 	closed  atomic.Bool
+
+	// The in-memory path between relay sockets of this server (local.go).
+	udp   *udpConn      // the socket
+	port  int           // its relay port
+	addr  *net.UDPAddr  // its relayed address, as receivers see it
+	local chan localPkt // packets from other relay sockets of this server
 }
 
 func (c *relayConn) ReadFrom(b []byte) (int, net.Addr, error) {
-	n, addr, err := c.PacketConn.ReadFrom(b)
+	n, addr, err := c.read(b)
 	c.s.cfg.Counters.BytesFromPeers.Add(uint64(n))
 	return n, addr, err
 }
 
 func (c *relayConn) WriteTo(b []byte, addr net.Addr) (int, error) {
-	if ua, ok := addr.(*net.UDPAddr); ok && !c.s.ownPortOK(ua) {
-		c.s.cfg.Counters.PermissionsDenied.Add(1)
-		return len(b), nil // dropped, as a router would
+	if ua, ok := addr.(*net.UDPAddr); ok {
+		if !c.s.ownPortOK(ua) {
+			c.s.cfg.Counters.PermissionsDenied.Add(1)
+			return len(b), nil // dropped, as a router would
+		}
+		if dst := c.s.localDest(ua); dst != nil && dst.push(c.addr, b) {
+			c.s.cfg.Counters.BytesToPeers.Add(uint64(len(b)))
+			return len(b), nil
+		}
 	}
 	n, err := c.PacketConn.WriteTo(b, addr)
 	c.s.cfg.Counters.BytesToPeers.Add(uint64(n))
@@ -136,6 +148,7 @@ func (c *relayConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 
 func (c *relayConn) Close() error {
 	if c.closed.CompareAndSwap(false, true) {
+		c.s.ports.CompareAndDelete(c.port, c)
 		c.s.allocs.remove(c)
 		c.s.cfg.Counters.Allocations.Add(-1)
 	}
@@ -174,11 +187,20 @@ func (g *relayGen) AllocatePacketConn(conf turn.AllocateListenerConfig) (net.Pac
 	if err != nil {
 		return nil, nil, err
 	}
-	if uc, ok := pc.(*net.UDPConn); ok && s.cfg.SocketBuffer > 0 {
+	uc, ok := pc.(*net.UDPConn)
+	if !ok {
+		pc.Close()
+		return nil, nil, errors.New("relay: not a UDP socket")
+	}
+	if s.cfg.SocketBuffer > 0 {
 		uc.SetReadBuffer(s.cfg.SocketBuffer)
 		uc.SetWriteBuffer(s.cfg.SocketBuffer)
 	}
-	c := &relayConn{PacketConn: pc, s: s, peer: p, created: time.Now()}
+	u := newUDPConn(uc)
+	relayed := udpAddr(netip.AddrPortFrom(s.cfg.RelayIP, uint16(port)))
+	c := &relayConn{PacketConn: u, s: s, peer: p, created: time.Now(),
+		udp: u, port: port, addr: relayed, local: make(chan localPkt, localQueue)}
+	s.ports.Store(port, c)
 	s.allocs.add(c)
 	s.cfg.Counters.Allocations.Add(1)
 	s.cfg.Counters.AllocationsTotal.Add(1)

@@ -12,9 +12,11 @@ import (
 	"time"
 )
 
-// Peer is whom a credential names: one invitee of one running session.
+// Peer is whom a credential names: one invitee of one running session, or
+// (Session < 0) one member of an EHRC consultation office, numbered apart
+// so that the two never share a quota or a roster answer.
 type Peer struct {
-	Session int64
+	Session int64  // > 0: a session id; < 0: minus a consultation office's number
 	Kind    string // "user", "participant" or "device"
 	UUID    string
 }
@@ -33,7 +35,7 @@ func parseUserID(s string) (Peer, bool) {
 	}
 	kind, uuid, ok := strings.Cut(rest, ".")
 	n, err := strconv.ParseInt(sid, 10, 64)
-	if !ok || err != nil || n <= 0 || kind == "" || uuid == "" || strings.ContainsAny(uuid, ":.") {
+	if !ok || err != nil || n == 0 || kind == "" || uuid == "" || strings.ContainsAny(uuid, ":.") {
 		return Peer{}, false
 	}
 	return Peer{Session: n, Kind: kind, UUID: uuid}, true

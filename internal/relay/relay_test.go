@@ -438,7 +438,11 @@ func TestUsernames(t *testing.T) {
 	if !ok || p != alice || !exp.Equal(c.Expires) {
 		t.Fatalf("parseUsername(%q) = %v %v %v", c.Username, exp, p, ok)
 	}
-	for _, bad := range []string{"", ":", "1:", "x:7.user.u", "1:7.user", "1:0.user.u", "1:-3.user.u", "1:7..u", "1:7.user.", "1:7.user.a.b",
+	office := Peer{Session: -3, Kind: "socket", UUID: "Ab-_9"} // a consultation member
+	if _, p, ok := parseUsername(m.Mint(office).Username); !ok || p != office {
+		t.Errorf("consultation peer: %v %v", p, ok)
+	}
+	for _, bad := range []string{"", ":", "1:", "x:7.user.u", "1:7.user", "1:0.user.u", "1:-0.user.u", "1:7..u", "1:7.user.", "1:7.user.a.b",
 		"1:7.user.a:b", strings.Repeat("1", 300) + ":7.user.u"} {
 		if _, _, ok := parseUsername(bad); ok {
 			t.Errorf("parseUsername(%q) accepted", bad)
@@ -469,5 +473,35 @@ func TestSilentStreamClosed(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	if err := exchange(t, a, b, "still here"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestLocalPathKeepsPermissions: between two allocations of this server
+// packets skip the kernel (local.go), yet the receiver's permissions still
+// decide: without one for the sender's relayed address nothing arrives.
+func TestLocalPathKeepsPermissions(t *testing.T) {
+	f := newFixture(t, nil)
+	a := f.mustAllocate(t, overUDP, f.addr(t, overUDP), alice)
+	b := f.mustAllocate(t, overUDP, f.addr(t, overUDP), bob)
+	if err := a.c.CreatePermission(b.relay.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1500)
+	for range 3 {
+		a.relay.WriteTo([]byte("unasked"), b.relay.LocalAddr())
+		b.relay.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		if n, _, err := b.relay.ReadFrom(buf); err == nil {
+			t.Fatalf("b got %q without a permission for a", buf[:n])
+		}
+	}
+	if err := exchange(t, a, b, "asked"); err != nil { // exchange permits both ways
+		t.Fatal(err)
+	}
+	before := f.srv.Counters().BytesFromPeers.Load()
+	if err := exchange(t, b, a, "back"); err != nil {
+		t.Fatal(err)
+	}
+	if f.srv.Counters().BytesFromPeers.Load() == before {
+		t.Error("bytes from peers not counted on the in-memory path")
 	}
 }

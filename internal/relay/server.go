@@ -99,6 +99,8 @@ type Server struct {
 	shared   *chanListener  // TLS conns from ShareTLS; nil unless cfg.SharedTLS
 	sharedLn *trackListener // shared, as pion serves it
 	allocs   allocations
+	ports    sync.Map  // relay port → its live *relayConn, for the in-memory path (local.go)
+	pkts     sync.Pool // *[]byte of localMax bytes, for the in-memory path
 	muxMu    sync.Mutex
 	muxes    []*tlsMux // from ShareTLS, closed by Close
 
@@ -118,6 +120,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, log: cfg.Logger, policy: peerPolicy{relay: cfg.RelayIP.Unmap(), allow: cfg.Allow},
 		bind: relayBind(cfg.RelayBind, cfg.RelayIP)}
 	s.allocs.init()
+	s.pkts.New = func() any { b := make([]byte, localMax); return &b }
 	if err := s.listen(); err != nil {
 		return nil, err
 	}
@@ -224,9 +227,12 @@ func (s *Server) listenPort() error {
 				s.closeSockets()
 				return fmt.Errorf("relay: listen UDP %s: %w", addr, err)
 			}
-			if uc, ok := c.(*net.UDPConn); ok && s.cfg.SocketBuffer > 0 {
-				uc.SetReadBuffer(s.cfg.SocketBuffer) // best effort: capped by net.core.rmem_max
-				uc.SetWriteBuffer(s.cfg.SocketBuffer)
+			if uc, ok := c.(*net.UDPConn); ok {
+				if s.cfg.SocketBuffer > 0 {
+					uc.SetReadBuffer(s.cfg.SocketBuffer) // best effort: capped by net.core.rmem_max
+					uc.SetWriteBuffer(s.cfg.SocketBuffer)
+				}
+				c = newUDPConn(uc)
 			}
 			s.udp = append(s.udp, c)
 			if port == "0" { // the others (and TCP) join the port the first one got
