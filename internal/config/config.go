@@ -88,6 +88,31 @@ type RehabRTC struct {
 	// X-Forwarded-For (or X-Real-IP) names the client for every
 	// per-address limit; empty = trust none (default: loopback).
 	TrustedProxies []string `json:"trusted_proxies"`
+	// MediaMode is how sessions carry media unless a session says
+	// otherwise (session_parameters "media_mode"): "mesh" (browser to
+	// browser), "sfu" (through the server) or "auto" (mesh at two
+	// people, the server from the third).
+	MediaMode string `json:"media_mode"`
+	SFU       SFU    `json:"sfu"`
+}
+
+// Media modes of RehabRTC.media_mode.
+const (
+	MediaMesh = "mesh"
+	MediaSFU  = "sfu"
+	MediaAuto = "auto"
+)
+
+// SFU is where the server's media sockets listen: every session shares one
+// UDP port (ICE UDP mux) and one TCP port (ICE-TCP). Sessions in child
+// processes (WebRTC.executable) have no SFU.
+type SFU struct {
+	Bind    string `json:"bind"`     // IP the media sockets bind to; "" = every interface
+	UDPPort int    `json:"udp_port"` // 0 = a free port chosen at start (set it for a firewall)
+	TCPPort int    `json:"tcp_port"` // ICE-TCP, for networks that block UDP; 0 = a free port chosen at start
+	// NAT1To1IPs are the public addresses announced instead of the host's
+	// own, for a cloud host behind 1:1 NAT.
+	NAT1To1IPs []string `json:"nat_1to1_ips"`
 }
 
 // TURN is the embedded TURN server, plus external TURN servers (coturn)
@@ -225,6 +250,8 @@ func Default() *Config {
 				External:      External{URLs: StringList{}},
 			},
 			TrustedProxies: []string{"127.0.0.0/8", "::1/128"},
+			MediaMode:      MediaMesh,
+			SFU:            SFU{NAT1To1IPs: []string{}},
 		},
 	}
 }

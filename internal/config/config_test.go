@@ -162,6 +162,8 @@ func custom() *Config {
 			AllowPeers: []string{"10.20.0.0/16"}, ReadLoops: 3, SocketBuffer: 1 << 20,
 			External: External{URLs: StringList{"turns:coturn.example.org:443?transport=tcp"}, Secret: strings.Repeat("s", 32)},
 		},
+		MediaMode: MediaAuto,
+		SFU:       SFU{Bind: "0.0.0.0", UDPPort: 40077, TCPPort: 40078, NAT1To1IPs: []string{"203.0.113.7"}},
 	}
 	return c
 }
@@ -209,7 +211,7 @@ func TestJSONHasEveryKey(t *testing.T) {
 		"Backend":  {"ca_file", "hostname", "port", "verify_tls"},
 		"Redis":    {"db", "hostname", "password", "port", "username"},
 		"WebRTC":   {"executable", "external_port", "hostname", "local_base_port", "max_sessions", "script", "working_directory"},
-		"RehabRTC": {"api_keys", "busy_reply", "cluster", "data_dir", "ehrc", "gateway", "ice_servers", "log_format", "log_level", "peer_rate_limit", "personal_data_days", "session_bind", "trusted_proxies", "turn", "url_scheme"},
+		"RehabRTC": {"api_keys", "busy_reply", "cluster", "data_dir", "ehrc", "gateway", "ice_servers", "log_format", "log_level", "media_mode", "peer_rate_limit", "personal_data_days", "session_bind", "sfu", "trusted_proxies", "turn", "url_scheme"},
 	}
 	if len(file) != len(want) {
 		t.Errorf("sections = %v, want %v", slices.Sorted(maps.Keys(file)), want)

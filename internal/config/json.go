@@ -79,6 +79,9 @@ func (c *Config) JSON() ([]byte, error) {
 	if n.RehabRTC.TURN.AllowPeers == nil {
 		n.RehabRTC.TURN.AllowPeers = []string{}
 	}
+	if n.RehabRTC.SFU.NAT1To1IPs == nil {
+		n.RehabRTC.SFU.NAT1To1IPs = []string{}
+	}
 	b, err := json.MarshalIndent(n, "", "  ")
 	if err != nil {
 		return nil, err
@@ -120,6 +123,7 @@ func (c *Config) clone() *Config {
 	n.RehabRTC.ICEServers = slices.Clone(c.RehabRTC.ICEServers)
 	n.RehabRTC.Gateway.Hosts = slices.Clone(c.RehabRTC.Gateway.Hosts)
 	n.RehabRTC.Cluster.Redis.Addrs = slices.Clone(c.RehabRTC.Cluster.Redis.Addrs)
+	n.RehabRTC.SFU.NAT1To1IPs = slices.Clone(c.RehabRTC.SFU.NAT1To1IPs)
 	for i, s := range n.RehabRTC.ICEServers {
 		n.RehabRTC.ICEServers[i].URLs = slices.Clone(s.URLs)
 	}

@@ -25,6 +25,7 @@ const (
 	MinAPIKeyLen     = 32    // minimum length of each RehabRTC.api_keys entry
 	MaxGatewayHosts  = 64    // entries of RehabRTC.gateway.hosts
 	MaxProxies       = 64    // entries of RehabRTC.trusted_proxies
+	MaxNAT1To1IPs    = 16    // entries of RehabRTC.sfu.nat_1to1_ips
 	MaxStringLen     = 4096  // bytes of any string setting
 	MaxListLen       = 256   // entries of any list setting
 )
@@ -177,6 +178,8 @@ func (v *checker) rehabRTC(r *RehabRTC) {
 		v.add("RehabRTC.peer_rate_limit.burst", "must be between 1 and %g (got %g)", float64(MaxPeerRate), b)
 	}
 	v.trustedProxies(r.TrustedProxies)
+	v.oneOf("RehabRTC.media_mode", r.MediaMode, MediaMesh, MediaSFU, MediaAuto)
+	v.sfu(&r.SFU)
 }
 
 // trustedProxies checks RehabRTC.trusted_proxies: CIDRs, and none so wide
@@ -193,6 +196,30 @@ func (v *checker) trustedProxies(list []string) {
 			v.add(fmt.Sprintf("%s[%d]", f, i), "must be a CIDR such as 10.0.0.5/32 or 127.0.0.0/8 (got %q)", s)
 		case p.Bits() == 0:
 			v.add(fmt.Sprintf("%s[%d]", f, i), "must not trust every address: list the proxies' own addresses (got %q)", s)
+		}
+	}
+}
+
+func (v *checker) sfu(s *SFU) {
+	if s.Bind != "" {
+		if _, err := netip.ParseAddr(s.Bind); err != nil {
+			v.add("RehabRTC.sfu.bind", "must be an IP address such as 0.0.0.0, or empty for every interface (got %q)", s.Bind)
+		}
+	}
+	for _, f := range []struct {
+		name string
+		port int
+	}{{"RehabRTC.sfu.udp_port", s.UDPPort}, {"RehabRTC.sfu.tcp_port", s.TCPPort}} {
+		if f.port < 0 || f.port > 65535 {
+			v.add(f.name, "must be between 0 (a free port) and 65535 (got %d)", f.port)
+		}
+	}
+	if len(s.NAT1To1IPs) > MaxNAT1To1IPs {
+		v.add("RehabRTC.sfu.nat_1to1_ips", "at most %d addresses (got %d)", MaxNAT1To1IPs, len(s.NAT1To1IPs))
+	}
+	for i, ip := range s.NAT1To1IPs {
+		if a, err := netip.ParseAddr(ip); err != nil || a.Zone() != "" {
+			v.add(fmt.Sprintf("RehabRTC.sfu.nat_1to1_ips[%d]", i), "must be an IP address (got %q)", ip)
 		}
 	}
 }

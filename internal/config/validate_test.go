@@ -53,6 +53,12 @@ func TestValidateRejects(t *testing.T) {
 		"Redis.hostname missing": {func(c *Config) { c.Redis.Port = 6379 }, "Redis.hostname", "must be set when Redis.port is set (empty means no Redis)"},
 		"Redis.db negative":      {func(c *Config) { c.Redis.DB = -1 }, "Redis.db", "must not be negative (got -1)"},
 
+		"RehabRTC.media_mode":       {func(c *Config) { c.RehabRTC.MediaMode = "p2p" }, "RehabRTC.media_mode", `must be one of "mesh", "sfu", "auto" (got "p2p")`},
+		"RehabRTC.sfu.bind":         {func(c *Config) { c.RehabRTC.SFU.Bind = "any" }, "RehabRTC.sfu.bind", `must be an IP address such as 0.0.0.0, or empty for every interface (got "any")`},
+		"RehabRTC.sfu.udp_port":     {func(c *Config) { c.RehabRTC.SFU.UDPPort = 70000 }, "RehabRTC.sfu.udp_port", "must be between 0 (a free port) and 65535 (got 70000)"},
+		"RehabRTC.sfu.tcp_port":     {func(c *Config) { c.RehabRTC.SFU.TCPPort = -1 }, "RehabRTC.sfu.tcp_port", "must be between 0 (a free port) and 65535 (got -1)"},
+		"RehabRTC.sfu.nat_1to1_ips": {func(c *Config) { c.RehabRTC.SFU.NAT1To1IPs = []string{"host.example"} }, "RehabRTC.sfu.nat_1to1_ips[0]", `must be an IP address (got "host.example")`},
+
 		"WebRTC.hostname empty":    {func(c *Config) { c.WebRTC.Hostname = "" }, "WebRTC.hostname", `must not be empty (got "")`},
 		"WebRTC.hostname scheme":   {func(c *Config) { c.WebRTC.Hostname = "https://rehab.org" }, "WebRTC.hostname", `must be a host name or IP address, without scheme (got "https://rehab.org")`},
 		"WebRTC.hostname path":     {func(c *Config) { c.WebRTC.Hostname = "rehab.org/x" }, "WebRTC.hostname", `must be a host name or IP address, without path (got "rehab.org/x")`},
