@@ -120,6 +120,7 @@ type Config struct {
 	Observer Observer  // may be nil
 	Counters *Counters // may be nil
 	Policy   Policy    // nil: the session rules of docs/protocol.md; see [Policy]
+	Media    Media     // nil: no media server, "sfu-*" messages are unknown types; see [Media]
 
 	// ICEServers is sent as-is in welcome.iceServers ("[]" if nil). It must be
 	// a JSON value; an invalid one is logged and replaced by "[]".

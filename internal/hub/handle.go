@@ -32,6 +32,8 @@ func (p *peer) handle(ctx context.Context, b []byte) {
 		err = p.handleSignal(m)
 	case m.typ == typeMessage:
 		err = p.handleMessage(m)
+	case isMediaType(m.rawType):
+		err = p.handleMedia(b)
 	default:
 		err = errUnknownType
 	}
@@ -98,6 +100,7 @@ func (p *peer) handleJoin(ctx context.Context, m inbound) *clientError {
 		h.cfg.Policy.Joined(Peer{p})
 		p.release()
 	}
+	h.mediaAdd(p)
 	return nil
 }
 

@@ -77,6 +77,7 @@ func (h *Hub) Kick(id Identity) int {
 	for _, p := range gone {
 		p.log().Info("peer removed")
 		p.shutdown(endRemoved)
+		h.mediaRemove(p) // its tracks go now, not when its connection has closed
 	}
 	h.evict(slow)
 	return len(gone)

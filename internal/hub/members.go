@@ -66,6 +66,7 @@ func (h *Hub) join(p *peer) bool {
 	if old != nil {
 		old.log().Info("peer replaced", logKeyBy, p.info.ID)
 		old.shutdown(endReplaced)
+		h.mediaRemove(old) // at once, not when its connection has closed
 	}
 	h.evict(slow)
 	return true

@@ -121,6 +121,9 @@ func (h *Hub) run(ctx context.Context, p *peer) error {
 	stopWatch := p.watchContext(ctx, &wg)
 	readErr := p.readLoop(ctx)
 	h.leave(p)
+	if p.joined {
+		h.mediaRemove(p)
+	}
 	p.shutdown(endReadDone) // no-op if the hub ended it first
 	if p.joined && h.cfg.Policy != nil {
 		h.cfg.Policy.Left(Peer{p})
