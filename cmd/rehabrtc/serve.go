@@ -102,6 +102,7 @@ type server struct {
 	turn     *turnSetup        // TURN credentials and the embedded server (turn.go)
 	feed     *feed.Broker      // the dashboards' live events
 	cl       *clusterNode      // nil unless RehabRTC.cluster.enabled
+	media    *mediaSockets     // the SFU's ICE ports; nil when sessions run in child processes
 }
 
 func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
@@ -134,11 +135,18 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 		pool: sessionPorts(cfg, log), turn: newTURN(cfg), feed: &feed.Broker{}}
 	s.keys.SetLogger(log.With(logKeyComponent, "apikey"))
 	s.keys.SetClientAddress(s.clients.Addr)
+	if s.media, err = openMedia(cfg, log); err != nil {
+		st.Close()
+		ot.Close()
+		return nil, err
+	}
 	// In process, every hub tells the feed who joins and leaves.
 	runner, err := sessionRunner(cfg, endpoint.Options{ICEServers: ice, Counters: s.counters, ICE: peerICE{s.turn.ice}, Presence: s.feed, // in-process, or a child each
+		SFU: s.media.Engine(), MediaMode: cfg.RehabRTC.MediaMode,
 		RateLimit: cfg.RehabRTC.PeerRateLimit.PerSecond, RateBurst: cfg.RehabRTC.PeerRateLimit.Burst,
 		ClientAddress: hubClient(s.clients)})
 	if err != nil {
+		s.media.Close()
 		st.Close()
 		ot.Close()
 		return nil, err
@@ -180,6 +188,7 @@ func (s *server) run(ctx context.Context) error {
 	defer s.store.Close()
 	defer s.ot.Close() // Redis last
 	defer s.leaveCluster()
+	defer s.media.Close() // after every session, so every router, has stopped
 	if err := s.mgr.Restore(ctx); err != nil {
 		return fmt.Errorf("restore sessions: %w", err)
 	}

@@ -5,6 +5,7 @@
 package endpoint
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/rehabrtc/rehabrtc/internal/hub"
 	"github.com/rehabrtc/rehabrtc/internal/session"
+	"github.com/rehabrtc/rehabrtc/internal/sfu"
 	"github.com/rehabrtc/rehabrtc/internal/web"
 )
 
@@ -30,6 +32,12 @@ type Options struct {
 	// ClientAddress names a WebSocket's client for the hub's per-address
 	// cap (hub.Config.ClientAddress); nil: the hub's own rule.
 	ClientAddress func(r *http.Request) string
+	// SFU is the process's media engine; nil means no media through the
+	// server (sessions in child processes): every session is mesh.
+	SFU *sfu.Engine
+	// MediaMode is the sessions' default ("mesh", "sfu" or "auto"; "" =
+	// mesh); session_parameters.media_mode overrides it per session.
+	MediaMode string
 }
 
 // Presence hears who joins and leaves a session, for the dashboards' live
@@ -62,6 +70,7 @@ type Endpoint struct {
 	gate    session.Gate
 	port    int
 	hub     *hub.Hub
+	media   *media // nil without an SFU engine
 	handler http.Handler
 	log     *slog.Logger
 }
@@ -77,9 +86,16 @@ func New(spec session.RunSpec, opts Options) *Endpoint {
 	if opts.Presence != nil {
 		obs = observer{id: spec.SessionID, p: opts.Presence}
 	}
+	var hm hub.Media
+	if opts.SFU != nil {
+		mode := sessionMode(spec.Parameters, cmp.Or(opts.MediaMode, ModeMesh), log)
+		e.media = newMedia(opts.SFU, mode, log.With(logKeyComponent, "sfu"))
+		hm = e.media
+	}
 	hc := hub.Config{
 		Admitter:      admitter{spec.Gate},
 		Observer:      obs,
+		Media:         hm,
 		Counters:      opts.Counters,
 		ICEServers:    opts.ICEServers,
 		Logger:        log,
@@ -91,6 +107,9 @@ func New(spec session.RunSpec, opts Options) *Endpoint {
 		hc.ICE, hc.ICEPolicy = sessionICE{opts.ICE, spec.SessionID}, opts.ICE.Policy()
 	}
 	e.hub = hub.New(hc)
+	if e.media != nil {
+		e.media.hub = e.hub // before anyone can join
+	}
 	mux := http.NewServeMux()
 	for _, k := range session.Kinds {
 		mux.HandleFunc("GET /"+string(k)+"s", e.page(k))
@@ -144,7 +163,11 @@ func (e *Endpoint) Close(ctx context.Context, why session.StopReason) error {
 	if why == session.StopShutdown {
 		reason = hub.ServerShutdown
 	}
-	return e.hub.Close(ctx, reason)
+	err := e.hub.Close(ctx, reason)
+	if e.media != nil {
+		e.media.close() // after the hub: no peer can reach the router any more
+	}
+	return err
 }
 
 // page serves the session page of one kind to a holder of a key of that

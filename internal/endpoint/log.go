@@ -7,4 +7,10 @@ const (
 	logKeyKind        = "kind"
 	logKeyUUID        = "uuid"
 	logKeyConnections = "connections"
+	logKeyComponent   = "component"
+	logKeyPeer        = "peer"
+	logKeyPeers       = "peers"
+	logKeyType        = "type"
+	logKeyMode        = "media_mode"
+	logKeyDefault     = "default"
 )

@@ -171,6 +171,7 @@ func (m *Manager) startEndpoint(ctx context.Context, rec *Record, h Home) (*live
 		Port:        rec.Port,
 		Gate:        gate{l},
 		Logger:      m.log.With(logKeySession, rec.ID, logKeyPort, rec.Port),
+		Parameters:  rec.Parameters,
 	})
 	if err != nil {
 		return nil, err

@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 )
 
@@ -64,6 +65,9 @@ type RunSpec struct {
 	Port        int
 	Gate        Gate
 	Logger      *slog.Logger
+	// Parameters are the session's session_parameters as recorded (raw
+	// JSON, possibly empty); the endpoint reads its media_mode there.
+	Parameters json.RawMessage
 }
 
 // Runner starts session endpoints: an in-process listener by default, a

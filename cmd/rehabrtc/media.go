@@ -1,0 +1,113 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/rehabrtc/rehabrtc/internal/config"
+	"github.com/rehabrtc/rehabrtc/internal/sfu"
+)
+
+// mediaSockets are the SFU's two ICE sockets, shared by every in-process
+// session, and the engine built over them. serve closes them after every
+// session (and so every router) has stopped.
+type mediaSockets struct {
+	udp    *net.UDPConn
+	tcp    net.Listener
+	udpMux ice.UDPMux
+	tcpMux ice.TCPMux
+	engine *sfu.Engine
+}
+
+// openMedia listens on RehabRTC.sfu's UDP and TCP ports. It returns nil
+// when sessions run in child processes: those have no SFU.
+func openMedia(cfg *config.Config, log *slog.Logger) (*mediaSockets, error) {
+	if cfg.WebRTC.Executable != "" {
+		if cfg.RehabRTC.MediaMode != config.MediaMesh {
+			log.Warn("sessions in child processes have no SFU: their media is mesh", "media_mode", cfg.RehabRTC.MediaMode)
+		}
+		return nil, nil
+	}
+	s := cfg.RehabRTC.SFU
+	bind := bindAddr(s.Bind)
+	udp, err := net.ListenUDP(network("udp", bind), net.UDPAddrFromAddrPort(netip.AddrPortFrom(bind, uint16(s.UDPPort))))
+	if err != nil {
+		return nil, fmt.Errorf("RehabRTC.sfu.udp_port: %w", err)
+	}
+	tcp, err := net.Listen(network("tcp", bind), net.JoinHostPort(bind.String(), strconv.Itoa(s.TCPPort)))
+	if err != nil {
+		udp.Close()
+		return nil, fmt.Errorf("RehabRTC.sfu.tcp_port: %w", err)
+	}
+	m := &mediaSockets{udp: udp, tcp: tcp,
+		udpMux: webrtc.NewICEUDPMux(nil, udp),
+		tcpMux: webrtc.NewICETCPMux(nil, tcp, 16)}
+	m.engine, err = sfu.NewEngine(sfu.EngineConfig{
+		UDPMux: m.udpMux, TCPMux: m.tcpMux, NAT1To1IPs: s.NAT1To1IPs,
+		// A loopback bind can only be reached through loopback candidates.
+		IncludeLoopback: bind.IsLoopback(),
+		Logger:          log.With(logKeyComponent, "sfu"),
+	})
+	if err != nil {
+		m.Close()
+		return nil, err
+	}
+	log.Info("media ports open", "udp", udp.LocalAddr().String(), "tcp", tcp.Addr().String(),
+		"media_mode", cfg.RehabRTC.MediaMode)
+	return m, nil
+}
+
+// bindAddr is RehabRTC.sfu.bind as an address; "" is every IPv4
+// interface (pion's muxes gather one family per unspecified socket; set
+// "::" for IPv6).
+func bindAddr(s string) netip.Addr {
+	if s == "" {
+		return netip.IPv4Unspecified()
+	}
+	return netip.MustParseAddr(s) // validated by config
+}
+
+// network is "udp4"/"tcp4" or "udp6"/"tcp6" for bind's family.
+func network(proto string, bind netip.Addr) string {
+	if bind.Unmap().Is4() {
+		return proto + "4"
+	}
+	return proto + "6"
+}
+
+// Engine is nil when m is (no SFU).
+func (m *mediaSockets) Engine() *sfu.Engine {
+	if m == nil {
+		return nil
+	}
+	return m.engine
+}
+
+// Close closes the muxes and their sockets. Every router must be closed.
+func (m *mediaSockets) Close() error {
+	if m == nil {
+		return nil
+	}
+	var errs []error
+	if m.udpMux != nil {
+		errs = append(errs, m.udpMux.Close())
+	}
+	if m.tcpMux != nil {
+		errs = append(errs, m.tcpMux.Close())
+	}
+	errs = append(errs, m.udp.Close(), m.tcp.Close())
+	var out []error
+	for _, err := range errs {
+		if err != nil && !errors.Is(err, net.ErrClosed) {
+			out = append(out, err)
+		}
+	}
+	return errors.Join(out...)
+}
