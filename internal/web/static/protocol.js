@@ -28,6 +28,8 @@
  *   'server-shutdown': {},
  *   replaced: {},
  *   'ice-servers': {iceServers: RTCIceServer[]},
+ *   'media-mode': {mode: 'mesh'|'sfu'},
+ *   sfu: any,
  *   status: StatusEvent,
  *   closed: ClosedEvent,
  * }} EventMap
@@ -250,7 +252,12 @@ export class SessionClient {
         this.lastNotice = msg.type;
         this.emit(msg.type, {});
         break;
+      case 'media-mode':
+        if (msg.mode === 'mesh' || msg.mode === 'sfu') this.emit('media-mode', { mode: msg.mode });
+        break;
       default: // newer server: ignore what we do not know
+        // The SFU's messages (sfu-answer, sfu-offer, sfu-speakers, sfu-error) go to the media module.
+        if (typeof msg.type === 'string' && msg.type.startsWith('sfu-')) this.emit('sfu', msg);
     }
   }
 

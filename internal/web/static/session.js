@@ -4,6 +4,7 @@
 
 import { SessionClient, sessionSocketURL } from './protocol.js';
 import { MeshTransport } from './media.js';
+import { SfuTransport } from './sfutransport.js';
 import { LocalMedia } from './localmedia.js';
 import { Tiles } from './tiles.js';
 import { Chat } from './chat.js';
@@ -48,6 +49,24 @@ class App {
       send: (to, data) => this.client.signal(to, data),
       onStream: (id, stream, ms) => this.tiles.setStream(id, stream, ms),
     });
+    // The SFU transport (docs/architecture.md): used when the server says media-mode "sfu".
+    this.sfu = new SfuTransport({
+      send: (m) => this.client.send(m),
+      onStream: (id, stream, ms) => this.sfuStream(id, stream, ms),
+      onSpeakers: (ids) => this.tiles.setSpeaking(ids),
+    });
+    /** The transport of this session: 'mesh' until the server says otherwise. @type {'mesh'|'sfu'} */
+    this.mode = 'mesh';
+    this.modeKnown = false;
+    /** Peers listed in our welcome: we offer to them once we know the session is mesh. @type {string[]} */
+    this.welcomePeers = [];
+    /** Peers whose tiles show media from the SFU (the others may still be on mesh). @type {Set<string>} */
+    this.onSfu = new Set();
+    /** @type {ReturnType<typeof setTimeout>|undefined} */
+    this.modeTimer = undefined;
+    /** @type {ReturnType<typeof setInterval>|undefined} */
+    this.switchTimer = undefined;
+    this.switchStarted = 0;
     this.local = new LocalMedia((stream, kind, track) => this.localTrack(stream, kind, track), () => this.localChanged());
     this.tiles = new Tiles($('stage'), $('tiles'), (a, id, s) => this.tileAction(a, id, s), () => {
       this.screens.banner(t('sound.blocked'), t('sound.enable'), () => this.tiles.unblockSound());
@@ -85,10 +104,19 @@ class App {
     const c = this.client;
     c.on('status', (ev) => this.connectionStatus(ev));
     c.on('welcome', (ev) => this.welcome(ev));
-    c.on('ice-servers', (ev) => this.transport.setIceServers(ev.iceServers));
+    c.on('ice-servers', (ev) => {
+      this.transport.setIceServers(ev.iceServers);
+      this.sfu.setIceServers(ev.iceServers);
+    });
     c.on('peer-joined', (p) => this.peerJoined(p));
     c.on('peer-left', ({ id }) => this.peerLeft(id));
-    c.on('signal', ({ from, data }) => this.transport.handleSignal(from, data));
+    c.on('signal', ({ from, data }) => {
+      // In SFU mode only connections made before the switch still talk (make-before-break).
+      if (this.mode === 'sfu' && !this.transport.peers.has(from)) return;
+      this.transport.handleSignal(from, data);
+    });
+    c.on('media-mode', ({ mode }) => this.mediaMode(mode));
+    c.on('sfu', (m) => this.sfu.handle(m));
     c.on('message', (m) => this.onMessage(m.from, m.topic, m.data));
     c.on('error', (e) => this.onError(e));
     c.on('server-shutdown', () => this.screens.status(t('status.serverRestart'), 'reconnecting'));
@@ -147,6 +175,7 @@ class App {
   /** @param {StreamName} stream @param {'audio'|'video'} kind @param {MediaStreamTrack|null} track */
   localTrack(stream, kind, track) {
     this.transport.setLocalTrack(stream, kind, track);
+    this.sfu.setLocalTrack(stream, kind, track);
     if (stream === 'camera' && kind === 'video') this.tiles.setMirror(facesUser(track));
     if (stream === 'second') this.tiles.setLocal('second', this.local.second, this.name);
     if (stream === 'screen' && kind === 'video') this.tiles.setLocal('screen', this.local.screen, this.name);
@@ -223,6 +252,16 @@ class App {
       return;
     }
     this.transport.reset(ev.id, ev.iceServers, ev.icePolicy);
+    this.sfu.reset(ev.iceServers, ev.icePolicy);
+    this.stopSwitch();
+    this.onSfu.clear();
+    this.mode = 'mesh';
+    this.modeKnown = false;
+    this.welcomePeers = ev.peers.map((p) => p.id);
+    // A server with an SFU says media-mode right after welcome; one without (sessions in child
+    // processes) says nothing: then the session is mesh.
+    clearTimeout(this.modeTimer);
+    this.modeTimer = setTimeout(() => this.mediaMode('mesh'), 500);
     this.tiles.clearPeers();
     document.body.dataset.role = ev.role;
     const therapist = ev.role === 'user';
@@ -236,10 +275,7 @@ class App {
     }
     if (!this.layoutChosen) this.tiles.setLayout(therapist ? 'grid' : 'large');
     this.paintLayoutButton();
-    for (const p of ev.peers) {
-      this.tiles.addPeer(p);
-      this.transport.addPeer(p.id, true);
-    }
+    for (const p of ev.peers) this.tiles.addPeer(p); // connections wait for media-mode
     this.tools?.refreshTargets();
     this.client.message('status', this.local.status());
     if (ev.rejoin) this.screens.toast(t('status.reconnected'));
@@ -259,11 +295,24 @@ class App {
    */
   rewelcome(ev) {
     this.transport.setIceServers(ev.iceServers || []); // fresh TURN credentials for the kept connections
+    const onSfu = this.mode === 'sfu';
+    if (onSfu) {
+      // The server's router dropped us with our old connection: publish and subscribe again once
+      // media-mode comes (the tiles keep their last picture meanwhile).
+      this.sfu.reset(ev.iceServers, ev.icePolicy);
+      this.stopSwitch();
+      this.mode = 'mesh';
+      this.modeKnown = false;
+      this.welcomePeers = [];
+      clearTimeout(this.modeTimer);
+      this.modeTimer = setTimeout(() => this.mediaMode('mesh'), 500);
+    }
     const back = new Set(ev.peers.map((p) => p.id));
     for (const p of ev.peers) {
       this.cameBack(p.id);
       this.tiles.addPeer(p);
       if (this.transport.peers.has(p.id)) this.transport.renew(p.id); // kept: an ICE restart
+      else if (onSfu) this.welcomePeers.push(p.id); // mesh only if the server says so
       else this.transport.addPeer(p.id, true);
     }
     for (const id of [...this.tiles.peers.keys()]) {
@@ -290,12 +339,74 @@ class App {
     this.graceTimers.delete(id);
   }
 
+  /**
+   * The server says which transport the session uses. "sfu" may come later in an "auto" session
+   * (the third person joined): the page then publishes to the server and keeps its mesh video until
+   * the server's copy of each peer decodes (make-before-break).
+   * @param {'mesh'|'sfu'} mode
+   */
+  mediaMode(mode) {
+    clearTimeout(this.modeTimer);
+    const first = !this.modeKnown;
+    this.modeKnown = true;
+    if (mode === 'sfu' && this.mode !== 'sfu') {
+      this.mode = 'sfu';
+      this.sfu.start();
+      if (this.transport.peers.size > 0) this.startSwitch();
+    } else if (mode === 'mesh' && first) {
+      for (const id of this.welcomePeers) if (this.client.peers.has(id)) this.transport.addPeer(id, true);
+    }
+  }
+
+  /** A stream from the SFU: shown at once unless the peer's mesh video still plays. @param {string} id @param {StreamName} stream @param {MediaStream} ms */
+  sfuStream(id, stream, ms) {
+    if (this.transport.peers.get(id)?.pc && !this.onSfu.has(id)) return; // mesh video still shows: the switch moves it
+    this.onSfu.add(id);
+    this.tiles.setStream(id, stream, ms);
+  }
+
+  /** Check every 100 ms which peers decode through the SFU, and move their tiles over. */
+  startSwitch() {
+    this.stopSwitch();
+    this.switchStarted = Date.now();
+    this.switchTimer = setInterval(() => { this.switchStep().catch((err) => console.warn('switch', err)); }, 100);
+  }
+
+  stopSwitch() {
+    clearInterval(this.switchTimer);
+    this.switchTimer = undefined;
+  }
+
+  async switchStep() {
+    const s = await this.sfu.stats();
+    // A peer whose camera is off never decodes: after 5 s move it anyway.
+    const late = Date.now() - this.switchStarted > 5000;
+    for (const id of [...this.transport.peers.keys()]) {
+      if (!late && !(s[id]?.framesDecoded > 0)) continue;
+      this.onSfu.add(id);
+      for (const name of /** @type {StreamName[]} */ (['camera', 'second', 'screen'])) {
+        const ms = this.sfu.remoteStream(id, name);
+        if (ms && ms.getTracks().length) this.tiles.setStream(id, name, ms);
+      }
+      this.transport.removePeer(id);
+    }
+    if (this.transport.peers.size === 0) this.stopSwitch();
+  }
+
+  /** Frames and quality per peer, from whichever transport shows it. @returns {Promise<Record<string, import('./media.js').PeerStats>>} */
+  async mediaStats() {
+    const [mesh, sfu] = await Promise.all([this.transport.stats(), this.sfu.stats()]);
+    const all = { ...mesh };
+    for (const [id, s] of Object.entries(sfu)) if (this.onSfu.has(id) || !all[id]) all[id] = s;
+    return all;
+  }
+
   /** @param {Peer} p */
   peerJoined(p) {
     const back = this.graceTimers.has(p.id); // came back under its id: same connection, no notice
     this.cameBack(p.id);
     this.tiles.addPeer(p);
-    this.transport.addPeer(p.id, false);
+    if (this.mode === 'mesh') this.transport.addPeer(p.id, false); // it will offer
     this.client.message('status', this.local.status(), p.id);
     if (this.myPrimary?.peer) this.client.message('control.primary-view', this.myPrimary, p.id);
     this.tools?.peerJoined(p);
@@ -317,6 +428,8 @@ class App {
   peerLeft(id) {
     const p = this.tiles.peers.get(id);
     this.transport.removePeer(id);
+    this.sfu.removePeer(id);
+    this.onSfu.delete(id);
     this.tiles.removePeer(id);
     this.tools?.refreshTargets();
     if (p) this.chat.notice(t('chat.left', { name: p.name || t(`role.${p.role}`) }));
@@ -401,6 +514,8 @@ class App {
   closed(cause) {
     this.paintWaiting(); // the client is closed: hides the waiting room and stops the meter
     this.transport.closeAll();
+    this.sfu.closeAll();
+    this.stopSwitch();
     this.tiles.clearPeers();
     this.overlays.clear();
     this.screens.status('', 'closed');
@@ -441,7 +556,12 @@ class App {
 
   async pollStats() {
     if (this.client.state !== 'joined') return;
-    this.lastStats = await this.transport.stats();
+    const [mesh, sfu] = await Promise.all([this.transport.stats(), this.mode === 'sfu' ? this.sfu.stats() : {}]);
+    /** @type {Record<string, import('./media.js').PeerStats>} */
+    const all = { ...mesh };
+    for (const [id, s] of Object.entries(sfu)) if (this.onSfu.has(id) || !all[id]) all[id] = s;
+    this.lastStats = all;
+    if (this.mode === 'sfu') this.sfu.requestLayers((id, stream) => this.tiles.shownHeight(id, stream));
     for (const [id, s] of Object.entries(this.lastStats)) {
       const detail = [s.rtt ? `${s.rtt} ms` : '', s.route ? t(`route.${s.route}`) : ''].filter(Boolean).join(', ');
       this.tiles.setQuality(id, s.quality, detail, s.route);
@@ -476,7 +596,8 @@ class App {
       get peers() {
         return [...app.tiles.peers.values()].map((p) => ({ id: p.id, name: p.name, role: p.role, uuid: p.uuid, status: { ...p.status } }));
       },
-      stats: () => app.transport.stats(),
+      stats: () => app.mediaStats(),
+      get mediaMode() { return app.mode; },
       trySend: (/** @type {string} */ topic, /** @type {any} */ data, /** @type {string} */ to) => app.trySend(topic, data, to),
     });
   }

@@ -174,6 +174,21 @@ export class Tiles {
     for (const id of [...this.peers.keys()]) this.removePeer(id);
   }
 
+  /** Outline the tiles of the active speakers (SFU mode). @param {string[]} ids loudest first */
+  setSpeaking(ids) {
+    for (const tile of this.tiles.values()) {
+      const id = tile.el.dataset.peer || '';
+      tile.el.classList.toggle('speaking', tile.el.dataset.stream === 'camera' && ids.includes(id));
+    }
+  }
+
+  /** The height a remote video is shown at, in CSS pixels (0: not shown). @param {string} id @param {StreamName} stream */
+  shownHeight(id, stream) {
+    const tile = this.tiles.get(`${id}:${stream}`);
+    if (!tile || !tile.el.isConnected || document.hidden) return 0;
+    return tile.video.clientHeight;
+  }
+
   /** @param {string} id @param {StreamName} stream @param {MediaStream} ms */
   setStream(id, stream, ms) {
     const peer = this.peers.get(id);
