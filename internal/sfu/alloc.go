@@ -77,8 +77,8 @@ func wantIndex(u *upTrack, opts []option, h int32) int {
 // allocate chooses, for each video track this participant receives, the
 // layer that fits its bandwidth estimate and tile size: cheapest layers
 // first, then upgrades in priority order (screen share, then bigger
-// tiles) while the sum stays within the estimate. A track is paused only
-// when even the lowest layers of all tracks exceed the estimate.
+// tiles) while the sum stays within the estimate. Every shown track keeps
+// at least its lowest layer; only a hidden tile (height 0) is paused.
 func (p *participant) allocate(now time.Time) {
 	budget := p.bwe.estimate(now)
 	p.mu.Lock()
@@ -154,12 +154,11 @@ func fit(cands []*candidate, budget float64) {
 			sum += c.opts[0].rate
 		}
 	}
-	for i := len(cands) - 1; i >= 0 && sum > budget; i-- { // pause the least important
-		if c := cands[i]; c.choice == 0 {
-			sum -= c.opts[0].rate
-			c.choice = -1
-		}
-	}
+	// A shown track is never paused for bandwidth: it keeps its lowest
+	// layer. A browser's REMB follows what it receives, so a paused track
+	// would never bring the estimate back up: the tile would freeze for
+	// good (seen in Chromium, whose first estimates sit below the lowest
+	// layers of four cameras).
 	for changed := true; changed; {
 		changed = false
 		for _, c := range cands {

@@ -150,7 +150,7 @@ func TestFit(t *testing.T) {
 		{"priority gets the upgrade", 1.2e6, []candidate{{opts: cam, want: 2}, {opts: cam, want: 2}}, []int{1, 1}},
 		{"first in priority goes highest", 1.6e6, []candidate{{opts: cam, want: 2, now: 2}, {opts: cam, want: 2}}, []int{2, 1}},
 		{"slow link: lowest layers, not frozen", 250e3, []candidate{{opts: cam, want: 2}, {opts: cam, want: 2}}, []int{0, 0}},
-		{"below the lowest: least important paused", 150e3, []candidate{{opts: cam, want: 2}, {opts: cam, want: 2}}, []int{0, -1}},
+		{"below the lowest: lowest layers kept, not frozen", 150e3, []candidate{{opts: cam, want: 2}, {opts: cam, want: 2}}, []int{0, 0}},
 		{"upgrades keep 10 % headroom", 440e3, []candidate{{opts: cam, want: 2, now: 0}}, []int{0}},
 		{"staying needs no headroom", 440e3, []candidate{{opts: cam, want: 2, now: 1}}, []int{1}},
 		{"screen keeps resolution, drops frame rate", 900e3, []candidate{{opts: screen, want: 5, now: 5}}, []int{3}},
