@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -184,6 +186,31 @@ func TestMediaRefusalsHaveAPublicFace(t *testing.T) {
 		e := a.expect("sfu-error")
 		if e["code"] != code || e["message"] == "" {
 			t.Errorf("%s: got %v, want code %s and a message", msg, e, code)
+		}
+	}
+}
+
+// docs/protocol.md is the wire contract of the media messages too.
+func TestMediaProtocolDocInSync(t *testing.T) {
+	b, err := os.ReadFile("../../docs/protocol.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	for _, typ := range []string{sfu.TypeOffer, sfu.TypeAnswer, sfu.TypeCandidate, sfu.TypeLayer, sfu.TypeSpeakers, sfu.TypeError} {
+		if !strings.Contains(doc, `{"type":"`+typ+`"`) {
+			t.Errorf("docs/protocol.md does not show %s", typ)
+		}
+	}
+	for _, mode := range []string{ModeMesh, ModeSFU} {
+		if !strings.Contains(doc, `{"type":"`+typeMediaMode+`","mode":"`+mode+`"}`) {
+			t.Errorf("docs/protocol.md does not show media-mode %s", mode)
+		}
+	}
+	for _, e := range []*sfu.Error{errMeshOnly, sfu.ErrBadMessage, sfu.ErrNegotiation, sfu.ErrTooManyTracks, sfu.ErrBitrate,
+		sfu.ErrUnknownTrack, sfu.ErrUnknownPeer, sfu.ErrClosed} {
+		if !strings.Contains(doc, "| `"+e.Code+"` |") || !strings.Contains(doc, "`"+e.Text+"`") {
+			t.Errorf("docs/protocol.md: no row for %s with message %q", e.Code, e.Text)
 		}
 	}
 }

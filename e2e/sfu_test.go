@@ -1,0 +1,95 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// sfuPages is how many people join the SFU test: 5 by default (the issue's figure);
+// REHABRTC_E2E_SFU_PAGES=3 makes it lighter while developing on a shared machine.
+func sfuPages(t *testing.T) int {
+	n := 5
+	if s := os.Getenv("REHABRTC_E2E_SFU_PAGES"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil || v < 3 || v > 8 {
+			t.Fatalf("REHABRTC_E2E_SFU_PAGES=%q: want 3 to 8", s)
+		}
+		n = v
+	}
+	return n
+}
+
+// Scenario: a group session forced to the SFU. Every page holds two RTCPeerConnections, both to
+// the server (no mesh connection), and decodes every other camera within 10 s of the last join;
+// then a removed patient's tile is gone from every other page within 1 s.
+func TestSFUGroupSeeEachOther(t *testing.T) {
+	needBrowser(t)
+	n := sfuPages(t)
+	srv := startServerWith(t, func(r map[string]any) { r["media_mode"] = "sfu" })
+	users := []string{therapistUUID}
+	var patients []string
+	for i := 1; i < n; i++ {
+		patients = append(patients, fmt.Sprintf("%08d-0000-4000-8000-%012d", i, i))
+	}
+	sess := srv.manage("start", 0, users, patients)
+
+	var pages []*page
+	open := func(name, uuid string) *page {
+		// Count the page's own RTCPeerConnections: with the SFU there are exactly two, to the server.
+		p := openPageWith(t, name, sess.link(t, uuid)+"&name="+name+"&lang=en", pageSetup{script: `(() => {
+			const Real = window.RTCPeerConnection; window.__pcs = [];
+			window.RTCPeerConnection = function (...a) { const pc = new Real(...a); window.__pcs.push(pc); return pc; };
+			window.RTCPeerConnection.prototype = Real.prototype;
+		})()`})
+		pages = append(pages, p)
+		return p
+	}
+	open("Therapist", therapistUUID)
+	for i, uuid := range patients {
+		open("Patient"+strconv.Itoa(i+1), uuid)
+	}
+	for _, p := range pages {
+		p.waitJS("joined, everyone present", fmt.Sprintf(`window.rehab && window.rehab.state.connection === 'joined' && window.rehab.peers.length === %d`, n-1), 20*time.Second)
+	}
+	lastJoin := time.Now()
+	for _, p := range pages {
+		p.waitJS("sfu mode", `window.rehab.mediaMode === 'sfu'`, 5*time.Second)
+	}
+	for _, p := range pages {
+		p.waitVideoFlowing(n-1, 10*time.Second-time.Since(lastJoin))
+	}
+	took := time.Since(lastJoin)
+	t.Logf("%d pages: every page decodes every other camera %v after the last join", n, took.Round(100*time.Millisecond))
+	if took > 10*time.Second {
+		t.Errorf("every camera decoded after %v, want within 10 s", took)
+	}
+	for _, p := range pages {
+		p.waitJS("two open peer connections", `window.__pcs.filter(pc => pc.connectionState !== 'closed').length === 2`, 5*time.Second)
+		p.waitJS(fmt.Sprintf("%d remote camera tiles", n-1), fmt.Sprintf(`document.querySelectorAll('.tile.remote[data-stream="camera"]').length === %d`, n-1), 5*time.Second)
+	}
+	pages[0].shot("sfu-group")
+
+	// Remove the last patient: its tile leaves every other page within 1 s, and its media with it.
+	gone, rest := pages[n-1], pages[:n-1]
+	goneID := pages[0].peerID(gone.name)
+	gone.watch("removed screen", `document.body.dataset.screen === 'removed'`)
+	for _, p := range rest {
+		p.watch("tile gone", fmt.Sprintf(`!document.querySelector('.tile[data-peer=%q]')`, goneID))
+	}
+	start := time.Now()
+	srv.manage("remove", sess.ID, nil, []string{patients[len(patients)-1]})
+	for _, p := range rest {
+		took := p.watched("tile gone", 10*time.Second).Sub(start)
+		t.Logf("%s: removed patient's tile gone after %v", p.name, took.Round(time.Millisecond))
+		if took > time.Second {
+			t.Errorf("%s: removed patient's tile gone after %v, want within 1 s", p.name, took)
+		}
+	}
+	gone.watched("removed screen", 10*time.Second)
+	for _, p := range rest {
+		p.waitVideoFlowing(n-2, 10*time.Second) // the others keep decoding
+	}
+}
