@@ -122,3 +122,75 @@ func allDecoding(t *testing.T, pages []*page, n int, timeout time.Duration) time
 	t.Fatalf("not every page decodes %d cameras after %v (%d of %d pages; last: %v)", n, timeout, len(done), len(pages), last)
 	return time.Time{}
 }
+
+// pcCounter counts a page's own RTCPeerConnections (window.__pcs).
+const pcCounter = `(() => {
+	const Real = window.RTCPeerConnection; window.__pcs = [];
+	window.RTCPeerConnection = function (...a) { const pc = new Real(...a); window.__pcs.push(pc); return pc; };
+	window.RTCPeerConnection.prototype = Real.prototype;
+})()`
+
+// Scenario: an "auto" session is mesh at two people and moves to the SFU when a third joins. The
+// two first pages keep showing each other's mesh video until the SFU's copy decodes
+// (make-before-break); the longest gap between two painted frames of that tile during the switch
+// is the freeze a person sees (docs/performance.md).
+func TestSFUAutoSwitch(t *testing.T) {
+	needBrowser(t)
+	srv := startServerWith(t, func(r map[string]any) { r["media_mode"] = "auto" })
+	sess := srv.manage("start", 0, []string{therapistUUID}, []string{patient1UUID, patient2UUID})
+	setup := pageSetup{script: pcCounter}
+	a := openPageWith(t, "Therapist", sess.link(t, therapistUUID)+"&name=Therapist&lang=en", setup)
+	b := openPageWith(t, "Alice", sess.link(t, patient1UUID)+"&name=Alice&lang=en", setup)
+	for _, p := range []*page{a, b} {
+		p.waitVideoFlowing(1, 20*time.Second)
+		if mode, err := eval[string](p, `window.rehab.mediaMode`); err != nil || mode != "mesh" {
+			t.Fatalf("%s: media mode %q (%v) at two people, want mesh", p.name, mode, err)
+		}
+	}
+	// Watch the painted frames of each other's camera tile, whichever stream it shows.
+	for _, p := range []*page{a, b} {
+		other := map[*page]*page{a: b, b: a}[p]
+		id := p.peerID(other.name)
+		p.js(fmt.Sprintf(`(() => {
+			const w = window.__frames = { last: 0, maxGap: 0, baseline: 0, switched: 0, start: performance.now() };
+			const v = document.querySelector('.tile[data-peer=%q][data-stream="camera"] video');
+			const first = v.srcObject;
+			const tick = (now) => {
+				if (w.last) {
+					const gap = now - w.last;
+					if (w.switched) w.maxGap = Math.max(w.maxGap, gap); else w.baseline = Math.max(w.baseline, gap);
+				}
+				w.last = now;
+				if (!w.switched && v.srcObject !== first) w.switched = now;
+				v.requestVideoFrameCallback(tick);
+			};
+			v.requestVideoFrameCallback(tick);
+			setInterval(() => { if (!w.switched && v.srcObject !== first) w.switched = performance.now(); }, 10);
+		})()`, id))
+	}
+	time.Sleep(3 * time.Second) // a baseline of the mesh video's own gaps
+	c := openPageWith(t, "Bob", sess.link(t, patient2UUID)+"&name=Bob&lang=en", setup)
+	for _, p := range []*page{a, b, c} {
+		p.waitJS("sfu mode", `window.rehab.mediaMode === 'sfu'`, 10*time.Second)
+	}
+	for _, p := range []*page{a, b} {
+		// Switched: the tile shows the SFU's stream and the mesh connection is closed.
+		p.waitJS("tile on the SFU", `window.__frames.switched > 0`, 30*time.Second)
+		p.waitJS("mesh connection closed", `window.__pcs.filter(pc => pc.connectionState !== 'closed').length === 2`, 10*time.Second)
+	}
+	for _, p := range []*page{a, b, c} {
+		p.waitVideoFlowing(2, 15*time.Second)
+	}
+	time.Sleep(2 * time.Second) // gaps after the switch count too
+	for _, p := range []*page{a, b} {
+		gap, err := eval[map[string]float64](p, `({maxGap: window.__frames.maxGap, baseline: window.__frames.baseline})`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s: longest gap between painted frames of the other's tile: %.0f ms across the switch (%.0f ms on mesh before it)",
+			p.name, gap["maxGap"], gap["baseline"])
+		if gap["maxGap"] > 1000 {
+			t.Errorf("%s: the switch froze the other's video for %.0f ms, want well under 1 s", p.name, gap["maxGap"])
+		}
+	}
+}

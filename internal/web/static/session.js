@@ -379,10 +379,12 @@ class App {
 
   async switchStep() {
     const s = await this.sfu.stats();
-    // A peer whose camera is off never decodes: after 5 s move it anyway.
-    const late = Date.now() - this.switchStarted > 5000;
+    // A peer whose camera is off has nothing to decode: it moves at once. The others move when the
+    // server's copy decodes, or after 20 s (the server's path is then as good as it gets).
+    const late = Date.now() - this.switchStarted > 20000;
     for (const id of [...this.transport.peers.keys()]) {
-      if (!late && !(s[id]?.framesDecoded > 0)) continue;
+      const camOff = this.tiles.peers.get(id)?.status.cam === false;
+      if (!late && !camOff && !(s[id]?.framesDecoded > 0)) continue;
       this.onSfu.add(id);
       for (const name of /** @type {StreamName[]} */ (['camera', 'second', 'screen'])) {
         const ms = this.sfu.remoteStream(id, name);
