@@ -67,6 +67,8 @@ class App {
     /** @type {ReturnType<typeof setInterval>|undefined} */
     this.switchTimer = undefined;
     this.switchStarted = 0;
+    /** Each peer moved to the SFU by a switch: whether its camera decoded there first. @type {{peer: string, decoded: boolean, ms: number}[]} */
+    this.switchLog = [];
     this.local = new LocalMedia((stream, kind, track) => this.localTrack(stream, kind, track), () => this.localChanged());
     this.tiles = new Tiles($('stage'), $('tiles'), (a, id, s) => this.tileAction(a, id, s), () => {
       this.screens.banner(t('sound.blocked'), t('sound.enable'), () => this.tiles.unblockSound());
@@ -382,9 +384,15 @@ class App {
     // A peer whose camera is off has nothing to decode: it moves at once. The others move when the
     // server's copy decodes, or after 20 s (the server's path is then as good as it gets).
     const late = Date.now() - this.switchStarted > 20000;
-    for (const id of [...this.transport.peers.keys()]) {
+    for (const [id, peer] of [...this.transport.peers]) {
+      if (!peer.pc) { // known from peer-joined, but no mesh connection yet: nothing to keep
+        this.transport.removePeer(id);
+        continue;
+      }
       const camOff = this.tiles.peers.get(id)?.status.cam === false;
-      if (!late && !camOff && !(s[id]?.framesDecoded > 0)) continue;
+      const decoded = s[id]?.framesDecoded > 0;
+      if (!late && !camOff && !decoded) continue;
+      this.switchLog.push({ peer: id, decoded, ms: Date.now() - this.switchStarted });
       this.onSfu.add(id);
       for (const name of /** @type {StreamName[]} */ (['camera', 'second', 'screen'])) {
         const ms = this.sfu.remoteStream(id, name);
@@ -600,6 +608,7 @@ class App {
       },
       stats: () => app.mediaStats(),
       get mediaMode() { return app.mode; },
+      get switchLog() { return app.switchLog.map((e) => ({ ...e })); },
       trySend: (/** @type {string} */ topic, /** @type {any} */ data, /** @type {string} */ to) => app.trySend(topic, data, to),
     });
   }
