@@ -51,20 +51,34 @@ func (p *peer) handleMedia(frame []byte) *clientError {
 	if media == nil {
 		return errUnknownType // no media server here: the session is mesh only
 	}
-	media.Handle(p.id, frame)
+	media.Handle(p.info.ID, frame)
 	return nil
 }
 
 // mediaAdd and mediaRemove tell the media server, if any.
 func (h *Hub) mediaAdd(p *peer) {
 	if h.cfg.Media != nil {
-		h.cfg.Media.Add(p.id)
+		h.cfg.Media.Add(p.info.ID)
 	}
 }
 
-// mediaRemove must not read p's Serve-owned fields: Kick calls it too.
+// mediaRemove reads only p.info, read-only once p is published: Kick
+// calls it too. Peer ids are the published ones (a resumed connection
+// keeps its id).
 func (h *Hub) mediaRemove(p *peer) {
 	if h.cfg.Media != nil {
-		h.cfg.Media.Remove(p.id)
+		h.cfg.Media.Remove(p.info.ID)
+	}
+}
+
+// mediaLeft removes a joined peer whose connection ended, unless a newer
+// connection has taken its id meanwhile (a resume): the media server's
+// participant is then the new connection's.
+func (h *Hub) mediaLeft(p *peer) {
+	h.mu.RLock()
+	q := h.peers[p.info.ID]
+	h.mu.RUnlock()
+	if q == nil || q == p {
+		h.mediaRemove(p)
 	}
 }

@@ -122,7 +122,7 @@ func (h *Hub) run(ctx context.Context, p *peer) error {
 	readErr := p.readLoop(ctx)
 	h.leave(p)
 	if p.joined {
-		h.mediaRemove(p)
+		h.mediaLeft(p)
 	}
 	p.shutdown(endReadDone) // no-op if the hub ended it first
 	if p.joined && h.cfg.Policy != nil {
