@@ -159,6 +159,7 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 	)
 	if cfg.RehabRTC.Cluster.Enabled {
 		if s.cl, err = joinCluster(cfg, s.counters, log); err != nil {
+			s.media.Close()
 			st.Close()
 			ot.Close()
 			return nil, err
