@@ -73,6 +73,9 @@ func Check(path string) (sum Summary, err error) {
 		return Summary{State: StateEmpty}, nil
 	}
 	sum.Bytes = fi.Size()
+	if err := checkBounds(path, fi.Size()); err != nil {
+		return Summary{}, err
+	}
 	err = guard(path, func() error {
 		db, err := bbolt.Open(path, 0o600, &bbolt.Options{ReadOnly: true, Timeout: lockWait})
 		if err != nil {
