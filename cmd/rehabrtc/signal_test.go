@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -205,6 +204,16 @@ func childPIDs(t *testing.T, ppid int, bin string) map[int]int {
 	return out
 }
 
+// waitPortFree waits for a dead child's listener to be gone: a Go
+// process's leader thread shows as a zombie (waitGone) while its other
+// threads still exit, and its sockets close only with the last of them.
+func waitPortFree(t *testing.T, port int) {
+	t.Helper()
+	testutil.Eventually(t, 5*time.Second, func() error {
+		return testutil.Until(portFree(port), "port %d still held after its child exited", port)
+	})
+}
+
 func portFree(port int) bool {
 	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 	if err != nil {
@@ -236,6 +245,7 @@ func testParentKilled(t *testing.T, bin string) {
 	}
 	srv.kill()
 	waitGone(t, child)
+	waitPortFree(t, r.Session.Port)
 
 	srv = startServe(t, bin, path, ts.service) // restore: a new child on the same port
 	child = childPIDs(t, srv.pid(), bin)[r.Session.Port]
@@ -245,14 +255,12 @@ func testParentKilled(t *testing.T, bin string) {
 	srv.kill()
 	waitGone(t, child)
 
-	// A stranger takes the port. Our child is gone (waitGone), so a port
-	// already in use is held by some other process (another package's test
-	// running beside this one): that is a stranger too.
-	if stranger, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", r.Session.Port)); err == nil {
-		defer stranger.Close()
-	} else if !errors.Is(err, syscall.EADDRINUSE) {
+	waitPortFree(t, r.Session.Port)
+	stranger, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", r.Session.Port))
+	if err != nil {
 		t.Fatal(err)
 	}
+	defer stranger.Close()
 	srv = startServe(t, bin, path, ts.service)
 	if st := ts.sessionStatus(r.Session.ID); st != 4 {
 		t.Fatalf("session on a taken port: status %d", st)
