@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -43,15 +44,16 @@ func TestNoOverlapUnderChurn(t *testing.T) {
 			lost++
 		}
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), 5*testLease)
+	ctx, cancel := context.WithTimeout(t.Context(), 8*testLease)
 	defer cancel()
 	var wg sync.WaitGroup
+	var aHolds atomic.Int32 // leases a holds now: a cut must cost it one
 	for _, id := range []string{"a", "b", "c"} {
-		addr := srv.Addr
+		addr, held := srv.Addr, (*atomic.Int32)(nil)
 		if id == "a" {
-			addr = proxy.Addr
+			addr, held = proxy.Addr, &aHolds
 		}
-		wg.Go(func() { churnNode(ctx, addr, id, id == "a", record) })
+		wg.Go(func() { churnNode(ctx, addr, id, held, record) })
 	}
 	wg.Go(func() { // cut a twice, each time for longer than a lease
 		for range 2 {
@@ -59,6 +61,9 @@ func TestNoOverlapUnderChurn(t *testing.T) {
 			case <-ctx.Done():
 				return
 			case <-time.After(testLease):
+			}
+			for aHolds.Load() == 0 && ctx.Err() == nil {
+				time.Sleep(testLease / 20)
 			}
 			proxy.Cut()
 			time.Sleep(testLease + testLease/2)
@@ -87,8 +92,9 @@ func TestNoOverlapUnderChurn(t *testing.T) {
 
 // churnNode is one node of the churn test: it joins (again, when lost),
 // tries to take each session, holds what it gets for a third of a lease
-// time (sticky: until it is lost) and gives it back.
-func churnNode(ctx context.Context, addr, id string, sticky bool, record func(int64, holding, bool)) {
+// time (sticky, when held counts its leases: until it is lost) and gives it
+// back.
+func churnNode(ctx context.Context, addr, id string, held *atomic.Int32, record func(int64, holding, bool)) {
 	rdb := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1,
 		DialTimeout: 100 * time.Millisecond, ReadTimeout: 200 * time.Millisecond, WriteTimeout: 200 * time.Millisecond})
 	defer rdb.Close()
@@ -98,15 +104,18 @@ func churnNode(ctx context.Context, addr, id string, sticky bool, record func(in
 			time.Sleep(testLease / 10) // cut from Redis: try again
 			continue
 		}
-		churnHold(ctx, n, sticky, record)
+		churnHold(ctx, n, held, record)
 		closeCtx, cancel := context.WithTimeout(context.Background(), time.Second)
 		_ = n.Close(closeCtx)
 		cancel()
 	}
 }
 
-func churnHold(ctx context.Context, n *Node, sticky bool, record func(int64, holding, bool)) {
-	holder := n.Info().Member()
+func churnHold(ctx context.Context, n *Node, count *atomic.Int32, record func(int64, holding, bool)) {
+	holder, sticky := n.Info().Member(), count != nil
+	if count == nil {
+		count = new(atomic.Int32)
+	}
 	for ctx.Err() == nil && n.Err() == nil {
 		var held []*Lease
 		var starts []time.Time
@@ -114,6 +123,7 @@ func churnHold(ctx context.Context, n *Node, sticky bool, record func(int64, hol
 			l, err := n.Acquire(ctx, s+1)
 			if err == nil {
 				held, starts = append(held, l), append(starts, time.Now())
+				count.Add(1)
 			}
 		}
 		until := time.Now().Add(n.LeaseTime() / 3)
@@ -125,6 +135,7 @@ func churnHold(ctx context.Context, n *Node, sticky bool, record func(int64, hol
 			select {
 			case <-l.Lost():
 				record(l.Session(), holding{holder, starts[i], time.Now()}, true)
+				count.Add(-1)
 				continue
 			case <-hold:
 			case <-ctx.Done():
@@ -132,6 +143,7 @@ func churnHold(ctx context.Context, n *Node, sticky bool, record func(int64, hol
 			end := time.Now()
 			_ = l.Release(context.Background())
 			record(l.Session(), holding{holder, starts[i], end}, false)
+			count.Add(-1)
 		}
 		// A pause of random length, so that the next taker is anyone.
 		time.Sleep(rand.N(n.LeaseTime() / 10))
