@@ -131,7 +131,7 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 		return nil, err
 	}
 	s := &server{cfg: cfg, log: log, store: st, counters: &hub.Counters{}, apiKeys: keys, ot: ot,
-		keys: apikey.New(keys, apikey.DefaultLimits, nil), clients: clientaddr.New(cfg.TrustedProxyPrefixes()),
+		keys: apikey.New(keys, apikey.DefaultLimits(), nil), clients: clientaddr.New(cfg.TrustedProxyPrefixes()),
 		pool: sessionPorts(cfg, log), turn: newTURN(cfg), feed: &feed.Broker{}}
 	s.keys.SetLogger(log.With(logKeyComponent, "apikey"))
 	s.keys.SetClientAddress(s.clients.Addr)
@@ -336,7 +336,7 @@ func (s *server) shareTLS(ln net.Listener) (net.Listener, error) {
 }
 
 func newHTTPServer(h http.Handler) *http.Server {
-	return httpserver.New(h, httpserver.Defaults)
+	return httpserver.New(h, httpserver.Defaults())
 }
 
 func (hs *httpServer) serve(cfg *config.Config) error {

@@ -34,11 +34,14 @@ type Limits struct {
 }
 
 // DefaultLimits: 5 free failures, then 1 s, 2 s, 4 s… up to 5 minutes;
-// forgotten 15 minutes after the last failure; 10,000 addresses.
-var DefaultLimits = Limits{Free: 5, Base: time.Second, Max: 5 * time.Minute, Forget: 15 * time.Minute, Addresses: 10000}
+// forgotten 15 minutes after the last failure; 10,000 addresses. A function,
+// not a variable, so that no caller can change every Guard's defaults.
+func DefaultLimits() Limits {
+	return Limits{Free: 5, Base: time.Second, Max: 5 * time.Minute, Forget: 15 * time.Minute, Addresses: 10000}
+}
 
 func (l Limits) withDefaults() Limits {
-	d := DefaultLimits
+	d := DefaultLimits()
 	if l.Free <= 0 {
 		l.Free = d.Free
 	}

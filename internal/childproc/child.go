@@ -82,7 +82,7 @@ func Serve(ctx context.Context, cfg Child) error {
 		Gate: remoteGate{st.conn}, Logger: log,
 	}, ice)
 	st.ep.Store(&ep)
-	srv := httpserver.New(ep.Handler(), httpserver.Defaults)
+	srv := httpserver.New(ep.Handler(), httpserver.Defaults())
 	wg.Go(func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("session listener failed", logKeyErr, err)

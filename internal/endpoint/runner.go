@@ -37,7 +37,7 @@ func (r *Runner) Start(ctx context.Context, spec session.RunSpec) (session.Endpo
 			e.Close(ctx, session.StopEnded)
 			return nil, fmt.Errorf("session %d listener: %w", spec.SessionID, err)
 		}
-		re.srv = httpserver.New(e.Handler(), httpserver.Defaults)
+		re.srv = httpserver.New(e.Handler(), httpserver.Defaults())
 		re.wg.Go(func() {
 			if err := re.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				e.log.Error("session listener failed", logKeyErr, err)

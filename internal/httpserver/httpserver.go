@@ -24,11 +24,14 @@ type Limits struct {
 }
 
 // Defaults: headers in 10 s, a body in 30 s and at most 1 MiB, 64 KiB of
-// headers, 2 minutes idle.
-var Defaults = Limits{ReadHeader: 10 * time.Second, Body: 30 * time.Second, MaxBody: 1 << 20, MaxHeader: 64 << 10, Idle: 2 * time.Minute}
+// headers, 2 minutes idle. A function, not a variable, so that no caller can
+// change every server's defaults.
+func Defaults() Limits {
+	return Limits{ReadHeader: 10 * time.Second, Body: 30 * time.Second, MaxBody: 1 << 20, MaxHeader: 64 << 10, Idle: 2 * time.Minute}
+}
 
 func (l Limits) withDefaults() Limits {
-	d := Defaults
+	d := Defaults()
 	if l.ReadHeader <= 0 {
 		l.ReadHeader = d.ReadHeader
 	}

@@ -192,8 +192,9 @@ func TestNoBodyNoDeadline(t *testing.T) {
 
 func TestNewSetsTimeouts(t *testing.T) {
 	srv := New(http.NotFoundHandler(), Limits{})
-	if srv.ReadHeaderTimeout != Defaults.ReadHeader || srv.IdleTimeout != Defaults.Idle ||
-		srv.MaxHeaderBytes != Defaults.MaxHeader || srv.ReadTimeout != 0 {
+	d := Defaults()
+	if srv.ReadHeaderTimeout != d.ReadHeader || srv.IdleTimeout != d.Idle ||
+		srv.MaxHeaderBytes != d.MaxHeader || srv.ReadTimeout != 0 {
 		t.Fatalf("%+v", srv)
 	}
 }
