@@ -49,7 +49,11 @@ func (np nativePolicy) Joined(p hub.Peer) {
 	}
 	if err := np.o.join(m); err != nil {
 		np.o.log.Info("native client refused", logKeyErr, err)
-		p.Remove()
+		code := hub.CloseTryAgainLater // a full office: another time
+		if errors.Is(err, errGone) {
+			code = hub.CloseSessionEnded
+		}
+		p.Refuse(publicError(err).refusal(), code)
 	}
 }
 

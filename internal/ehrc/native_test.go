@@ -74,15 +74,15 @@ func TestNativeMembersPerAddress(t *testing.T) {
 	for {
 		_, b, err := ws.Read(ctx)
 		if err != nil {
-			if code := websocket.CloseStatus(err); code != hub.CloseRemoved {
-				t.Fatalf("third patient from one address: read %q, then %v; want it removed (%d)", got, err, hub.CloseRemoved)
+			if code := websocket.CloseStatus(err); code != hub.CloseTryAgainLater {
+				t.Fatalf("third patient from one address: read %q, then %v; want try again later (%d)", got, err, hub.CloseTryAgainLater)
 			}
 			break
 		}
 		got = append(got, string(b))
 	}
-	if len(got) != 1 || !strings.Contains(got[0], `"type":"removed"`) {
-		t.Fatalf("third patient from one address got %q, want only removed", got)
+	if len(got) != 1 || !strings.Contains(got[0], `"code":"unavailable"`) {
+		t.Fatalf("third patient from one address got %q, want only an unavailable error", got)
 	}
 }
 

@@ -3,6 +3,8 @@ package hub
 import (
 	"encoding/json"
 	"errors"
+
+	"github.com/coder/websocket"
 )
 
 // Policy replaces the session rules of docs/protocol.md with other room
@@ -75,6 +77,14 @@ func (p Peer) Remove() { p.p.shutdown(endRemoved) }
 
 // Replace closes the connection with {"type":"replaced"} and 4005.
 func (p Peer) Replace() { p.p.shutdown(endReplaced) }
+
+// Refuse closes the connection with r as an error message and close code
+// code: a Policy that cannot take a peer it was handed in Joined (its room
+// is full, or gone) says why, instead of the "removed" of [Peer.Remove].
+func (p Peer) Refuse(r *Refusal, code websocket.StatusCode) {
+	e := newError(r.Code, r.Message, code)
+	p.p.shutdown(ending{notice: e.frame, code: code, reason: r.Code})
+}
 
 // handlePolicy hands a message of a joined peer to the Policy.
 func (p *peer) handlePolicy(m inbound) *clientError {
