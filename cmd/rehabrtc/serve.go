@@ -275,7 +275,7 @@ type httpServer struct {
 
 func (s *server) listen(api http.Handler, consult *ehrc.Service) ([]*httpServer, error) {
 	access := s.log.With(logKeyComponent, "http")
-	list := []*httpServer{{srv: newHTTPServer(gateway.AccessLog(access, api))}}
+	list := []*httpServer{{srv: newHTTPServer(gateway.AccessLog(access, s.clients.String, api))}}
 	addrs := []string{s.cfg.ServiceAddr()}
 	if gw := s.cfg.RehabRTC.Gateway; gw.Enabled {
 		g := gateway.New(api, s.runner, s.cfg.RehabRTC.SessionBind)
@@ -285,12 +285,12 @@ func (s *server) listen(api http.Handler, consult *ehrc.Service) ([]*httpServer,
 		g.Mount(ehrc.IsRoute, consult.Handler()) // EHRC apps call root paths
 		// The public names; CheckHost adds loopback.
 		hosts := append([]string{s.cfg.WebRTC.Hostname}, gw.Hosts...)
-		list = append(list, &httpServer{srv: newHTTPServer(gateway.AccessLog(access, gateway.CheckHost(hosts, g))), tls: s.cfg.GatewayTLS()})
+		list = append(list, &httpServer{srv: newHTTPServer(gateway.AccessLog(access, s.clients.String, gateway.CheckHost(hosts, g))), tls: s.cfg.GatewayTLS()})
 		addrs = append(addrs, s.cfg.GatewayAddr())
 	}
 	if s.cl != nil {
 		h := s.cl.internalHandler(s.mgr, api, s.runner, s.cfg.RehabRTC.SessionBind)
-		list = append(list, &httpServer{srv: newHTTPServer(gateway.AccessLog(access, h))})
+		list = append(list, &httpServer{srv: newHTTPServer(gateway.AccessLog(access, s.clients.String, h))})
 		addrs = append(addrs, s.cfg.RehabRTC.Cluster.InternalAddr)
 	}
 	for i, hs := range list {

@@ -31,8 +31,11 @@ func RedactQuery(raw string) string {
 }
 
 // AccessLog logs every request (method, path, redacted query, status,
-// duration) on log. Keys in URLs never reach the log.
-func AccessLog(log *slog.Logger, next http.Handler) http.Handler {
+// duration, the TCP peer and the client) on log. client names the client
+// by the service's one rule (trusted proxies' forwarded addresses), so
+// that the log names the patient, not nginx. Keys in URLs never reach the
+// log.
+func AccessLog(log *slog.Logger, client func(*http.Request) string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusWriter{ResponseWriter: w, status: http.StatusOK}
@@ -44,6 +47,7 @@ func AccessLog(log *slog.Logger, next http.Handler) http.Handler {
 			slog.Int("status", rec.status),
 			slog.Duration("duration", time.Since(start)),
 			slog.String("remote", r.RemoteAddr),
+			slog.String("client", client(r)),
 		)
 	})
 }

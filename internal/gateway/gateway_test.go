@@ -34,10 +34,12 @@ func TestRedactQuery(t *testing.T) {
 func TestAccessLogNeverLogsKeys(t *testing.T) {
 	var buf bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&buf, nil))
-	h := AccessLog(log, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(403) }))
+	client := func(*http.Request) string { return "203.0.113.7" } // what the proxy rule decided
+	h := AccessLog(log, client, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(403) }))
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/webrtc/8080/users?key=SUPERSECRET&lang=fr", nil))
-	if strings.Contains(buf.String(), "SUPERSECRET") || !strings.Contains(buf.String(), "status=403") {
+	if strings.Contains(buf.String(), "SUPERSECRET") || !strings.Contains(buf.String(), "status=403") ||
+		!strings.Contains(buf.String(), "client=203.0.113.7") {
 		t.Fatalf("log line: %s", buf.String())
 	}
 }
