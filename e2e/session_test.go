@@ -59,29 +59,29 @@ func TestThreePeopleSeeEachOther(t *testing.T) {
 	c := startCall(t, srv)
 	c.waitAllFlowing(t, 20*time.Second)
 	for _, p := range c.pages() {
-		p.waitJS("two remote camera tiles", `document.querySelectorAll('.tile.remote[data-stream="camera"]').length === 2`, 5*time.Second)
+		p.waitJS("two remote camera tiles", `document.querySelectorAll('.tile.remote[data-stream="camera"]').length === 2`, 15*time.Second)
 	}
 	time.Sleep(time.Second) // let the quality indicators and status icons settle for the pictures
 	c.shots("call")
 
 	// The therapist shares a screen: it travels on its own slot, without renegotiation.
 	c.therapist.click(`[data-testid="btn-screen"]`)
-	c.therapist.waitJS("sharing", `window.rehab.state.media.screen === true`, 5*time.Second)
+	c.therapist.waitJS("sharing", `window.rehab.state.media.screen === true`, 15*time.Second)
 	for _, p := range []*page{c.pat1, c.pat2} {
 		p.waitJS("screen tile with frames", `!!document.querySelector('.tile[data-stream="screen"]') &&
-			window.rehab.stats().then(s => Object.values(s).some(v => v.frames.screen > 0))`, 10*time.Second)
+			window.rehab.stats().then(s => Object.values(s).some(v => v.frames.screen > 0))`, 20*time.Second)
 	}
 	c.pat1.shot("screen-share")
 	c.therapist.click(`[data-testid="btn-screen"]`)
-	c.pat1.waitJS("screen tile gone", `!document.querySelector('.tile[data-stream="screen"]')`, 5*time.Second)
+	c.pat1.waitJS("screen tile gone", `!document.querySelector('.tile[data-stream="screen"]')`, 15*time.Second)
 
 	// The same call on a phone held upright, and on a tablet.
-	if err := c.pat2.do(5*time.Second, chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile)); err != nil {
+	if err := c.pat2.do(15*time.Second, chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile)); err != nil {
 		t.Fatal(err)
 	}
-	c.pat2.waitVideoFlowing(2, 5*time.Second)
+	c.pat2.waitVideoFlowing(2, 15*time.Second)
 	c.pat2.shot("phone")
-	if err := c.therapist.do(5*time.Second, chromedp.EmulateViewport(1024, 768, chromedp.EmulateTouch)); err != nil {
+	if err := c.therapist.do(15*time.Second, chromedp.EmulateViewport(1024, 768, chromedp.EmulateTouch)); err != nil {
 		t.Fatal(err)
 	}
 	c.therapist.shot("tablet")
