@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -236,19 +237,27 @@ func (g *Guard) makeRoom(now time.Time) {
 	if len(g.fails) < g.limits.Addresses {
 		return
 	}
-	var oldest netip.Prefix
-	var oldestAt time.Time
+	type aged struct {
+		a    netip.Prefix
+		last time.Time
+	}
+	live := make([]aged, 0, len(g.fails))
 	for a, rec := range g.fails {
 		if now.Sub(rec.last) > g.limits.Forget && !now.Before(rec.until) {
 			delete(g.fails, a)
 			continue
 		}
-		if oldestAt.IsZero() || rec.last.Before(oldestAt) {
-			oldest, oldestAt = a, rec.last
-		}
+		live = append(live, aged{a, rec.last})
 	}
-	if len(g.fails) >= g.limits.Addresses {
-		delete(g.fails, oldest)
+	if len(g.fails) < g.limits.Addresses {
+		return
+	}
+	// Full of live addresses: forget the oldest eighth at once, so that a
+	// stream of new addresses costs one scan per Addresses/8 of them, not
+	// one per address.
+	slices.SortFunc(live, func(x, y aged) int { return x.last.Compare(y.last) })
+	for _, e := range live[:max(1, len(live)/8)] {
+		delete(g.fails, e.a)
 	}
 }
 

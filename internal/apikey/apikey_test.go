@@ -288,3 +288,21 @@ func TestClientAddressBehindProxy(t *testing.T) {
 		t.Fatal("without a rule, the forwarded address was used")
 	}
 }
+
+// A stream of new failing addresses into a full table: each costs an
+// amortised fraction of a scan, not a scan of the whole table.
+func BenchmarkNewAddressesWhenFull(b *testing.B) {
+	c := &clock{t: time.Unix(1e9, 0)}
+	g := New([]string{key}, Limits{Free: 1}, c.now) // 10,000 addresses
+	addr := func(i int) *http.Request {
+		return req(fmt.Sprintf("10.%d.%d.%d:1", i>>16&255, i>>8&255, i&255), "Bearer guess")
+	}
+	for i := range 10000 {
+		g.Check(addr(i))
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		c.add(time.Microsecond)
+		g.Check(addr(10000 + i))
+	}
+}
