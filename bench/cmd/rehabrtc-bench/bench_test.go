@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -172,5 +173,86 @@ func TestQuickSoak(t *testing.T) {
 	}
 	if !strings.Contains(stdout.String(), "| W7 |") {
 		t.Errorf("Markdown table missing W7:\n%s", stdout.String())
+	}
+}
+
+// TestQuickCluster runs W8 at a tiny size: the signaling workloads on one
+// node and on three nodes with a real redis-server, then two kill -9
+// failover trials with WebSocket clients. It asserts that everything ran
+// and was measured, that the cluster's connections were proxied and its
+// sessions homed on every node, and that every client cut by a kill came
+// back with its link; not the timings (CI machines are small and shared).
+func TestQuickCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the service and Redis: not in -short mode")
+	}
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		if os.Getenv("REHABRTC_REQUIRE_EXTERNAL") != "" || os.Getenv("CI") != "" {
+			t.Fatal("redis-server is required (REHABRTC_REQUIRE_EXTERNAL or CI is set): apt-get install redis-server")
+		}
+		t.Skip("redis-server not installed")
+	}
+	out := filepath.Join(t.TempDir(), "cluster.json")
+	ctx, cancel := context.WithTimeout(context.Background(), 110*time.Second)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	args := []string{"--quick", "--workloads", "W8", "--out", out}
+	if raceEnabled {
+		args = append(args, "--build-race")
+	}
+	err := run(ctx, args, &stdout, &stderr)
+	t.Log("\n" + stderr.String())
+	if err != nil {
+		t.Fatalf("rehabrtc-bench %s: %v\n%s", strings.Join(args, " "), err, stdout.String())
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep loadgen.Report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	w := rep.Rehab.W8
+	if w == nil || w.Failover == nil {
+		t.Fatalf("no W8 result: %+v", rep.Rehab)
+	}
+	for name, side := range map[string]loadgen.W8Side{"one node": w.One, "three nodes": w.Three} {
+		positive := map[string]float64{
+			"start p50": side.Start.P50, "stop p50": side.Stop.P50, "sequential join p50": side.JoinSeq.P50,
+			"concurrent join p50": side.JoinConc.P50, "flood delivered": float64(side.Flood.Delivered),
+			"flood CPU per message": side.Flood.ServerUsPerMsg,
+		}
+		for fig, v := range positive {
+			if !(v > 0) {
+				t.Errorf("%s: %s = %v, want > 0", name, fig, v)
+			}
+		}
+	}
+	if w.One.Nodes != 1 || w.Three.Nodes != 3 || w.One.ProxiedPct != 0 || w.Three.ProxiedPct != 100 {
+		t.Errorf("nodes %d/%d, proxied %v%%/%v%%: want 1/3 and 0/100", w.One.Nodes, w.Three.Nodes, w.One.ProxiedPct, w.Three.ProxiedPct)
+	}
+	for i, n := range w.Three.Homes {
+		if n == 0 {
+			t.Errorf("node %d homes no session: %v", i, w.Three.Homes)
+		}
+	}
+	if !(w.Three.RedisPerStart > 0 && w.Three.RedisIdlePerNodeSec > 0) {
+		t.Errorf("Redis commands not counted: %+v", w.Three)
+	}
+	fo := w.Failover
+	if fo.Trial.N != 2 || len(fo.CutPerTrial) != 2 || fo.Trial.P50 <= 0 {
+		t.Errorf("failover trials: %+v", fo)
+	}
+	for _, c := range fo.CutPerTrial {
+		if c == 0 {
+			t.Errorf("a kill cut no client: %v", fo.CutPerTrial)
+		}
+	}
+	if fo.Unexpected != 0 {
+		t.Errorf("%d clients cut outside the killed home's sessions and gateway", fo.Unexpected)
+	}
+	if !strings.Contains(stdout.String(), "| W8 | failover") {
+		t.Errorf("Markdown table missing W8:\n%s", stdout.String())
 	}
 }

@@ -106,6 +106,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if slices.Contains(wl, "W7") {
 			*timeout += o.W7Duration
 		}
+		if slices.Contains(wl, "W8") {
+			*timeout += time.Duration(o.W8Trials) * 3 * time.Duration(o.W8LeaseMS) * time.Millisecond
+		}
 		if o.Quick {
 			*timeout = 2 * time.Minute
 		}
@@ -178,6 +181,16 @@ func sizeFlags(fs *flag.FlagSet, o *loadgen.Options) (set func()) {
 	fs.IntVar(&o.W7FloodBurst, "w7-flood-burst", o.W7FloodBurst, "W7: chat messages per flood burst")
 	fs.DurationVar(&o.W7FloodPause, "w7-flood-pause", o.W7FloodPause, "W7: pause between flood bursts")
 	fs.DurationVar(&o.W7Sample, "w7-sample", o.W7Sample, "W7: CPU and /healthz sampling period")
+	fs.IntVar(&o.W8Starts, "w8-starts", o.W8Starts, "W8: sessions started one after the other (each node's API in turn)")
+	fs.IntVar(&o.W8Joins, "w8-joins", o.W8Joins, "W8: sequential joins")
+	fs.IntVar(&o.W8Concurrent, "w8-concurrent", o.W8Concurrent, "W8: concurrent joins")
+	fs.IntVar(&o.W8Pairs, "w8-pairs", o.W8Pairs, "W8: relay pairs (window --w4-window, --w4-bytes)")
+	fs.DurationVar(&o.W8Duration, "w8-duration", o.W8Duration, "W8: measured time of the flood")
+	fs.DurationVar(&o.W8Idle, "w8-idle", o.W8Idle, "W8: Redis commands counted this long with nobody connected")
+	fs.IntVar(&o.W8LeaseMS, "w8-lease-ms", o.W8LeaseMS, "W8: the cluster's lease_time_ms (the product default is 5000)")
+	fs.IntVar(&o.W8Trials, "w8-trials", o.W8Trials, "W8: failover trials (kill -9 of a home; 0 = none)")
+	fs.IntVar(&o.W8FailoverSessions, "w8-failover-sessions", o.W8FailoverSessions, "W8: sessions of the failover trials")
+	fs.IntVar(&o.W8Clients, "w8-clients", o.W8Clients, "W8: WebSocket clients in those sessions")
 	return func() { o.W3Sizes, o.W4Pairs, o.W5Receivers = w3, w4, w5 }
 }
 
@@ -186,8 +199,8 @@ func parseWorkloads(s string) ([]string, error) {
 	var wl []string
 	for w := range strings.SplitSeq(s, ",") {
 		w = strings.ToUpper(strings.TrimSpace(w))
-		if !strings.HasPrefix(w, "W") || len(w) != 2 || w[1] < '0' || w[1] > '7' {
-			return nil, fmt.Errorf("unknown workload %q (want W0…W7)", w)
+		if !strings.HasPrefix(w, "W") || len(w) != 2 || w[1] < '0' || w[1] > '8' {
+			return nil, fmt.Errorf("unknown workload %q (want W0…W8)", w)
 		}
 		wl = append(wl, w)
 	}

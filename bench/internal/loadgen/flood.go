@@ -171,7 +171,7 @@ func (f flow) sendLoop(stop <-chan struct{}) error {
 // drive runs the senders for warm-up + d, measures the last d, stops the
 // senders, lets in-flight messages arrive, then calls finish (which must
 // close the clients and wait for their readers) and summarizes.
-func drive(ctx context.Context, srv *Server, flows []flow, mw *measure, recvs []*receiver, warm, d time.Duration, finish func()) (FloodRun, error) {
+func drive(ctx context.Context, srv meter, flows []flow, mw *measure, recvs []*receiver, warm, d time.Duration, finish func()) (FloodRun, error) {
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	errs := make([]error, len(flows))
@@ -193,13 +193,13 @@ func drive(ctx context.Context, srv *Server, flows []flow, mw *measure, recvs []
 	if err := sleepCtx(ctx, warm); err != nil {
 		return FloodRun{}, err
 	}
-	s0, _ := cpuTicks(srv.Pid)
+	s0 := srv.cpuTicks()
 	l0 := SelfCPUTicks()
 	w0 := time.Now()
 	if err := sleepCtx(ctx, time.Until(w0.Add(d))); err != nil {
 		return FloodRun{}, err
 	}
-	s1, _ := cpuTicks(srv.Pid)
+	s1 := srv.cpuTicks()
 	l1 := SelfCPUTicks()
 	wall := time.Since(w0).Seconds()
 	halt()
@@ -220,8 +220,8 @@ func drive(ctx context.Context, srv *Server, flows []flow, mw *measure, recvs []
 		lat = append(lat, r.lat...)
 		delivered += r.delivered
 	}
-	if !srv.Alive() {
-		return FloodRun{}, fmt.Errorf("server died: %s", srv.LogTail())
+	if err := srv.check(); err != nil {
+		return FloodRun{}, err
 	}
 	run := FloodRun{Seconds: round3(d.Seconds()), Sent: sent, Delivered: delivered,
 		MsgsPerSec:   float64(int64(float64(delivered) / d.Seconds())),
@@ -231,6 +231,13 @@ func drive(ctx context.Context, srv *Server, flows []flow, mw *measure, recvs []
 	}
 	run.perMsg(s1-s0, l1-l0)
 	return run, nil
+}
+
+// meter is what a flood measures and watches: one server, or a cluster's
+// nodes and Redis together.
+type meter interface {
+	cpuTicks() int64 // CPU time of the service's processes
+	check() error    // non-nil when one died
 }
 
 // drain lets what is in flight arrive (up to 5 s), so that the next run

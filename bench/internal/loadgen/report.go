@@ -41,6 +41,7 @@ type Results struct {
 	W5      *W5Result `json:"w5,omitempty"`
 	W6      *W6Result `json:"w6,omitempty"`
 	W7      *W7Result `json:"w7,omitempty"`
+	W8      *W8Result `json:"w8,omitempty"`
 }
 
 // Report is the whole output of a run.
@@ -54,12 +55,15 @@ type Report struct {
 	EasyRTC   string  `json:"easyrtc"` // versions, or why it did not run
 	// Other names the comparison column: "" for open-easyrtc, "baseline"
 	// when it holds another rehabrtc binary (Config.BaselineBin).
-	Other       string   `json:"other,omitempty"`
-	Options     Options  `json:"options"`
-	Rehab       Results  `json:"rehabrtc"`
-	Easy        Results  `json:"easyrtc_results"`
-	Rows        []Row    `json:"rows"`
-	Targets     []Target `json:"targets"`
+	Other   string   `json:"other,omitempty"`
+	Options Options  `json:"options"`
+	Rehab   Results  `json:"rehabrtc"`
+	Easy    Results  `json:"easyrtc_results"`
+	Rows    []Row    `json:"rows"`
+	Targets []Target `json:"targets"`
+	// ClusterRows are W8's figures: Easy holds one node's, Rehab three
+	// nodes' (its own table: the columns are not open-easyrtc's).
+	ClusterRows []Row    `json:"cluster_rows,omitempty"`
 	Errors      []string `json:"errors,omitempty"`
 	Interrupted bool     `json:"interrupted,omitempty"`
 	LoadAvg     string   `json:"loadavg_at_start"`
@@ -92,6 +96,7 @@ func (r *Report) Build() {
 	r.rowsFlood()
 	r.rowsW6()
 	r.rowsW7()
+	r.rowsW8()
 	r.targets()
 }
 
@@ -280,6 +285,75 @@ func (r *Report) rowsW7() {
 		Row{Workload: "W7", Figure: "RSS start → end of load", Unit: "MB", Rehab: pf(round3(float64(w.End.RSSkB) / 1024)), Note: fmt.Sprintf("start %.1f MB, baseline %.1f MB, after %.1f MB", float64(w.Start.RSSkB)/1024, float64(w.Baseline.RSSkB)/1024, float64(w.After.RSSkB)/1024)},
 		Row{Workload: "W7", Figure: "goroutines start → end of load", Unit: "", Rehab: pf(float64(w.End.Goroutines)), Note: fmt.Sprintf("start %d, baseline %d, after %d", w.Start.Goroutines, w.Baseline.Goroutines, w.After.Goroutines)},
 	)
+}
+
+// rowsW8: one node against three, and the failover.
+func (r *Report) rowsW8() {
+	r.ClusterRows = nil
+	w := r.Rehab.W8
+	if w == nil {
+		return
+	}
+	one, three := w.One, w.Three
+	add := func(fig, unit string, a, b float64, note string) {
+		r.ClusterRows = append(r.ClusterRows, Row{Workload: "W8", Figure: fig, Unit: unit, Easy: pf(a), Rehab: pf(b), Note: note})
+	}
+	dist := func(name string, a, b Dist) {
+		add(name+" p50", "ms", a.P50, b.P50, "")
+		add(name+" p99", "ms", a.P99, b.P99, "")
+	}
+	dist("session start → page 200 through another gateway", one.Start, three.Start)
+	dist("session stop through a third node", one.Stop, three.Stop)
+	dist("join, sequential", one.JoinSeq, three.JoinSeq)
+	dist("join, concurrent", one.JoinConc, three.JoinConc)
+	f1, f3 := one.Flood, three.Flood
+	fl := fmt.Sprintf("flood, %d pairs, window %d", f3.Pairs, f3.Window)
+	add(fl+": delivered", "msg/s", f1.MsgsPerSec, f3.MsgsPerSec, "")
+	add(fl+": latency p50", "ms", f1.Lat.P50, f3.Lat.P50, "")
+	add(fl+": latency p99", "ms", f1.Lat.P99, f3.Lat.P99, "")
+	add(fl+": CPU of the service (nodes + Redis)", "% of a core", f1.ServerCPUPct, f3.ServerCPUPct, "")
+	add(fl+": service CPU per delivered message", "µs", f1.ServerUsPerMsg, f3.ServerUsPerMsg, "")
+	add("connections through a gateway not the home", "%", one.ProxiedPct, three.ProxiedPct, fmt.Sprintf("sessions per node %v", three.Homes))
+	add("Redis commands per session start", "", 0, three.RedisPerStart, "")
+	add("Redis commands per second during the flood", "/s", 0, three.RedisFloodPerSec, "")
+	add("Redis commands per node per second, sessions held, idle", "/s", 0, three.RedisIdlePerNodeSec, "")
+	if fo := w.Failover; fo != nil {
+		note := fmt.Sprintf("%d trials, lease %d ms, %d clients in %d sessions, cut per trial %v, unexpected cuts %d",
+			fo.Trials, fo.LeaseMS, fo.Clients, fo.Sessions, fo.CutPerTrial, fo.Unexpected)
+		r.ClusterRows = append(r.ClusterRows,
+			Row{Workload: "W8", Figure: "failover: kill -9 of the home → every cut client admitted again, p50", Unit: "ms", Rehab: pf(fo.Trial.P50), Note: note},
+			Row{Workload: "W8", Figure: "failover: the same, p99", Unit: "ms", Rehab: pf(fo.Trial.P99)},
+			Row{Workload: "W8", Figure: "failover: the same, max", Unit: "ms", Rehab: pf(fo.Trial.Max)},
+			Row{Workload: "W8", Figure: "failover: kill → each client admitted again, p50", Unit: "ms", Rehab: pf(fo.Client.P50)},
+		)
+	}
+}
+
+// clusterMarkdown renders W8's table.
+func (r *Report) clusterMarkdown(b *strings.Builder) {
+	if len(r.ClusterRows) == 0 {
+		return
+	}
+	b.WriteString("\n| W | figure | one node | three nodes + Redis | three ÷ one |\n|---|---|---:|---:|---:|\n")
+	for _, row := range r.ClusterRows {
+		unit := ""
+		if row.Unit != "" {
+			unit = " (" + row.Unit + ")"
+		}
+		three := fmtVal(row.Rehab)
+		if row.Note != "" {
+			three = row.Note + " → " + three
+		}
+		ratio := "–"
+		if row.Easy != nil && row.Rehab != nil && *row.Easy > 0 {
+			ratio = fmtNum(*row.Rehab / *row.Easy) + "×"
+		}
+		one := fmtVal(row.Easy)
+		if row.Easy != nil && *row.Easy == 0 && row.Workload == "W8" && strings.HasPrefix(row.Figure, "Redis") {
+			one = "–"
+		}
+		fmt.Fprintf(b, "| %s | %s%s | %s | %s | %s |\n", row.Workload, row.Figure, unit, one, three, ratio)
+	}
 }
 
 func holds(b bool) *bool { return &b }
@@ -476,31 +550,34 @@ func (r *Report) Markdown() string {
 	if r.Options.Quick {
 		b.WriteString("Sizes: --quick (smoke sizes; not for comparison).\n")
 	}
-	fmt.Fprintf(&b, "\n| W | figure | rehabrtc | %s | ratio |\n|---|---|---:|---:|---:|\n", other)
-	for _, row := range r.Rows {
-		unit := ""
-		if row.Unit != "" {
-			unit = " (" + row.Unit + ")"
+	if len(r.Rows) > 0 { // W8 alone has only its own table
+		fmt.Fprintf(&b, "\n| W | figure | rehabrtc | %s | ratio |\n|---|---|---:|---:|---:|\n", other)
+		for _, row := range r.Rows {
+			unit := ""
+			if row.Unit != "" {
+				unit = " (" + row.Unit + ")"
+			}
+			rehab := fmtVal(row.Rehab)
+			if row.Note != "" {
+				rehab = row.Note + " → " + rehab
+			}
+			ratio := "–"
+			if row.Ratio != nil {
+				ratio = fmt.Sprintf("%s×", fmtNum(*row.Ratio))
+			}
+			fmt.Fprintf(&b, "| %s | %s%s | %s | %s | %s |\n", row.Workload, row.Figure, unit, rehab, fmtVal(row.Easy), ratio)
 		}
-		rehab := fmtVal(row.Rehab)
-		if row.Note != "" {
-			rehab = row.Note + " → " + rehab
+		fmt.Fprintf(&b, "\nRatio: how many times better rehabrtc is (%[1]s ÷ rehabrtc for times and sizes, rehabrtc ÷ %[1]s for rates).\n", other)
+		b.WriteString("\n| target | want | measured | holds |\n|---|---|---|---|\n")
+		for _, t := range r.Targets {
+			h := "not measured"
+			if t.Holds != nil {
+				h = map[bool]string{true: "**yes**", false: "**no**"}[*t.Holds]
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", t.Name, t.Want, t.Got, h)
 		}
-		ratio := "–"
-		if row.Ratio != nil {
-			ratio = fmt.Sprintf("%s×", fmtNum(*row.Ratio))
-		}
-		fmt.Fprintf(&b, "| %s | %s%s | %s | %s | %s |\n", row.Workload, row.Figure, unit, rehab, fmtVal(row.Easy), ratio)
 	}
-	fmt.Fprintf(&b, "\nRatio: how many times better rehabrtc is (%[1]s ÷ rehabrtc for times and sizes, rehabrtc ÷ %[1]s for rates).\n", other)
-	b.WriteString("\n| target | want | measured | holds |\n|---|---|---|---|\n")
-	for _, t := range r.Targets {
-		h := "not measured"
-		if t.Holds != nil {
-			h = map[bool]string{true: "**yes**", false: "**no**"}[*t.Holds]
-		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", t.Name, t.Want, t.Got, h)
-	}
+	r.clusterMarkdown(&b)
 	if len(r.Errors) > 0 {
 		b.WriteString("\nErrors:\n")
 		for _, e := range r.Errors {

@@ -129,6 +129,8 @@ type Server struct {
 	Ready    time.Duration // start → /readyz 200
 	Listen   time.Duration // start → gateway accepts TCP
 	waitErr  chan error
+	cfg      map[string]any // what it was launched with (a restart reuses it)
+	ports    [2]int         // service, gateway
 	api      *http.Client
 	metricsC *http.Client
 }
@@ -160,36 +162,51 @@ func StartServer(ctx context.Context, env *Env, maxSessions int, opts ...ServerO
 	if err != nil {
 		return nil, err
 	}
+	cfg := serverConfig(env, dir, base, base+1, base+2, maxSessions)
+	for _, o := range opts {
+		o(cfg)
+	}
+	return launchServer(ctx, env, dir, cfg, base, base+1)
+}
+
+// serverConfig is a benchmark server's configuration: its service and
+// gateway ports, the session ports [sessionBase, sessionBase+maxSessions),
+// its data under dir. The links' port is the gateway's.
+func serverConfig(env *Env, dir string, service, gateway, sessionBase, maxSessions int) map[string]any {
 	cfg := map[string]any{
-		"Service": map[string]any{"name": "VideoRehabService", "hostname": "127.0.0.1", "port": base},
-		"WebRTC": map[string]any{"hostname": "127.0.0.1", "external_port": base + 1,
-			"local_base_port": base + 2, "max_sessions": maxSessions},
+		"Service": map[string]any{"name": "VideoRehabService", "hostname": "127.0.0.1", "port": service},
+		"WebRTC": map[string]any{"hostname": "127.0.0.1", "external_port": gateway,
+			"local_base_port": sessionBase, "max_sessions": maxSessions},
 		"RehabRTC": map[string]any{
 			"data_dir":     filepath.Join(dir, "data"),
 			"api_keys":     []string{apiKey},
 			"session_bind": "127.0.0.1",
-			"gateway":      map[string]any{"enabled": true, "listen": fmt.Sprintf("127.0.0.1:%d", base+1)},
+			"gateway":      map[string]any{"enabled": true, "listen": fmt.Sprintf("127.0.0.1:%d", gateway)},
 			"log_level":    env.LogLevel,
 		},
 	}
 	if env.RateKey {
 		cfg["RehabRTC"].(map[string]any)["peer_rate_limit"] = map[string]any{"messages_per_second": 1e9, "burst": 1e9}
 	}
-	for _, o := range opts {
-		o(cfg)
-	}
+	return cfg
+}
+
+// launchServer writes cfg into dir, launches rehabrtc serve on it and
+// waits until /readyz answers on the service port. A server launched again
+// on the same dir (a restart) appends to the same log.
+func launchServer(ctx context.Context, env *Env, dir string, cfg map[string]any, service, gateway int) (*Server, error) {
 	cfgPath := filepath.Join(dir, "rehabrtc.json")
 	b, _ := json.MarshalIndent(cfg, "", "  ")
 	if err := os.WriteFile(cfgPath, b, 0o600); err != nil {
 		return nil, err
 	}
 	s := &Server{env: env, dataDir: dir, logPath: filepath.Join(dir, "server.log"),
-		Service: fmt.Sprintf("http://127.0.0.1:%d", base), GwAddr: fmt.Sprintf("127.0.0.1:%d", base+1),
-		waitErr: make(chan error, 1)}
+		Service: fmt.Sprintf("http://127.0.0.1:%d", service), GwAddr: fmt.Sprintf("127.0.0.1:%d", gateway),
+		waitErr: make(chan error, 1), cfg: cfg, ports: [2]int{service, gateway}}
 	s.Gateway = "http://" + s.GwAddr
 	s.api = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
 	s.metricsC = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	logf, err := os.Create(s.logPath)
+	logf, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, err
 	}
@@ -316,6 +333,34 @@ func (s *Server) Stop() error {
 		err = nil
 	}
 	return err
+}
+
+func (s *Server) cpuTicks() int64 { return cpuTicksOr0(s.Pid) }
+
+func (s *Server) check() error {
+	if !s.Alive() {
+		return fmt.Errorf("server died: %s", s.LogTail())
+	}
+	return nil
+}
+
+// Kill ends the server with SIGKILL (a crash: no drain, no lease
+// released) and keeps its directory for a restart.
+func (s *Server) Kill() {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return
+	}
+	s.api.CloseIdleConnections()
+	_ = s.cmd.Process.Kill()
+	<-s.waitErr
+	s.waitErr <- errors.New("killed")
+	s.cmd = nil
+}
+
+// Restart launches a server again on the configuration and directory of
+// s, which must have stopped (Kill).
+func (s *Server) Restart(ctx context.Context) (*Server, error) {
+	return launchServer(ctx, s.env, s.dataDir, s.cfg, s.ports[0], s.ports[1])
 }
 
 // Alive reports whether the server process still runs.
