@@ -105,6 +105,9 @@ func idList(ids []int64) string {
 	s := make([]string, len(ids))
 	for i, id := range ids {
 		s[i] = fmt.Sprint(id)
+		if id == cluster.ConsultLease {
+			s[i] = "ehrc" // the node serving the consultations
+		}
 	}
 	return strings.Join(s, " ")
 }

@@ -12,7 +12,7 @@ import (
 
 // consultations builds the EHRC-compatible consultation API: its REST
 // routes, its Socket.IO endpoint and its native WebSocket (docs/ehrc.md),
-// with the namespaces and rooms kept in the embedded store. Rooms promoted
+// with the namespaces and rooms kept in the store (consultStore). Rooms promoted
 // by their doctor are recorded through the session manager.
 func (s *server) consultations(ctx context.Context) (*ehrc.Service, error) {
 	ice, _ := json.Marshal(s.cfg.RehabRTC.ICEServers) // marshalled once already by newServer
@@ -28,7 +28,7 @@ func (s *server) consultations(ctx context.Context) (*ehrc.Service, error) {
 		Logger:         log,
 		AllowedOrigins: ec.AllowedOrigins,
 		Compat:         ehrc.Compat{Enabled: ec.Compat.Enabled, TrustedBackends: ec.TrustedPrefixes()},
-		Store:          s.store.Tree("ehrc"),
+		Store:          s.consultStore(),
 		ClientAddress:  s.clients.String,
 	})
 	s.turn.consult.Store(c) // the TURN server now accepts consultation members' credentials

@@ -210,16 +210,16 @@ func (s *server) run(ctx context.Context) error {
 		Sessions: s.mgr, APIKeys: s.apiKeys, Keys: s.keys, Backup: s.store.WriteTo, Metrics: s.metrics(), Ready: s.ready, Events: s.feed,
 		Logger: s.log.With(logKeyComponent, "api"),
 	})
-	consult, err := s.consultations(ctx)
+	consult, consultInternal, stopConsult, err := s.startConsultations(ctx)
 	if err != nil {
 		s.ot.Stop(context.Background())
 		s.mgr.Shutdown(context.Background())
 		return err
 	}
 	// EHRC apps call root paths, on the service port as on the gateway.
-	servers, err := s.listen(gateway.Prefer(ehrc.IsRoute, consult.Handler(), api), consult)
+	servers, err := s.listen(gateway.Prefer(ehrc.IsRoute, consult, api), consult, consultInternal)
 	if err != nil {
-		s.closeConsultations(context.Background(), consult)
+		stopConsult(context.Background())
 		s.ot.Stop(context.Background())
 		s.mgr.Shutdown(context.Background())
 		return err
@@ -252,8 +252,8 @@ func (s *server) run(ctx context.Context) error {
 	defer stopForce()
 	dctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
 	defer cancel()
-	s.ot.Stop(dctx)                     // no more RPCs; queued OpenTera events go out
-	s.closeConsultations(dctx, consult) // before the manager: recorded rooms stop cleanly
+	s.ot.Stop(dctx)   // no more RPCs; queued OpenTera events go out
+	stopConsult(dctx) // before the manager: recorded rooms stop cleanly
 	stopPurge()
 	s.mgr.Shutdown(dctx) // hubs own the hijacked WebSockets: close them first
 	s.feed.Close()       // event streams end: the servers need not wait for them
@@ -273,7 +273,7 @@ type httpServer struct {
 	tls bool
 }
 
-func (s *server) listen(api http.Handler, consult *ehrc.Service) ([]*httpServer, error) {
+func (s *server) listen(api, consult, consultInternal http.Handler) ([]*httpServer, error) {
 	access := s.log.With(logKeyComponent, "http")
 	list := []*httpServer{{srv: newHTTPServer(gateway.AccessLog(access, s.clients.String, api))}}
 	addrs := []string{s.cfg.ServiceAddr()}
@@ -282,7 +282,7 @@ func (s *server) listen(api http.Handler, consult *ehrc.Service) ([]*httpServer,
 		if s.cl != nil {
 			g.WithHomes(s.cl.homes) // another node's session: proxied to it
 		}
-		g.Mount(ehrc.IsRoute, consult.Handler()) // EHRC apps call root paths
+		g.Mount(ehrc.IsRoute, consult) // EHRC apps call root paths
 		// The public names; CheckHost adds loopback.
 		hosts := append([]string{s.cfg.WebRTC.Hostname}, gw.Hosts...)
 		list = append(list, &httpServer{srv: newHTTPServer(gateway.AccessLog(access, s.clients.String, gateway.CheckHost(hosts, g))), tls: s.cfg.GatewayTLS()})
@@ -290,6 +290,7 @@ func (s *server) listen(api http.Handler, consult *ehrc.Service) ([]*httpServer,
 	}
 	if s.cl != nil {
 		h := s.cl.internalHandler(s.mgr, api, s.runner, s.cfg.RehabRTC.SessionBind)
+		h = gateway.Prefer(ehrc.IsRoute, consultInternal, h) // the consultations, when this node serves them
 		list = append(list, &httpServer{srv: newHTTPServer(gateway.AccessLog(access, s.clients.String, h))})
 		addrs = append(addrs, s.cfg.RehabRTC.Cluster.InternalAddr)
 	}
