@@ -176,7 +176,7 @@ func TestQuickSoak(t *testing.T) {
 	}
 }
 
-// TestQuickCluster runs W8 at a tiny size: the signaling workloads on one
+// TestQuickCluster runs W9 at a tiny size: the signaling workloads on one
 // node and on three nodes with a real redis-server, then two kill -9
 // failover trials with WebSocket clients. It asserts that everything ran
 // and was measured, that the cluster's connections were proxied and its
@@ -196,7 +196,7 @@ func TestQuickCluster(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 110*time.Second)
 	defer cancel()
 	var stdout, stderr bytes.Buffer
-	args := []string{"--quick", "--workloads", "W8", "--out", out}
+	args := []string{"--quick", "--workloads", "W9", "--out", out}
 	if raceEnabled {
 		args = append(args, "--build-race")
 	}
@@ -213,11 +213,11 @@ func TestQuickCluster(t *testing.T) {
 	if err := json.Unmarshal(b, &rep); err != nil {
 		t.Fatal(err)
 	}
-	w := rep.Rehab.W8
+	w := rep.Rehab.W9
 	if w == nil || w.Failover == nil {
-		t.Fatalf("no W8 result: %+v", rep.Rehab)
+		t.Fatalf("no W9 result: %+v", rep.Rehab)
 	}
-	for name, side := range map[string]loadgen.W8Side{"one node": w.One, "three nodes": w.Three} {
+	for name, side := range map[string]loadgen.W9Side{"one node": w.One, "three nodes": w.Three} {
 		positive := map[string]float64{
 			"start p50": side.Start.P50, "stop p50": side.Stop.P50, "sequential join p50": side.JoinSeq.P50,
 			"concurrent join p50": side.JoinConc.P50, "flood delivered": float64(side.Flood.Delivered),
@@ -252,7 +252,7 @@ func TestQuickCluster(t *testing.T) {
 	if fo.Unexpected != 0 {
 		t.Errorf("%d clients cut outside the killed home's sessions and gateway", fo.Unexpected)
 	}
-	if !strings.Contains(stdout.String(), "| W8 | failover") {
-		t.Errorf("Markdown table missing W8:\n%s", stdout.String())
+	if !strings.Contains(stdout.String(), "| W9 | failover") {
+		t.Errorf("Markdown table missing W9:\n%s", stdout.String())
 	}
 }

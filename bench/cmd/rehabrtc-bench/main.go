@@ -106,8 +106,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if slices.Contains(wl, "W7") {
 			*timeout += o.W7Duration
 		}
-		if slices.Contains(wl, "W8") {
-			*timeout += time.Duration(o.W8Trials) * 3 * time.Duration(o.W8LeaseMS) * time.Millisecond
+		if slices.Contains(wl, "W9") {
+			*timeout += time.Duration(o.W9Trials) * 3 * time.Duration(o.W9LeaseMS) * time.Millisecond
 		}
 		if o.Quick {
 			*timeout = 2 * time.Minute
@@ -181,16 +181,16 @@ func sizeFlags(fs *flag.FlagSet, o *loadgen.Options) (set func()) {
 	fs.IntVar(&o.W7FloodBurst, "w7-flood-burst", o.W7FloodBurst, "W7: chat messages per flood burst")
 	fs.DurationVar(&o.W7FloodPause, "w7-flood-pause", o.W7FloodPause, "W7: pause between flood bursts")
 	fs.DurationVar(&o.W7Sample, "w7-sample", o.W7Sample, "W7: CPU and /healthz sampling period")
-	fs.IntVar(&o.W8Starts, "w8-starts", o.W8Starts, "W8: sessions started one after the other (each node's API in turn)")
-	fs.IntVar(&o.W8Joins, "w8-joins", o.W8Joins, "W8: sequential joins")
-	fs.IntVar(&o.W8Concurrent, "w8-concurrent", o.W8Concurrent, "W8: concurrent joins")
-	fs.IntVar(&o.W8Pairs, "w8-pairs", o.W8Pairs, "W8: relay pairs (window --w4-window, --w4-bytes)")
-	fs.DurationVar(&o.W8Duration, "w8-duration", o.W8Duration, "W8: measured time of the flood")
-	fs.DurationVar(&o.W8Idle, "w8-idle", o.W8Idle, "W8: Redis commands counted this long with nobody connected")
-	fs.IntVar(&o.W8LeaseMS, "w8-lease-ms", o.W8LeaseMS, "W8: the cluster's lease_time_ms (the product default is 5000)")
-	fs.IntVar(&o.W8Trials, "w8-trials", o.W8Trials, "W8: failover trials (kill -9 of a home; 0 = none)")
-	fs.IntVar(&o.W8FailoverSessions, "w8-failover-sessions", o.W8FailoverSessions, "W8: sessions of the failover trials")
-	fs.IntVar(&o.W8Clients, "w8-clients", o.W8Clients, "W8: WebSocket clients in those sessions")
+	fs.IntVar(&o.W9Starts, "w9-starts", o.W9Starts, "W9: sessions started one after the other (each node's API in turn)")
+	fs.IntVar(&o.W9Joins, "w9-joins", o.W9Joins, "W9: sequential joins")
+	fs.IntVar(&o.W9Concurrent, "w9-concurrent", o.W9Concurrent, "W9: concurrent joins")
+	fs.IntVar(&o.W9Pairs, "w9-pairs", o.W9Pairs, "W9: relay pairs (window --w4-window, --w4-bytes)")
+	fs.DurationVar(&o.W9Duration, "w9-duration", o.W9Duration, "W9: measured time of the flood")
+	fs.DurationVar(&o.W9Idle, "w9-idle", o.W9Idle, "W9: Redis commands counted this long with nobody connected")
+	fs.IntVar(&o.W9LeaseMS, "w9-lease-ms", o.W9LeaseMS, "W9: the cluster's lease_time_ms (the product default is 5000)")
+	fs.IntVar(&o.W9Trials, "w9-trials", o.W9Trials, "W9: failover trials (kill -9 of a home; 0 = none)")
+	fs.IntVar(&o.W9FailoverSessions, "w9-failover-sessions", o.W9FailoverSessions, "W9: sessions of the failover trials")
+	fs.IntVar(&o.W9Clients, "w9-clients", o.W9Clients, "W9: WebSocket clients in those sessions")
 	return func() { o.W3Sizes, o.W4Pairs, o.W5Receivers = w3, w4, w5 }
 }
 
@@ -199,8 +199,8 @@ func parseWorkloads(s string) ([]string, error) {
 	var wl []string
 	for w := range strings.SplitSeq(s, ",") {
 		w = strings.ToUpper(strings.TrimSpace(w))
-		if !strings.HasPrefix(w, "W") || len(w) != 2 || w[1] < '0' || w[1] > '8' {
-			return nil, fmt.Errorf("unknown workload %q (want W0…W8)", w)
+		if !strings.HasPrefix(w, "W") || len(w) != 2 || w[1] < '0' || w[1] > '9' {
+			return nil, fmt.Errorf("unknown workload %q (want W0…W9)", w)
 		}
 		wl = append(wl, w)
 	}

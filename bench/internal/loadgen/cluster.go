@@ -1,6 +1,6 @@
 package loadgen
 
-// The cluster of W8: one redis-server and three `rehabrtc serve` nodes on
+// The cluster of W9: one redis-server and three `rehabrtc serve` nodes on
 // loopback, sharing the session port range (docs/scale-out.md).
 
 import (
@@ -75,7 +75,7 @@ func StartCluster(ctx context.Context, env *Env, n, maxSessions, leaseMS int) (c
 func (c *Cluster) startRedis(ctx context.Context) error {
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
-		return errors.New("W8 needs redis-server (Debian: apt-get install redis-server)")
+		return errors.New("W9 needs redis-server (Debian: apt-get install redis-server)")
 	}
 	port, err := freeRange(1)
 	if err != nil {

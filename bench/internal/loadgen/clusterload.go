@@ -1,6 +1,6 @@
 package loadgen
 
-// W8: the signaling workloads on one node and on a cluster of three with
+// W9: the signaling workloads on one node and on a cluster of three with
 // one Redis (links spread over the gateways, sessions homed on every
 // node, so most connections are proxied), then the failover time of a
 // kill -9 of a session's home over many trials (docs/performance.md,
@@ -17,8 +17,8 @@ import (
 	"time"
 )
 
-// W8Side is the signaling figures of one topology.
-type W8Side struct {
+// W9Side is the signaling figures of one topology.
+type W9Side struct {
 	Nodes int `json:"nodes"`
 	// Start: session_manage start through node i's API → the participant's
 	// page 200 through the next node's gateway (proxied when that node is
@@ -44,8 +44,8 @@ type W8Side struct {
 	RedisIdlePerNodeSec float64 `json:"redis_commands_per_node_per_s_idle,omitempty"`
 }
 
-// W8Failover is the failover of a session's home over many trials.
-type W8Failover struct {
+// W9Failover is the failover of a session's home over many trials.
+type W9Failover struct {
 	LeaseMS  int `json:"lease_ms"`
 	Trials   int `json:"trials"`
 	Sessions int `json:"sessions"`
@@ -62,18 +62,18 @@ type W8Failover struct {
 	Unexpected int `json:"unexpected_cuts"`
 }
 
-// W8Result is W8.
-type W8Result struct {
-	One      W8Side      `json:"one_node"`
-	Three    W8Side      `json:"three_nodes"`
-	Failover *W8Failover `json:"failover,omitempty"`
+// W9Result is W9.
+type W9Result struct {
+	One      W9Side      `json:"one_node"`
+	Three    W9Side      `json:"three_nodes"`
+	Failover *W9Failover `json:"failover,omitempty"`
 }
 
-// w8Sessions is how many sessions the joins and the flood use: two homed
+// w9Sessions is how many sessions the joins and the flood use: two homed
 // on each of three nodes.
-const w8Sessions = 6
+const w9Sessions = 6
 
-// topo is where a W8 side sends its clients: one node, or a cluster.
+// topo is where a W9 side sends its clients: one node, or a cluster.
 type topo struct {
 	nodes []*Server
 	cl    *Cluster // nil: one node
@@ -114,20 +114,20 @@ func pageURL(n *Server, link string) string {
 	return n.Gateway + link[i:]
 }
 
-// RehabW8 runs the signaling workloads on one node, then on three nodes
+// RehabW9 runs the signaling workloads on one node, then on three nodes
 // and a Redis, then the failover trials on the three.
-func RehabW8(ctx context.Context, env *Env, o Options) (W8Result, error) {
-	var res W8Result
-	if o.W8Starts < 1 || o.W8Joins < 1 || o.W8Concurrent < 1 || o.W8Pairs < 1 || o.W8Duration <= 0 ||
-		o.W8FailoverSessions < 1 || o.W8Clients < o.W8FailoverSessions || o.W8Trials < 0 {
-		return res, errors.New("W8: starts, joins, concurrent joins, pairs, failover sessions must be ≥ 1, the duration > 0, clients ≥ failover sessions")
+func RehabW9(ctx context.Context, env *Env, o Options) (W9Result, error) {
+	var res W9Result
+	if o.W9Starts < 1 || o.W9Joins < 1 || o.W9Concurrent < 1 || o.W9Pairs < 1 || o.W9Duration <= 0 ||
+		o.W9FailoverSessions < 1 || o.W9Clients < o.W9FailoverSessions || o.W9Trials < 0 {
+		return res, errors.New("W9: starts, joins, concurrent joins, pairs, failover sessions must be ≥ 1, the duration > 0, clients ≥ failover sessions")
 	}
-	room := o.W8Starts + w8Sessions + o.W8FailoverSessions + 4
+	room := o.W9Starts + w9Sessions + o.W9FailoverSessions + 4
 	one, err := StartServer(ctx, env, room)
 	if err != nil {
 		return res, err
 	}
-	res.One, err = w8Side(ctx, &topo{nodes: []*Server{one}}, o)
+	res.One, err = w9Side(ctx, &topo{nodes: []*Server{one}}, o)
 	if err != nil {
 		one.Stop()
 		return res, fmt.Errorf("one node: %w", err)
@@ -135,16 +135,16 @@ func RehabW8(ctx context.Context, env *Env, o Options) (W8Result, error) {
 	if err := one.Stop(); err != nil {
 		return res, err
 	}
-	cl, err := StartCluster(ctx, env, 3, room, o.W8LeaseMS)
+	cl, err := StartCluster(ctx, env, 3, room, o.W9LeaseMS)
 	if err != nil {
 		return res, err
 	}
 	defer cl.Stop()
-	res.Three, err = w8Side(ctx, &topo{nodes: cl.Nodes, cl: cl}, o)
+	res.Three, err = w9Side(ctx, &topo{nodes: cl.Nodes, cl: cl}, o)
 	if err != nil {
 		return res, fmt.Errorf("three nodes: %w", err)
 	}
-	if o.W8Trials > 0 {
+	if o.W9Trials > 0 {
 		fo, err := failover(ctx, cl, o)
 		res.Failover = &fo
 		if err != nil {
@@ -154,10 +154,10 @@ func RehabW8(ctx context.Context, env *Env, o Options) (W8Result, error) {
 	return res, cl.Stop()
 }
 
-// w8Side measures one topology.
-func w8Side(ctx context.Context, t *topo, o Options) (W8Side, error) {
-	side := W8Side{Nodes: len(t.nodes), Homes: make([]int, len(t.nodes))}
-	if err := w8Starts(ctx, t, o.W8Starts, &side); err != nil {
+// w9Side measures one topology.
+func w9Side(ctx context.Context, t *topo, o Options) (W9Side, error) {
+	side := W9Side{Nodes: len(t.nodes), Homes: make([]int, len(t.nodes))}
+	if err := w9Starts(ctx, t, o.W9Starts, &side); err != nil {
 		return side, fmt.Errorf("starts: %w", err)
 	}
 	ss, err := spreadSessions(ctx, t, o)
@@ -174,23 +174,23 @@ func w8Side(ctx context.Context, t *topo, o Options) (W8Side, error) {
 			proxied++
 		}
 	}
-	if side.JoinSeq, err = w8JoinSeq(ctx, t, ss, o.W8Joins, count); err != nil {
+	if side.JoinSeq, err = w9JoinSeq(ctx, t, ss, o.W9Joins, count); err != nil {
 		return side, fmt.Errorf("sequential joins: %w", err)
 	}
-	if side.JoinConc, err = w8JoinConc(ctx, t, ss, o.W8Concurrent, count); err != nil {
+	if side.JoinConc, err = w9JoinConc(ctx, t, ss, o.W9Concurrent, count); err != nil {
 		return side, fmt.Errorf("concurrent joins: %w", err)
 	}
 	var r0 int64
 	if t.cl != nil {
 		r0, _ = t.cl.RedisCommands()
 	}
-	if side.Flood, err = w8Flood(ctx, t, ss, o, count); err != nil {
+	if side.Flood, err = w9Flood(ctx, t, ss, o, count); err != nil {
 		return side, fmt.Errorf("flood: %w", err)
 	}
 	if t.cl != nil {
 		r1, _ := t.cl.RedisCommands()
-		side.RedisFloodPerSec = round3(float64(r1-r0) / (o.W4Warmup + o.W8Duration).Seconds())
-		if side.RedisIdlePerNodeSec, err = redisIdle(ctx, t.cl, o.W8Idle); err != nil {
+		side.RedisFloodPerSec = round3(float64(r1-r0) / (o.W4Warmup + o.W9Duration).Seconds())
+		if side.RedisIdlePerNodeSec, err = redisIdle(ctx, t.cl, o.W9Idle); err != nil {
 			return side, err
 		}
 	}
@@ -203,10 +203,10 @@ func w8Side(ctx context.Context, t *topo, o Options) (W8Side, error) {
 	return side, t.meter().check()
 }
 
-// w8Starts starts n sessions one after the other, session i through node
+// w9Starts starts n sessions one after the other, session i through node
 // i's API, its participant's page through the next node's gateway, and
 // then stops them through a third node.
-func w8Starts(ctx context.Context, t *topo, n int, side *W8Side) error {
+func w9Starts(ctx context.Context, t *topo, n int, side *W9Side) error {
 	k := len(t.nodes)
 	var r0 int64
 	if t.cl != nil {
@@ -247,30 +247,30 @@ func w8Starts(ctx context.Context, t *topo, n int, side *W8Side) error {
 	return nil
 }
 
-// w8Session is one of the sessions of the joins and the flood, with its
+// w9Session is one of the sessions of the joins and the flood, with its
 // invitees set aside per use.
-type w8Session struct {
+type w9Session struct {
 	*Session
 	home              int
 	joins, concs      []string // participants
 	pairUsers, pairPs []string
 }
 
-// spreadSessions starts w8Sessions sessions. On a cluster, each start
+// spreadSessions starts w9Sessions sessions. On a cluster, each start
 // waits for a heartbeat period first, so that the placement (by the
 // heartbeats' loads) puts them on every node as it would sessions
 // started over minutes.
-func spreadSessions(ctx context.Context, t *topo, o Options) ([]*w8Session, error) {
-	per := func(n int) int { return (n + w8Sessions - 1) / w8Sessions }
-	out := make([]*w8Session, w8Sessions)
+func spreadSessions(ctx context.Context, t *topo, o Options) ([]*w9Session, error) {
+	per := func(n int) int { return (n + w9Sessions - 1) / w9Sessions }
+	out := make([]*w9Session, w9Sessions)
 	for i := range out {
 		if t.cl != nil && i > 0 {
 			if err := sleepCtx(ctx, time.Duration(t.cl.LeaseMS)*time.Millisecond/3+200*time.Millisecond); err != nil {
 				return nil, err
 			}
 		}
-		s := &w8Session{joins: uuids(per(o.W8Joins)), concs: uuids(per(o.W8Concurrent)),
-			pairUsers: uuids(per(o.W8Pairs)), pairPs: uuids(per(o.W8Pairs))}
+		s := &w9Session{joins: uuids(per(o.W9Joins)), concs: uuids(per(o.W9Concurrent)),
+			pairUsers: uuids(per(o.W9Pairs)), pairPs: uuids(per(o.W9Pairs))}
 		users := append([]string{NewUUID()}, s.pairUsers...)
 		ps := slices.Concat(s.joins, s.concs, s.pairPs)
 		var err error
@@ -296,9 +296,9 @@ func uuids(n int) []string {
 	return out
 }
 
-// w8JoinSeq times n joins one after the other, each closed before the
+// w9JoinSeq times n joins one after the other, each closed before the
 // next.
-func w8JoinSeq(ctx context.Context, t *topo, ss []*w8Session, n int, count func(home, gw int)) (Dist, error) {
+func w9JoinSeq(ctx context.Context, t *topo, ss []*w9Session, n int, count func(home, gw int)) (Dist, error) {
 	d := make([]time.Duration, 0, n)
 	for j := range n {
 		s := ss[j%len(ss)]
@@ -318,8 +318,8 @@ func w8JoinSeq(ctx context.Context, t *topo, ss []*w8Session, n int, count func(
 	return Summarize(d), nil
 }
 
-// w8JoinConc times n joins released at once, spread over the sessions.
-func w8JoinConc(ctx context.Context, t *topo, ss []*w8Session, n int, count func(home, gw int)) (Dist, error) {
+// w9JoinConc times n joins released at once, spread over the sessions.
+func w9JoinConc(ctx context.Context, t *topo, ss []*w9Session, n int, count func(home, gw int)) (Dist, error) {
 	d := make([]time.Duration, n)
 	peers := make([]*Peer, n)
 	errs := make([]error, n)
@@ -352,13 +352,13 @@ func w8JoinConc(ctx context.Context, t *topo, ss []*w8Session, n int, count func
 	return Summarize(d), nil
 }
 
-// w8Flood is W4's relay flood with the pairs spread over the sessions,
+// w9Flood is W4's relay flood with the pairs spread over the sessions,
 // each side of a pair through another gateway than the home.
-func w8Flood(ctx context.Context, t *topo, ss []*w8Session, o Options, count func(home, gw int)) (FloodRun, error) {
+func w9Flood(ctx context.Context, t *topo, ss []*w9Session, o Options, count func(home, gw int)) (FloodRun, error) {
 	var cl clients
 	defer cl.closeAll()
 	mw := newMeasure()
-	n := o.W8Pairs
+	n := o.W9Pairs
 	flows := make([]flow, n)
 	recvs := make([]*receiver, n)
 	for j := range n {
@@ -396,7 +396,7 @@ func w8Flood(ctx context.Context, t *topo, ss []*w8Session, o Options, count fun
 	if err != nil {
 		return FloodRun{}, err
 	}
-	run, err := drive(ctx, t.meter(), flows, mw, recvs, o.W4Warmup, o.W8Duration, cl.closeAll)
+	run, err := drive(ctx, t.meter(), flows, mw, recvs, o.W4Warmup, o.W9Duration, cl.closeAll)
 	if err != nil {
 		return FloodRun{}, err
 	}
@@ -477,17 +477,17 @@ func (f *foClient) run(ctx context.Context, gws []string, down *atomic.Int32) {
 	}
 }
 
-// failover kills the node homing most of the trial sessions, W8Trials
+// failover kills the node homing most of the trial sessions, W9Trials
 // times, and times until every client it cut is admitted again through a
 // surviving gateway with the same link; the killed node is started again
 // (it takes nothing back) before the next trial.
-func failover(ctx context.Context, c *Cluster, o Options) (W8Failover, error) {
-	res := W8Failover{LeaseMS: c.LeaseMS, Trials: o.W8Trials, Sessions: o.W8FailoverSessions, Clients: o.W8Clients}
-	m := o.W8FailoverSessions
+func failover(ctx context.Context, c *Cluster, o Options) (W9Failover, error) {
+	res := W9Failover{LeaseMS: c.LeaseMS, Trials: o.W9Trials, Sessions: o.W9FailoverSessions, Clients: o.W9Clients}
+	m := o.W9FailoverSessions
 	sess := make([]*Session, m)
 	parts := make([][]string, m)
 	for i := range sess {
-		parts[i] = uuids((o.W8Clients + m - 1) / m)
+		parts[i] = uuids((o.W9Clients + m - 1) / m)
 		var err error
 		if sess[i], err = c.Nodes[i%len(c.Nodes)].StartSession(ctx, []string{NewUUID()}, parts[i]); err != nil {
 			return res, err
@@ -502,13 +502,13 @@ func failover(ctx context.Context, c *Cluster, o Options) (W8Failover, error) {
 	for i, n := range c.Nodes {
 		gws[i] = n.WSAddr()
 	}
-	clients := make([]*foClient, o.W8Clients)
+	clients := make([]*foClient, o.W9Clients)
 	for j := range clients {
 		clients[j] = &foClient{sess: sess[j%m], uuid: parts[j%m][j/m], prefer: j % len(c.Nodes)}
 		wg.Go(func() { clients[j].run(cctx, gws, &down) })
 	}
 	var trials, each []time.Duration
-	for trial := range o.W8Trials {
+	for trial := range o.W9Trials {
 		d, per, cut, unexpected, err := failoverTrial(ctx, c, sess, clients, &down)
 		if err != nil {
 			return res, fmt.Errorf("trial %d: %w", trial+1, err)
@@ -516,7 +516,7 @@ func failover(ctx context.Context, c *Cluster, o Options) (W8Failover, error) {
 		trials, each = append(trials, d), append(each, per...)
 		res.CutPerTrial = append(res.CutPerTrial, cut)
 		res.Unexpected += unexpected
-		c.env.logf("W8 failover trial %d: %d clients cut, all back in %.2f s", trial+1, cut, d.Seconds())
+		c.env.logf("W9 failover trial %d: %d clients cut, all back in %.2f s", trial+1, cut, d.Seconds())
 	}
 	res.Trial, res.Client = Summarize(trials), Summarize(each)
 	cancel()

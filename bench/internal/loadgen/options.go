@@ -54,16 +54,16 @@ type Options struct {
 	W7FloodPause time.Duration `json:"w7_flood_pause"`  // between bursts
 	W7Sample     time.Duration `json:"w7_sample"`       // CPU and /healthz sampling period
 
-	W8Starts           int           `json:"w8_session_starts"`
-	W8Joins            int           `json:"w8_joins"`
-	W8Concurrent       int           `json:"w8_concurrent_joins"`
-	W8Pairs            int           `json:"w8_pairs"`
-	W8Duration         time.Duration `json:"w8_flood_duration"`
-	W8Idle             time.Duration `json:"w8_idle"` // Redis commands counted with the sessions held, nobody connected
-	W8LeaseMS          int           `json:"w8_lease_ms"`
-	W8Trials           int           `json:"w8_failover_trials"`
-	W8FailoverSessions int           `json:"w8_failover_sessions"`
-	W8Clients          int           `json:"w8_failover_clients"`
+	W9Starts           int           `json:"w9_session_starts"`
+	W9Joins            int           `json:"w9_joins"`
+	W9Concurrent       int           `json:"w9_concurrent_joins"`
+	W9Pairs            int           `json:"w9_pairs"`
+	W9Duration         time.Duration `json:"w9_flood_duration"`
+	W9Idle             time.Duration `json:"w9_idle"` // Redis commands counted with the sessions held, nobody connected
+	W9LeaseMS          int           `json:"w9_lease_ms"`
+	W9Trials           int           `json:"w9_failover_trials"`
+	W9FailoverSessions int           `json:"w9_failover_sessions"`
+	W9Clients          int           `json:"w9_failover_clients"`
 }
 
 // DefaultOptions are the sizes of the issue; quick ones finish in well
@@ -81,8 +81,8 @@ func DefaultOptions(quick bool) Options {
 			W7Duration: 3 * time.Second, W7Sessions: 4, W7Peers: 40, W7Flooders: 1, W7Idle: 20,
 			W7ChurnEvery: 100 * time.Millisecond, W7ChatEvery: 2 * time.Second, W7FloodBurst: 300,
 			W7FloodPause: 500 * time.Millisecond, W7Sample: 500 * time.Millisecond,
-			W8Starts: 6, W8Joins: 6, W8Concurrent: 6, W8Pairs: 6, W8Duration: 500 * time.Millisecond, W8Idle: time.Second,
-			W8LeaseMS: 1500, W8Trials: 2, W8FailoverSessions: 2, W8Clients: 6,
+			W9Starts: 6, W9Joins: 6, W9Concurrent: 6, W9Pairs: 6, W9Duration: 500 * time.Millisecond, W9Idle: time.Second,
+			W9LeaseMS: 1500, W9Trials: 2, W9FailoverSessions: 2, W9Clients: 6,
 		}
 	}
 	return Options{
@@ -96,8 +96,8 @@ func DefaultOptions(quick bool) Options {
 		W7Duration: 15 * time.Minute, W7Sessions: 100, W7Peers: 1000, W7Flooders: 5, W7Idle: 500,
 		W7ChurnEvery: 100 * time.Millisecond, W7ChatEvery: 10 * time.Second, W7FloodBurst: 3000,
 		W7FloodPause: 2 * time.Second, W7Sample: 10 * time.Second,
-		W8Starts: 100, W8Joins: 200, W8Concurrent: 60, W8Pairs: 48, W8Duration: 5 * time.Second, W8Idle: 5 * time.Second,
-		W8LeaseMS: 5000, W8Trials: 20, W8FailoverSessions: 3, W8Clients: 12,
+		W9Starts: 100, W9Joins: 200, W9Concurrent: 60, W9Pairs: 48, W9Duration: 5 * time.Second, W9Idle: 5 * time.Second,
+		W9LeaseMS: 5000, W9Trials: 20, W9FailoverSessions: 3, W9Clients: 12,
 	}
 }
 

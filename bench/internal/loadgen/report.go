@@ -41,7 +41,7 @@ type Results struct {
 	W5      *W5Result `json:"w5,omitempty"`
 	W6      *W6Result `json:"w6,omitempty"`
 	W7      *W7Result `json:"w7,omitempty"`
-	W8      *W8Result `json:"w8,omitempty"`
+	W9      *W9Result `json:"w9,omitempty"`
 }
 
 // Report is the whole output of a run.
@@ -61,7 +61,7 @@ type Report struct {
 	Easy    Results  `json:"easyrtc_results"`
 	Rows    []Row    `json:"rows"`
 	Targets []Target `json:"targets"`
-	// ClusterRows are W8's figures: Easy holds one node's, Rehab three
+	// ClusterRows are W9's figures: Easy holds one node's, Rehab three
 	// nodes' (its own table: the columns are not open-easyrtc's).
 	ClusterRows []Row    `json:"cluster_rows,omitempty"`
 	Errors      []string `json:"errors,omitempty"`
@@ -96,7 +96,7 @@ func (r *Report) Build() {
 	r.rowsFlood()
 	r.rowsW6()
 	r.rowsW7()
-	r.rowsW8()
+	r.rowsW9()
 	r.targets()
 }
 
@@ -287,16 +287,16 @@ func (r *Report) rowsW7() {
 	)
 }
 
-// rowsW8: one node against three, and the failover.
-func (r *Report) rowsW8() {
+// rowsW9: one node against three, and the failover.
+func (r *Report) rowsW9() {
 	r.ClusterRows = nil
-	w := r.Rehab.W8
+	w := r.Rehab.W9
 	if w == nil {
 		return
 	}
 	one, three := w.One, w.Three
 	add := func(fig, unit string, a, b float64, note string) {
-		r.ClusterRows = append(r.ClusterRows, Row{Workload: "W8", Figure: fig, Unit: unit, Easy: pf(a), Rehab: pf(b), Note: note})
+		r.ClusterRows = append(r.ClusterRows, Row{Workload: "W9", Figure: fig, Unit: unit, Easy: pf(a), Rehab: pf(b), Note: note})
 	}
 	dist := func(name string, a, b Dist) {
 		add(name+" p50", "ms", a.P50, b.P50, "")
@@ -321,15 +321,15 @@ func (r *Report) rowsW8() {
 		note := fmt.Sprintf("%d trials, lease %d ms, %d clients in %d sessions, cut per trial %v, unexpected cuts %d",
 			fo.Trials, fo.LeaseMS, fo.Clients, fo.Sessions, fo.CutPerTrial, fo.Unexpected)
 		r.ClusterRows = append(r.ClusterRows,
-			Row{Workload: "W8", Figure: "failover: kill -9 of the home → every cut client admitted again, p50", Unit: "ms", Rehab: pf(fo.Trial.P50), Note: note},
-			Row{Workload: "W8", Figure: "failover: the same, p99", Unit: "ms", Rehab: pf(fo.Trial.P99)},
-			Row{Workload: "W8", Figure: "failover: the same, max", Unit: "ms", Rehab: pf(fo.Trial.Max)},
-			Row{Workload: "W8", Figure: "failover: kill → each client admitted again, p50", Unit: "ms", Rehab: pf(fo.Client.P50)},
+			Row{Workload: "W9", Figure: "failover: kill -9 of the home → every cut client admitted again, p50", Unit: "ms", Rehab: pf(fo.Trial.P50), Note: note},
+			Row{Workload: "W9", Figure: "failover: the same, p99", Unit: "ms", Rehab: pf(fo.Trial.P99)},
+			Row{Workload: "W9", Figure: "failover: the same, max", Unit: "ms", Rehab: pf(fo.Trial.Max)},
+			Row{Workload: "W9", Figure: "failover: kill → each client admitted again, p50", Unit: "ms", Rehab: pf(fo.Client.P50)},
 		)
 	}
 }
 
-// clusterMarkdown renders W8's table.
+// clusterMarkdown renders W9's table.
 func (r *Report) clusterMarkdown(b *strings.Builder) {
 	if len(r.ClusterRows) == 0 {
 		return
@@ -349,7 +349,7 @@ func (r *Report) clusterMarkdown(b *strings.Builder) {
 			ratio = fmtNum(*row.Rehab / *row.Easy) + "×"
 		}
 		one := fmtVal(row.Easy)
-		if row.Easy != nil && *row.Easy == 0 && row.Workload == "W8" && strings.HasPrefix(row.Figure, "Redis") {
+		if row.Easy != nil && *row.Easy == 0 && row.Workload == "W9" && strings.HasPrefix(row.Figure, "Redis") {
 			one = "–"
 		}
 		fmt.Fprintf(b, "| %s | %s%s | %s | %s | %s |\n", row.Workload, row.Figure, unit, one, three, ratio)
@@ -550,7 +550,7 @@ func (r *Report) Markdown() string {
 	if r.Options.Quick {
 		b.WriteString("Sizes: --quick (smoke sizes; not for comparison).\n")
 	}
-	if len(r.Rows) > 0 { // W8 alone has only its own table
+	if len(r.Rows) > 0 { // W9 alone has only its own table
 		fmt.Fprintf(&b, "\n| W | figure | rehabrtc | %s | ratio |\n|---|---|---:|---:|---:|\n", other)
 		for _, row := range r.Rows {
 			unit := ""

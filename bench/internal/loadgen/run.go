@@ -33,10 +33,10 @@ type Config struct {
 }
 
 // AllWorkloads in run order.
-var AllWorkloads = []string{"W0", "W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8"}
+var AllWorkloads = []string{"W0", "W1", "W2", "W3", "W4", "W5", "W6", "W7", "W9"}
 
 // DefaultWorkloads are those a run without --workloads runs: all but the
-// W7 soak, which takes 15 minutes on its own, and the W8 cluster, which
+// W7 soak, which takes 15 minutes on its own, and the W9 cluster, which
 // needs redis-server; both are asked for by name.
 var DefaultWorkloads = AllWorkloads[:7]
 
@@ -253,8 +253,8 @@ func runWorkloads(ctx context.Context, env, base *Env, easy *Easy, cfg Config, r
 	if want("W7") {
 		step("W7", "rehabrtc", func() error { r, err := RehabW7(ctx, env, o); rep.Rehab.W7 = &r; return err })
 	}
-	if want("W8") {
-		step("W8", "rehabrtc, one node then three", func() error { r, err := RehabW8(ctx, env, o); rep.Rehab.W8 = &r; return err })
+	if want("W9") {
+		step("W9", "rehabrtc, one node then three", func() error { r, err := RehabW9(ctx, env, o); rep.Rehab.W9 = &r; return err })
 	}
 }
 
