@@ -39,6 +39,7 @@ type clusterNode struct {
 	ports  *cluster.Ports
 	secret string
 	mgr    atomic.Pointer[session.Manager] // for the heartbeat's load; set once built
+	stats  clusterCounters                 // for the metrics (clustermetrics.go)
 }
 
 // joinCluster joins the cluster; it waits (bounded) while a previous
@@ -122,6 +123,7 @@ func (c *clusterNode) claimLoop(ctx context.Context, m *session.Manager, log *sl
 			log.Warn("cannot look for sessions to claim", "err", err)
 		}
 		if n > 0 {
+			c.stats.claimed.Add(int64(n))
 			log.Info("sessions claimed from a lost node", "count", n)
 		}
 	}

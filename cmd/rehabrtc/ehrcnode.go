@@ -13,6 +13,7 @@ import (
 
 	"github.com/rehabrtc/rehabrtc/internal/cluster"
 	"github.com/rehabrtc/rehabrtc/internal/ehrc"
+	"github.com/rehabrtc/rehabrtc/internal/gateway"
 )
 
 // startConsultations starts the consultation service (EHRC API). One node:
@@ -30,7 +31,7 @@ func (s *server) startConsultations(ctx context.Context) (public, internal http.
 		}
 		return c.Handler(), nil, func(ctx context.Context) { s.closeConsultations(ctx, c) }, nil
 	}
-	sw := &consultSwitch{homes: s.cl.homes}
+	sw := &consultSwitch{homes: s.cl.homes, proxied: &s.cl.stats.consultProxied}
 	lctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { s.consultLoop(lctx, sw) })
@@ -41,8 +42,9 @@ func (s *server) startConsultations(ctx context.Context) (public, internal http.
 // own service while it holds the consultation lease, else to the node
 // that does.
 type consultSwitch struct {
-	cur   atomic.Pointer[ehrc.Service]
-	homes *cluster.Homes
+	cur     atomic.Pointer[ehrc.Service]
+	homes   *cluster.Homes
+	proxied *gateway.ProxyCounts
 }
 
 func (sw *consultSwitch) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -55,6 +57,7 @@ func (sw *consultSwitch) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		consultMoving(w)
 		return
 	}
+	sw.proxied.Count(r)
 	target := &url.URL{Scheme: "http", Host: addr}
 	(&httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
 		pr.SetURL(target)
@@ -124,6 +127,8 @@ func (s *server) holdConsultations(ctx context.Context, sw *consultSwitch, log *
 		return
 	}
 	sw.cur.Store(c)
+	s.cl.stats.consultServed.Store(true)
+	defer s.cl.stats.consultServed.Store(false)
 	log.Info("this node serves the consultations")
 	select {
 	case <-ctx.Done():

@@ -33,6 +33,7 @@ func (s *server) metrics() http.Handler {
 			func() float64 { return float64(c.JoinsRefused.Load()) }),
 	)
 	reg.MustRegister(s.turn.collectors()...)
+	reg.MustRegister(s.cl.collectors(s.mgr)...)
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
 

@@ -280,7 +280,7 @@ func (s *server) listen(api, consult, consultInternal http.Handler) ([]*httpServ
 	if gw := s.cfg.RehabRTC.Gateway; gw.Enabled {
 		g := gateway.New(api, s.runner, s.cfg.RehabRTC.SessionBind)
 		if s.cl != nil {
-			g.WithHomes(s.cl.homes) // another node's session: proxied to it
+			g.WithHomes(s.cl.homes).CountProxied(&s.cl.stats.sessionProxied) // another node's session: proxied to it
 		}
 		g.Mount(ehrc.IsRoute, consult) // EHRC apps call root paths
 		// The public names; CheckHost adds loopback.

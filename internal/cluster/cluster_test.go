@@ -163,6 +163,10 @@ func TestCutHolderLosesLeaseBeforeTakeover(t *testing.T) {
 	if _, err := a.Acquire(t.Context(), 10); !errors.Is(err, ErrExpired) {
 		t.Fatalf("a lost node acquires: %v", err)
 	}
+	// Counted once, whether the beat or the node's loss found it.
+	testutil.Eventually(t, testLease, func() error {
+		return testutil.Until(a.Stats().LeasesLost == 1, "leases lost %d, want 1", a.Stats().LeasesLost)
+	})
 }
 
 // A lease whose value changes in Redis (deleted, or taken after an
@@ -173,6 +177,9 @@ func TestTakenOverIsToldAtNextBeat(t *testing.T) {
 	l, err := a.Acquire(t.Context(), 3)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if st := a.Stats(); st.LeasesHeld != 1 || st.LeasesLost != 0 {
+		t.Fatalf("stats %+v, want one lease held, none lost", st)
 	}
 	rdb := srv.Client(t)
 	if err := rdb.Set(t.Context(), a.keys.lease(3), "other#1 999", 0).Err(); err != nil {
@@ -187,6 +194,9 @@ func TestTakenOverIsToldAtNextBeat(t *testing.T) {
 	}
 	if s := a.heldSessions(); len(s) != 0 {
 		t.Fatalf("still listed as held: %v", s)
+	}
+	if st := a.Stats(); st.LeasesLost != 1 || st.LeasesHeld != 0 || st.HeartbeatAge > testLease {
+		t.Fatalf("stats %+v, want one lease lost, none held, a heartbeat within the lease", st)
 	}
 }
 

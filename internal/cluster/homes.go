@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -27,6 +28,9 @@ type Homes struct {
 	n      *Node
 	secret string
 	client *http.Client
+
+	forwarded atomic.Int64 // actions sent to their session's home
+	placed    atomic.Int64 // starts sent to a less loaded node
 }
 
 var _ session.Homes = (*Homes)(nil)
@@ -153,6 +157,7 @@ func (h *Homes) Forward(ctx context.Context, id int64, req *session.Request) (*s
 	if info.Member() == h.n.info.Member() {
 		return nil, &session.Error{Code: session.CodeUnavailable, Text: "session is starting here, try again"}
 	}
+	h.forwarded.Add(1)
 	return h.send(ctx, info, id, req)
 }
 
@@ -170,6 +175,7 @@ func (h *Homes) Place(ctx context.Context, req *session.Request) (*session.Reply
 	if !ok || best.Member() == h.n.info.Member() {
 		return nil, false, nil
 	}
+	h.placed.Add(1)
 	reply, err := h.send(ctx, best, 0, req)
 	if errors.Is(err, syscall.ECONNREFUSED) { // not sent: it cannot have started there
 		h.n.log.Warn("placement: the least loaded node did not answer; starting here", logKeyNode, best.Member(), logKeyErr, err)

@@ -136,6 +136,7 @@ func (n *Node) renew(ctx context.Context) {
 	n.mu.Unlock()
 	// A lease that expired here may still be ours in Redis (the drift
 	// margin): delete it, so another node need not wait for Redis's expiry.
+	n.leasesLost.Add(int64(len(expired)))
 	for _, l := range expired {
 		n.log.Error("lease lost", logKeySession, l.session, logKeyToken, l.token, logKeyErr, l.Err())
 		if err := l.release(ctx); err != nil {
@@ -173,6 +174,7 @@ func (n *Node) renewBatch(ctx context.Context, b []*Lease) error {
 			continue
 		}
 		n.forget(l)
+		n.leasesLost.Add(1)
 		l.f.lose(ErrTakenOver)
 		n.log.Error("lease lost: taken over", logKeySession, l.session, logKeyToken, l.token)
 	}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -90,6 +91,9 @@ type Node struct {
 	mu     sync.Mutex // guards leases
 	leases map[int64]*Lease
 
+	lastBeat   atomic.Int64 // unix ns of the last heartbeat Redis took (sent time)
+	leasesLost atomic.Int64 // leases lost while held (not released)
+
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -130,6 +134,7 @@ func Join(ctx context.Context, rdb redis.UniversalClient, cfg Config) (*Node, er
 		return nil, err
 	}
 	n.f = newFence(n.deadline(sent))
+	n.lastBeat.Store(sent.UnixNano())
 	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	n.cancel = cancel
 	go n.run(loopCtx)
@@ -223,6 +228,7 @@ func (n *Node) beat(ctx context.Context) {
 		n.log.Warn("cluster heartbeat failed", logKeyErr, err)
 	default:
 		n.f.extend(n.deadline(sent))
+		n.lastBeat.Store(sent.UnixNano())
 	}
 	n.renew(ctx)
 }
@@ -274,6 +280,7 @@ func (n *Node) loseAll(err error) {
 	held := n.leases
 	n.leases = map[int64]*Lease{}
 	n.mu.Unlock()
+	n.leasesLost.Add(int64(len(held)))
 	for _, l := range held {
 		l.f.lose(err)
 	}

@@ -35,7 +35,8 @@ type Homes interface {
 type Gateway struct {
 	service   http.Handler
 	sessions  Sessions
-	homes     Homes // nil: a single node
+	homes     Homes        // nil: a single node
+	proxied   *ProxyCounts // nil: not counted
 	proxyHost string
 	mounts    []mount
 }
@@ -171,6 +172,7 @@ func (g *Gateway) toHome(w http.ResponseWriter, r *http.Request, port int, rest 
 	case addr == "":
 		noSession(w, r, rest)
 	default:
+		g.proxied.Count(r)
 		target := &url.URL{Scheme: "http", Host: addr}
 		(&httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
