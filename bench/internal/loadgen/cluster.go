@@ -58,9 +58,7 @@ func StartCluster(ctx context.Context, env *Env, n, maxSessions, leaseMS int) (c
 		p := base + 1 + maxSessions + 3*i
 		cfg := serverConfig(env, dir, p, p+1, base+1, maxSessions)
 		cfg["WebRTC"].(map[string]any)["external_port"] = base // a load balancer's port: links name no node
-		rt := cfg["RehabRTC"].(map[string]any)
-		rt["turn"] = map[string]any{"listen": "127.0.0.1:0", "relay_ip": "127.0.0.1"} // each node its own TURN port
-		rt["cluster"] = map[string]any{"enabled": true, "name": clusterName, "node_id": id,
+		cfg["RehabRTC"].(map[string]any)["cluster"] = map[string]any{"enabled": true, "name": clusterName, "node_id": id,
 			"internal_addr": fmt.Sprintf("127.0.0.1:%d", p+2), "lease_time_ms": leaseMS,
 			"redis": map[string]any{"addrs": []string{c.RedisAddr}}}
 		s, err := launchServer(ctx, env, dir, cfg, p, p+1)

@@ -183,6 +183,9 @@ func serverConfig(env *Env, dir string, service, gateway, sessionBase, maxSessio
 			"session_bind": "127.0.0.1",
 			"gateway":      map[string]any{"enabled": true, "listen": fmt.Sprintf("127.0.0.1:%d", gateway)},
 			"log_level":    env.LogLevel,
+			// Its own TURN port: two benchmark servers (a cluster's nodes, or
+			// two runs at once) never fight over :3478.
+			"turn": map[string]any{"listen": "127.0.0.1:0", "relay_ip": "127.0.0.1"},
 		},
 	}
 	if env.RateKey {
