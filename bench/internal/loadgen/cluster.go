@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -132,6 +133,31 @@ func (c *Cluster) Home(id int64) (int, error) {
 		return -1, fmt.Errorf("lease of session %d: unexpected value %q", id, v)
 	}
 	return int(v[0] - 'a'), nil
+}
+
+// awaitHeartbeat waits until a node's heartbeat lists session id among
+// its leases (the heartbeats carry the loads placement reads).
+func (c *Cluster) awaitHeartbeat(ctx context.Context, id int64) error {
+	want := regexp.MustCompile(`"sessions":\[[^\]]*\b` + strconv.FormatInt(id, 10) + `\b`)
+	deadline := time.Now().Add(2 * time.Duration(c.LeaseMS) * time.Millisecond)
+	for {
+		v, err := c.rc.do("HVALS", "{"+clusterName+"}:nodes:info")
+		if err != nil {
+			return err
+		}
+		vals, _ := v.([]any)
+		for _, hb := range vals {
+			if s, _ := hb.(string); want.MatchString(s) {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("session %d in no heartbeat after two lease times", id)
+		}
+		if err := sleepCtx(ctx, 20*time.Millisecond); err != nil {
+			return err
+		}
+	}
 }
 
 // RedisCommands is Redis's count of commands processed so far.

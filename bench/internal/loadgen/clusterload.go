@@ -257,18 +257,13 @@ type w9Session struct {
 }
 
 // spreadSessions starts w9Sessions sessions. On a cluster, each start
-// waits for a heartbeat period first, so that the placement (by the
-// heartbeats' loads) puts them on every node as it would sessions
+// waits until its home's heartbeat counts it, so that the placement (by
+// the heartbeats' loads) puts them on every node as it would sessions
 // started over minutes.
 func spreadSessions(ctx context.Context, t *topo, o Options) ([]*w9Session, error) {
 	per := func(n int) int { return (n + w9Sessions - 1) / w9Sessions }
 	out := make([]*w9Session, w9Sessions)
 	for i := range out {
-		if t.cl != nil && i > 0 {
-			if err := sleepCtx(ctx, time.Duration(t.cl.LeaseMS)*time.Millisecond/3+200*time.Millisecond); err != nil {
-				return nil, err
-			}
-		}
 		s := &w9Session{joins: uuids(per(o.W9Joins)), concs: uuids(per(o.W9Concurrent)),
 			pairUsers: uuids(per(o.W9Pairs)), pairPs: uuids(per(o.W9Pairs))}
 		users := append([]string{NewUUID()}, s.pairUsers...)
@@ -282,6 +277,11 @@ func spreadSessions(ctx context.Context, t *topo, o Options) ([]*w9Session, erro
 		}
 		if s.home < 0 {
 			return nil, fmt.Errorf("session %d has no home", s.ID)
+		}
+		if t.cl != nil {
+			if err := t.cl.awaitHeartbeat(ctx, s.ID); err != nil {
+				return nil, err
+			}
 		}
 		out[i] = s
 	}
