@@ -180,16 +180,10 @@ func w9Side(ctx context.Context, t *topo, o Options) (W9Side, error) {
 	if side.JoinConc, err = w9JoinConc(ctx, t, ss, o.W9Concurrent, count); err != nil {
 		return side, fmt.Errorf("concurrent joins: %w", err)
 	}
-	var r0 int64
-	if t.cl != nil {
-		r0, _ = t.cl.RedisCommands()
-	}
-	if side.Flood, err = w9Flood(ctx, t, ss, o, count); err != nil {
+	if side.Flood, side.RedisFloodPerSec, err = w9Flood(ctx, t, ss, o, count); err != nil {
 		return side, fmt.Errorf("flood: %w", err)
 	}
 	if t.cl != nil {
-		r1, _ := t.cl.RedisCommands()
-		side.RedisFloodPerSec = round3(float64(r1-r0) / (o.W4Warmup + o.W9Duration).Seconds())
 		if side.RedisIdlePerNodeSec, err = redisIdle(ctx, t.cl, o.W9Idle); err != nil {
 			return side, err
 		}
@@ -354,7 +348,9 @@ func w9JoinConc(ctx context.Context, t *topo, ss []*w9Session, n int, count func
 
 // w9Flood is W4's relay flood with the pairs spread over the sessions,
 // each side of a pair through another gateway than the home.
-func w9Flood(ctx context.Context, t *topo, ss []*w9Session, o Options, count func(home, gw int)) (FloodRun, error) {
+// On a cluster, redisPerSec is Redis's commands per second while the
+// messages flow (the connections' set-up excluded).
+func w9Flood(ctx context.Context, t *topo, ss []*w9Session, o Options, count func(home, gw int)) (run FloodRun, redisPerSec float64, err error) {
 	var cl clients
 	defer cl.closeAll()
 	mw := newMeasure()
@@ -366,7 +362,7 @@ func w9Flood(ctx context.Context, t *topo, ss []*w9Session, o Options, count fun
 		count(s.home, t.via(s.home, j))
 		count(s.home, t.via(s.home, j+1))
 	}
-	err := parallel(ctx, n, 16, func(j int) error {
+	err = parallel(ctx, n, 16, func(j int) error {
 		s := ss[j%len(ss)]
 		u, p := s.pairUsers[j/len(ss)], s.pairPs[j/len(ss)]
 		jctx, cancel := context.WithTimeout(ctx, 20*time.Second)
@@ -394,14 +390,23 @@ func w9Flood(ctx context.Context, t *topo, ss []*w9Session, o Options, count fun
 		return nil
 	})
 	if err != nil {
-		return FloodRun{}, err
+		return FloodRun{}, 0, err
 	}
-	run, err := drive(ctx, t.meter(), flows, mw, recvs, o.W4Warmup, o.W9Duration, cl.closeAll)
+	var r0 int64
+	if t.cl != nil {
+		r0, _ = t.cl.RedisCommands()
+	}
+	t0 := time.Now()
+	run, err = drive(ctx, t.meter(), flows, mw, recvs, o.W4Warmup, o.W9Duration, cl.closeAll)
 	if err != nil {
-		return FloodRun{}, err
+		return FloodRun{}, 0, err
+	}
+	if t.cl != nil {
+		r1, _ := t.cl.RedisCommands()
+		redisPerSec = round3(float64(r1-r0-1) / time.Since(t0).Seconds())
 	}
 	run.Pairs, run.Window, run.Bytes = n, o.W4Window, o.W4Size
-	return run, nil
+	return run, redisPerSec, nil
 }
 
 // redisIdle is Redis's commands per node per second while the cluster

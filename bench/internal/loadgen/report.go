@@ -315,7 +315,7 @@ func (r *Report) rowsW9() {
 	add(fl+": service CPU per delivered message", "µs", f1.ServerUsPerMsg, f3.ServerUsPerMsg, "")
 	add("connections through a gateway not the home", "%", one.ProxiedPct, three.ProxiedPct, fmt.Sprintf("sessions per node %v", three.Homes))
 	add("Redis commands per session start", "", 0, three.RedisPerStart, "")
-	add("Redis commands per second during the flood", "/s", 0, three.RedisFloodPerSec, "")
+	add("Redis commands per second during the flood (set-up excluded)", "/s", 0, three.RedisFloodPerSec, "")
 	add("Redis commands per node per second, sessions held, idle", "/s", 0, three.RedisIdlePerNodeSec, "")
 	if fo := w.Failover; fo != nil {
 		note := fmt.Sprintf("%d trials, lease %d ms, %d clients in %d sessions, cut per trial %v, unexpected cuts %d",
