@@ -136,6 +136,7 @@ func (s *server) holdConsultations(ctx context.Context, sw *consultSwitch, log *
 		log.Warn("consultation lease lost: this node stops serving the consultations", logKeyErr, l.Err())
 	}
 	sw.cur.Store(nil)
+	s.turn.consult.CompareAndSwap(c, nil) // its members' TURN credentials end with it
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drainTimeout)
 	defer cancel()
 	s.closeConsultations(cctx, c)
