@@ -65,6 +65,20 @@ func TestClusterConsultations(t *testing.T) {
 	// The holder dies: the other node takes the consultations over from
 	// Redis; the namespace and the doctor's token still work.
 	holder.kill()
+	// Until the other node takes over, the routes say so (503, Retry-After),
+	// never an error page or a hang.
+	if resp, err := http.Get(other.gateway + "/check-availability?namespaceId=dr-who"); err != nil {
+		t.Fatal(err)
+	} else {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusServiceUnavailable &&
+			(resp.Header.Get("Retry-After") != "1" || !strings.Contains(string(b), `"msg":"consultations are moving`)) {
+			t.Fatalf("during the takeover: 503 %q, Retry-After %q", b, resp.Header.Get("Retry-After"))
+		} else if resp.StatusCode != http.StatusServiceUnavailable && resp.StatusCode != http.StatusOK {
+			t.Fatalf("during the takeover: %d %s", resp.StatusCode, b)
+		}
+	}
 	testutil.Eventually(t, 15*time.Second, func() error {
 		code, err := httpGet(other.gateway + "/check-availability?namespaceId=dr-who")
 		return testutil.Until(err == nil && code == http.StatusOK, "check-availability: %d %v", code, err)
