@@ -52,7 +52,7 @@ go test -race -count=1 -timeout 10m ./e2e/
 
 # The load generator is its own module (bench/go.mod), so the product's
 # ./... above does not run it: its tiny CI run is a step of its own.
-echo "== load generator (bench/: go test, TestQuickRun at a tiny size)"
+echo "== load generator (bench/: go test, TestQuickRun, TestQuickSoak and TestQuickCluster at tiny sizes)"
 (cd bench && go test -race -count=1 -timeout 5m ./...)
 
 echo "== fuzz (${FUZZTIME} each)"
