@@ -177,6 +177,10 @@ func (g *Gateway) toHome(w http.ResponseWriter, r *http.Request, port int, rest 
 		(&httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
 			pr.SetXForwarded()
+			// The Host the browser used, not the node's internal address:
+			// the home's same-origin check of a WebSocket compares the
+			// page's Origin with it (a browser's upgrade got 403 otherwise).
+			pr.Out.Host = pr.In.Host
 		}}).ServeHTTP(w, r)
 	}
 }

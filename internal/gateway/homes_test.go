@@ -7,6 +7,9 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/coder/websocket"
 )
 
 // fakeHomes stands for the cluster's port → node table (Redis in
@@ -63,5 +66,47 @@ func TestProxyToHome(t *testing.T) {
 	}
 	if want := []string{"/webrtc/9001/users?key=k", "/websocket/9001/"}; strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("home got %v, want %v", got, want)
+	}
+}
+
+// TestProxyToHomeKeepsOrigin: a browser's WebSocket (with an Origin of the
+// gateway it loaded the page from) proxied to the session's home is
+// accepted by the home's same-origin check, and a foreign Origin is still
+// refused there.
+func TestProxyToHomeKeepsOrigin(t *testing.T) {
+	home := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil) // the hub's options: same origin only
+		if err != nil {
+			return
+		}
+		c.Close(websocket.StatusNormalClosure, "")
+	}))
+	defer home.Close()
+	homes := fakeHomes{9001: {addr: strings.TrimPrefix(home.URL, "http://")}}
+	gw := httptest.NewServer(New(http.NotFoundHandler(), fakeSessions{}, "127.0.0.1").WithHomes(homes))
+	defer gw.Close()
+	for _, tc := range []struct {
+		origin string
+		ok     bool
+	}{
+		{gw.URL, true},
+		{"http://evil.example", false},
+	} {
+		t.Run(tc.origin, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+			defer cancel()
+			h := http.Header{"Origin": {tc.origin}}
+			c, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(gw.URL, "http")+"/websocket/9001/", &websocket.DialOptions{HTTPHeader: h})
+			if c != nil {
+				c.CloseNow()
+			}
+			if (err == nil) != tc.ok {
+				code := 0
+				if resp != nil {
+					code = resp.StatusCode
+				}
+				t.Fatalf("dial with Origin %s: %v (HTTP %d), want ok=%v", tc.origin, err, code, tc.ok)
+			}
+		})
 	}
 }
