@@ -1,0 +1,163 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rehabrtc/rehabrtc/internal/redistest"
+	"github.com/rehabrtc/rehabrtc/internal/testutil"
+)
+
+// clusterLeaseMS is the lease of the browser failover test: 1.5 s, as in
+// cmd/rehabrtc's cluster tests, so the claim (lease expiry plus up to a
+// third of a lease) takes about 2 s and the pages' reconnect, SFU
+// renegotiation and first frames keep a margin within the 10 s of issue
+// 15 on a loaded 2-core machine. The default 5 s lease alone takes 3.3–6.7 s
+// to fail over (TestClusterFailoverTrials); REHABRTC_E2E_CLUSTER_LEASE_MS=5000
+// runs this test with it.
+const clusterLeaseMS = 1500
+
+// clusterNode is one `rehabrtc serve` of a test cluster.
+type clusterNode struct {
+	*server
+	id string
+}
+
+// startCluster starts n nodes on one redis-server (AOF, fsync always),
+// sharing a session port range and the public port of the links (a load
+// balancer's, which nobody listens on: the pages open a node's gateway).
+// Sessions are forced to the SFU, so media goes through the home node.
+func startCluster(t *testing.T, n, leaseMS int) []*clusterNode {
+	t.Helper()
+	rs := redistest.Start(t, redistest.Options{AOF: true})
+	buildBinary(t)
+	const sessions = 3
+	shared := testutil.FreePorts(t, sessions+1) // public port, then the session ports
+	nodes := make([]*clusterNode, n)
+	for i := range nodes {
+		id := string(rune('a' + i))
+		own := testutil.FreePorts(t, 3) // service, gateway, internal
+		dir := t.TempDir()
+		cfg := map[string]any{
+			"Service": map[string]any{"name": "VideoRehabService", "hostname": "127.0.0.1", "port": own},
+			"WebRTC": map[string]any{
+				"hostname": "127.0.0.1", "external_port": shared, "local_base_port": shared + 1, "max_sessions": sessions,
+			},
+			"RehabRTC": map[string]any{
+				"data_dir": dir, "api_keys": []string{apiKey}, "url_scheme": "http", "media_mode": "sfu",
+				"gateway": map[string]any{"enabled": true, "listen": fmt.Sprintf("127.0.0.1:%d", own+1)},
+				"turn":    map[string]any{"listen": "127.0.0.1:0"},
+				"cluster": map[string]any{
+					"enabled": true, "name": "e2e", "node_id": id, "lease_time_ms": leaseMS,
+					"internal_addr": fmt.Sprintf("127.0.0.1:%d", own+2), "redis": map[string]any{"addrs": []string{rs.Addr}},
+				},
+			},
+		}
+		s := &server{t: t, dir: dir, cfgPath: dir + "/config.json",
+			service: fmt.Sprintf("http://127.0.0.1:%d", own), gateway: fmt.Sprintf("http://127.0.0.1:%d", own+1)}
+		b, _ := json.MarshalIndent(cfg, "", "  ")
+		if err := os.WriteFile(s.cfgPath, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		s.start()
+		t.Cleanup(s.stop)
+		nodes[i] = &clusterNode{server: s, id: id}
+	}
+	return nodes
+}
+
+// through is link opened through gateway instead of the public host:port.
+func through(t *testing.T, link, gateway string) string {
+	t.Helper()
+	i := strings.Index(link, "/webrtc/")
+	if i < 0 {
+		t.Fatalf("not a session link: %s", link)
+	}
+	return gateway + link[i:]
+}
+
+// backWatch records in the page, every 100 ms, the first time after the
+// page lost its server (connection not "joined") and joined again that the
+// frames it decodes from its remote peers grow: when its person sees video
+// again.
+const backWatch = `(() => {
+	window.__back = 0; let down = false, last = -1;
+	const iv = setInterval(async () => {
+		if (window.rehab.state.connection !== 'joined') { down = true; last = -1; return; }
+		if (!down) return;
+		const s = await window.rehab.stats();
+		const f = Object.values(s).reduce((sum, v) => sum + (v.framesDecoded || 0), 0);
+		if (last >= 0 && f > last && Object.keys(s).length > 0) { window.__back = Date.now(); clearInterval(iv); }
+		last = f;
+	}, 100);
+})()`
+
+// Issue 15: a session started on node a, two pages joined through the gateways of b and c (the
+// same links), both decoding each other's video through a's SFU; kill -9 of a: the session is
+// restored on b or c on the same port with the same links, and both pages, without a reload,
+// decode video again within 10 s of the kill.
+func TestClusterBrowsersSurviveHomeKill(t *testing.T) {
+	needBrowser(t)
+	lease := clusterLeaseMS
+	if v, err := strconv.Atoi(os.Getenv("REHABRTC_E2E_CLUSTER_LEASE_MS")); err == nil && v > 0 {
+		lease = v
+	}
+	nodes := startCluster(t, 3, lease)
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	sess := a.manage("start", 0, []string{therapistUUID}, []string{patient1UUID})
+	pages := []*page{
+		openPage(t, "therapist", through(t, sess.link(t, therapistUUID), b.gateway)+"&name=Dr%20Roy&lang=en"),
+		openPage(t, "patient", through(t, sess.link(t, patient1UUID), c.gateway)+"&name=Alice&lang=en"),
+	}
+	for _, p := range pages {
+		p.waitJS("joined with the other, on the SFU", `window.rehab && window.rehab.state.connection === 'joined' && window.rehab.peers.length === 1 && window.rehab.mediaMode === 'sfu'`, 20*time.Second)
+	}
+	for _, p := range pages {
+		p.waitVideoFlowing(1, 20*time.Second)
+	}
+	if home := a.session(sess.ID); len(home.Peers) != 2 {
+		t.Fatalf("home a sees %d peers, want 2", len(home.Peers))
+	}
+	for _, p := range pages {
+		p.js(backWatch)
+		p.js(`window.__sameDocument = true`) // gone if the page reloads
+	}
+
+	killed := time.Now()
+	a.kill()
+	for _, p := range pages {
+		p.waitJS("reconnecting", `window.rehab.state.connection !== 'joined'`, 5*time.Second)
+	}
+	var worst time.Duration
+	for _, p := range pages {
+		p.waitJS("video again", `window.__back > 0`, 20*time.Second) // measured below against 10 s
+		ms, err := eval[int64](p, `window.__back`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		took := time.UnixMilli(ms).Sub(killed)
+		t.Logf("%s: video again %v after the kill -9 of the home (lease %d ms)", p.name, took.Round(time.Millisecond), lease)
+		worst = max(worst, took)
+	}
+	if worst > 10*time.Second {
+		t.Errorf("video came back %v after the kill, want within 10 s", worst)
+	}
+	after := b.session(sess.ID)
+	if after.Port != sess.Port || after.link(t, therapistUUID) != sess.link(t, therapistUUID) || after.link(t, patient1UUID) != sess.link(t, patient1UUID) {
+		t.Fatalf("links changed after the failover: port %d → %d", sess.Port, after.Port)
+	}
+	if peers := len(b.session(sess.ID).Peers) + len(c.session(sess.ID).Peers); peers != 2 {
+		t.Fatalf("the new home sees %d peers, want 2", peers)
+	}
+	for _, p := range pages {
+		p.waitVideoFlowing(1, 10*time.Second) // and keeps decoding
+		if same, _ := eval[bool](p, `window.__sameDocument === true`); !same {
+			t.Errorf("%s: the page was reloaded", p.name)
+		}
+	}
+}
