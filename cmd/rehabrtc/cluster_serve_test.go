@@ -74,7 +74,20 @@ func clusterConfig(t *testing.T, id string, cs clusterSpec) *config.Config {
 
 func startClusterNode(t *testing.T, bin, id string, cs clusterSpec) *clusterNodeProc {
 	t.Helper()
+	return startClusterNodeWith(t, bin, id, cs, nil)
+}
+
+// startClusterNodeWith is startClusterNode with edit applied to the
+// node's configuration first (then validated again).
+func startClusterNodeWith(t *testing.T, bin, id string, cs clusterSpec, edit func(*config.Config)) *clusterNodeProc {
+	t.Helper()
 	cfg := clusterConfig(t, id, cs)
+	if edit != nil {
+		edit(cfg)
+		if err := cfg.Validate(); err != nil {
+			t.Fatal(err)
+		}
+	}
 	b, err := cfg.JSON()
 	if err != nil {
 		t.Fatal(err)

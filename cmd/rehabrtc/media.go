@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
 	"strconv"
+	"time"
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
@@ -36,6 +38,10 @@ func openMedia(cfg *config.Config, log *slog.Logger) (*mediaSockets, error) {
 		return nil, nil
 	}
 	s := cfg.RehabRTC.SFU
+	nat, err := announced(cfg)
+	if err != nil {
+		return nil, err
+	}
 	bind := bindAddr(s.Bind)
 	udp, err := net.ListenUDP(network("udp", bind), net.UDPAddrFromAddrPort(netip.AddrPortFrom(bind, uint16(s.UDPPort))))
 	if err != nil {
@@ -50,7 +56,7 @@ func openMedia(cfg *config.Config, log *slog.Logger) (*mediaSockets, error) {
 		udpMux: webrtc.NewICEUDPMux(nil, udp),
 		tcpMux: webrtc.NewICETCPMux(nil, tcp, 16)}
 	m.engine, err = sfu.NewEngine(sfu.EngineConfig{
-		UDPMux: m.udpMux, TCPMux: m.tcpMux, NAT1To1IPs: s.NAT1To1IPs,
+		UDPMux: m.udpMux, TCPMux: m.tcpMux, NAT1To1IPs: nat,
 		// A loopback bind can only be reached through loopback candidates.
 		IncludeLoopback: bind.IsLoopback(),
 		Logger:          log.With(logKeyComponent, "sfu"),
@@ -62,6 +68,30 @@ func openMedia(cfg *config.Config, log *slog.Logger) (*mediaSockets, error) {
 	log.Info("media ports open", "udp", udp.LocalAddr().String(), "tcp", tcp.Addr().String(),
 		"media_mode", cfg.RehabRTC.MediaMode)
 	return m, nil
+}
+
+// announced is the addresses the SFU's candidates name instead of the
+// host's own: RehabRTC.sfu.nat_1to1_ips when set; else, on a cluster
+// node, its own media address (cfg.MediaHost, resolved): every node reads
+// the same sfu section, and a page must reach the home node's SFU whichever
+// gateway carried its signaling.
+func announced(cfg *config.Config) ([]string, error) {
+	s := cfg.RehabRTC.SFU
+	if len(s.NAT1To1IPs) > 0 || !cfg.RehabRTC.Cluster.Enabled {
+		return s.NAT1To1IPs, nil
+	}
+	host := cfg.MediaHost()
+	if a, err := netip.ParseAddr(host); err == nil {
+		return []string{a.Unmap().String()}, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	if err == nil && len(addrs) == 1 {
+		return []string{addrs[0].Unmap().String()}, nil
+	}
+	return nil, fmt.Errorf("SFU address of this cluster node: %q (RehabRTC.cluster.public_host, else the host of internal_addr) "+
+		"resolves to %v (%v): set public_host to this node's address, or RehabRTC.sfu.nat_1to1_ips", host, addrs, err)
 }
 
 // bindAddr is RehabRTC.sfu.bind as an address; "" is every IPv4

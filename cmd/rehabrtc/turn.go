@@ -58,7 +58,7 @@ func (ts *turnSetup) start(ctx context.Context, cfg *config.Config, mgr *session
 	if !t.Enabled {
 		return nil
 	}
-	ip, err := relay.RelayIP(ctx, t.RelayIP, cfg.WebRTC.Hostname)
+	ip, err := relay.RelayIP(ctx, t.RelayIP, cfg.MediaHost()) // a cluster node's own address
 	if err != nil {
 		return err
 	}
@@ -100,7 +100,7 @@ func (ts *turnSetup) start(ctx context.Context, cfg *config.Config, mgr *session
 	if a := srv.TLSAddr(); a != nil {
 		tlsPorts = append(tlsPorts, a.(*net.TCPAddr).Port)
 	}
-	ts.ice.EmbeddedURLs = relay.URLs(cfg.WebRTC.Hostname, port, tlsPorts...)
+	ts.ice.EmbeddedURLs = relay.URLs(cfg.MediaHost(), port, tlsPorts...)
 	log.Info("TURN server ready", "listen", srv.Addr().String(), "relay_ip", ip.String(),
 		"relay_ports", strconv.Itoa(t.RelayPortMin)+"-"+strconv.Itoa(t.RelayPortMax), "urls", ts.ice.EmbeddedURLs)
 	return nil

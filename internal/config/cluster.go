@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 )
@@ -19,6 +20,12 @@ type Cluster struct {
 	NodeID string `json:"node_id"`
 	// InternalAddr is host:port where the other nodes reach this one.
 	InternalAddr string `json:"internal_addr"`
+	// PublicHost is the host name or IP address where pages reach this
+	// node's media (its TURN server and SFU ports): a session's media goes
+	// to its home node, while its signaling may come through any gateway.
+	// "" = the host of internal_addr when it names one, else
+	// WebRTC.hostname.
+	PublicHost string `json:"public_host"`
 	// LeaseTimeMS is how long a session lease and a node heartbeat last
 	// unrenewed, in milliseconds: a lost node's sessions are free to move
 	// after this.
@@ -103,6 +110,34 @@ func (v *checker) cluster(c *Config) {
 	if len(r.Addrs) == 0 && c.Redis.Hostname == "" {
 		v.add(f+"redis.addrs", "must be set when the cluster is enabled and the Redis section names no server")
 	}
+	if cl.PublicHost != "" {
+		if msg := hostProblem(cl.PublicHost); msg != "" {
+			v.add(f+"public_host", "%s (got %q)", msg, cl.PublicHost)
+		} else if a, err := netip.ParseAddr(cl.PublicHost); err == nil && a.IsUnspecified() {
+			v.add(f+"public_host", "must be an address pages can reach, not %s", cl.PublicHost)
+		}
+	}
+}
+
+// MediaHost is the host name or address written into the media addresses
+// handed to pages (TURN URLs; the SFU's and the relay's addresses unless
+// set otherwise): on a cluster node its own (RehabRTC.cluster.public_host,
+// else the host of internal_addr), since a session's media goes to its
+// home node whichever gateway its page came through; else WebRTC.hostname.
+func (c *Config) MediaHost() string {
+	cl := c.RehabRTC.Cluster
+	if !cl.Enabled {
+		return c.WebRTC.Hostname
+	}
+	if cl.PublicHost != "" {
+		return cl.PublicHost
+	}
+	if h, _, err := net.SplitHostPort(cl.InternalAddr); err == nil && h != "" {
+		if a, err := netip.ParseAddr(h); err != nil || !a.IsUnspecified() {
+			return h
+		}
+	}
+	return c.WebRTC.Hostname
 }
 
 // hostPortProblem says what is wrong with host:port (a host and a port

@@ -48,6 +48,13 @@ func TestClusterValidation(t *testing.T) {
 		}, f + "redis.db",
 			"must be 0 with several redis.addrs: a Redis Cluster has only database 0 (got 1)"},
 		"sentinel no addrs": {func(c *Config) { c.RehabRTC.Cluster.Redis.MasterName = "m" }, f + "redis.master_name", "needs redis.addrs (the Sentinels)"},
+		"public_host":       {func(c *Config) { on(c); c.RehabRTC.Cluster.PublicHost = "node-a.example.org" }, "", ""},
+		"public_host with port": {func(c *Config) { on(c); c.RehabRTC.Cluster.PublicHost = "node-a:443" }, f + "public_host",
+			`must not include a port (got "node-a:443")`},
+		"public_host with scheme": {func(c *Config) { on(c); c.RehabRTC.Cluster.PublicHost = "https://a" }, f + "public_host",
+			`must be a host name or IP address, without scheme (got "https://a")`},
+		"public_host unspecified": {func(c *Config) { on(c); c.RehabRTC.Cluster.PublicHost = "0.0.0.0" }, f + "public_host",
+			"must be an address pages can reach, not 0.0.0.0"},
 		"too many addrs": {func(c *Config) {
 			c.RehabRTC.Cluster.Redis.Addrs = slices.Repeat([]string{"a:1"}, MaxClusterAddrs+1)
 		}, f + "redis.addrs", "at most 64 addresses (got 65)"},
@@ -67,6 +74,51 @@ func TestClusterValidation(t *testing.T) {
 				t.Fatalf("errors = %v, want %s: %s", errs, tt.field, tt.msg)
 			}
 		})
+	}
+}
+
+// TestMediaHost: the host in the media addresses a node hands out.
+func TestMediaHost(t *testing.T) {
+	t.Parallel()
+	for name, tt := range map[string]struct {
+		enabled                bool
+		internal, public, want string
+	}{
+		"single node":           {false, "10.0.0.2:4071", "n.example.org", "video.example.org"},
+		"public_host":           {true, "10.0.0.2:4071", "n.example.org", "n.example.org"},
+		"internal address":      {true, "10.0.0.2:4071", "", "10.0.0.2"},
+		"internal name":         {true, "node-b:4071", "", "node-b"},
+		"internal, unspecified": {true, "0.0.0.0:4071", "", "video.example.org"},
+		"internal, no host":     {true, ":4071", "", "video.example.org"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			c := Default()
+			c.WebRTC.Hostname = "video.example.org"
+			cl := &c.RehabRTC.Cluster
+			cl.Enabled, cl.InternalAddr, cl.PublicHost = tt.enabled, tt.internal, tt.public
+			if got := c.MediaHost(); got != tt.want {
+				t.Fatalf("MediaHost() = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestClusterEnv: one file for every node, each node's own settings from
+// its environment.
+func TestClusterEnv(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{EnvClusterNodeID: "node-b", EnvClusterInternalAddr: "10.0.0.3:4071", EnvClusterPublicHost: "b.example.org"}
+	c, err := LoadEnv("", func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cl := c.RehabRTC.Cluster; cl.NodeID != "node-b" || cl.InternalAddr != "10.0.0.3:4071" || cl.PublicHost != "b.example.org" {
+		t.Fatalf("cluster %+v", cl)
+	}
+	env[EnvClusterNodeID] = "a#b"
+	if _, err := LoadEnv("", func(k string) string { return env[k] }); err == nil || !strings.Contains(err.Error(), "(from "+EnvClusterNodeID+")") {
+		t.Fatalf("bad node id from the environment: %v", err)
 	}
 }
 

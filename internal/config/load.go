@@ -23,6 +23,10 @@ const (
 	// EnvClusterRedisPassword replaces RehabRTC.cluster.redis.password.
 	EnvClusterRedisPassword = "REHABRTC_CLUSTER_REDIS_PASSWORD"
 	EnvTURNSecret           = "REHABRTC_TURN_SECRET" // replaces RehabRTC.turn.external.secret
+	// A cluster node's own settings, so that every node can read one file.
+	EnvClusterNodeID       = "REHABRTC_CLUSTER_NODE_ID"       // replaces RehabRTC.cluster.node_id
+	EnvClusterInternalAddr = "REHABRTC_CLUSTER_INTERNAL_ADDR" // replaces RehabRTC.cluster.internal_addr
+	EnvClusterPublicHost   = "REHABRTC_CLUSTER_PUBLIC_HOST"   // replaces RehabRTC.cluster.public_host
 )
 
 // Load reads the configuration file at path (or uses Default() when path is
@@ -118,6 +122,19 @@ func applyEnv(c *Config, getenv func(string) string) map[string]string {
 	if v := getenv(EnvTURNSecret); v != "" {
 		c.RehabRTC.TURN.External.Secret = v
 		from["RehabRTC.turn.external.secret"] = EnvTURNSecret
+	}
+	for _, e := range []struct {
+		env, field string
+		dst        *string
+	}{
+		{EnvClusterNodeID, "RehabRTC.cluster.node_id", &c.RehabRTC.Cluster.NodeID},
+		{EnvClusterInternalAddr, "RehabRTC.cluster.internal_addr", &c.RehabRTC.Cluster.InternalAddr},
+		{EnvClusterPublicHost, "RehabRTC.cluster.public_host", &c.RehabRTC.Cluster.PublicHost},
+	} {
+		if v := getenv(e.env); v != "" {
+			*e.dst = v
+			from[e.field] = e.env
+		}
 	}
 	return from
 }
