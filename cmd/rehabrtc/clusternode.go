@@ -28,6 +28,9 @@ import (
 // OpenTera RPC lives: longer than any caller waits (10 s).
 const rpcOnceTTL = time.Minute
 
+// lostLeaveTimeout bounds a lost node's goodbye to Redis on its way out.
+const lostLeaveTimeout = time.Second
+
 // clusterNode is serve's membership of a cluster (RehabRTC.cluster): the
 // shared store, port pool and session homes on Redis.
 type clusterNode struct {
@@ -164,6 +167,16 @@ func clientFromNode(h http.Handler) http.Handler {
 func (c *clusterNode) close(ctx context.Context) error {
 	if c == nil {
 		return nil
+	}
+	select {
+	case <-c.node.Lost():
+		// Cut from Redis for a whole lease: its leases and heartbeat have
+		// expired there already. Try once, briefly, rather than hold the
+		// exit (and the supervisor's restart) for the drain timeout.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, lostLeaveTimeout)
+		defer cancel()
+	default:
 	}
 	err := c.node.Close(ctx)
 	return errors.Join(err, c.rdb.Close())

@@ -171,6 +171,30 @@ func TestCutHolderLosesLeaseBeforeTakeover(t *testing.T) {
 
 // A lease whose value changes in Redis (deleted, or taken after an
 // expiry Redis saw first) is lost at the next beat.
+// TestReleaseLostLease: releasing a lease that was lost (its holder cut
+// from Redis) asks nothing of Redis and succeeds at once: what was held
+// there has expired or belongs to another node.
+func TestReleaseLostLease(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	proxy := redistest.NewProxy(t, srv.Addr)
+	a := join(t, proxy.Addr, "a", nil)
+	l, err := a.Acquire(t.Context(), 9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy.Cut()
+	testutil.Eventually(t, 3*testLease, func() error { return testutil.Until(closed(l.Lost()), "lease not lost") })
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := l.Release(ctx); err != nil {
+		t.Fatalf("release of a lost lease: %v", err)
+	}
+	if d := time.Since(start); d > testLease {
+		t.Fatalf("release of a lost lease took %s", d)
+	}
+}
+
 func TestTakenOverIsToldAtNextBeat(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
 	a := join(t, srv.Addr, "a", nil)

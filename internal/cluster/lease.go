@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -95,9 +96,31 @@ func (l *Lease) Err() error { return l.f.Err() }
 
 // Release gives the lease up (compare and delete: never someone else's),
 // so another node may take it at once.
+//
+// A lease already lost has nothing of this holder left in Redis: Release
+// returns at once. A node lost while its release waits for Redis (cut off:
+// the call would hang until ctx ends) gives up then, since every lease of
+// a lost node expires in Redis by itself; a node cut from Redis then exits
+// in seconds rather than after its callers' timeouts.
 func (l *Lease) Release(ctx context.Context) error {
 	l.n.forget(l)
 	l.f.stop()
+	if l.f.Err() != nil {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer close(done)
+	wg.Go(func() {
+		select {
+		case <-l.n.Lost():
+			cancel()
+		case <-done:
+		}
+	})
 	return l.release(ctx)
 }
 
