@@ -132,12 +132,36 @@ func (c *clusterNode) claimLoop(ctx context.Context, m *session.Manager, log *sl
 	}
 }
 
+// drain hands every session of this node to the least loaded other nodes,
+// each claimed there at once, and returns when this node serves nothing
+// (RehabRTC.cluster.drain_on_stop). Its pages are told to reconnect and come
+// back through any gateway; a session that cannot be handed over is
+// claimed by another node's claim loop.
+func (c *clusterNode) drain(ctx context.Context, m *session.Manager, log *slog.Logger) {
+	d, err := c.homes.Handover(ctx)
+	if err != nil {
+		log.Warn("drain: cannot list the other nodes; they claim the sessions at their next claim loop", logKeyErr, err)
+		m.Shutdown(ctx)
+		return
+	}
+	log.Info("draining: handing every session to the other nodes", "sessions", m.Running())
+	m.Drain(ctx, func(ctx context.Context, id int64) {
+		to, err := d.To(ctx, id)
+		if err != nil {
+			log.Warn("session not handed over: another node claims it at its next claim loop", "session", id, logKeyErr, err)
+			return
+		}
+		log.Info("session handed over", "session", id, "to", to.Member())
+	})
+}
+
 // internalHandler is what the other nodes reach at internal_addr: the
 // actions they forward, and the pages and WebSockets of the sessions this
 // node serves (a local gateway: it never proxies further).
 func (c *clusterNode) internalHandler(m *session.Manager, api http.Handler, sessions gateway.Sessions, bind string) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle(cluster.ManagePath, cluster.ManageHandler(m, c.secret))
+	mux.Handle(cluster.ClaimPath, cluster.ClaimHandler(m, c.secret))
 	mux.Handle("/", clientFromNode(gateway.New(api, sessions, bind)))
 	return mux
 }

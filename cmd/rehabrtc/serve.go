@@ -255,8 +255,12 @@ func (s *server) run(ctx context.Context) error {
 	s.ot.Stop(dctx)   // no more RPCs; queued OpenTera events go out
 	stopConsult(dctx) // before the manager: recorded rooms stop cleanly
 	stopPurge()
-	s.mgr.Shutdown(dctx) // hubs own the hijacked WebSockets: close them first
-	s.feed.Close()       // event streams end: the servers need not wait for them
+	if s.cl != nil && runErr == nil && s.cfg.RehabRTC.Cluster.DrainOnStop {
+		s.cl.drain(dctx, s.mgr, s.log.With(logKeyComponent, "cluster")) // the others take the sessions at once
+	} else {
+		s.mgr.Shutdown(dctx) // hubs own the hijacked WebSockets: close them first
+	}
+	s.feed.Close() // event streams end: the servers need not wait for them
 	for _, hs := range servers {
 		if err := hs.srv.Shutdown(dctx); err != nil {
 			hs.srv.Close()

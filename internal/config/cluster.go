@@ -29,7 +29,12 @@ type Cluster struct {
 	// LeaseTimeMS is how long a session lease and a node heartbeat last
 	// unrenewed, in milliseconds: a lost node's sessions are free to move
 	// after this.
-	LeaseTimeMS int          `json:"lease_time_ms"`
+	LeaseTimeMS int `json:"lease_time_ms"`
+	// DrainOnStop: on SIGTERM/SIGINT the node hands each of its sessions
+	// to the least loaded other node, which claims it at once, before it
+	// exits. false: it only releases them, and the others claim them at
+	// their next claim loop (up to a third of the lease time later).
+	DrainOnStop bool         `json:"drain_on_stop"`
 	Redis       ClusterRedis `json:"redis"`
 }
 
@@ -55,7 +60,7 @@ const (
 
 // DefaultCluster is the cluster section of Default: disabled.
 func DefaultCluster() Cluster {
-	return Cluster{Name: "rehabrtc", LeaseTimeMS: DefaultLeaseTimeMS, Redis: ClusterRedis{Addrs: []string{}}}
+	return Cluster{Name: "rehabrtc", LeaseTimeMS: DefaultLeaseTimeMS, DrainOnStop: true, Redis: ClusterRedis{Addrs: []string{}}}
 }
 
 // ClusterRedisServer is the Redis the cluster uses: its addresses, db and

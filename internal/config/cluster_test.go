@@ -104,6 +104,14 @@ func TestMediaHost(t *testing.T) {
 	}
 }
 
+// TestDrainOnStopDefault: a cluster node drains on SIGTERM unless told not to.
+func TestDrainOnStopDefault(t *testing.T) {
+	t.Parallel()
+	if !Default().RehabRTC.Cluster.DrainOnStop {
+		t.Fatal("drain_on_stop is off by default")
+	}
+}
+
 // TestClusterEnv: one file for every node, each node's own settings from
 // its environment.
 func TestClusterEnv(t *testing.T) {

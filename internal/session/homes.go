@@ -164,6 +164,19 @@ func (m *Manager) Claim(ctx context.Context) (int, error) {
 	return n, nil
 }
 
+// ClaimSession restores session id here at once if it runs nowhere (a
+// draining node has just handed it over) and this node can take its home;
+// it reports whether the session now runs here.
+func (m *Manager) ClaimSession(ctx context.Context, id int64) (bool, error) {
+	if m.cfg.Homes == nil {
+		return false, nil
+	}
+	if err := m.open(); err != nil {
+		return false, err
+	}
+	return m.claimOne(ctx, id)
+}
+
 // claimOne restores session id here if it runs nowhere and this node can
 // take its home; ok reports whether it now runs here.
 func (m *Manager) claimOne(ctx context.Context, id int64) (ok bool, err error) {

@@ -169,3 +169,44 @@ func TestActionOnAnotherNodesSession(t *testing.T) {
 		t.Fatalf("home side: %v, forwarded %d times", err, len(got))
 	}
 }
+
+// TestDrainHandsOverAfterStop: Drain calls handOver for each session once
+// its endpoint has stopped (peers told to reconnect) and its home is
+// released, never before (two homes would serve it); a node that has
+// drained refuses to claim; another Manager claims the session at once
+// with ClaimSession, on its port with its keys.
+func TestDrainHandsOverAfterStop(t *testing.T) {
+	e := newEnv(t, 4)
+	homes := &fakeHomes{taken: map[int64]*fakeHome{}}
+	m := e.clusterManager(homes)
+	req, _ := session.ParseManage([]byte(`{"session_manage":{"action":"start","session_users":["` + userA + `"]}}`))
+	r, err := m.Manage(context.Background(), req)
+	if err != nil || r.Status != "started" {
+		t.Fatalf("start: %v %+v", err, r)
+	}
+	id, port := r.Session.ID, r.Session.Port
+	key := keyOf(t, r.Session, session.KindUser, userA)
+	var handed []int64
+	m.Drain(context.Background(), func(_ context.Context, got int64) {
+		e.run.mu.Lock()
+		why, stopped := e.run.stopped[port]
+		e.run.mu.Unlock()
+		if !stopped || why != session.StopShutdown || !homes.home(got).released {
+			t.Errorf("session %d handed over before it stopped here (stopped %v, %v, released %v)", got, stopped, why, homes.home(got).released)
+		}
+		handed = append(handed, got)
+	})
+	if len(handed) != 1 || handed[0] != id || m.Running() != 0 {
+		t.Fatalf("handed %v, %d still running; want [%d], 0", handed, m.Running(), id)
+	}
+	if ok, err := m.ClaimSession(context.Background(), id); ok || err == nil {
+		t.Fatalf("a drained node claims: %v %v", ok, err)
+	}
+	other := e.clusterManager(&fakeHomes{taken: map[int64]*fakeHome{}})
+	if ok, err := other.ClaimSession(context.Background(), id); !ok || err != nil {
+		t.Fatalf("claim of the handed-over session: %v %v", ok, err)
+	}
+	if _, err := e.run.gates[port].Admit(context.Background(), key, userA); err != nil {
+		t.Fatalf("old key after the hand-over: %v", err)
+	}
+}

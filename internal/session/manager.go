@@ -231,7 +231,14 @@ func (m *Manager) stopLive(ctx context.Context, l *live, port int, why StopReaso
 // further calls. Records stay "running" so the next start restores them.
 // An action already past its checks finishes on its own: a start that
 // registers after this point stops its endpoint the same way.
-func (m *Manager) Shutdown(ctx context.Context) {
+func (m *Manager) Shutdown(ctx context.Context) { m.Drain(ctx, nil) }
+
+// Drain is Shutdown on a cluster node that leaves: once a session's
+// endpoint has stopped (peers told to reconnect) and its home and port are
+// released, handOver(id) asks another node to claim it at once, rather
+// than after a claim period. Sessions are stopped and handed over in
+// parallel; Drain returns when this node serves nothing.
+func (m *Manager) Drain(ctx context.Context, handOver func(ctx context.Context, id int64)) {
 	m.mu.Lock()
 	m.closed = true
 	all := make([]*live, 0, len(m.live))
@@ -243,7 +250,12 @@ func (m *Manager) Shutdown(ctx context.Context) {
 	m.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, l := range all {
-		wg.Go(func() { m.stopLive(ctx, l, l.port, StopShutdown) })
+		wg.Go(func() {
+			m.stopLive(ctx, l, l.port, StopShutdown)
+			if handOver != nil {
+				handOver(ctx, l.id)
+			}
+		})
 	}
 	wg.Wait()
 	m.waiters.Wait()
