@@ -161,3 +161,47 @@ func TestClusterBrowsersSurviveHomeKill(t *testing.T) {
 		}
 	}
 }
+
+// Issue 15: a node drained by SIGTERM (drain_on_stop, the default) hands its session to another
+// node at once: both pages, opened through the other nodes' gateways, decode video again without
+// a reload, and the drained node exits.
+func TestClusterBrowsersThroughDrain(t *testing.T) {
+	needBrowser(t)
+	// A long lease: the claim loop (every 10 s) cannot be what brings the session back quickly.
+	nodes := startCluster(t, 3, 30000)
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	sess := a.manage("start", 0, []string{therapistUUID}, []string{patient1UUID})
+	pages := []*page{
+		openPage(t, "therapist", through(t, sess.link(t, therapistUUID), b.gateway)+"&name=Dr%20Roy&lang=en"),
+		openPage(t, "patient", through(t, sess.link(t, patient1UUID), c.gateway)+"&name=Alice&lang=en"),
+	}
+	for _, p := range pages {
+		p.waitJS("joined with the other, on the SFU", `window.rehab && window.rehab.state.connection === 'joined' && window.rehab.peers.length === 1 && window.rehab.mediaMode === 'sfu'`, 20*time.Second)
+	}
+	for _, p := range pages {
+		p.waitVideoFlowing(1, 20*time.Second)
+		p.js(backWatch)
+		p.js(`window.__sameDocument = true`)
+	}
+	term := time.Now()
+	a.stop() // SIGTERM; waits for the process to exit (10 s at most)
+	t.Logf("drained node exited %v after SIGTERM", time.Since(term).Round(time.Millisecond))
+	for _, p := range pages {
+		p.waitJS("video again", `window.__back > 0`, 20*time.Second)
+		ms, err := eval[int64](p, `window.__back`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		took := time.UnixMilli(ms).Sub(term)
+		t.Logf("%s: video again %v after the SIGTERM of the home", p.name, took.Round(time.Millisecond))
+		if took > 10*time.Second {
+			t.Errorf("%s: video came back %v after the drain began, want within 10 s", p.name, took)
+		}
+		if same, _ := eval[bool](p, `window.__sameDocument === true`); !same {
+			t.Errorf("%s: the page was reloaded", p.name)
+		}
+	}
+	if after := b.session(sess.ID); after.Port != sess.Port || after.link(t, patient1UUID) != sess.link(t, patient1UUID) {
+		t.Fatalf("links changed after the drain: port %d → %d", sess.Port, after.Port)
+	}
+}
