@@ -81,15 +81,23 @@ func through(t *testing.T, link, gateway string) string {
 	return gateway + link[i:]
 }
 
-// backWatch records in the page, every 100 ms, the first time after the
-// page lost its server (connection not "joined") and joined again that the
-// frames it decodes from its remote peers grow: when its person sees video
-// again.
+// connCounter counts, before the page's own scripts run, the WebSockets and RTCPeerConnections the
+// page makes (window.__ws, window.__pcs).
+const connCounter = pcCounter + `;(() => {
+	const Real = window.WebSocket; window.__ws = 0;
+	window.WebSocket = function (...a) { window.__ws++; return new Real(...a); };
+	window.WebSocket.prototype = Real.prototype;
+	Object.assign(window.WebSocket, { CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3 });
+})()`
+
+// backWatch records in the page, every 100 ms, the first time after the page reconnected (a new
+// WebSocket) and built new media connections (to the new home's SFU) that the frames it decodes
+// from its remote peers grow: when its person sees video again. The page's outage may be shorter
+// than one sample (a drain), so it is not watched for.
 const backWatch = `(() => {
-	window.__back = 0; let down = false, last = -1;
+	window.__back = 0; const ws0 = window.__ws, pcs0 = window.__pcs.length; let last = -1;
 	const iv = setInterval(async () => {
-		if (window.rehab.state.connection !== 'joined') { down = true; last = -1; return; }
-		if (!down) return;
+		if (window.__ws === ws0 || window.__pcs.length === pcs0 || window.rehab.state.connection !== 'joined') { last = -1; return; }
 		const s = await window.rehab.stats();
 		const f = Object.values(s).reduce((sum, v) => sum + (v.framesDecoded || 0), 0);
 		if (last >= 0 && f > last && Object.keys(s).length > 0) { window.__back = Date.now(); clearInterval(iv); }
@@ -111,8 +119,8 @@ func TestClusterBrowsersSurviveHomeKill(t *testing.T) {
 	a, b, c := nodes[0], nodes[1], nodes[2]
 	sess := a.manage("start", 0, []string{therapistUUID}, []string{patient1UUID})
 	pages := []*page{
-		openPage(t, "therapist", through(t, sess.link(t, therapistUUID), b.gateway)+"&name=Dr%20Roy&lang=en"),
-		openPage(t, "patient", through(t, sess.link(t, patient1UUID), c.gateway)+"&name=Alice&lang=en"),
+		openPageWith(t, "therapist", through(t, sess.link(t, therapistUUID), b.gateway)+"&name=Dr%20Roy&lang=en", pageSetup{script: connCounter}),
+		openPageWith(t, "patient", through(t, sess.link(t, patient1UUID), c.gateway)+"&name=Alice&lang=en", pageSetup{script: connCounter}),
 	}
 	for _, p := range pages {
 		p.waitJS("joined with the other, on the SFU", `window.rehab && window.rehab.state.connection === 'joined' && window.rehab.peers.length === 1 && window.rehab.mediaMode === 'sfu'`, 20*time.Second)
@@ -172,8 +180,8 @@ func TestClusterBrowsersThroughDrain(t *testing.T) {
 	a, b, c := nodes[0], nodes[1], nodes[2]
 	sess := a.manage("start", 0, []string{therapistUUID}, []string{patient1UUID})
 	pages := []*page{
-		openPage(t, "therapist", through(t, sess.link(t, therapistUUID), b.gateway)+"&name=Dr%20Roy&lang=en"),
-		openPage(t, "patient", through(t, sess.link(t, patient1UUID), c.gateway)+"&name=Alice&lang=en"),
+		openPageWith(t, "therapist", through(t, sess.link(t, therapistUUID), b.gateway)+"&name=Dr%20Roy&lang=en", pageSetup{script: connCounter}),
+		openPageWith(t, "patient", through(t, sess.link(t, patient1UUID), c.gateway)+"&name=Alice&lang=en", pageSetup{script: connCounter}),
 	}
 	for _, p := range pages {
 		p.waitJS("joined with the other, on the SFU", `window.rehab && window.rehab.state.connection === 'joined' && window.rehab.peers.length === 1 && window.rehab.mediaMode === 'sfu'`, 20*time.Second)
