@@ -47,7 +47,11 @@ func ClaimHandler(m Claimer, secret string) http.Handler {
 			http.Error(w, "bad request", http.StatusBadRequest)
 			return
 		}
-		ok, err := m.ClaimSession(r.Context(), in.Session)
+		// Not the request's context: a claim cut short half way (the
+		// draining node gave up waiting) would end the session.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), forwardTimeout)
+		defer cancel()
+		ok, err := m.ClaimSession(ctx, in.Session)
 		if err != nil {
 			http.Error(w, "cannot claim the session", http.StatusServiceUnavailable)
 			return
