@@ -22,19 +22,26 @@ const clusterUsage = `Usage:
                         the live nodes of the cluster named in RehabRTC.cluster: each node's
                         internal address, load (peers, sessions), heartbeat and the sessions
                         whose leases it holds, read from the heartbeats in Redis
+  rehabrtc cluster drain [--config FILE] NODE_ID
+                        the node hands each of its sessions to the least loaded other node
+                        (pages reconnect through any gateway), then exits, as on SIGTERM;
+                        waits until it has left the cluster
 `
 
 func clusterCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
 		fmt.Fprint(stdout, clusterUsage)
 		if len(args) == 0 {
-			return errors.New("cluster: missing subcommand (status)")
+			return errors.New("cluster: missing subcommand (status or drain)")
 		}
 		return errUsageShown
 	}
+	if args[0] == "drain" {
+		return clusterDrain(ctx, args[1:], stdout, stderr)
+	}
 	if args[0] != "status" {
 		fmt.Fprint(stderr, clusterUsage)
-		return fmt.Errorf("cluster: unknown subcommand %q (want status)", args[0])
+		return fmt.Errorf("cluster: unknown subcommand %q (want status or drain)", args[0])
 	}
 	fs := flag.NewFlagSet("cluster status", flag.ContinueOnError)
 	fs.SetOutput(stderr)

@@ -1,8 +1,12 @@
 package main
 
 import (
+	"bytes"
+	"cmp"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -12,6 +16,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/rehabrtc/rehabrtc/internal/cluster"
+	"github.com/rehabrtc/rehabrtc/internal/config"
 	"github.com/rehabrtc/rehabrtc/internal/redistest"
 	"github.com/rehabrtc/rehabrtc/internal/testutil"
 )
@@ -110,5 +115,73 @@ func TestClusterDrain(t *testing.T) {
 	}
 	if n := strings.Count(a.log(), "session handed over"); n != 2 {
 		t.Fatalf("%d sessions handed over, want 2:\n%s", n, a.log())
+	}
+}
+
+// TestClusterDrainCommand: `rehabrtc cluster drain a` makes node a hand its
+// session to b at once and exit; the command returns once a has left; a
+// node id that is not live is a clear error.
+func TestClusterDrainCommand(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{AOF: true})
+	rdb := srv.Client(t)
+	bin := buildRehabRTC(t)
+	base := freePorts(t, 3)
+	cs := clusterSpec{redis: srv.Addr, base: base + 1, count: 2, public: base, leaseMS: drainLeaseMS}
+	a := startClusterNode(t, bin, "a", cs)
+	const doctor = "5d1c6a33-2a44-4e0e-8f5e-7a0b9c8d7e6f"
+	code, r := a.srv.manage(map[string]any{"action": "start", "session_users": []string{doctor}})
+	if code != http.StatusOK || r.Status != "started" {
+		t.Fatalf("start on a: %d %+v", code, r)
+	}
+	b := startClusterNode(t, bin, "b", cs)
+	testutil.Eventually(t, 10*time.Second, func() error {
+		nodes, err := cluster.Nodes(t.Context(), rdb, "t")
+		return cmp.Or(err, testutil.Until(len(nodes) == 2, "%d live nodes", len(nodes)))
+	})
+	link := r.Session.link(t, doctor)
+	cl, _ := join(t, b.gateway, link, doctor, "Doctor") // through b, home a
+
+	c := config.Default() // what an operator's machine needs: the cluster's name and Redis
+	c.RehabRTC.DataDir = t.TempDir()
+	c.RehabRTC.Cluster.Name, c.RehabRTC.Cluster.Redis.Addrs = "t", []string{srv.Addr}
+	path := filepath.Join(t.TempDir(), "ops.json")
+	if data, err := c.JSON(); err != nil || os.WriteFile(path, data, 0o600) != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	if err := run(t.Context(), []string{"cluster", "drain", "--config", path, "nope"}, &out, &errb); err == nil ||
+		!strings.Contains(err.Error(), `no live node "nope"`) {
+		t.Fatalf("drain of an unknown node: %v", err)
+	}
+	start := time.Now()
+	if err := run(t.Context(), []string{"cluster", "drain", "--config", path, "a"}, &out, &errb); err != nil {
+		t.Fatalf("cluster drain a: %v\n%s", err, errb.String())
+	}
+	if !strings.Contains(out.String(), "drained and left the cluster") {
+		t.Fatalf("output: %s", out.String())
+	}
+	select {
+	case <-a.done:
+		if !a.cmd.ProcessState.Success() {
+			t.Fatalf("drained node exited with %v:\n%s", a.cmd.ProcessState, a.log())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("drained node still running:\n%s", a.log())
+	}
+	if code := cl.closed(); code == websocket.StatusNormalClosure || code == -1 {
+		t.Fatalf("client closed with %d, want a reconnect code", code)
+	}
+	testutil.Eventually(t, 10*time.Second, func() error {
+		w, err := tryJoin(b.gateway, link, doctor)
+		if err == nil {
+			w.c.CloseNow()
+		}
+		return err
+	})
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("session back %s after the drain command: not handed over (claim loop every %d s)", took, drainLeaseMS/3000)
+	}
+	if v, _ := rdb.Get(t.Context(), fmt.Sprintf("{t}:lease:%d", r.Session.ID)).Result(); !strings.HasPrefix(v, "b#") {
+		t.Fatalf("home after the drain %q, want b", v)
 	}
 }

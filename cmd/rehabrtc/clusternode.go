@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -43,6 +44,9 @@ type clusterNode struct {
 	secret string
 	mgr    atomic.Pointer[session.Manager] // for the heartbeat's load; set once built
 	stats  clusterCounters                 // for the metrics (clustermetrics.go)
+
+	drainOnce sync.Once
+	drainReq  chan struct{} // closed by `rehabrtc cluster drain` (DrainPath)
 }
 
 // joinCluster joins the cluster; it waits (bounded) while a previous
@@ -59,7 +63,7 @@ func joinCluster(cfg *config.Config, counters *hub.Counters, log *slog.Logger) (
 			return nil, fmt.Errorf("cluster node id: %w", err)
 		}
 	}
-	c := &clusterNode{cfg: cl, rdb: rdb, store: redisstore.New(rdb, cl.Name)}
+	c := &clusterNode{cfg: cl, rdb: rdb, store: redisstore.New(rdb, cl.Name), drainReq: make(chan struct{})}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Duration(cl.LeaseTimeMS)*time.Millisecond+5*time.Second)
 	defer cancel()
 	if c.secret, err = cluster.Secret(ctx, rdb, cl.Name); err != nil {
@@ -100,6 +104,15 @@ func (c *clusterNode) lost() <-chan struct{} {
 		return nil
 	}
 	return c.node.Lost()
+}
+
+// drainRequested is closed when `rehabrtc cluster drain` asks this node to
+// drain and exit (nil channel without a cluster: never).
+func (c *clusterNode) drainRequested() <-chan struct{} {
+	if c == nil {
+		return nil
+	}
+	return c.drainReq
 }
 
 // errNodeLost is serve's error when its incarnation is lost (cut from
@@ -162,6 +175,7 @@ func (c *clusterNode) internalHandler(m *session.Manager, api http.Handler, sess
 	mux := http.NewServeMux()
 	mux.Handle(cluster.ManagePath, cluster.ManageHandler(m, c.secret))
 	mux.Handle(cluster.ClaimPath, cluster.ClaimHandler(m, c.secret))
+	mux.Handle(cluster.DrainPath, cluster.DrainHandler(func() { c.drainOnce.Do(func() { close(c.drainReq) }) }, c.secret))
 	mux.Handle("/", clientFromNode(gateway.New(api, sessions, bind)))
 	return mux
 }

@@ -239,11 +239,15 @@ func (s *server) run(ctx context.Context) error {
 	s.log.Info("rehabrtc ready", "version", versionString(), "service", s.cfg.ServiceAddr(),
 		"gateway", gatewayDesc(s.cfg), "sessions_restored", s.mgr.Running())
 	var runErr error
+	drain := s.cl != nil && s.cfg.RehabRTC.Cluster.DrainOnStop
 	select {
 	case <-ctx.Done():
 	case runErr = <-errc:
 	case <-s.cl.lost():
 		runErr = errNodeLost
+	case <-s.cl.drainRequested():
+		s.log.Info("drain requested (rehabrtc cluster drain)")
+		drain = true
 	}
 	stopClaims()
 	claims.Wait()
@@ -255,7 +259,7 @@ func (s *server) run(ctx context.Context) error {
 	s.ot.Stop(dctx)   // no more RPCs; queued OpenTera events go out
 	stopConsult(dctx) // before the manager: recorded rooms stop cleanly
 	stopPurge()
-	if s.cl != nil && runErr == nil && s.cfg.RehabRTC.Cluster.DrainOnStop {
+	if drain && runErr == nil {
 		s.cl.drain(dctx, s.mgr, s.log.With(logKeyComponent, "cluster")) // the others take the sessions at once
 	} else {
 		s.mgr.Shutdown(dctx) // hubs own the hijacked WebSockets: close them first

@@ -133,3 +133,45 @@ func (d *Handover) To(ctx context.Context, id int64) (NodeInfo, error) {
 	}
 	return to, nil
 }
+
+// DrainPath is where a node's internal listener takes a request to drain
+// (`rehabrtc cluster drain`): it hands its sessions to the others and exits,
+// as on SIGTERM.
+const DrainPath = "/internal/v1/drain"
+
+// DrainHandler answers drain requests (at DrainPath) with the cluster's
+// secret by calling drain, which must return at once (the drain runs in
+// the node's own shutdown).
+func DrainHandler(drain func(), secret string) http.Handler {
+	want := []byte("Bearer " + secret)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		drain()
+		w.WriteHeader(http.StatusAccepted)
+	})
+}
+
+// RequestDrain asks node to drain, with the cluster's secret.
+func RequestDrain(ctx context.Context, node NodeInfo, secret string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+node.InternalAddr+DrainPath, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+secret)
+	resp, err := (&http.Client{Timeout: forwardTimeout}).Do(req)
+	if err != nil {
+		return fmt.Errorf("ask node %s to drain: %w", node.Member(), err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		return fmt.Errorf("ask node %s to drain: %s", node.Member(), resp.Status)
+	}
+	return nil
+}

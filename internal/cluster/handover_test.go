@@ -57,3 +57,30 @@ func TestClaimHandler(t *testing.T) {
 		})
 	}
 }
+
+// TestDrainHandler: only a POST with the cluster's secret asks the node to drain.
+func TestDrainHandler(t *testing.T) {
+	const secret = "0123456789abcdef0123456789abcdef"
+	for name, tc := range map[string]struct {
+		method, auth string
+		code         int
+	}{
+		"drain":        {"POST", "Bearer " + secret, 202},
+		"wrong secret": {"POST", "Bearer " + secret[1:], 401},
+		"no secret":    {"POST", "", 401},
+		"GET":          {"GET", "Bearer " + secret, 405},
+	} {
+		t.Run(name, func(t *testing.T) {
+			asked := false
+			req := httptest.NewRequest(tc.method, DrainPath, nil)
+			if tc.auth != "" {
+				req.Header.Set("Authorization", tc.auth)
+			}
+			rec := httptest.NewRecorder()
+			DrainHandler(func() { asked = true }, secret).ServeHTTP(rec, req)
+			if rec.Code != tc.code || asked != (tc.code == 202) {
+				t.Fatalf("%d, asked %v; want %d", rec.Code, asked, tc.code)
+			}
+		})
+	}
+}
