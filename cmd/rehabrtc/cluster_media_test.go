@@ -152,3 +152,33 @@ func sfuCandidates(t *testing.T, c *wsClient) []candidate {
 		}
 	}
 }
+
+// TestMediaIP: a cluster node's media address from public_host or its
+// internal address; a name that resolves to nothing usable stops the start
+// with an error naming the keys to set.
+func TestMediaIP(t *testing.T) {
+	for _, tc := range []struct {
+		public, internal, want, err string
+	}{
+		{"", "10.0.0.5:4071", "10.0.0.5", ""},
+		{"203.0.113.7", "10.0.0.5:4071", "203.0.113.7", ""},
+		{"localhost", "10.0.0.5:4071", "127.0.0.1", ""},
+		{"no-such-node.invalid", "10.0.0.5:4071", "", "RehabRTC.cluster.public_host"},
+	} {
+		t.Run(tc.public+" "+tc.internal, func(t *testing.T) {
+			cfg := config.Default()
+			cl := &cfg.RehabRTC.Cluster
+			cl.Enabled, cl.PublicHost, cl.InternalAddr = true, tc.public, tc.internal
+			ip, err := mediaIP(cfg)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err %v, want one naming %s", err, tc.err)
+				}
+				return
+			}
+			if err != nil || ip.String() != tc.want {
+				t.Fatalf("%v %v, want %s", ip, err, tc.want)
+			}
+		})
+	}
+}

@@ -72,26 +72,45 @@ func openMedia(cfg *config.Config, log *slog.Logger) (*mediaSockets, error) {
 
 // announced is the addresses the SFU's candidates name instead of the
 // host's own: RehabRTC.sfu.nat_1to1_ips when set; else, on a cluster
-// node, its own media address (cfg.MediaHost, resolved): every node reads
-// the same sfu section, and a page must reach the home node's SFU whichever
-// gateway carried its signaling.
+// node, its own media address (mediaIP): every node reads the same sfu
+// section, and a page must reach the home node's SFU whichever gateway
+// carried its signaling.
 func announced(cfg *config.Config) ([]string, error) {
 	s := cfg.RehabRTC.SFU
 	if len(s.NAT1To1IPs) > 0 || !cfg.RehabRTC.Cluster.Enabled {
 		return s.NAT1To1IPs, nil
 	}
+	ip, err := mediaIP(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return []string{ip.String()}, nil
+}
+
+// mediaIP is a cluster node's media address, cfg.MediaHost() resolved:
+// its one IPv4 address, or its one address.
+func mediaIP(cfg *config.Config) (netip.Addr, error) {
 	host := cfg.MediaHost()
 	if a, err := netip.ParseAddr(host); err == nil {
-		return []string{a.Unmap().String()}, nil
+		return a.Unmap(), nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
-	if err == nil && len(addrs) == 1 {
-		return []string{addrs[0].Unmap().String()}, nil
+	var v4 []netip.Addr
+	for _, a := range addrs {
+		if a = a.Unmap(); a.Is4() {
+			v4 = append(v4, a)
+		}
 	}
-	return nil, fmt.Errorf("SFU address of this cluster node: %q (RehabRTC.cluster.public_host, else the host of internal_addr) "+
-		"resolves to %v (%v): set public_host to this node's address, or RehabRTC.sfu.nat_1to1_ips", host, addrs, err)
+	switch {
+	case err == nil && len(v4) == 1:
+		return v4[0], nil
+	case err == nil && len(v4) == 0 && len(addrs) == 1:
+		return addrs[0].Unmap(), nil
+	}
+	return netip.Addr{}, fmt.Errorf("media address of this cluster node: %q (RehabRTC.cluster.public_host, else the host of internal_addr) "+
+		"resolves to %v (%v): set public_host to this node's address", host, addrs, err)
 }
 
 // bindAddr is RehabRTC.sfu.bind as an address; "" is every IPv4

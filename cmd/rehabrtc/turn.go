@@ -58,7 +58,15 @@ func (ts *turnSetup) start(ctx context.Context, cfg *config.Config, mgr *session
 	if !t.Enabled {
 		return nil
 	}
-	ip, err := relay.RelayIP(ctx, t.RelayIP, cfg.MediaHost()) // a cluster node's own address
+	relayIP := t.RelayIP
+	if relayIP == "" && cfg.RehabRTC.Cluster.Enabled { // a cluster node's own address
+		a, err := mediaIP(cfg)
+		if err != nil {
+			return err
+		}
+		relayIP = a.String()
+	}
+	ip, err := relay.RelayIP(ctx, relayIP, cfg.WebRTC.Hostname)
 	if err != nil {
 		return err
 	}
