@@ -488,7 +488,7 @@ func TestPortsAcrossNodes(t *testing.T) {
 		})
 	}
 	b.Release(8080) // not b's: ignored
-	if err := b.Claim(8080); !errors.Is(err, session.ErrPortInUse) {
+	if err := b.Claim(8080); !errors.Is(err, session.ErrPortHeldByNode) || !errors.Is(err, session.ErrPortInUse) {
 		t.Fatalf("another node's release freed a port: %v", err)
 	}
 	if err := c.Claim(8083); err != nil {

@@ -114,7 +114,7 @@ func (p *Ports) Claim(port int) error {
 		return fmt.Errorf("claim port %d: %w", port, err)
 	}
 	if holder != "" {
-		return fmt.Errorf("port %d held by node %s: %w", port, holder, session.ErrPortInUse)
+		return fmt.Errorf("port %d held by node %s: %w", port, holder, session.ErrPortHeldByNode)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"errors"
+	"fmt"
 )
 
 // Homes makes a Manager one node of a cluster (nil: the only node, which
@@ -50,6 +51,12 @@ type FencedStore interface {
 var (
 	ErrElsewhere = errors.New("session is served by another node")
 	ErrNoHome    = errors.New("session has no home node")
+	// ErrPortHeldByNode: the session's port is still held by another node
+	// of the cluster (a Ports.Claim error). It is passing: that node
+	// releases the port when it loses the session's lease, or its
+	// heartbeat expires; a claim meeting it tries again later rather than
+	// ending the session.
+	ErrPortHeldByNode = fmt.Errorf("%w by another node", ErrPortInUse)
 )
 
 // here marks a context whose action must run on this node, never be
@@ -211,6 +218,14 @@ func (m *Manager) claimLocked(ctx context.Context, id int64) (bool, error) {
 	}
 	if err == nil {
 		err = m.restoreOne(ctx, rec, h)
+	}
+	if errors.Is(err, ErrPortHeldByNode) {
+		// A node killed between its heartbeat and its lease renewal holds
+		// its ports up to a beat longer than the lease: not a reason to end
+		// the session. The next claim takes it.
+		m.log.Info("claimed session's port still held by its former node: claimed again later", logKeySession, id, logKeyErr, err)
+		m.releaseHome(h)
+		return false, nil
 	}
 	if err != nil {
 		m.log.Error("cannot restore claimed session; marking it terminated", logKeySession, id, logKeyErr, err)

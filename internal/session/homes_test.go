@@ -210,3 +210,54 @@ func TestDrainHandsOverAfterStop(t *testing.T) {
 		t.Fatalf("old key after the hand-over: %v", err)
 	}
 }
+
+// heldPorts fails the first Claim of a port as a cluster does while the
+// port's former node is still alive in Redis.
+type heldPorts struct {
+	session.Ports
+	mu   sync.Mutex
+	held int // Claims to fail
+}
+
+func (p *heldPorts) Claim(port int) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.held > 0 {
+		p.held--
+		return session.ErrPortHeldByNode
+	}
+	return p.Ports.Claim(port)
+}
+
+// TestClaimWaitsForAPortStillHeld: a claim whose port is still held by the
+// former home node (killed between its heartbeat and its lease renewal)
+// gives the home back and leaves the session running, not terminated; the
+// next claim restores it with its keys.
+func TestClaimWaitsForAPortStillHeld(t *testing.T) {
+	e := newEnv(t, 4)
+	v := e.start()
+	key := keyOf(t, v, session.KindUser, userA)
+	e.mgr.Shutdown(context.Background())
+	homes := &fakeHomes{taken: map[int64]*fakeHome{}}
+	m := session.NewManager(session.Config{
+		Store: e.store, Runner: e.run, Ports: &heldPorts{Ports: ports.New(8080, 4), held: 1}, ServiceKey: "VideoRehabService", Homes: homes,
+		URLs: session.URLs{Scheme: "https", Host: "rehab.example", Port: 40075},
+		Now:  func() time.Time { return e.now },
+	})
+	t.Cleanup(func() { m.Shutdown(context.Background()) })
+	if n, err := m.Claim(context.Background()); err != nil || n != 0 {
+		t.Fatalf("claim with the port still held: %d, %v", n, err)
+	}
+	if rec, err := e.store.Get(context.Background(), v.ID); err != nil || !rec.Running {
+		t.Fatalf("session after a claim that met its port held: %+v %v; want it running", rec, err)
+	}
+	if h := homes.home(v.ID); h == nil || !h.released {
+		t.Fatal("the home taken for the failed claim was not given back")
+	}
+	if n, err := m.Claim(context.Background()); err != nil || n != 1 {
+		t.Fatalf("next claim: %d, %v", n, err)
+	}
+	if _, err := e.run.gates[v.Port].Admit(context.Background(), key, userA); err != nil {
+		t.Fatalf("old key after the claim: %v", err)
+	}
+}
