@@ -16,6 +16,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -103,6 +104,7 @@ type server struct {
 	feed     *feed.Broker      // the dashboards' live events
 	cl       *clusterNode      // nil unless RehabRTC.cluster.enabled
 	media    *mediaSockets     // the SFU's ICE ports; nil when sessions run in child processes
+	stopping atomic.Bool       // shutting down or draining: /readyz says so, load balancers move on
 }
 
 func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
@@ -249,6 +251,7 @@ func (s *server) run(ctx context.Context) error {
 		s.log.Info("drain requested (rehabrtc cluster drain)")
 		drain = true
 	}
+	s.stopping.Store(true)
 	stopClaims()
 	claims.Wait()
 	s.log.Info("shutting down: telling peers to reconnect")
