@@ -1,6 +1,7 @@
 // Command rehabrtc-bench is the load generator of rehabrtc: it builds and
 // launches the service, drives it with real WebSocket clients through
-// workloads W0-W6 and, asked for by name, the W7 soak (docs/performance.md), runs the same workloads against
+// workloads W0-W6 and, asked for by name, the W7 soak and the W8 SFU scenarios
+// (docs/performance.md), runs the same workloads against
 // open-easyrtc when bench/easyrtc/node_modules is installed, and writes a
 // JSON report and a Markdown table.
 //
@@ -74,7 +75,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	o := loadgen.DefaultOptions(*q)
 	out := fs.String("out", "", "write the JSON report to this file and the Markdown table next to it (.md)")
-	workloads := fs.String("workloads", strings.Join(loadgen.DefaultWorkloads, ","), "workloads to run, comma-separated (W7, the soak, only when named)")
+	workloads := fs.String("workloads", strings.Join(loadgen.DefaultWorkloads, ","), "workloads to run, comma-separated (W7, the soak, and W8, the SFU, only when named)")
 	bin := fs.String("bin", "", "rehabrtc binary to use (default: go build ./cmd/rehabrtc)")
 	baseline := fs.String("baseline-bin", "", "another rehabrtc binary (e.g. built from main) run through the same workloads after each one, in the comparison column instead of open-easyrtc")
 	easy := fs.String("easyrtc", "auto", "open-easyrtc side: auto (when bench/easyrtc/node_modules exists), on, off")
@@ -105,6 +106,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		*timeout = 20*time.Minute + o.W6Duration
 		if slices.Contains(wl, "W7") {
 			*timeout += o.W7Duration
+		}
+		if slices.Contains(wl, "W8") {
+			*timeout += 5 * o.W8Duration
 		}
 		if slices.Contains(wl, "W9") {
 			*timeout += time.Duration(o.W9Trials) * 3 * time.Duration(o.W9LeaseMS) * time.Millisecond
@@ -191,6 +195,9 @@ func sizeFlags(fs *flag.FlagSet, o *loadgen.Options) (set func()) {
 	fs.IntVar(&o.W9Trials, "w9-trials", o.W9Trials, "W9: failover trials (kill -9 of a home; 0 = none)")
 	fs.IntVar(&o.W9FailoverSessions, "w9-failover-sessions", o.W9FailoverSessions, "W9: sessions of the failover trials")
 	fs.IntVar(&o.W9Clients, "w9-clients", o.W9Clients, "W9: WebSocket clients in those sessions")
+	fs.StringVar(&o.W8Scenarios, "w8-scenarios", o.W8Scenarios, "W8: SFU scenarios, SESSIONSxPARTICIPANTS[/PUBLISHERS] comma-separated (1x101/1: 1 publisher × 100 subscribers)")
+	fs.DurationVar(&o.W8Duration, "w8-duration", o.W8Duration, "W8: measured time per scenario")
+	fs.DurationVar(&o.W8Warmup, "w8-warmup", o.W8Warmup, "W8: media flowing to every subscriber → measured window")
 	return func() { o.W3Sizes, o.W4Pairs, o.W5Receivers = w3, w4, w5 }
 }
 

@@ -64,6 +64,10 @@ type Options struct {
 	W9Trials           int           `json:"w9_failover_trials"`
 	W9FailoverSessions int           `json:"w9_failover_sessions"`
 	W9Clients          int           `json:"w9_failover_clients"`
+
+	W8Scenarios string        `json:"w8_scenarios"` // SFU shapes, ParseSFUScenarios' syntax
+	W8Duration  time.Duration `json:"w8_duration"`  // measured window per scenario
+	W8Warmup    time.Duration `json:"w8_warmup"`    // every subscription receiving → window
 }
 
 // DefaultOptions are the sizes of the issue; quick ones finish in well
@@ -83,6 +87,7 @@ func DefaultOptions(quick bool) Options {
 			W7FloodPause: 500 * time.Millisecond, W7Sample: 500 * time.Millisecond,
 			W9Starts: 6, W9Joins: 6, W9Concurrent: 6, W9Pairs: 6, W9Duration: 500 * time.Millisecond, W9Idle: time.Second,
 			W9LeaseMS: 1500, W9Trials: 2, W9FailoverSessions: 2, W9Clients: 6,
+			W8Scenarios: "1x5/1,1x3,2x3", W8Duration: time.Second, W8Warmup: 300 * time.Millisecond,
 		}
 	}
 	return Options{
@@ -98,6 +103,8 @@ func DefaultOptions(quick bool) Options {
 		W7FloodPause: 2 * time.Second, W7Sample: 10 * time.Second,
 		W9Starts: 100, W9Joins: 200, W9Concurrent: 60, W9Pairs: 48, W9Duration: 5 * time.Second, W9Idle: 5 * time.Second,
 		W9LeaseMS: 5000, W9Trials: 20, W9FailoverSessions: 3, W9Clients: 12,
+		// Issue 11: 1 publisher × 100 subscribers, 6 × 6, 10 sessions of 4.
+		W8Scenarios: "1x101/1,1x6,10x4", W8Duration: 20 * time.Second, W8Warmup: 3 * time.Second,
 	}
 }
 

@@ -41,6 +41,7 @@ type Results struct {
 	W5      *W5Result `json:"w5,omitempty"`
 	W6      *W6Result `json:"w6,omitempty"`
 	W7      *W7Result `json:"w7,omitempty"`
+	W8      *W8Result `json:"w8,omitempty"`
 	W9      *W9Result `json:"w9,omitempty"`
 }
 
@@ -96,6 +97,7 @@ func (r *Report) Build() {
 	r.rowsFlood()
 	r.rowsW6()
 	r.rowsW7()
+	r.rowsW8()
 	r.rowsW9()
 	r.targets()
 }
@@ -384,6 +386,7 @@ func (r *Report) targets() {
 	r.targetsGalene(big, one)
 	r.targetW6()
 	r.targetW7()
+	r.targetsW8()
 }
 
 // targetsW1: session start and RSS per session vs EasyRTC.

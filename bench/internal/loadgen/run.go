@@ -15,7 +15,7 @@ import (
 // Config is one run of the benchmark.
 type Config struct {
 	Options   Options
-	Workloads []string // "W0".."W7"
+	Workloads []string // "W0".."W9"
 	Bin       string   // prebuilt rehabrtc; "" = go build it
 	// BaselineBin, when set, is another rehabrtc binary (e.g. built from
 	// main) run through the same workloads right after each one, in the
@@ -33,11 +33,12 @@ type Config struct {
 }
 
 // AllWorkloads in run order.
-var AllWorkloads = []string{"W0", "W1", "W2", "W3", "W4", "W5", "W6", "W7", "W9"}
+var AllWorkloads = []string{"W0", "W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9"}
 
 // DefaultWorkloads are those a run without --workloads runs: all but the
-// W7 soak, which takes 15 minutes on its own, and the W9 cluster, which
-// needs redis-server; both are asked for by name.
+// W7 soak, which takes 15 minutes on its own, the W8 SFU scenarios (pion
+// clients, minutes of media) and the W9 cluster, which needs
+// redis-server; each is asked for by name.
 var DefaultWorkloads = AllWorkloads[:7]
 
 // Run runs the selected workloads, rehabrtc then open-easyrtc for each,
@@ -252,6 +253,12 @@ func runWorkloads(ctx context.Context, env, base *Env, easy *Easy, cfg Config, r
 	}
 	if want("W7") {
 		step("W7", "rehabrtc", func() error { r, err := RehabW7(ctx, env, o); rep.Rehab.W7 = &r; return err })
+	}
+	if want("W8") {
+		step("W8", "rehabrtc", func() error { r, err := RehabW8(ctx, env, o); rep.Rehab.W8 = &r; return err })
+		if base != nil {
+			step("W8", "baseline", func() error { r, err := RehabW8(ctx, base, o); rep.Easy.W8 = &r; return err })
+		}
 	}
 	if want("W9") {
 		step("W9", "rehabrtc, one node then three", func() error { r, err := RehabW9(ctx, env, o); rep.Rehab.W9 = &r; return err })

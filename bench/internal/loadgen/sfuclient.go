@@ -1,0 +1,549 @@
+package loadgen
+
+// A synthetic participant of an SFU session: the session WebSocket of a
+// page (join, then the sfu-* messages of docs/protocol.md) and two pion
+// peer connections to the server, "pub" (a VP8 camera and an Opus mic made
+// by vp8Gen) and "sub" (everyone else's tracks), as sfutransport.js holds.
+//
+// Lean on purpose, since the load tool shares the machine with the server:
+// pion without any interceptor (no reports, NACK or TWCC; a REMB a second
+// stands in for a browser's estimate), one reused buffer per received
+// track, the header parsed by hand. The clients cannot share one UDP
+// socket (a client-side ice.UDPMux): the server's UDP mux tells its peer
+// connections apart by the client's address, so each client connection
+// needs an address of its own.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/logging"
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
+	"github.com/pion/webrtc/v4"
+)
+
+// sfuClientAPI is the pion API every synthetic participant shares: VP8 and
+// Opus as Chromium offers them, the audio-level extension the router reads
+// for active speakers, loopback ICE over UDP only, pion's logs dropped.
+func sfuClientAPI() (*webrtc.API, error) {
+	m := &webrtc.MediaEngine{}
+	fb := []webrtc.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}, {Type: webrtc.TypeRTCPFBGoogREMB}}
+	if err := m.RegisterCodec(webrtc.RTPCodecParameters{
+		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000, RTCPFeedback: fb},
+		PayloadType:        96}, webrtc.RTPCodecTypeVideo); err != nil {
+		return nil, err
+	}
+	if err := m.RegisterCodec(webrtc.RTPCodecParameters{
+		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2,
+			SDPFmtpLine: "minptime=10;useinbandfec=1"},
+		PayloadType: 111}, webrtc.RTPCodecTypeAudio); err != nil {
+		return nil, err
+	}
+	if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.AudioLevelURI}, webrtc.RTPCodecTypeAudio); err != nil {
+		return nil, err
+	}
+	se := webrtc.SettingEngine{}
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
+	se.LoggerFactory = &logging.DefaultLoggerFactory{Writer: io.Discard, DefaultLogLevel: logging.LogLevelDisabled,
+		ScopeLevels: map[string]logging.LogLevel{}}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se),
+		webrtc.WithInterceptorRegistry(&interceptor.Registry{})), nil
+}
+
+// sfuTally is what every participant of one run adds to. Readers keep
+// their counts and samples locally and add them when their track ends.
+type sfuTally struct {
+	win      *measure     // the measured window, on clock()
+	sent     atomic.Int64 // packets published with a send time in the window
+	firsts   atomic.Int64 // subscriptions that have received media
+	mu       sync.Mutex
+	recv     int64           // packets received with a send time in the window
+	bytes    int64           // their RTP bytes
+	lat      []time.Duration // their send → receive delays
+	first    []time.Duration // per subscription: start of media signaling → first packet
+	sfuErrs  []string        // sfu-error messages from the server
+	failures []error         // client-side failures (negotiation)
+}
+
+func (t *sfuTally) fail(err error) {
+	t.mu.Lock()
+	t.failures = append(t.failures, err)
+	t.mu.Unlock()
+}
+
+// sfuPeer is one synthetic participant.
+type sfuPeer struct {
+	api     *webrtc.API
+	tally   *sfuTally
+	ws      *Peer
+	publish bool
+	// peers maps the session's peer ids to their participants (the
+	// publisher of a received track); set before the loops start.
+	peers map[string]*sfuPeer
+	// start is when this participant began its media signaling (clock()).
+	start atomic.Int64
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+
+	mu     sync.Mutex
+	pub    *webrtc.PeerConnection
+	sub    *webrtc.PeerConnection
+	infos  map[string]sfuTrackInfo // by mid, from the subscribe offers
+	closed bool
+}
+
+type sfuTrackInfo struct {
+	Mid  string `json:"mid"`
+	ID   string `json:"id"`
+	Peer string `json:"peer"`
+	Kind string `json:"kind"`
+}
+
+func newSFUPeer(api *webrtc.API, tally *sfuTally, ws *Peer, publish bool) *sfuPeer {
+	return &sfuPeer{api: api, tally: tally, ws: ws, publish: publish, stop: make(chan struct{}),
+		infos: map[string]sfuTrackInfo{}}
+}
+
+// begin starts the participant's message loop and, for a publisher, its
+// publish connection and media.
+func (c *sfuPeer) begin() error {
+	c.start.Store(clock())
+	c.wg.Go(c.loop)
+	if !c.publish {
+		return nil
+	}
+	return c.startPublish()
+}
+
+// close ends the media, both peer connections and the WebSocket, and waits
+// for every goroutine of the participant.
+func (c *sfuPeer) close() {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closed = true
+	pub, sub := c.pub, c.sub
+	c.mu.Unlock()
+	close(c.stop)
+	for _, pc := range []*webrtc.PeerConnection{pub, sub} {
+		if pc != nil {
+			_ = pc.Close()
+		}
+	}
+	_ = c.ws.Close()
+	c.wg.Wait()
+}
+
+func (c *sfuPeer) isClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
+}
+
+// loop reads the session WebSocket until it closes.
+func (c *sfuPeer) loop() {
+	for {
+		m, err := c.ws.Read()
+		if err != nil {
+			if !c.isClosed() {
+				c.tally.fail(fmt.Errorf("peer %s: session WebSocket: %w", c.ws.ID, err))
+			}
+			return
+		}
+		switch MsgType(m) {
+		case "sfu-answer":
+			c.onPublishAnswer(m)
+		case "sfu-offer":
+			c.onSubscribeOffer(m)
+		case "sfu-error":
+			c.tally.mu.Lock()
+			c.tally.sfuErrs = append(c.tally.sfuErrs, string(m))
+			c.tally.mu.Unlock()
+		}
+	}
+}
+
+// send writes one message on the WebSocket.
+func (c *sfuPeer) send(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return c.ws.Send(b)
+}
+
+// negotiate sets desc as pc's local description once ICE gathering is
+// complete (the server takes no trickled candidate from us: they are in
+// the SDP), and returns the SDP.
+func negotiate(pc *webrtc.PeerConnection, desc webrtc.SessionDescription) (string, error) {
+	g := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(desc); err != nil {
+		return "", err
+	}
+	select {
+	case <-g:
+	case <-time.After(10 * time.Second):
+		return "", errors.New("ICE gathering did not complete within 10 s")
+	}
+	return pc.LocalDescription().SDP, nil
+}
+
+// startPublish offers a camera and a mic, send-only, and starts their
+// media pumps: packets written before the connection is up go nowhere,
+// as a browser's before its DTLS handshake.
+func (c *sfuPeer) startPublish() error {
+	pc, err := c.api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.pub = pc
+	closed := c.closed
+	c.mu.Unlock()
+	if closed {
+		return pc.Close()
+	}
+	stream := "bench-" + c.ws.ID
+	video, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "camera", stream)
+	if err != nil {
+		return err
+	}
+	audio, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "mic", stream)
+	if err != nil {
+		return err
+	}
+	send := webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}
+	vt, err := pc.AddTransceiverFromTrack(video, send)
+	if err != nil {
+		return err
+	}
+	at, err := pc.AddTransceiverFromTrack(audio, send)
+	if err != nil {
+		return err
+	}
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		return err
+	}
+	sdpText, err := negotiate(pc, offer)
+	if err != nil {
+		return err
+	}
+	gen := &vp8Gen{width: 1280, height: 720}
+	c.wg.Go(func() { c.readPublishRTCP(vt.Sender(), gen) })
+	c.wg.Go(func() { c.pumpVideo(video, gen) })
+	c.wg.Go(func() { c.pumpAudio(audio, at.Sender()) })
+	return c.send(map[string]any{"type": "sfu-offer", "pc": "pub", "sdp": sdpText,
+		"sources": map[string]string{vt.Mid(): "camera", at.Mid(): "mic"}})
+}
+
+func (c *sfuPeer) onPublishAnswer(m []byte) {
+	var a struct {
+		PC  string `json:"pc"`
+		SDP string `json:"sdp"`
+	}
+	if err := json.Unmarshal(m, &a); err != nil || a.PC != "pub" {
+		c.tally.fail(fmt.Errorf("peer %s: unexpected sfu-answer: %.200s", c.ws.ID, m))
+		return
+	}
+	c.mu.Lock()
+	pc := c.pub
+	c.mu.Unlock()
+	if pc == nil {
+		return
+	}
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: a.SDP}); err != nil && !c.isClosed() {
+		c.tally.fail(fmt.Errorf("peer %s: publish answer: %w", c.ws.ID, err))
+	}
+}
+
+// readPublishRTCP answers the server's keyframe requests (PLI, FIR) with
+// a keyframe, as a browser's encoder does.
+func (c *sfuPeer) readPublishRTCP(s *webrtc.RTPSender, gen *vp8Gen) {
+	buf := make([]byte, 1500)
+	for {
+		n, _, err := s.Read(buf)
+		if err != nil {
+			return
+		}
+		pkts, err := rtcp.Unmarshal(buf[:n])
+		if err != nil {
+			continue
+		}
+		for _, p := range pkts {
+			switch p.(type) {
+			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				gen.keyAsked.Store(true)
+			}
+		}
+	}
+}
+
+// pumpVideo sends 30 frames a second; a frame's packets leave about 1 ms
+// apart, as a browser's pacer sends them, so a keyframe is a 24 ms burst.
+func (c *sfuPeer) pumpVideo(track *webrtc.TrackLocalStaticRTP, gen *vp8Gen) {
+	tk := time.NewTicker(time.Second / 30)
+	defer tk.Stop()
+	pkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96}}
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-tk.C:
+		}
+		payloads, _, seq, ts := gen.frame()
+		for i, p := range payloads {
+			if i > 0 {
+				select {
+				case <-c.stop:
+					return
+				case <-time.After(time.Millisecond):
+				}
+			}
+			now := clock()
+			putStamp(p, now)
+			pkt.SequenceNumber, pkt.Timestamp, pkt.Marker, pkt.Payload = seq+uint16(i), ts, i == len(payloads)-1, p
+			if track.WriteRTP(&pkt) == nil && c.tally.win.in(now) {
+				c.tally.sent.Add(1)
+			}
+		}
+	}
+}
+
+// pumpAudio sends a 100-byte Opus packet every 20 ms (40 kbit/s) with an
+// audio level (a speaking participant at −30 dBov).
+func (c *sfuPeer) pumpAudio(track *webrtc.TrackLocalStaticRTP, s *webrtc.RTPSender) {
+	tk := time.NewTicker(20 * time.Millisecond)
+	defer tk.Stop()
+	payload := make([]byte, opusBytes)
+	payload[0] = 0x78 // Opus TOC: SILK+CELT hybrid, 20 ms
+	pkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 111}, Payload: payload}
+	levelSet := false
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-tk.C:
+		}
+		if !levelSet { // the extension's id is known once the answer is in
+			for _, h := range s.GetParameters().HeaderExtensions {
+				if h.URI == sdp.AudioLevelURI {
+					levelSet = pkt.Header.SetExtension(uint8(h.ID), []byte{0x80 | 30}) == nil
+				}
+			}
+		}
+		now := clock()
+		putStamp(payload, now)
+		if track.WriteRTP(&pkt) == nil && c.tally.win.in(now) {
+			c.tally.sent.Add(1)
+		}
+		pkt.SequenceNumber++
+		pkt.Timestamp += 960
+	}
+}
+
+// onSubscribeOffer answers the server's subscribe offer, on a new peer
+// connection for the first one and for a restart.
+func (c *sfuPeer) onSubscribeOffer(m []byte) {
+	var o struct {
+		PC      string          `json:"pc"`
+		SDP     string          `json:"sdp"`
+		Restart bool            `json:"restart"`
+		Tracks  []sfuTrackInfo `json:"tracks"`
+	}
+	if err := json.Unmarshal(m, &o); err != nil || o.PC != "sub" {
+		c.tally.fail(fmt.Errorf("peer %s: unexpected sfu-offer: %.200s", c.ws.ID, m))
+		return
+	}
+	pc, err := c.subscribeConn(o.Restart)
+	if err != nil {
+		c.tally.fail(fmt.Errorf("peer %s: subscribe connection: %w", c.ws.ID, err))
+		return
+	}
+	if pc == nil { // closing
+		return
+	}
+	c.mu.Lock()
+	for _, t := range o.Tracks {
+		c.infos[t.Mid] = t
+	}
+	c.mu.Unlock()
+	err = pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: o.SDP})
+	var ans webrtc.SessionDescription
+	if err == nil {
+		ans, err = pc.CreateAnswer(nil)
+	}
+	var sdpText string
+	if err == nil {
+		sdpText, err = negotiate(pc, ans)
+	}
+	if err == nil {
+		err = c.send(map[string]any{"type": "sfu-answer", "pc": "sub", "sdp": sdpText})
+	}
+	if err != nil && !c.isClosed() {
+		c.tally.fail(fmt.Errorf("peer %s: subscribe answer: %w", c.ws.ID, err))
+	}
+}
+
+// subscribeConn returns the subscribe connection, making a new one when
+// there is none or the server restarts it; nil once the peer is closing.
+func (c *sfuPeer) subscribeConn(restart bool) (*webrtc.PeerConnection, error) {
+	c.mu.Lock()
+	old := c.sub
+	if c.closed {
+		c.mu.Unlock()
+		return nil, nil
+	}
+	if old != nil && !restart {
+		c.mu.Unlock()
+		return old, nil
+	}
+	c.sub = nil
+	c.mu.Unlock()
+	if old != nil {
+		_ = old.Close()
+	}
+	pc, err := c.api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return nil, err
+	}
+	pc.OnTrack(func(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) { c.onTrack(pc, t, r) })
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil, pc.Close()
+	}
+	c.sub = pc
+	c.mu.Unlock()
+	c.wg.Go(func() { c.sendREMB(pc) })
+	return pc, nil
+}
+
+// sendREMB reports a generous receive estimate once a second, as a
+// browser's REMB does, so that the server's allocator forwards every track.
+func (c *sfuPeer) sendREMB(pc *webrtc.PeerConnection) {
+	tk := time.NewTicker(time.Second)
+	defer tk.Stop()
+	var ssrcs []uint32
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-tk.C:
+		}
+		if pc.ConnectionState() == webrtc.PeerConnectionStateClosed {
+			return
+		}
+		ssrcs = ssrcs[:0]
+		for _, r := range pc.GetReceivers() {
+			if t := r.Track(); t != nil && t.Kind() == webrtc.RTPCodecTypeVideo {
+				ssrcs = append(ssrcs, uint32(t.SSRC()))
+			}
+		}
+		if len(ssrcs) == 0 {
+			continue
+		}
+		_ = pc.WriteRTCP([]rtcp.Packet{&rtcp.ReceiverEstimatedMaximumBitrate{Bitrate: 30e6, SSRCs: ssrcs}})
+	}
+}
+
+// onTrack starts reading a received track.
+func (c *sfuPeer) onTrack(pc *webrtc.PeerConnection, t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
+	mid := ""
+	for _, tr := range pc.GetTransceivers() {
+		if tr.Receiver() == r {
+			mid = tr.Mid()
+		}
+	}
+	c.mu.Lock()
+	info := c.infos[mid]
+	closed := c.closed
+	c.mu.Unlock()
+	if closed {
+		return
+	}
+	// Media became possible once both this participant and the
+	// publisher had started their media signaling.
+	ref := c.start.Load()
+	if pub := c.peers[info.Peer]; pub != nil {
+		ref = max(ref, pub.start.Load())
+	}
+	c.wg.Go(func() { c.read(t, ref) })
+}
+
+// read counts a track's packets and their delays until it ends.
+func (c *sfuPeer) read(t *webrtc.TrackRemote, ref int64) {
+	buf := make([]byte, 1500)
+	var (
+		lat         []time.Duration
+		recv, bytes int64
+		first       = true
+	)
+	defer func() {
+		c.tally.mu.Lock()
+		c.tally.recv += recv
+		c.tally.bytes += bytes
+		c.tally.lat = append(c.tally.lat, lat...)
+		c.tally.mu.Unlock()
+	}()
+	for {
+		n, _, err := t.Read(buf)
+		if err != nil {
+			return
+		}
+		now := clock()
+		if first {
+			first = false
+			c.tally.mu.Lock()
+			c.tally.first = append(c.tally.first, time.Duration(now-ref))
+			c.tally.mu.Unlock()
+			c.tally.firsts.Add(1)
+		}
+		sent, ok := rtpStamp(buf[:n])
+		if !ok || !c.tally.win.in(sent) {
+			continue
+		}
+		recv++
+		bytes += int64(n)
+		lat = append(lat, time.Duration(now-sent))
+	}
+}
+
+// joinSFU joins n participants of one session (the first is the user, who
+// started it) and returns them, each with its WebSocket open and no media
+// yet.
+func joinSFU(ctx context.Context, srv *Server, s *Session, uuids []string) ([]*Peer, error) {
+	peers := make([]*Peer, len(uuids))
+	err := parallel(ctx, len(uuids), 8, func(i int) error {
+		jctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		p, err := Join(jctx, srv.WSAddr(), s.Port, KeyOf(s.Link(uuids[i])), uuids[i], fmt.Sprintf("sfu%d", i), smallRBuf)
+		peers[i] = p
+		return err
+	})
+	if err != nil {
+		for _, p := range peers {
+			if p != nil {
+				p.CloseNow()
+			}
+		}
+		return nil, err
+	}
+	return peers, nil
+}

@@ -1,0 +1,106 @@
+package loadgen
+
+// The synthetic media of the SFU workload (W8): VP8 and Opus RTP made by
+// the tool itself, at a browser's rates, each packet stamped with its send
+// time so that a subscriber in this process can measure the added latency.
+
+import (
+	"encoding/binary"
+	"sync/atomic"
+)
+
+// Media shape (docs/performance.md, "The SFU under the load generator"):
+// the workload of issue 11, on which Galène was measured.
+const (
+	vp8PacketBytes = 1100 // RTP payload of a full video packet
+	vp8KeyPackets  = 24   // a keyframe is 24 full packets…
+	vp8KeyEvery    = 60   // …every 2 s at 30 fps
+	vp8DeltaBytes  = 4 * vp8PacketBytes
+	opusBytes      = 100 // 20 ms at 40 kbit/s
+	stampBytes     = 8   // the send time at the end of each payload
+)
+
+// vp8Gen makes the packets of one VP8 camera: frames of 4 full packets,
+// a keyframe of 24 every 60 frames or when the server asks for one (PLI).
+// The payload is a real VP8 payload descriptor (picture id) and, on a
+// keyframe, a real VP8 keyframe header with the frame size, which is what
+// the router reads; the rest is filler. Only its pump goroutine calls
+// frame; keyAsked is set by the RTCP reader.
+type vp8Gen struct {
+	width, height uint16
+	seq           uint16
+	ts            uint32
+	pid           uint16
+	frames        int
+	keyAsked      atomic.Bool
+	buf           [vp8KeyPackets][vp8PacketBytes]byte // reused payloads
+	out           [][]byte
+}
+
+// frame returns the payloads of the next frame (valid until the next
+// call), whether it is a keyframe, and its RTP timestamp; seq is the first
+// packet's sequence number.
+func (g *vp8Gen) frame() (payloads [][]byte, key bool, seq uint16, ts uint32) {
+	key = g.frames%vp8KeyEvery == 0 || g.keyAsked.Swap(false)
+	size := vp8DeltaBytes
+	if key {
+		size = vp8KeyPackets * vp8PacketBytes
+	}
+	n := size / vp8PacketBytes
+	payloads = g.out[:0]
+	for i := range n {
+		p := g.buf[i][:]
+		// Payload descriptor: X, S on the first packet; I with a 15-bit
+		// picture id.
+		p[0], p[1], p[2], p[3] = 0x80, 0x80, byte(0x80|g.pid>>8), byte(g.pid)
+		if i == 0 {
+			p[0] |= 0x10
+			if key {
+				p[4] = 0x10 // P=0: keyframe, show_frame
+				p[5], p[6] = 0, 0
+				p[7], p[8], p[9] = 0x9d, 0x01, 0x2a
+				binary.LittleEndian.PutUint16(p[10:], g.width)
+				binary.LittleEndian.PutUint16(p[12:], g.height)
+			} else {
+				p[4] = 0x11 // P=1: interframe
+			}
+		}
+		payloads = append(payloads, p)
+	}
+	g.out = payloads
+	seq, ts = g.seq, g.ts
+	g.seq += uint16(n)
+	g.ts += 3000 // 90 kHz at 30 fps
+	g.pid = (g.pid + 1) & 0x7fff
+	g.frames++
+	return payloads, key, seq, ts
+}
+
+// putStamp writes t (ns on the run's clock) at the end of payload.
+func putStamp(payload []byte, t int64) {
+	binary.BigEndian.PutUint64(payload[len(payload)-stampBytes:], uint64(t))
+}
+
+// rtpStamp reads the send time at the end of a received RTP packet's
+// payload, parsing only what it must of the header (CSRCs, extension,
+// padding). ok is false for a packet too short to carry one.
+func rtpStamp(pkt []byte) (t int64, ok bool) {
+	if len(pkt) < 12 || pkt[0]>>6 != 2 {
+		return 0, false
+	}
+	off := 12 + 4*int(pkt[0]&0x0f)
+	if pkt[0]&0x10 != 0 { // extension
+		if len(pkt) < off+4 {
+			return 0, false
+		}
+		off += 4 + 4*int(binary.BigEndian.Uint16(pkt[off+2:]))
+	}
+	end := len(pkt)
+	if pkt[0]&0x20 != 0 && end > 0 { // padding
+		end -= int(pkt[end-1])
+	}
+	if end-off < stampBytes {
+		return 0, false
+	}
+	return int64(binary.BigEndian.Uint64(pkt[end-stampBytes : end])), true
+}
