@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/rehabrtc/rehabrtc/bench/internal/loadgen"
 )
 
@@ -254,5 +256,78 @@ func TestQuickCluster(t *testing.T) {
 	}
 	if !strings.Contains(stdout.String(), "| W9 | failover") {
 		t.Errorf("Markdown table missing W9:\n%s", stdout.String())
+	}
+}
+
+// TestQuickSFU runs the W8 SFU scenarios for a second each at a tiny size
+// (a fan-out of 1 × 4, 3 people all publishing, 2 sessions of 3) against
+// the real binary in media mode "sfu": pion participants join over the
+// session WebSocket, publish and subscribe. It asserts that every
+// subscription received media, that nothing was refused, and that every
+// figure was measured; never CPU or latency thresholds (CI machines are
+// small and shared).
+func TestQuickSFU(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the service: not in -short mode")
+	}
+	// Every goroutine of the synthetic participants (pion's included) ends
+	// with the run.
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	out := filepath.Join(t.TempDir(), "sfu.json")
+	ctx, cancel := context.WithTimeout(context.Background(), 110*time.Second)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	args := []string{"--quick", "--workloads", "W8", "--out", out, "--w8-scenarios", "1x5/1,1x3,2x3"}
+	if raceEnabled {
+		args = append(args, "--build-race")
+	}
+	err := run(ctx, args, &stdout, &stderr)
+	t.Log("\n" + stderr.String())
+	if err != nil {
+		t.Fatalf("rehabrtc-bench %s: %v\n%s", strings.Join(args, " "), err, stdout.String())
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep loadgen.Report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	w := rep.Rehab.W8
+	if w == nil || len(w.Runs) != 3 {
+		t.Fatalf("W8 result: %+v", w)
+	}
+	// Subscriptions: (participants − 1) subscribers of each published
+	// camera and mic.
+	wantSubs := map[string]int{"1x5/1": 1 * 2 * 4, "1x3": 3 * 2 * 2, "2x3": 2 * 3 * 2 * 2}
+	for _, r := range w.Runs {
+		if r.Subscriptions != wantSubs[r.Scenario] || r.FirstMedia.N != r.Subscriptions {
+			t.Errorf("%s: %d subscriptions, %d received media; want %d", r.Scenario, r.Subscriptions, r.FirstMedia.N, wantSubs[r.Scenario])
+		}
+		if r.SFUErrors != 0 {
+			t.Errorf("%s: %d sfu-error messages, first %s", r.Scenario, r.SFUErrors, r.FirstSFUError)
+		}
+		positive := map[string]float64{
+			"sent": float64(r.Sent), "received": float64(r.Received), "pkt/s": r.PktPerS, "Mbit/s": r.Mbps,
+			"server µs/pkt": r.ServerUsPerPkt, "latency p50": r.Lat.P50, "first media max": r.FirstMedia.Max,
+			"RSS joined": float64(r.RSSJoinedkB), "RSS with media": float64(r.RSSMediakB),
+		}
+		for name, v := range positive {
+			if !(v > 0) {
+				t.Errorf("%s: %s = %v, want > 0", r.Scenario, name, v)
+			}
+		}
+		// Each packet reaches participants − 1 subscribers; loopback
+		// loses little, and a broken forwarding path loses everything.
+		if r.Received > r.Expected || r.Received < r.Expected/2 {
+			t.Errorf("%s: received %d of %d expected packets", r.Scenario, r.Received, r.Expected)
+		}
+		if r.Lat.P50 > r.Lat.P99 || r.Lat.P99 > r.Lat.Max {
+			t.Errorf("%s: latency percentiles out of order: %+v", r.Scenario, r.Lat)
+		}
+	}
+	if !strings.Contains(stdout.String(), "| W8 | 1 × 4 (fan-out): server CPU per forwarded packet") {
+		t.Errorf("Markdown table missing W8:\n%s", stdout.String())
 	}
 }

@@ -68,6 +68,7 @@ type Options struct {
 	W8Scenarios string        `json:"w8_scenarios"` // SFU shapes, ParseSFUScenarios' syntax
 	W8Duration  time.Duration `json:"w8_duration"`  // measured window per scenario
 	W8Warmup    time.Duration `json:"w8_warmup"`    // every subscription receiving → window
+	W8NoAudio   bool          `json:"w8_no_audio"`  // publish the camera alone (Galène's figures are video only)
 }
 
 // DefaultOptions are the sizes of the issue; quick ones finish in well

@@ -45,7 +45,6 @@ func (s SFUScenario) Label() string {
 	return fmt.Sprintf("%d sessions of %d", s.Sessions, s.Size)
 }
 
-
 // ParseSFUScenarios reads "1x101/1,1x6,10x4": sessions x participants,
 // optionally /publishers (default: everyone publishes).
 func ParseSFUScenarios(v string) ([]SFUScenario, error) {
@@ -89,6 +88,7 @@ type SFURun struct {
 	Size          int     `json:"participants_per_session"`
 	Pubs          int     `json:"publishers_per_session"`
 	Subscriptions int     `json:"subscriptions"` // (subscriber, track) pairs, video and audio
+	Audio         bool    `json:"audio"`         // each publisher also sends a mic
 	Seconds       float64 `json:"seconds"`       // the measured window
 	// Packets published in the window, and what the subscribers should
 	// have received of them (each to every other participant).
@@ -170,7 +170,11 @@ func (m *measure) in(t int64) bool { return t >= m.from.Load() && t < m.to.Load(
 
 func rehabSFU(ctx context.Context, env *Env, o Options, sc SFUScenario) (SFURun, error) {
 	run := SFURun{Scenario: sc.String(), Label: sc.Label(), Sessions: sc.Sessions, Size: sc.Size, Pubs: sc.Pubs,
-		Subscriptions: sc.Sessions * sc.Pubs * 2 * (sc.Size - 1)}
+		Subscriptions: sc.Sessions * sc.Pubs * 2 * (sc.Size - 1), Audio: !o.W8NoAudio}
+	if o.W8NoAudio {
+		run.Subscriptions /= 2
+		run.Label += ", camera only"
+	}
 	udp, err := freeUDPPort()
 	if err != nil {
 		return run, err
@@ -189,7 +193,7 @@ func rehabSFU(ctx context.Context, env *Env, o Options, sc SFUScenario) (SFURun,
 		return run, err
 	}
 	tally := &sfuTally{win: newMeasure()}
-	peers, err := sfuJoinAll(ctx, srv, sc, api, tally)
+	peers, err := sfuJoinAll(ctx, srv, sc, api, tally, o.W8NoAudio)
 	defer func() {
 		_ = parallel(context.Background(), len(peers), 8, func(i int) error { peers[i].close(); return nil })
 	}()
@@ -252,7 +256,7 @@ func rehabSFU(ctx context.Context, env *Env, o Options, sc SFUScenario) (SFURun,
 
 // sfuJoinAll starts the sessions and joins every participant (WebSocket
 // and welcome only).
-func sfuJoinAll(ctx context.Context, srv *Server, sc SFUScenario, api *webrtc.API, tally *sfuTally) ([]*sfuPeer, error) {
+func sfuJoinAll(ctx context.Context, srv *Server, sc SFUScenario, api *webrtc.API, tally *sfuTally, noAudio bool) ([]*sfuPeer, error) {
 	var all []*sfuPeer
 	for range sc.Sessions {
 		uuids := make([]string, sc.Size)
@@ -270,6 +274,7 @@ func sfuJoinAll(ctx context.Context, srv *Server, sc SFUScenario, api *webrtc.AP
 		byID := map[string]*sfuPeer{}
 		for i, p := range ws {
 			c := newSFUPeer(api, tally, p, i < sc.Pubs)
+			c.noAudio = noAudio
 			c.peers = byID
 			byID[p.ID] = c
 			all = append(all, c)

@@ -87,6 +87,7 @@ func (t *sfuTally) fail(err error) {
 // sfuPeer is one synthetic participant.
 type sfuPeer struct {
 	api     *webrtc.API
+	noAudio bool // publish the camera alone
 	tally   *sfuTally
 	ws      *Peer
 	publish bool
@@ -233,9 +234,12 @@ func (c *sfuPeer) startPublish() error {
 	if err != nil {
 		return err
 	}
-	at, err := pc.AddTransceiverFromTrack(audio, send)
-	if err != nil {
-		return err
+	sources := map[string]string{}
+	var at *webrtc.RTPTransceiver
+	if !c.noAudio {
+		if at, err = pc.AddTransceiverFromTrack(audio, send); err != nil {
+			return err
+		}
 	}
 	offer, err := pc.CreateOffer(nil)
 	if err != nil {
@@ -248,9 +252,12 @@ func (c *sfuPeer) startPublish() error {
 	gen := &vp8Gen{width: 1280, height: 720}
 	c.wg.Go(func() { c.readPublishRTCP(vt.Sender(), gen) })
 	c.wg.Go(func() { c.pumpVideo(video, gen) })
-	c.wg.Go(func() { c.pumpAudio(audio, at.Sender()) })
-	return c.send(map[string]any{"type": "sfu-offer", "pc": "pub", "sdp": sdpText,
-		"sources": map[string]string{vt.Mid(): "camera", at.Mid(): "mic"}})
+	sources[vt.Mid()] = "camera"
+	if at != nil {
+		c.wg.Go(func() { c.pumpAudio(audio, at.Sender()) })
+		sources[at.Mid()] = "mic"
+	}
+	return c.send(map[string]any{"type": "sfu-offer", "pc": "pub", "sdp": sdpText, "sources": sources})
 }
 
 func (c *sfuPeer) onPublishAnswer(m []byte) {
@@ -362,9 +369,9 @@ func (c *sfuPeer) pumpAudio(track *webrtc.TrackLocalStaticRTP, s *webrtc.RTPSend
 // connection for the first one and for a restart.
 func (c *sfuPeer) onSubscribeOffer(m []byte) {
 	var o struct {
-		PC      string          `json:"pc"`
-		SDP     string          `json:"sdp"`
-		Restart bool            `json:"restart"`
+		PC      string         `json:"pc"`
+		SDP     string         `json:"sdp"`
+		Restart bool           `json:"restart"`
 		Tracks  []sfuTrackInfo `json:"tracks"`
 	}
 	if err := json.Unmarshal(m, &o); err != nil || o.PC != "sub" {
@@ -471,17 +478,15 @@ func (c *sfuPeer) onTrack(pc *webrtc.PeerConnection, t *webrtc.TrackRemote, r *w
 			mid = tr.Mid()
 		}
 	}
-	c.mu.Lock()
-	info := c.infos[mid]
-	closed := c.closed
-	c.mu.Unlock()
-	if closed {
-		return
-	}
 	// Media became possible once both this participant and the
 	// publisher had started their media signaling.
+	c.mu.Lock()
+	defer c.mu.Unlock() // held across wg.Go, so close's Wait comes after it
+	if c.closed {
+		return
+	}
 	ref := c.start.Load()
-	if pub := c.peers[info.Peer]; pub != nil {
+	if pub := c.peers[c.infos[mid].Peer]; pub != nil {
 		ref = max(ref, pub.start.Load())
 	}
 	c.wg.Go(func() { c.read(t, ref) })
