@@ -255,9 +255,15 @@ func runWorkloads(ctx context.Context, env, base *Env, easy *Easy, cfg Config, r
 		step("W7", "rehabrtc", func() error { r, err := RehabW7(ctx, env, o); rep.Rehab.W7 = &r; return err })
 	}
 	if want("W8") {
-		step("W8", "rehabrtc", func() error { r, err := RehabW8(ctx, env, o); rep.Rehab.W8 = &r; return err })
-		if base != nil {
-			step("W8", "baseline", func() error { r, err := RehabW8(ctx, base, o); rep.Easy.W8 = &r; return err })
+		if base == nil {
+			step("W8", "rehabrtc", func() error { r, err := RehabW8(ctx, env, o); rep.Rehab.W8 = &r; return err })
+		} else {
+			// Scenario by scenario, the two binaries one after the other.
+			step("W8", "rehabrtc and baseline", func() error {
+				r, b, err := RehabW8Pair(ctx, env, base, o)
+				rep.Rehab.W8, rep.Easy.W8 = &r, &b
+				return err
+			})
 		}
 	}
 	if want("W9") {

@@ -112,14 +112,19 @@ type SFURun struct {
 	FirstMedia Dist `json:"join_to_first_media"`
 	// RSS after every join without media, then with every track
 	// subscribed and flowing; per subscribed track.
-	RSSJoinedkB    int64   `json:"rss_joined_kb"`
-	RSSMediakB     int64   `json:"rss_media_kb"`
-	RSSPerTrackkB  float64 `json:"rss_per_subscribed_track_kb"`
-	ServerThreads  int     `json:"server_threads"`
-	Goroutines     int     `json:"server_goroutines"`
-	SFUErrors      int     `json:"sfu_errors"`
-	FirstSFUError  string  `json:"first_sfu_error,omitempty"`
-	ReadyAfterSecs float64 `json:"ready_after_s"` // start of media → every subscription receiving
+	RSSJoinedkB   int64   `json:"rss_joined_kb"`
+	RSSMediakB    int64   `json:"rss_media_kb"`
+	RSSPerTrackkB float64 `json:"rss_per_subscribed_track_kb"`
+	ServerThreads int     `json:"server_threads"`
+	Goroutines    int     `json:"server_goroutines"`
+	// Datagrams the kernel dropped in the window because a socket's
+	// receive buffer was full: on the server's ICE UDP port, and on every
+	// other UDP socket of the machine (the clients').
+	ServerSockDrops int64   `json:"server_socket_drops"`
+	ClientSockDrops int64   `json:"client_socket_drops"`
+	SFUErrors       int     `json:"sfu_errors"`
+	FirstSFUError   string  `json:"first_sfu_error,omitempty"`
+	ReadyAfterSecs  float64 `json:"ready_after_s"` // start of media → every subscription receiving
 }
 
 // fanOut reports whether the run is a fan-out (Galène's 4.1–4.3 µs
@@ -143,6 +148,32 @@ func RehabW8(ctx context.Context, env *Env, o Options) (W8Result, error) {
 		res.Runs = append(res.Runs, r)
 	}
 	return res, nil
+}
+
+// RehabW8Pair runs every SFU scenario on env's binary, then on base's,
+// scenario by scenario, so that both see the machine as it is then.
+func RehabW8Pair(ctx context.Context, env, base *Env, o Options) (W8Result, W8Result, error) {
+	var res, bres W8Result
+	scs, err := ParseSFUScenarios(o.W8Scenarios)
+	if err != nil {
+		return res, bres, err
+	}
+	for _, sc := range scs {
+		for _, side := range []struct {
+			e   *Env
+			out *W8Result
+			who string
+		}{{env, &res, "rehabrtc"}, {base, &bres, "baseline"}} {
+			r, err := rehabSFU(ctx, side.e, o, sc)
+			if err != nil {
+				return res, bres, fmt.Errorf("%s %s: %w", side.who, sc, err)
+			}
+			env.Logf("W8 %s %s: %.0f pkt/s forwarded, %.2f server CPU-µs/pkt, p50/p99 %.2f/%.2f ms, loss %.3f %%",
+				side.who, sc, r.PktPerS, r.ServerUsPerPkt, r.Lat.P50, r.Lat.P99, r.LossPct)
+			side.out.Runs = append(side.out.Runs, r)
+		}
+	}
+	return res, bres, nil
 }
 
 // SFUMedia makes the server carry media through its SFU on fixed loopback
@@ -224,7 +255,7 @@ func rehabSFU(ctx context.Context, env *Env, o Options, sc SFUScenario) (SFURun,
 	if err != nil {
 		return run, err
 	}
-	self0, wall0 := SelfCPUTicks(), time.Now()
+	self0, wall0, socks0 := SelfCPUTicks(), time.Now(), udpSockets()
 	tally.win.from.Store(clock())
 	if err := sleepCtx(ctx, o.W8Duration); err != nil {
 		return run, err
@@ -236,6 +267,7 @@ func rehabSFU(ctx context.Context, env *Env, o Options, sc SFUScenario) (SFURun,
 		return run, err
 	}
 	self1 := SelfCPUTicks()
+	run.ServerSockDrops, run.ClientSockDrops = udpDrops(socks0, udpSockets(), udp)
 	// The window's last packets in flight, then the footprint with every
 	// track still subscribed and flowing.
 	if err := sleepCtx(ctx, 500*time.Millisecond); err != nil {
@@ -394,6 +426,8 @@ func (r *Report) rowsW8() {
 			{"join to first media p50", "ms", false, func(s SFURun) float64 { return s.FirstMedia.P50 }},
 			{"join to first media max", "ms", false, func(s SFURun) float64 { return s.FirstMedia.Max }},
 			{"loss", "%", false, func(s SFURun) float64 { return s.LossPct }},
+			{"datagrams dropped by full socket buffers: server", "", false, func(s SFURun) float64 { return float64(s.ServerSockDrops) }},
+			{"datagrams dropped by full socket buffers: clients", "", false, func(s SFURun) float64 { return float64(s.ClientSockDrops) }},
 			{"load tool CPU", "% of a core", false, func(s SFURun) float64 { return s.LoadCPUPct }},
 			{"load tool CPU per received packet", "µs", false, func(s SFURun) float64 { return s.LoadUsPerPkt }},
 		} {

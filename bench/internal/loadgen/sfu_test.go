@@ -129,3 +129,17 @@ func TestRTPStamp(t *testing.T) {
 		}
 	}
 }
+
+// TestUDPDrops splits the drops between two readings into the server's
+// port and the rest, ignoring sockets that came or went in between.
+func TestUDPDrops(t *testing.T) {
+	before := map[uint64]udpSock{1: {port: 5000, drops: 10}, 2: {port: 40000, drops: 3}, 3: {port: 40001, drops: 7}, 9: {port: 1, drops: 99}}
+	after := map[uint64]udpSock{1: {port: 5000, drops: 25}, 2: {port: 40000, drops: 3}, 3: {port: 40001, drops: 9}, 4: {port: 40002, drops: 50}}
+	srv, others := udpDrops(before, after, 5000)
+	if srv != 15 || others != 2 {
+		t.Errorf("drops %d on the server, %d elsewhere; want 15 and 2", srv, others)
+	}
+	if s := udpSockets(); s == nil {
+		t.Error("/proc/net/udp unreadable")
+	}
+}

@@ -6,6 +6,9 @@ package loadgen
 
 import (
 	"encoding/binary"
+	"os"
+	"strconv"
+	"strings"
 	"sync/atomic"
 )
 
@@ -103,4 +106,54 @@ func rtpStamp(pkt []byte) (t int64, ok bool) {
 		return 0, false
 	}
 	return int64(binary.BigEndian.Uint64(pkt[end-stampBytes : end])), true
+}
+
+// udpSock is one line of /proc/net/udp: the socket's local port and the
+// datagrams the kernel dropped on it (its receive buffer was full).
+type udpSock struct {
+	port  int
+	drops int64
+}
+
+// udpSockets reads /proc/net/udp, by socket inode.
+func udpSockets() map[uint64]udpSock {
+	b, err := os.ReadFile("/proc/net/udp")
+	if err != nil {
+		return nil
+	}
+	out := map[uint64]udpSock{}
+	lines := strings.Split(string(b), "\n")
+	for _, line := range lines[1:] {
+		f := strings.Fields(line)
+		if len(f) < 13 {
+			continue
+		}
+		_, portHex, ok := strings.Cut(f[1], ":")
+		port, err1 := strconv.ParseInt(portHex, 16, 32)
+		inode, err2 := strconv.ParseUint(f[9], 10, 64)
+		drops, err3 := strconv.ParseInt(f[len(f)-1], 10, 64)
+		if !ok || err1 != nil || err2 != nil || err3 != nil {
+			continue
+		}
+		out[inode] = udpSock{port: int(port), drops: drops}
+	}
+	return out
+}
+
+// udpDrops sums the drops between two readings of the sockets present in
+// both: on the socket bound to port (the server's ICE mux), and on every
+// other (the load tool's clients, and whatever else the machine runs).
+func udpDrops(before, after map[uint64]udpSock, port int) (onPort, others int64) {
+	for inode, a := range after {
+		b, ok := before[inode]
+		if !ok {
+			continue
+		}
+		if a.port == port {
+			onPort += a.drops - b.drops
+		} else {
+			others += a.drops - b.drops
+		}
+	}
+	return onPort, others
 }
