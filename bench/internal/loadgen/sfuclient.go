@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,6 +30,8 @@ import (
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
+	"github.com/pion/transport/v5"
+	"github.com/pion/transport/v5/stdnet"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -57,10 +60,33 @@ func sfuClientAPI() (*webrtc.API, error) {
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
+	std, err := stdnet.NewNet()
+	if err != nil {
+		return nil, err
+	}
+	se.SetNet(bufferedNet{std})
 	se.LoggerFactory = &logging.DefaultLoggerFactory{Writer: io.Discard, DefaultLogLevel: logging.LogLevelDisabled,
 		ScopeLevels: map[string]logging.LogLevel{}}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se),
 		webrtc.WithInterceptorRegistry(&interceptor.Registry{})), nil
+}
+
+// clientSocketBuffer is the receive buffer of each client UDP socket:
+// the tool's core is shared by every client, so a subscriber's socket
+// must hold its share of keyframe bursts while its reader waits, or the
+// loss measured would be the tool's.
+const clientSocketBuffer = 1 << 20
+
+// bufferedNet is pion's standard network with clientSocketBuffer on every
+// UDP socket ICE opens (best effort: capped by net.core.rmem_max).
+type bufferedNet struct{ *stdnet.Net }
+
+func (n bufferedNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UDPConn, error) {
+	c, err := n.Net.ListenUDP(network, laddr)
+	if uc, ok := c.(*net.UDPConn); ok && err == nil {
+		_ = uc.SetReadBuffer(clientSocketBuffer)
+	}
+	return c, err
 }
 
 // sfuTally is what every participant of one run adds to. Readers keep
