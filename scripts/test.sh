@@ -52,8 +52,8 @@ go test -race -count=1 -timeout 10m ./e2e/
 
 # The load generator is its own module (bench/go.mod), so the product's
 # ./... above does not run it: its tiny CI run is a step of its own.
-echo "== load generator (bench/: go test, TestQuickRun, TestQuickSoak and TestQuickCluster at tiny sizes)"
-(cd bench && go test -race -count=1 -timeout 5m ./...)
+echo "== load generator (bench/: go test, TestQuickRun, TestQuickSoak, TestQuickSFU and TestQuickCluster at tiny sizes)"
+(cd bench && go test -race -count=1 -timeout 8m ./...)
 
 echo "== fuzz (${FUZZTIME} each)"
 for target in $(grep -rl --include='*_test.go' '^func Fuzz' internal cmd | xargs -n1 dirname | sort -u); do
