@@ -330,4 +330,29 @@ func TestQuickSFU(t *testing.T) {
 	if !strings.Contains(stdout.String(), "| W8 | 1 × 4 (fan-out): server CPU per forwarded packet") {
 		t.Errorf("Markdown table missing W8:\n%s", stdout.String())
 	}
+
+	// Cameras in three simulcast layers, as pages publish them: every
+	// subscription receives media (which layer, and so the loss figure,
+	// depends on how far the server's allocator got on a loaded machine).
+	stdout.Reset()
+	stderr.Reset()
+	args = []string{"--quick", "--workloads", "W8", "--out", out, "--w8-scenarios", "1x3", "--w8-simulcast"}
+	if raceEnabled {
+		args = append(args, "--build-race")
+	}
+	err = run(ctx, args, &stdout, &stderr)
+	t.Log("\n" + stderr.String())
+	if err != nil {
+		t.Fatalf("rehabrtc-bench %s: %v\n%s", strings.Join(args, " "), err, stdout.String())
+	}
+	if b, err = os.ReadFile(out); err != nil {
+		t.Fatal(err)
+	}
+	rep = loadgen.Report{}
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if w := rep.Rehab.W8; w == nil || len(w.Runs) != 1 || !w.Runs[0].Simulcast || w.Runs[0].FirstMedia.N != 12 || w.Runs[0].Received == 0 || w.Runs[0].SFUErrors != 0 {
+		t.Errorf("simulcast run: %+v", w)
+	}
 }

@@ -69,6 +69,7 @@ type Options struct {
 	W8Duration  time.Duration `json:"w8_duration"`  // measured window per scenario
 	W8Warmup    time.Duration `json:"w8_warmup"`    // every subscription receiving → window
 	W8NoAudio   bool          `json:"w8_no_audio"`  // publish the camera alone (Galène's figures are video only)
+	W8Simulcast bool          `json:"w8_simulcast"` // publish the camera in three layers, as pages do
 }
 
 // DefaultOptions are the sizes of the issue; quick ones finish in well

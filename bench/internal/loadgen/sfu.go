@@ -89,6 +89,7 @@ type SFURun struct {
 	Pubs          int     `json:"publishers_per_session"`
 	Subscriptions int     `json:"subscriptions"` // (subscriber, track) pairs, video and audio
 	Audio         bool    `json:"audio"`         // each publisher also sends a mic
+	Simulcast     bool    `json:"simulcast"`     // cameras in three layers (the top one is forwarded)
 	Seconds       float64 `json:"seconds"`       // the measured window
 	// Packets published in the window, and what the subscribers should
 	// have received of them (each to every other participant).
@@ -206,6 +207,10 @@ func rehabSFU(ctx context.Context, env *Env, o Options, sc SFUScenario) (SFURun,
 		run.Subscriptions /= 2
 		run.Label += ", camera only"
 	}
+	if o.W8Simulcast {
+		run.Label += ", simulcast"
+	}
+	run.Simulcast = o.W8Simulcast
 	udp, err := freeUDPPort()
 	if err != nil {
 		return run, err
@@ -219,12 +224,12 @@ func rehabSFU(ctx context.Context, env *Env, o Options, sc SFUScenario) (SFURun,
 		return run, err
 	}
 	defer srv.Stop()
-	api, err := sfuClientAPI()
+	api, err := sfuClientAPI(o.W8Simulcast)
 	if err != nil {
 		return run, err
 	}
 	tally := &sfuTally{win: newMeasure()}
-	peers, err := sfuJoinAll(ctx, srv, sc, api, tally, o.W8NoAudio)
+	peers, err := sfuJoinAll(ctx, srv, sc, api, tally, o)
 	defer func() {
 		_ = parallel(context.Background(), len(peers), 8, func(i int) error { peers[i].close(); return nil })
 	}()
@@ -288,7 +293,7 @@ func rehabSFU(ctx context.Context, env *Env, o Options, sc SFUScenario) (SFURun,
 
 // sfuJoinAll starts the sessions and joins every participant (WebSocket
 // and welcome only).
-func sfuJoinAll(ctx context.Context, srv *Server, sc SFUScenario, api *webrtc.API, tally *sfuTally, noAudio bool) ([]*sfuPeer, error) {
+func sfuJoinAll(ctx context.Context, srv *Server, sc SFUScenario, api *webrtc.API, tally *sfuTally, o Options) ([]*sfuPeer, error) {
 	var all []*sfuPeer
 	for range sc.Sessions {
 		uuids := make([]string, sc.Size)
@@ -306,7 +311,7 @@ func sfuJoinAll(ctx context.Context, srv *Server, sc SFUScenario, api *webrtc.AP
 		byID := map[string]*sfuPeer{}
 		for i, p := range ws {
 			c := newSFUPeer(api, tally, p, i < sc.Pubs)
-			c.noAudio = noAudio
+			c.noAudio, c.simulcast = o.W8NoAudio, o.W8Simulcast
 			c.peers = byID
 			byID[p.ID] = c
 			all = append(all, c)

@@ -38,7 +38,7 @@ import (
 // sfuClientAPI is the pion API every synthetic participant shares: VP8 and
 // Opus as Chromium offers them, the audio-level extension the router reads
 // for active speakers, loopback ICE over UDP only, pion's logs dropped.
-func sfuClientAPI() (*webrtc.API, error) {
+func sfuClientAPI(simulcast bool) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	fb := []webrtc.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}, {Type: webrtc.TypeRTCPFBGoogREMB}}
 	if err := m.RegisterCodec(webrtc.RTPCodecParameters{
@@ -54,6 +54,11 @@ func sfuClientAPI() (*webrtc.API, error) {
 	}
 	if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.AudioLevelURI}, webrtc.RTPCodecTypeAudio); err != nil {
 		return nil, err
+	}
+	if simulcast { // mid and rid extensions: the server tells layers apart by rid
+		if err := webrtc.ConfigureSimulcastExtensionHeaders(m); err != nil {
+			return nil, err
+		}
 	}
 	se := webrtc.SettingEngine{}
 	se.SetIncludeLoopbackCandidate(true)
@@ -112,11 +117,12 @@ func (t *sfuTally) fail(err error) {
 
 // sfuPeer is one synthetic participant.
 type sfuPeer struct {
-	api     *webrtc.API
-	noAudio bool // publish the camera alone
-	tally   *sfuTally
-	ws      *Peer
-	publish bool
+	api       *webrtc.API
+	noAudio   bool // publish the camera alone
+	simulcast bool // publish the camera in three layers (q, h, f)
+	tally     *sfuTally
+	ws        *Peer
+	publish   bool
 	// peers maps the session's peer ids to their participants (the
 	// publisher of a received track); set before the loops start.
 	peers map[string]*sfuPeer
@@ -247,18 +253,36 @@ func (c *sfuPeer) startPublish() error {
 		return pc.Close()
 	}
 	stream := "bench-" + c.ws.ID
-	video, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "camera", stream)
-	if err != nil {
-		return err
+	layers := simulcastLayers[2:] // the full camera alone
+	if c.simulcast {
+		layers = simulcastLayers
+	}
+	videos := make([]*webrtc.TrackLocalStaticRTP, len(layers))
+	gens := make([]*vp8Gen, len(layers))
+	for i, l := range layers {
+		var opts []func(*webrtc.TrackLocalStaticRTP)
+		if c.simulcast {
+			opts = append(opts, webrtc.WithRTPStreamID(l.rid))
+		}
+		if videos[i], err = webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000},
+			"camera", stream, opts...); err != nil {
+			return err
+		}
+		gens[i] = &vp8Gen{width: l.width, height: l.height, deltaPackets: l.deltaPackets, keyPackets: l.keyPackets, packetBytes: l.packetBytes}
 	}
 	audio, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "mic", stream)
 	if err != nil {
 		return err
 	}
 	send := webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}
-	vt, err := pc.AddTransceiverFromTrack(video, send)
+	vt, err := pc.AddTransceiverFromTrack(videos[0], send)
 	if err != nil {
 		return err
+	}
+	for _, v := range videos[1:] {
+		if err := vt.Sender().AddEncoding(v); err != nil {
+			return err
+		}
 	}
 	sources := map[string]string{}
 	var at *webrtc.RTPTransceiver
@@ -275,9 +299,17 @@ func (c *sfuPeer) startPublish() error {
 	if err != nil {
 		return err
 	}
-	gen := &vp8Gen{width: 1280, height: 720}
-	c.wg.Go(func() { c.readPublishRTCP(vt.Sender(), gen) })
-	c.wg.Go(func() { c.pumpVideo(video, gen) })
+	for i, l := range layers {
+		rid := ""
+		if c.simulcast {
+			rid = l.rid
+		}
+		// Only the top layer reaches the subscribers here (they report a
+		// large estimate and ask no tile size): it alone is counted.
+		top := i == len(layers)-1
+		c.wg.Go(func() { c.readPublishRTCP(vt.Sender(), rid, gens[i]) })
+		c.wg.Go(func() { c.pumpVideo(videos[i], vt.Sender(), vt.Mid(), rid, gens[i], top) })
+	}
 	sources[vt.Mid()] = "camera"
 	if at != nil {
 		c.wg.Go(func() { c.pumpAudio(audio, at.Sender()) })
@@ -308,10 +340,16 @@ func (c *sfuPeer) onPublishAnswer(m []byte) {
 
 // readPublishRTCP answers the server's keyframe requests (PLI, FIR) with
 // a keyframe, as a browser's encoder does.
-func (c *sfuPeer) readPublishRTCP(s *webrtc.RTPSender, gen *vp8Gen) {
+func (c *sfuPeer) readPublishRTCP(s *webrtc.RTPSender, rid string, gen *vp8Gen) {
 	buf := make([]byte, 1500)
 	for {
-		n, _, err := s.Read(buf)
+		var n int
+		var err error
+		if rid == "" {
+			n, _, err = s.Read(buf)
+		} else {
+			n, _, err = s.ReadSimulcast(buf, rid)
+		}
 		if err != nil {
 			return
 		}
@@ -330,15 +368,32 @@ func (c *sfuPeer) readPublishRTCP(s *webrtc.RTPSender, gen *vp8Gen) {
 
 // pumpVideo sends 30 frames a second; a frame's packets leave about 1 ms
 // apart, as a browser's pacer sends them, so a keyframe is a 24 ms burst.
-func (c *sfuPeer) pumpVideo(track *webrtc.TrackLocalStaticRTP, gen *vp8Gen) {
+// A simulcast layer (rid set) carries the mid and rid extensions, as a
+// browser's do. Packets are counted as sent when count is set.
+func (c *sfuPeer) pumpVideo(track *webrtc.TrackLocalStaticRTP, s *webrtc.RTPSender, mid, rid string, gen *vp8Gen, count bool) {
 	tk := time.NewTicker(time.Second / 30)
 	defer tk.Stop()
 	pkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96}}
+	extSet := rid == ""
 	for {
 		select {
 		case <-c.stop:
 			return
 		case <-tk.C:
+		}
+		if !extSet { // the extensions' ids are known once the answer is in
+			var midID, ridID uint8
+			for _, h := range s.GetParameters().HeaderExtensions {
+				switch h.URI {
+				case sdp.SDESMidURI:
+					midID = uint8(h.ID)
+				case sdp.SDESRTPStreamIDURI:
+					ridID = uint8(h.ID)
+				}
+			}
+			if midID != 0 && ridID != 0 {
+				extSet = pkt.Header.SetExtension(midID, []byte(mid)) == nil && pkt.Header.SetExtension(ridID, []byte(rid)) == nil
+			}
 		}
 		payloads, _, seq, ts := gen.frame()
 		for i, p := range payloads {
@@ -352,7 +407,7 @@ func (c *sfuPeer) pumpVideo(track *webrtc.TrackLocalStaticRTP, gen *vp8Gen) {
 			now := clock()
 			putStamp(p, now)
 			pkt.SequenceNumber, pkt.Timestamp, pkt.Marker, pkt.Payload = seq+uint16(i), ts, i == len(payloads)-1, p
-			if track.WriteRTP(&pkt) == nil && c.tally.win.in(now) {
+			if track.WriteRTP(&pkt) == nil && count && c.tally.win.in(now) {
 				c.tally.sent.Add(1)
 			}
 		}

@@ -31,13 +31,16 @@ const (
 // frame; keyAsked is set by the RTCP reader.
 type vp8Gen struct {
 	width, height uint16
-	seq           uint16
-	ts            uint32
-	pid           uint16
-	frames        int
-	keyAsked      atomic.Bool
-	buf           [vp8KeyPackets][vp8PacketBytes]byte // reused payloads
-	out           [][]byte
+	// The layer's shape; zero values are the full camera's (4 packets a
+	// frame, 24 a keyframe, 1,100 bytes each).
+	deltaPackets, keyPackets, packetBytes int
+	seq                                   uint16
+	ts                                    uint32
+	pid                                   uint16
+	frames                                int
+	keyAsked                              atomic.Bool
+	buf                                   [vp8KeyPackets][vp8PacketBytes]byte // reused payloads
+	out                                   [][]byte
 }
 
 // frame returns the payloads of the next frame (valid until the next
@@ -45,14 +48,15 @@ type vp8Gen struct {
 // packet's sequence number.
 func (g *vp8Gen) frame() (payloads [][]byte, key bool, seq uint16, ts uint32) {
 	key = g.frames%vp8KeyEvery == 0 || g.keyAsked.Swap(false)
-	size := vp8DeltaBytes
+	n := cmpOr(g.deltaPackets, vp8DeltaBytes/vp8PacketBytes)
 	if key {
-		size = vp8KeyPackets * vp8PacketBytes
+		n = cmpOr(g.keyPackets, vp8KeyPackets)
 	}
-	n := size / vp8PacketBytes
+	n = min(n, vp8KeyPackets)
+	size := min(cmpOr(g.packetBytes, vp8PacketBytes), vp8PacketBytes)
 	payloads = g.out[:0]
 	for i := range n {
-		p := g.buf[i][:]
+		p := g.buf[i][:size]
 		// Payload descriptor: X, S on the first packet; I with a 15-bit
 		// picture id.
 		p[0], p[1], p[2], p[3] = 0x80, 0x80, byte(0x80|g.pid>>8), byte(g.pid)
@@ -77,6 +81,27 @@ func (g *vp8Gen) frame() (payloads [][]byte, key bool, seq uint16, ts uint32) {
 	g.pid = (g.pid + 1) & 0x7fff
 	g.frames++
 	return payloads, key, seq, ts
+}
+
+// simulcastLayers are the three layers a page publishes in SFU mode (rids
+// q, h, f, low to high, as sfutransport.js names them): f is the full
+// camera; h a quarter of its pixels at about 270 kbit/s; q a sixteenth at
+// about 100 kbit/s.
+var simulcastLayers = []struct {
+	rid                                   string
+	width, height                         uint16
+	deltaPackets, keyPackets, packetBytes int
+}{
+	{"q", 320, 180, 1, 2, 400},
+	{"h", 640, 360, 1, 6, 1100},
+	{"f", 1280, 720, 0, 0, 0},
+}
+
+func cmpOr(v, def int) int {
+	if v > 0 {
+		return v
+	}
+	return def
 }
 
 // putStamp writes t (ns on the run's clock) at the end of payload.
