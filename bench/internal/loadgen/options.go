@@ -88,7 +88,7 @@ func DefaultOptions(quick bool) Options {
 			W7ChurnEvery: 100 * time.Millisecond, W7ChatEvery: 2 * time.Second, W7FloodBurst: 300,
 			W7FloodPause: 500 * time.Millisecond, W7Sample: 500 * time.Millisecond,
 			W9Starts: 6, W9Joins: 6, W9Concurrent: 6, W9Pairs: 6, W9Duration: 500 * time.Millisecond, W9Idle: time.Second,
-			W9LeaseMS: 1500, W9Trials: 2, W9FailoverSessions: 2, W9Clients: 6,
+			W9LeaseMS: 3000, W9Trials: 2, W9FailoverSessions: 2, W9Clients: 6,
 			W8Scenarios: "1x5/1,1x3,2x3", W8Duration: time.Second, W8Warmup: 300 * time.Millisecond,
 		}
 	}
