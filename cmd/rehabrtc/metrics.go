@@ -34,6 +34,14 @@ func (s *server) metrics() http.Handler {
 	)
 	reg.MustRegister(s.turn.collectors()...)
 	reg.MustRegister(s.cl.collectors(s.mgr)...)
+	if e := s.media.Engine(); e != nil {
+		reg.MustRegister(
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "rehabrtc_sfu_nacks_total", Help: "Packets subscribers asked the SFU again (NACK)."},
+				func() float64 { return float64(e.Counters().NACKs) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "rehabrtc_sfu_resent_total", Help: "Packets the SFU resent from its packet cache after a NACK."},
+				func() float64 { return float64(e.Counters().Resent) }),
+		)
+	}
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
 

@@ -319,6 +319,8 @@ func (d *downTrack) resend(seq uint16) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.nacked++
+	c := d.sub.r.counters()
+	c.nacks.Add(1)
 	e := d.hist[seq&seqMask]
 	if !e.valid || e.out != seq || d.writer == nil || e.layer < 0 {
 		return
@@ -335,6 +337,7 @@ func (d *downTrack) resend(seq uint16) {
 		return
 	}
 	d.resent++
+	c.resent.Add(1)
 	var fi frameInfo
 	if d.up.isVP8 {
 		fi = vp8Info(d.rtxPkt.Payload)

@@ -40,9 +40,11 @@ type EngineConfig struct {
 // Engine holds what all routers of a process share: the configured pion
 // APIs. It owns no goroutine and no socket, so it needs no Close.
 type Engine struct {
-	pubAPI *webrtc.API // peer connections that receive a participant's media
-	subAPI *webrtc.API // peer connections that send media to a participant
-	log    *slog.Logger
+	pubAPI   *webrtc.API // peer connections that receive a participant's media
+	subAPI   *webrtc.API // peer connections that send media to a participant
+	log      *slog.Logger
+	links    *linkWatch // receiver reports per peer connection, for sfu-stats
+	counters counters
 }
 
 // ICE timings: a peer whose network vanished is declared failed after
@@ -88,15 +90,16 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	se.SetICETimeouts(min(iceDisconnected, failed/2), failed, min(iceKeepalive, failed/4))
 	se.SetLite(false)
 
-	pub, err := newAPI(se, true)
+	links := newLinkWatch()
+	pub, err := newAPI(se, true, links)
 	if err != nil {
 		return nil, fmt.Errorf("sfu: publisher API: %w", err)
 	}
-	sub, err := newAPI(se, false)
+	sub, err := newAPI(se, false, links)
 	if err != nil {
 		return nil, fmt.Errorf("sfu: subscriber API: %w", err)
 	}
-	return &Engine{pubAPI: pub, subAPI: sub, log: cfg.Logger}, nil
+	return &Engine{pubAPI: pub, subAPI: sub, log: cfg.Logger, links: links}, nil
 }
 
 // Codecs the server forwards. No RTX: retransmissions travel on the media
@@ -113,7 +116,7 @@ var (
 	}
 )
 
-func newAPI(se webrtc.SettingEngine, publish bool) (*webrtc.API, error) {
+func newAPI(se webrtc.SettingEngine, publish bool, links *linkWatch) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	videoFB := []webrtc.RTCPFeedback{
 		{Type: "nack"}, {Type: "nack", Parameter: "pli"}, {Type: "ccm", Parameter: "fir"},
@@ -136,6 +139,8 @@ func newAPI(se webrtc.SettingEngine, publish bool) (*webrtc.API, error) {
 		return nil, err
 	}
 	ir := &interceptor.Registry{}
+	// First, so that it sees the reports the interceptors below write.
+	ir.Add(links)
 	// Sender and receiver reports both ways.
 	rr, err := report.NewReceiverInterceptor()
 	if err != nil {

@@ -168,6 +168,7 @@ type client struct {
 	tracks   []TrackInfo // of the last subscribe offer
 	speakers [][]string
 	errs     []Message
+	stats    []Message // sfu-stats
 	pubRTCP  []rtcp.Packet
 	// onPacket, when set before join, replaces recording: each received
 	// packet's raw bytes go to it (benchmarks).
@@ -286,6 +287,10 @@ func (c *client) handle(m Message) {
 	case m.Type == TypeError:
 		c.mu.Lock()
 		c.errs = append(c.errs, m)
+		c.mu.Unlock()
+	case m.Type == TypeStats:
+		c.mu.Lock()
+		c.stats = append(c.stats, m)
 		c.mu.Unlock()
 	default:
 		c.errorf("%s: unexpected message %+v", c.id, m)
@@ -477,7 +482,8 @@ type vp8Source struct {
 	height    uint16
 	frameSize int
 	keyEvery  int
-	temporal  bool // VP8 temporal layers 0,2,1,2…
+	temporal  bool   // VP8 temporal layers 0,2,1,2…
+	holeEvery uint16 // > 0: every holeEvery-th sequence number is never sent (lost on the way)
 
 	seq      uint16
 	ts       uint32
@@ -526,6 +532,9 @@ func (s *vp8Source) next() []*rtp.Packet {
 		pkts = append(pkts, &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96,
 			SequenceNumber: s.seq, Timestamp: s.ts, Marker: end == len(body)}, Payload: payload})
 		s.seq++
+		if s.holeEvery > 0 && s.seq%s.holeEvery == 0 {
+			s.seq++
+		}
 	}
 	s.frame++
 	s.sent.Add(1)

@@ -15,6 +15,7 @@ const (
 	// TypeAnswer (pc "pub"); its SDP carries its candidates (no trickle).
 	TypeSpeakers = "sfu-speakers" // the active speakers changed
 	TypeError    = "sfu-error"    // something the page asked for was refused, or a limit was hit
+	TypeStats    = "sfu-stats"    // every 2 s: the page's link and each publisher's, as the server sees them
 )
 
 // The two peer connections of a participant.
@@ -49,6 +50,11 @@ type Message struct {
 	Height *int   `json:"height,omitempty"`
 	// Speakers (TypeSpeakers): peer ids, loudest first; empty when silent.
 	Speakers []string `json:"speakers,omitempty"`
+	// Down and Up (TypeStats): the receiving page's subscribe link, and
+	// every publisher's publish link by peer id (the page's own included),
+	// as the server measures them.
+	Down *LinkStats           `json:"down,omitempty"`
+	Up   map[string]LinkStats `json:"up,omitempty"`
 	// Code and Text (TypeError): a stable code and a user-safe sentence.
 	Code string `json:"code,omitempty"`
 	Text string `json:"message,omitempty"`

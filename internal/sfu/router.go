@@ -64,6 +64,8 @@ type Router struct {
 	tracks   map[string]*upTrack
 	speakers []string
 
+	statBytes map[*downTrack]uint64 // bytes sent at the last sfu-stats; the tick's own
+
 	goMu     sync.Mutex // guards goClosed; see goOwned
 	goClosed bool
 	wg       sync.WaitGroup
@@ -240,6 +242,7 @@ func (r *Router) loop() {
 	t := time.NewTicker(tick)
 	defer t.Stop()
 	last := time.Now()
+	lastStats := last
 	var n int
 	for {
 		select {
@@ -262,6 +265,10 @@ func (r *Router) loop() {
 				for _, p := range peers {
 					p.capPublisher(r.cfg.MaxPublisherBitrate)
 				}
+			}
+			if n%statsEvery == 0 {
+				r.sendStats(peers, ups, now, now.Sub(lastStats))
+				lastStats = now
 			}
 		}
 	}

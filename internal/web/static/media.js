@@ -32,6 +32,17 @@ export const SLOTS = [
  *   ('' until a pair is selected)
  * @property {string} relayProtocol how this side reaches its TURN server when relayed: 'udp', 'tcp'
  *   or 'tls' ('' otherwise)
+ * @property {{up: LinkStats|null, down: LinkStats|null}} [server] on the SFU: the peer's publish link and
+ *   ours as the server measures them (sfu-stats, docs/protocol.md)
+ */
+
+/**
+ * One link to the SFU as the server sees it (sfu-stats).
+ * @typedef {object} LinkStats
+ * @property {number} loss fraction lost in the last report interval, 0..1, before retransmission
+ * @property {number} rtt_ms round trip server ↔ page (0 = unknown)
+ * @property {number} kbps
+ * @property {number} [estimate_kbps] @property {number} [nacks] @property {number} [resent]
  */
 
 /**

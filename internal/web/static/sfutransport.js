@@ -9,6 +9,7 @@ import { SLOTS } from './media.js';
 
 /** @typedef {import('./media.js').StreamName} StreamName */
 /** @typedef {import('./media.js').PeerStats} PeerStats */
+/** @typedef {import('./media.js').LinkStats} LinkStats */
 /** @typedef {{mid: string, id: string, peer: string, kind: 'audio'|'video', source: string}} TrackInfo */
 
 /**
@@ -60,6 +61,8 @@ export class SfuTransport {
     this.queue = Promise.resolve();
     this.publishing = false;
     this.last = { at: 0, bytes: 0, lost: 0, received: 0 };
+    /** The server's last sfu-stats. @type {{at: number, down: LinkStats|null, up: Record<string, LinkStats>}|null} */
+    this.server = null;
   }
 
   /**
@@ -171,6 +174,15 @@ export class SfuTransport {
       case 'sfu-speakers':
         this.h.onSpeakers?.(Array.isArray(msg.speakers) ? msg.speakers.filter((/** @type {any} */ s) => typeof s === 'string') : []);
         break;
+      case 'sfu-stats':
+        this.server = { at: Date.now(), down: linkStats(msg.down), up: {} };
+        if (msg.up && typeof msg.up === 'object') {
+          for (const [id, l] of Object.entries(msg.up)) {
+            const v = linkStats(l);
+            if (v) this.server.up[id] = v;
+          }
+        }
+        break;
       case 'sfu-error':
         console.warn('sfu refused:', msg.code, msg.message);
         this.h.onError?.(String(msg.code || ''), String(msg.message || ''));
@@ -264,6 +276,7 @@ export class SfuTransport {
   }
 
   closeAll() {
+    this.server = null;
     this.pub?.close();
     this.sub?.close();
     this.pub = this.sub = null;
@@ -328,18 +341,37 @@ export class SfuTransport {
       kbps = Math.round(((bytes - this.last.bytes) * 8) / dt / 1000);
     }
     this.last = { at: now, bytes, lost, received };
-    for (const s of Object.values(out)) {
-      s.rtt = rtt;
-      s.loss = loss;
+    // What the server measures (sfu-stats, every 2 s): the publisher's link to it and ours from it.
+    const srv = this.server && now - this.server.at < 6000 ? this.server : null;
+    for (const [id, s] of Object.entries(out)) {
+      const up = srv?.up[id] || null;
+      const down = srv?.down || null;
+      s.loss = Math.max(loss, up?.loss || 0, down?.loss || 0);
+      s.rtt = Math.max(rtt, down?.rtt_ms || 0) + (up?.rtt_ms || 0); // publisher → server → us
       s.kbpsIn = kbps;
       s.route = route;
       s.relayProtocol = relayProtocol;
+      if (srv) s.server = { up, down };
       if (s.state === 'connected') {
-        if (loss > 0.1 || rtt > 600) s.quality = 'poor';
-        else if (loss > 0.03 || rtt > 300) s.quality = 'fair';
+        if (s.loss > 0.1 || s.rtt > 600) s.quality = 'poor';
+        else if (s.loss > 0.03 || s.rtt > 300) s.quality = 'fair';
         else s.quality = 'good';
       }
     }
     return out;
   }
+}
+
+/**
+ * A link of sfu-stats, checked: numbers only, loss within 0..1.
+ * @param {any} l @returns {LinkStats|null}
+ */
+function linkStats(l) {
+  if (!l || typeof l !== 'object') return null;
+  /** @param {any} v */
+  const num = (v) => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : 0);
+  return {
+    loss: Math.min(1, num(l.loss)), rtt_ms: num(l.rtt_ms), kbps: num(l.kbps),
+    estimate_kbps: num(l.estimate_kbps), nacks: num(l.nacks), resent: num(l.resent),
+  };
 }

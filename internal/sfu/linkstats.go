@@ -1,0 +1,310 @@
+package sfu
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/interceptor"
+	"github.com/pion/rtcp"
+	"github.com/pion/webrtc/v4"
+)
+
+// LinkStats is one page's link to the server as the server sees it, for
+// the page's connection-quality indicator (sfu-stats, docs/protocol.md).
+type LinkStats struct {
+	// Loss is the fraction of packets lost on the link in the last report
+	// interval (about a second), 0–1: for a publish link, what the server
+	// did not receive from the page; for a subscribe link, what the page
+	// reports it did not receive from the server (before retransmission).
+	Loss  float64 `json:"loss"`
+	RTTms int     `json:"rtt_ms"` // round trip server ↔ page; 0: not known yet
+	Kbps  int     `json:"kbps"`   // media rate on the link
+	// Subscribe links only: the server's estimate of what the page can
+	// receive, and the packets it asked again (NACK) and got from the
+	// server's cache, since it joined.
+	EstimateKbps int    `json:"estimate_kbps,omitempty"`
+	NACKs        uint64 `json:"nacks,omitempty"`
+	Resent       uint64 `json:"resent,omitempty"`
+}
+
+// statsEvery is how often each page is sent its sfu-stats, in router
+// ticks (2 s): the pages poll their own indicator at the same pace.
+const statsEvery = 8
+
+// sampleMaxAge is how long a receiver report's figures hold: reports come
+// every second, so older ones describe a link that went quiet.
+const sampleMaxAge = 5 * time.Second
+
+// Counters are the engine's totals since it was built (metrics).
+type Counters struct {
+	NACKs  uint64 // packets subscribers asked again
+	Resent uint64 // of which answered from a packet cache
+}
+
+// counters are the atomic Counters of an engine.
+type counters struct{ nacks, resent atomic.Uint64 }
+
+// Counters returns the engine's totals.
+func (e *Engine) Counters() Counters {
+	return Counters{NACKs: e.counters.nacks.Load(), Resent: e.counters.resent.Load()}
+}
+
+// linkWatch is an interceptor factory that reads, per peer connection,
+// the receiver reports passing through it: those the server sends a
+// publisher (how much of its media the server lost) and those a
+// subscriber sends the server (how much the page lost, and the round
+// trip). It sees RTCP only, never an RTP packet, so the forwarding path
+// pays nothing for it. It must come first in the registry, so that the
+// writer it wraps carries the report interceptor's reports.
+type linkWatch struct {
+	mu    sync.Mutex
+	byID  map[string]*linkReports // by peer connection id
+	clock func() time.Time
+}
+
+func newLinkWatch() *linkWatch {
+	return &linkWatch{byID: map[string]*linkReports{}, clock: time.Now}
+}
+
+// NewInterceptor implements interceptor.Factory; id is the peer
+// connection's id (webrtc.PeerConnection.ID).
+func (w *linkWatch) NewInterceptor(id string) (interceptor.Interceptor, error) {
+	r := &linkReports{id: id, w: w, loss: map[uint32]lossSample{}}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if _, taken := w.byID[id]; !taken { // ids are unique by time; a clash only loses figures
+		w.byID[id] = r
+	}
+	return r, nil
+}
+
+// of returns the reports of pc, or nil.
+func (w *linkWatch) of(pc *webrtc.PeerConnection) *linkReports {
+	if pc == nil {
+		return nil
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.byID[pc.ID()]
+}
+
+type lossSample struct {
+	fraction uint8
+	at       time.Time
+}
+
+// linkReports is one peer connection's view of its receiver reports.
+type linkReports struct {
+	interceptor.NoOp
+	id string
+	w  *linkWatch
+
+	mu    sync.Mutex
+	loss  map[uint32]lossSample // by media SSRC
+	rtt   time.Duration
+	rttAt time.Time
+}
+
+// BindRTCPWriter watches the reports the server sends (publish side).
+func (r *linkReports) BindRTCPWriter(next interceptor.RTCPWriter) interceptor.RTCPWriter {
+	return interceptor.RTCPWriterFunc(func(pkts []rtcp.Packet, a interceptor.Attributes) (int, error) {
+		r.take(pkts, false)
+		return next.Write(pkts, a)
+	})
+}
+
+// BindRTCPReader watches the reports a page sends (subscribe side). The
+// parse is cached in the attributes, where pion's own reader finds it.
+func (r *linkReports) BindRTCPReader(next interceptor.RTCPReader) interceptor.RTCPReader {
+	return interceptor.RTCPReaderFunc(func(b []byte, a interceptor.Attributes) (int, interceptor.Attributes, error) {
+		n, a, err := next.Read(b, a)
+		if err != nil {
+			return n, a, err
+		}
+		if a == nil {
+			a = interceptor.Attributes{}
+		}
+		if pkts, perr := a.GetRTCPPackets(b[:n]); perr == nil {
+			r.take(pkts, true)
+		}
+		return n, a, err
+	})
+}
+
+// take records the loss of every report block, and with incoming ones the
+// round trip (RFC 3550 6.4.1: now − LSR − DLSR, in 1/65536 s).
+func (r *linkReports) take(pkts []rtcp.Packet, incoming bool) {
+	now := r.w.clock()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, p := range pkts {
+		rr, ok := p.(*rtcp.ReceiverReport)
+		if !ok {
+			continue
+		}
+		for _, b := range rr.Reports {
+			r.loss[b.SSRC] = lossSample{fraction: b.FractionLost, at: now}
+			if !incoming || b.LastSenderReport == 0 {
+				continue
+			}
+			d := ntpMiddle(now) - b.LastSenderReport - b.Delay
+			if rtt := time.Duration(d) * time.Second / 65536; rtt < 10*time.Second {
+				r.rtt, r.rttAt = rtt, now
+			}
+		}
+	}
+}
+
+// summary is the highest recent loss over the connection's streams (0–1)
+// and the last round trip (0 when none is recent).
+func (r *linkReports) summary() (loss float64, rtt time.Duration) {
+	if r == nil {
+		return 0, 0
+	}
+	now := r.w.clock()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var worst uint8
+	for ssrc, s := range r.loss {
+		if now.Sub(s.at) > sampleMaxAge {
+			delete(r.loss, ssrc) // a stream that ended, or a layer the page stopped
+			continue
+		}
+		worst = max(worst, s.fraction)
+	}
+	if now.Sub(r.rttAt) <= sampleMaxAge {
+		rtt = r.rtt
+	}
+	return float64(worst) / 256, rtt
+}
+
+// Close forgets the connection.
+func (r *linkReports) Close() error {
+	r.w.mu.Lock()
+	defer r.w.mu.Unlock()
+	if r.w.byID[r.id] == r {
+		delete(r.w.byID, r.id)
+	}
+	return nil
+}
+
+// ntpMiddle is the middle 32 bits of t as an NTP timestamp, the unit of
+// LSR in receiver reports.
+func ntpMiddle(t time.Time) uint32 {
+	const ntpEpochOffset = 2_208_988_800 // seconds from 1900 to 1970
+	secs := uint64(t.Unix()) + ntpEpochOffset
+	frac := uint64(t.Nanosecond()) << 32 / 1_000_000_000
+	return uint32((secs<<32 | frac) >> 16)
+}
+
+// iceRTT is the round trip of pc's candidate pair in use, from ICE's own
+// checks (0 when not known): a publish connection carries no reports that
+// give the server a round trip. The nominated pair wins; a controlled
+// agent may not flag it, so otherwise the pair with the latest answer.
+func iceRTT(pc *webrtc.PeerConnection) time.Duration {
+	if pc == nil {
+		return 0
+	}
+	var best webrtc.ICECandidatePairStats
+	for _, s := range pc.GetStats() {
+		p, ok := s.(webrtc.ICECandidatePairStats)
+		if !ok || p.CurrentRoundTripTime <= 0 {
+			continue
+		}
+		if p.Nominated && !best.Nominated || p.Nominated == best.Nominated && p.LastResponseTimestamp > best.LastResponseTimestamp {
+			best = p
+		}
+	}
+	return time.Duration(best.CurrentRoundTripTime * float64(time.Second))
+}
+
+// counters is where the router counts for its engine (a router built
+// without an engine, in benchmarks, counts for nobody).
+func (r *Router) counters() *counters {
+	if r.e == nil {
+		return &counters{}
+	}
+	return &r.e.counters
+}
+
+// sendStats tells every page on the server how the server sees its link
+// and every publisher's: called from the router's tick every statsEvery
+// ticks, which also owns the layers' rates it reads.
+func (r *Router) sendStats(peers []*participant, ups []*upTrack, now time.Time, dt time.Duration) {
+	up := map[string]LinkStats{}
+	rates := map[*participant]float64{}
+	for _, u := range ups {
+		for _, l := range u.layers {
+			if l != nil {
+				for _, v := range l.rate {
+					rates[u.publisher] += v
+				}
+			}
+		}
+	}
+	for _, p := range peers {
+		p.mu.Lock()
+		pub := p.pub
+		p.mu.Unlock()
+		if pub == nil {
+			continue
+		}
+		loss, _ := r.e.links.of(pub).summary()
+		up[p.id] = LinkStats{Loss: loss, RTTms: int(iceRTT(pub).Milliseconds()), Kbps: int(rates[p] / 1000)}
+	}
+	prev := r.statBytes
+	r.statBytes = map[*downTrack]uint64{}
+	for _, p := range peers {
+		down, ok := r.downStats(p, prev, now, dt)
+		if !ok {
+			continue
+		}
+		p.mu.Lock()
+		if !p.closed {
+			p.signal(Message{Type: TypeStats, Down: &down, Up: up})
+		}
+		p.mu.Unlock()
+	}
+}
+
+// downStats is p's subscribe link; ok is false when p has neither a
+// subscribe nor a publish connection (a page on mesh).
+func (r *Router) downStats(p *participant, prev map[*downTrack]uint64, now time.Time, dt time.Duration) (LinkStats, bool) {
+	p.mu.Lock()
+	sub, pub := p.sub, p.pub
+	downs := make([]*downTrack, 0, len(p.down))
+	for _, d := range p.down {
+		downs = append(downs, d)
+	}
+	p.mu.Unlock()
+	if sub == nil && pub == nil {
+		return LinkStats{}, false
+	}
+	var s LinkStats
+	var sent uint64
+	for _, d := range downs {
+		d.mu.Lock()
+		b := d.bytes
+		s.NACKs += d.nacked
+		s.Resent += d.resent
+		d.mu.Unlock()
+		if last, ok := prev[d]; ok && b >= last {
+			sent += b - last
+		}
+		r.statBytes[d] = b
+	}
+	if dt > 0 {
+		s.Kbps = int(float64(sent) * 8 / dt.Seconds() / 1000)
+	}
+	if sub != nil {
+		var rtt time.Duration
+		s.Loss, rtt = r.e.links.of(sub).summary()
+		if rtt == 0 {
+			rtt = iceRTT(sub)
+		}
+		s.RTTms = int(rtt.Milliseconds())
+		s.EstimateKbps = int(p.bwe.estimate(now) / 1000)
+	}
+	return s, true
+}
