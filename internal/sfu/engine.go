@@ -102,6 +102,10 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	return &Engine{pubAPI: pub, subAPI: sub, log: cfg.Logger, links: links}, nil
 }
 
+// maxNACKsPerPacket is how often the server asks a publisher again for
+// one lost packet (libwebrtc gives up after 10).
+const maxNACKsPerPacket = 5
+
 // Codecs the server forwards. No RTX: retransmissions travel on the media
 // SSRC, so one packet cache keyed by sequence number answers them.
 var (
@@ -163,7 +167,10 @@ func newAPI(se webrtc.SettingEngine, publish bool, links *linkWatch) (*webrtc.AP
 		// NACKs towards publishers for what the server lost on the way in.
 		// Subscribers' NACKs are answered by the router from its own cache,
 		// so no NACK responder (it would copy every packet per subscriber).
-		gen, err := nack.NewGeneratorInterceptor()
+		// A packet gone for good (the publisher no longer has it) is asked
+		// for a few times, not every 100 ms for as long as it stays in the
+		// receive log (about 5 s of video).
+		gen, err := nack.NewGeneratorInterceptor(nack.GeneratorMaxNacksPerPacket(maxNACKsPerPacket))
 		if err != nil {
 			return nil, err
 		}

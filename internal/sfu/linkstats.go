@@ -13,10 +13,12 @@ import (
 // LinkStats is one page's link to the server as the server sees it, for
 // the page's connection-quality indicator (sfu-stats, docs/protocol.md).
 type LinkStats struct {
-	// Loss is the fraction of packets lost on the link in the last report
-	// interval (about a second), 0–1: for a publish link, what the server
-	// did not receive from the page; for a subscribe link, what the page
-	// reports it did not receive from the server (before retransmission).
+	// Loss is the fraction of packets the link lost, 0–1, before
+	// retransmission repaired them: the packets retransmitted after a NACK
+	// over those that came in the last 2 s, or the last receiver report's
+	// fraction lost (what stayed lost), whichever is more. Publish link:
+	// what the server did not receive from the page; subscribe link: what
+	// the page did not receive from the server.
 	Loss  float64 `json:"loss"`
 	RTTms int     `json:"rtt_ms"` // round trip server ↔ page; 0: not known yet
 	Kbps  int     `json:"kbps"`   // media rate on the link
@@ -100,11 +102,17 @@ type linkReports struct {
 	id string
 	w  *linkWatch
 
-	mu    sync.Mutex
-	loss  map[uint32]lossSample // by media SSRC
-	rtt   time.Duration
-	rttAt time.Time
+	mu     sync.Mutex
+	loss   map[uint32]lossSample // by media SSRC
+	rtt    time.Duration
+	rttAt  time.Time
+	nacked uint64                       // distinct packets the server asked again (publish side), since the start
+	asked  map[uint32]*[nackRing]uint32 // by SSRC: recently asked seqs (+1), to count each once
 }
+
+// nackRing is how many recent sequence numbers per stream are remembered
+// to count a packet asked again several times once.
+const nackRing = 1024
 
 // BindRTCPWriter watches the reports the server sends (publish side).
 func (r *linkReports) BindRTCPWriter(next interceptor.RTCPWriter) interceptor.RTCPWriter {
@@ -139,6 +147,10 @@ func (r *linkReports) take(pkts []rtcp.Packet, incoming bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, p := range pkts {
+		if n, ok := p.(*rtcp.TransportLayerNack); ok && !incoming {
+			r.countNACK(n)
+			continue
+		}
 		rr, ok := p.(*rtcp.ReceiverReport)
 		if !ok {
 			continue
@@ -177,6 +189,38 @@ func (r *linkReports) summary() (loss float64, rtt time.Duration) {
 		rtt = r.rtt
 	}
 	return float64(worst) / 256, rtt
+}
+
+// countNACK counts the packets of a NACK the server sends, each once.
+// Called with r.mu held.
+func (r *linkReports) countNACK(n *rtcp.TransportLayerNack) {
+	if r.asked == nil {
+		r.asked = map[uint32]*[nackRing]uint32{}
+	}
+	ring := r.asked[n.MediaSSRC]
+	if ring == nil {
+		ring = &[nackRing]uint32{}
+		r.asked[n.MediaSSRC] = ring
+	}
+	for _, pair := range n.Nacks {
+		for _, seq := range pair.PacketList() {
+			if ring[seq%nackRing] != uint32(seq)+1 {
+				ring[seq%nackRing] = uint32(seq) + 1
+				r.nacked++
+			}
+		}
+	}
+}
+
+// nacks is how many distinct packets the server asked again on this
+// connection.
+func (r *linkReports) nacks() uint64 {
+	if r == nil {
+		return 0
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.nacked
 }
 
 // Close forgets the connection.
@@ -228,21 +272,44 @@ func (r *Router) counters() *counters {
 	return &r.e.counters
 }
 
+// statCounts are a link's counters at the last sfu-stats, to take
+// differences over the interval: bytes and packets that went over it,
+// and repaired, the packets lost on it that a retransmission replaced
+// (publish side: distinct packets the server asked again; subscribe side:
+// packets the server resent. A subscriber's NACKs for packets lost before
+// the server are not its link's: the server never sent those).
+type statCounts struct{ bytes, packets, repaired uint64 }
+
+// repairLoss is the share of repaired packets among those that came:
+// what a link lost before retransmission repaired it. Receiver reports
+// count a retransmitted packet as received, so on a link that NACK
+// repairs they show only what stayed lost.
+func repairLoss(now, prev statCounts) float64 {
+	if now.packets <= prev.packets || now.repaired < prev.repaired {
+		return 0
+	}
+	return min(1, float64(now.repaired-prev.repaired)/float64(now.packets-prev.packets))
+}
+
 // sendStats tells every page on the server how the server sees its link
 // and every publisher's: called from the router's tick every statsEvery
 // ticks, which also owns the layers' rates it reads.
 func (r *Router) sendStats(peers []*participant, ups []*upTrack, now time.Time, dt time.Duration) {
 	up := map[string]LinkStats{}
 	rates := map[*participant]float64{}
+	packets := map[*participant]uint64{}
 	for _, u := range ups {
 		for _, l := range u.layers {
 			if l != nil {
 				for _, v := range l.rate {
 					rates[u.publisher] += v
 				}
+				packets[u.publisher] += l.packets.Load()
 			}
 		}
 	}
+	prevUp := r.statUp
+	r.statUp = map[*participant]statCounts{}
 	for _, p := range peers {
 		p.mu.Lock()
 		pub := p.pub
@@ -250,11 +317,17 @@ func (r *Router) sendStats(peers []*participant, ups []*upTrack, now time.Time, 
 		if pub == nil {
 			continue
 		}
-		loss, _ := r.e.links.of(pub).summary()
+		reports := r.e.links.of(pub)
+		loss, _ := reports.summary()
+		c := statCounts{packets: packets[p], repaired: reports.nacks()}
+		r.statUp[p] = c
+		if last, ok := prevUp[p]; ok {
+			loss = max(loss, repairLoss(c, last))
+		}
 		up[p.id] = LinkStats{Loss: loss, RTTms: int(iceRTT(pub).Milliseconds()), Kbps: int(rates[p] / 1000)}
 	}
-	prev := r.statBytes
-	r.statBytes = map[*downTrack]uint64{}
+	prev := r.statDown
+	r.statDown = map[*downTrack]statCounts{}
 	for _, p := range peers {
 		down, ok := r.downStats(p, prev, now, dt)
 		if !ok {
@@ -270,7 +343,7 @@ func (r *Router) sendStats(peers []*participant, ups []*upTrack, now time.Time, 
 
 // downStats is p's subscribe link; ok is false when p has neither a
 // subscribe nor a publish connection (a page on mesh).
-func (r *Router) downStats(p *participant, prev map[*downTrack]uint64, now time.Time, dt time.Duration) (LinkStats, bool) {
+func (r *Router) downStats(p *participant, prev map[*downTrack]statCounts, now time.Time, dt time.Duration) (LinkStats, bool) {
 	p.mu.Lock()
 	sub, pub := p.sub, p.pub
 	downs := make([]*downTrack, 0, len(p.down))
@@ -282,24 +355,26 @@ func (r *Router) downStats(p *participant, prev map[*downTrack]uint64, now time.
 		return LinkStats{}, false
 	}
 	var s LinkStats
-	var sent uint64
+	var sum, sumPrev statCounts
 	for _, d := range downs {
 		d.mu.Lock()
-		b := d.bytes
+		c := statCounts{bytes: d.bytes, packets: d.packets, repaired: d.resent}
 		s.NACKs += d.nacked
 		s.Resent += d.resent
 		d.mu.Unlock()
-		if last, ok := prev[d]; ok && b >= last {
-			sent += b - last
+		r.statDown[d] = c
+		if last, ok := prev[d]; ok { // tracks new in this interval count from the next
+			sum.bytes, sum.packets, sum.repaired = sum.bytes+c.bytes, sum.packets+c.packets, sum.repaired+c.repaired
+			sumPrev.bytes, sumPrev.packets, sumPrev.repaired = sumPrev.bytes+last.bytes, sumPrev.packets+last.packets, sumPrev.repaired+last.repaired
 		}
-		r.statBytes[d] = b
 	}
-	if dt > 0 {
-		s.Kbps = int(float64(sent) * 8 / dt.Seconds() / 1000)
+	if dt > 0 && sum.bytes >= sumPrev.bytes {
+		s.Kbps = int(float64(sum.bytes-sumPrev.bytes) * 8 / dt.Seconds() / 1000)
 	}
 	if sub != nil {
 		var rtt time.Duration
 		s.Loss, rtt = r.e.links.of(sub).summary()
+		s.Loss = max(s.Loss, repairLoss(sum, sumPrev))
 		if rtt == 0 {
 			rtt = iceRTT(sub)
 		}

@@ -64,7 +64,9 @@ type Router struct {
 	tracks   map[string]*upTrack
 	speakers []string
 
-	statBytes map[*downTrack]uint64 // bytes sent at the last sfu-stats; the tick's own
+	// Counters at the last sfu-stats, owned by the tick.
+	statDown map[*downTrack]statCounts
+	statUp   map[*participant]statCounts
 
 	goMu     sync.Mutex // guards goClosed; see goOwned
 	goClosed bool
