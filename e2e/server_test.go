@@ -78,7 +78,8 @@ func startServerEnv(t *testing.T, edit func(rehabRTC map[string]any), env []stri
 		"RehabRTC": map[string]any{
 			"data_dir": dir, "api_keys": []string{apiKey}, "url_scheme": "http",
 			"gateway": map[string]any{"enabled": true, "listen": fmt.Sprintf("127.0.0.1:%d", base+1)},
-			"turn":    map[string]any{"listen": "127.0.0.1:0"}, // a free port; welcome.iceServers says which
+			"turn":    map[string]any{"listen": "127.0.0.1:0"},      // a free port; welcome.iceServers says which
+			"sfu":     map[string]any{"udp_port": 0, "tcp_port": 0}, // free media ports: tests run side by side
 		},
 	}
 	if edit != nil {

@@ -154,6 +154,7 @@ func startRehabRTC(ctx context.Context, o options, clients int) (*target, error)
 		"Service": map[string]any{"name": "VideoRehabService", "hostname": "127.0.0.1", "port": ports[0]},
 		"WebRTC":  map[string]any{"hostname": "127.0.0.1", "external_port": ports[1], "local_base_port": ports[2], "max_sessions": 1},
 		"RehabRTC": map[string]any{"data_dir": filepath.Join(dir, "data"), "log_level": "warn",
+			"sfu":     map[string]any{"udp_port": 0, "tcp_port": 0}, // free media ports
 			"gateway": map[string]any{"listen": fmt.Sprintf("127.0.0.1:%d", ports[1])},
 			"turn": map[string]any{"listen": "127.0.0.1:0", "relay_port_min": 45000, "relay_port_max": 48999,
 				"max_allocations_per_peer": 4, "max_allocations_per_session": 4 * clients}},

@@ -61,6 +61,7 @@ func clusterConfig(t *testing.T, id string, cs clusterSpec) *config.Config {
 	cfg.RehabRTC.LogLevel = "info"
 	cfg.RehabRTC.TURN.Listen = "127.0.0.1:0" // each node its own TURN port
 	cfg.RehabRTC.TURN.RelayIP = "127.0.0.1"
+	cfg.RehabRTC.SFU.UDPPort, cfg.RehabRTC.SFU.TCPPort = 0, 0 // each node its own media ports
 	cl := &cfg.RehabRTC.Cluster
 	cl.Enabled, cl.Name, cl.NodeID = true, "t", id
 	cl.InternalAddr = fmt.Sprintf("127.0.0.1:%d", p+2)

@@ -47,6 +47,7 @@ func testConfig(t *testing.T, dataDir string, maxSessions int) *config.Config {
 	cfg.RehabRTC.TURN.Listen = "127.0.0.1:0" // a free port; the URLs handed out say which
 	cfg.RehabRTC.TURN.RelayIP = "127.0.0.1"  // tests may name the host anything (TestTURNBoundToInvitation derives it)
 	cfg.RehabRTC.LogLevel = "warn"
+	cfg.RehabRTC.SFU.UDPPort, cfg.RehabRTC.SFU.TCPPort = 0, 0 // free media ports: tests run side by side
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}

@@ -103,13 +103,24 @@ const (
 	MediaAuto = "auto"
 )
 
+// The SFU's default media ports: fixed, so that a firewall can be opened
+// for them once. Below the kernel's ephemeral range (no outgoing
+// connection holds them at start), clear of TURN (3478), the session
+// pool (local_base_port, 8080 up) and the relay range (49152 up); LiveKit
+// uses the same two for the same purpose, so firewall rules written for
+// an SFU often name them already.
+const (
+	DefaultSFUUDPPort = 7882
+	DefaultSFUTCPPort = 7881
+)
+
 // SFU is where the server's media sockets listen: every session shares one
 // UDP port (ICE UDP mux) and one TCP port (ICE-TCP). Sessions in child
 // processes (WebRTC.executable) have no SFU.
 type SFU struct {
 	Bind    string `json:"bind"`     // IP the media sockets bind to; "" = every interface
-	UDPPort int    `json:"udp_port"` // 0 = a free port chosen at start (set it for a firewall)
-	TCPPort int    `json:"tcp_port"` // ICE-TCP, for networks that block UDP; 0 = a free port chosen at start
+	UDPPort int    `json:"udp_port"` // default 7882; 0 = a free port chosen at start (tests)
+	TCPPort int    `json:"tcp_port"` // ICE-TCP, for networks that block UDP; default 7881; 0 = a free port
 	// NAT1To1IPs are the public addresses announced instead of the host's
 	// own, for a cloud host behind 1:1 NAT.
 	NAT1To1IPs []string `json:"nat_1to1_ips"`
@@ -251,7 +262,7 @@ func Default() *Config {
 			},
 			TrustedProxies: []string{"127.0.0.0/8", "::1/128"},
 			MediaMode:      MediaMesh,
-			SFU:            SFU{NAT1To1IPs: []string{}},
+			SFU:            SFU{UDPPort: DefaultSFUUDPPort, TCPPort: DefaultSFUTCPPort, NAT1To1IPs: []string{}},
 		},
 	}
 }

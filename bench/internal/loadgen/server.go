@@ -186,6 +186,7 @@ func serverConfig(env *Env, dir string, service, gateway, sessionBase, maxSessio
 			// Its own TURN port: two benchmark servers (a cluster's nodes, or
 			// two runs at once) never fight over :3478.
 			"turn": map[string]any{"listen": "127.0.0.1:0", "relay_ip": "127.0.0.1"},
+			"sfu":  map[string]any{"udp_port": 0, "tcp_port": 0}, // its own media ports too
 		},
 	}
 	if env.RateKey {
