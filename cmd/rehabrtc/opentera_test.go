@@ -88,7 +88,7 @@ func TestOpenTeraServe(t *testing.T) {
 	if err := json.Unmarshal(env.ReturnValue, &rep); err != nil || rep.Status != "started" || rep.Session.ID != 1 {
 		t.Fatalf("reply %s: %v", env.ReturnValue, err)
 	}
-	if calls := m.Calls(); len(calls) != 2 || calls[0].Path != "/api/service/sessions" {
+	if calls := m.Calls(); len(calls) != 3 || calls[0].Path != "/api/service/sessions" {
 		t.Fatalf("main server calls %+v", calls)
 	}
 	for _, msg := range events.Take(t, 3, 10*time.Second) {

@@ -88,7 +88,7 @@ func New(spec session.RunSpec, opts Options) *Endpoint {
 	}
 	var hm hub.Media
 	if opts.SFU != nil {
-		mode := sessionMode(spec.Parameters, cmp.Or(opts.MediaMode, ModeMesh), log)
+		mode := sessionMode(spec.Parameters, spec.TypeConfig, cmp.Or(opts.MediaMode, ModeMesh), log)
 		e.media = newMedia(opts.SFU, mode, log.With(logKeyComponent, "sfu"))
 		hm = e.media
 	}

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 
 	"github.com/rehabrtc/rehabrtc/internal/hub"
@@ -154,24 +156,44 @@ func (m *media) Mode() string {
 func (m *media) close() { m.router.Close() }
 
 // sessionMode is the media mode of one session: session_parameters'
-// media_mode when it is one of the modes, else def. params may be any
-// JSON (OpenTera sends what its session type holds): anything else is
-// ignored with a warning, never an error that would stop the session.
-func sessionMode(params json.RawMessage, def string, log *slog.Logger) string {
-	if len(params) == 0 {
-		return def
+// media_mode when it is one of the modes, else the session type's
+// (OpenTera's session_type_config: media_mode at its top level or in one
+// of its sections), else def. Both may be any JSON (OpenTera sends what
+// its users typed): anything else is ignored with a warning, never an
+// error that would stop the session.
+func sessionMode(params, typeConfig json.RawMessage, def string, log *slog.Logger) string {
+	if m, ok := modeIn(params, "session_parameters", log); ok {
+		return m
+	}
+	if m, ok := modeIn(typeConfig, "session_type_config", log); ok {
+		return m
+	}
+	var sections map[string]json.RawMessage
+	if json.Unmarshal(typeConfig, &sections) == nil {
+		for _, name := range slices.Sorted(maps.Keys(sections)) { // one order, whatever the JSON's
+			if m, ok := modeIn(sections[name], "session_type_config."+name, log); ok {
+				return m
+			}
+		}
+	}
+	return def
+}
+
+// modeIn reads a valid media_mode of a JSON object.
+func modeIn(raw json.RawMessage, where string, log *slog.Logger) (string, bool) {
+	if len(raw) == 0 {
+		return "", false
 	}
 	var p struct {
 		MediaMode *string `json:"media_mode"`
 	}
-	if err := json.Unmarshal(params, &p); err != nil || p.MediaMode == nil {
-		return def
+	if err := json.Unmarshal(raw, &p); err != nil || p.MediaMode == nil {
+		return "", false
 	}
 	switch *p.MediaMode {
 	case ModeMesh, ModeSFU, ModeAuto:
-		return *p.MediaMode
+		return *p.MediaMode, true
 	}
-	log.Warn(`session_parameters.media_mode is not "mesh", "sfu" or "auto": using the default`,
-		logKeyMode, *p.MediaMode, logKeyDefault, def)
-	return def
+	log.Warn(where+`.media_mode is not "mesh", "sfu" or "auto": ignored`, logKeyMode, *p.MediaMode)
+	return "", false
 }

@@ -56,12 +56,16 @@ type wsPeer struct {
 	id string
 }
 
-func startMediaSession(t *testing.T, opts Options, params string) (port int) {
+func startMediaSession(t *testing.T, opts Options, params string, typeConfig ...string) (port int) {
 	t.Helper()
 	port = testutil.FreePort(t)
 	r := &Runner{Bind: "127.0.0.1", Options: opts}
-	ep, err := r.Start(context.Background(), session.RunSpec{SessionID: 1, Port: port, Gate: anyGate{},
-		Parameters: json.RawMessage(params), Logger: slog.New(slog.DiscardHandler)})
+	spec := session.RunSpec{SessionID: 1, Port: port, Gate: anyGate{},
+		Parameters: json.RawMessage(params), Logger: slog.New(slog.DiscardHandler)}
+	if len(typeConfig) > 0 {
+		spec.TypeConfig = json.RawMessage(typeConfig[0])
+	}
+	ep, err := r.Start(context.Background(), spec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,17 +139,23 @@ func TestMediaModes(t *testing.T) {
 	eng := newEngine(t)
 	for _, tt := range []struct {
 		name, def, params string
+		typeConfig        string   // the OpenTera session type's config
 		modes             []string // what the 1st, 2nd, 3rd page are told at join
 	}{
-		{"mesh", ModeMesh, "", []string{ModeMesh, ModeMesh, ModeMesh}},
-		{"sfu", ModeSFU, "", []string{ModeSFU, ModeSFU, ModeSFU}},
-		{"default is mesh", "", "", []string{ModeMesh, ModeMesh, ModeMesh}},
-		{"parameters override", ModeMesh, `{"media_mode":"sfu","other":1}`, []string{ModeSFU, ModeSFU, ModeSFU}},
-		{"bad parameter ignored", ModeSFU, `{"media_mode":"p2p"}`, []string{ModeSFU, ModeSFU, ModeSFU}},
-		{"parameters not an object", ModeSFU, `"x"`, []string{ModeSFU, ModeSFU, ModeSFU}},
+		{"mesh", ModeMesh, "", "", []string{ModeMesh, ModeMesh, ModeMesh}},
+		{"sfu", ModeSFU, "", "", []string{ModeSFU, ModeSFU, ModeSFU}},
+		{"default is mesh", "", "", "", []string{ModeMesh, ModeMesh, ModeMesh}},
+		{"parameters override", ModeMesh, `{"media_mode":"sfu","other":1}`, "", []string{ModeSFU, ModeSFU, ModeSFU}},
+		{"bad parameter ignored", ModeSFU, `{"media_mode":"p2p"}`, "", []string{ModeSFU, ModeSFU, ModeSFU}},
+		{"parameters not an object", ModeSFU, `"x"`, "", []string{ModeSFU, ModeSFU, ModeSFU}},
+		{"session type", ModeMesh, "", `{"media_mode":"sfu"}`, []string{ModeSFU, ModeSFU, ModeSFU}},
+		{"session type, in a section", ModeSFU, "", `{"general":{"session_recordable":true,"media_mode":"auto"}}`, []string{ModeMesh, ModeMesh, ModeSFU}},
+		{"parameters over session type", ModeMesh, `{"media_mode":"mesh"}`, `{"media_mode":"sfu"}`, []string{ModeMesh, ModeMesh, ModeMesh}},
+		{"bad session type ignored", ModeSFU, "", `{"media_mode":1}`, []string{ModeSFU, ModeSFU, ModeSFU}},
+		{"session type not JSON", ModeSFU, "", `recordable`, []string{ModeSFU, ModeSFU, ModeSFU}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			port := startMediaSession(t, Options{SFU: eng, MediaMode: tt.def}, tt.params)
+			port := startMediaSession(t, Options{SFU: eng, MediaMode: tt.def}, tt.params, tt.typeConfig)
 			for i, want := range tt.modes {
 				joinPeer(t, port, "p"+strconv.Itoa(i)).expectMode(want)
 			}

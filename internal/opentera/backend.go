@@ -25,6 +25,7 @@ const (
 	pathSessions     = "/api/service/sessions"
 	pathEvents       = "/api/service/sessions/events"
 	pathParticipants = "/api/service/participants"
+	pathSessionTypes = "/api/service/sessiontypes"
 )
 
 // BackendConfig wires a Backend.
@@ -162,6 +163,36 @@ func (b *Backend) Participant(ctx context.Context, uuid string) (json.RawMessage
 	var out json.RawMessage
 	err := b.call(ctx, http.MethodGet, pathParticipants, url.Values{"participant_uuid": {uuid}}, nil, &out)
 	return out, err
+}
+
+// SessionTypeConfig returns the configuration of one session type
+// (GET /api/service/sessiontypes?id_session_type=: its
+// session_type_config, a JSON text OpenTera keeps per type), or nil when
+// the type has none or it is not a JSON object.
+func (b *Backend) SessionTypeConfig(ctx context.Context, typeID int64) (json.RawMessage, error) {
+	var types []struct {
+		ID     int64           `json:"id_session_type"`
+		Config json.RawMessage `json:"session_type_config"`
+	}
+	err := b.call(ctx, http.MethodGet, pathSessionTypes, url.Values{"id_session_type": {strconv.FormatInt(typeID, 10)}}, nil, &types)
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range types {
+		if t.ID != typeID {
+			continue
+		}
+		var text string // a String column: JSON inside a JSON string
+		if json.Unmarshal(t.Config, &text) != nil {
+			text = string(t.Config) // or, from a newer server, the object itself
+		}
+		var obj map[string]json.RawMessage
+		if json.Unmarshal([]byte(text), &obj) != nil {
+			return nil, nil
+		}
+		return json.RawMessage(text), nil
+	}
+	return nil, nil
 }
 
 func truncate(s string, n int) string {

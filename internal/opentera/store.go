@@ -94,6 +94,7 @@ func (s *Store) Create(ctx context.Context, r *session.Record) error {
 		return fmt.Errorf("main server: created session has id %d", db.ID)
 	}
 	r.ID, r.UUID, r.Name = db.ID, db.UUID, db.Name
+	r.TypeConfig = s.typeConfig(ctx, r.TypeID)
 	if t, ok := parseTime(db.StartTime); ok {
 		r.StartTime = t
 	}
@@ -104,6 +105,16 @@ func (s *Store) Create(ctx context.Context, r *session.Record) error {
 		r.Creator.UUID, r.Creator.Kind = c.UUID, c.Kind
 	}
 	return s.local.Put(ctx, r)
+}
+
+// typeConfig is the session type's configuration (its media_mode picks
+// the session's media path); without it the configured default applies.
+func (s *Store) typeConfig(ctx context.Context, typeID int64) json.RawMessage {
+	c, err := s.b.SessionTypeConfig(ctx, typeID)
+	if err != nil {
+		s.log.Warn("main server: no session type configuration; the default media mode applies", "type", typeID, "err", err)
+	}
+	return c
 }
 
 // Get returns a running session from the local store; any other is read
@@ -128,6 +139,7 @@ func (s *Store) Get(ctx context.Context, id int64) (*session.Record, error) {
 	rec := db.record()
 	if local != nil {
 		rec.ServiceID, rec.LastStart = local.ServiceID, local.LastStart
+		rec.TypeConfig = local.TypeConfig
 		keepNames(rec, local)
 		if rec.Creator.UUID == "" {
 			rec.Creator.UUID, rec.Creator.Kind = local.Creator.UUID, local.Creator.Kind

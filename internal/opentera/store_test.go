@@ -47,13 +47,16 @@ func TestBackendBookkeeping(t *testing.T) {
 	calls := e.main.Calls()
 	const create = `{"session":{"id_creator_user":1,"id_session":0,"id_session_type":1,"session_devices_uuids":[],` +
 		`"session_parameters":"{\"recordable\":true}","session_participants_uuids":["` + partP + `"],"session_users_uuids":["` + userA + `"]}}`
-	if len(calls) != 2 || calls[0].Path != "/api/service/sessions" || bodyOf(t, calls[0]) != create {
+	if len(calls) != 3 || calls[0].Path != "/api/service/sessions" || bodyOf(t, calls[0]) != create {
 		t.Fatalf("create: %+v", calls)
 	}
-	ev := calls[1].Body["session_event"].(map[string]any)
-	if calls[1].Path != "/api/service/sessions/events" || ev["id_session_event"] != 0.0 || ev["id_session"] != 1.0 ||
+	if calls[1].Path != "/api/service/sessiontypes" || calls[1].Query != "id_session_type=1" {
+		t.Fatalf("session type lookup: %+v", calls[1])
+	}
+	ev := calls[2].Body["session_event"].(map[string]any)
+	if calls[2].Path != "/api/service/sessions/events" || ev["id_session_event"] != 0.0 || ev["id_session"] != 1.0 ||
 		ev["id_session_event_type"] != 3.0 || ev["session_event_context"] != serviceKey || ev["session_event_text"] != nil {
-		t.Fatalf("START event: %+v", calls[1])
+		t.Fatalf("START event: %+v", calls[2])
 	}
 	if _, err := time.Parse("2006-01-02T15:04:05.000000-07:00", ev["session_event_datetime"].(string)); err != nil {
 		t.Fatalf("event time: %v", err)
@@ -210,5 +213,37 @@ func TestCreatorFromMainServer(t *testing.T) {
 	take(t, e, 3) // StopSessionEvent to both members, and the copy
 	if st, _, _, _, _ := e.main.Session(1); st != 2 || len(e.running()) != 0 {
 		t.Fatalf("status %d, running %d", st, len(e.running()))
+	}
+}
+
+// TestSessionTypeConfig: a new session takes its type's configuration
+// from the main server (media_mode in it picks the media path; see
+// internal/endpoint), keeps it across a restart of the session, and a type
+// without a JSON configuration gives none.
+func TestSessionTypeConfig(t *testing.T) {
+	for _, tc := range []struct{ name, config, want string }{
+		{"media mode", `{"media_mode":"sfu"}`, `{"media_mode":"sfu"}`},
+		{"in a section", `{"general":{"media_mode":"auto"}}`, `{"general":{"media_mode":"auto"}}`},
+		{"empty", "", ""},
+		{"not JSON", "recordable", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, envOpts{backend: true})
+			e.main.SetTypeConfig(1, tc.config)
+			s := e.start([]string{userA}, []string{partP}, nil)
+			rec, err := e.bolt.Get(context.Background(), s.ID)
+			if err != nil || string(rec.TypeConfig) != tc.want {
+				t.Fatalf("type config %q (%v), want %q", rec.TypeConfig, err, tc.want)
+			}
+			e.manage(map[string]any{"action": "stop", "id_session": s.ID})
+			e.main.SetTypeConfig(1, `{"media_mode":"mesh"}`) // changed since: the session keeps what it started with
+			if r := e.manage(map[string]any{"action": "start", "id_service": 3, "id_session": s.ID, "id_session_type": 1,
+				"session_users": []string{userA}, "session_participants": []string{partP}, "session_devices": []string{}}); r.Status != "started" {
+				t.Fatalf("restart: %+v", r)
+			}
+			if rec, err := e.bolt.Get(context.Background(), s.ID); err != nil || string(rec.TypeConfig) != tc.want {
+				t.Fatalf("after a restart: type config %q (%v), want %q", rec.TypeConfig, err, tc.want)
+			}
+		})
 	}
 }

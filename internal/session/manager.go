@@ -172,6 +172,7 @@ func (m *Manager) startEndpoint(ctx context.Context, rec *Record, h Home) (*live
 		Gate:        gate{l},
 		Logger:      m.log.With(logKeySession, rec.ID, logKeyPort, rec.Port),
 		Parameters:  rec.Parameters,
+		TypeConfig:  rec.TypeConfig,
 	})
 	if err != nil {
 		return nil, err

@@ -68,6 +68,9 @@ type RunSpec struct {
 	// Parameters are the session's session_parameters as recorded (raw
 	// JSON, possibly empty); the endpoint reads its media_mode there.
 	Parameters json.RawMessage
+	// TypeConfig is the session type's configuration (Record.TypeConfig):
+	// its media_mode applies when Parameters has none.
+	TypeConfig json.RawMessage
 }
 
 // Runner starts session endpoints: an in-process listener by default, a

@@ -150,6 +150,10 @@ type Record struct {
 	Duration   int64           `json:"session_duration"` // seconds, accumulated over restarts
 	Status     Status          `json:"session_status"`
 	Parameters json.RawMessage `json:"session_parameters,omitempty"`
+	// TypeConfig is the session type's configuration as OpenTera holds it
+	// (its session_type_config), read when the session is created; its
+	// media_mode is the type's media path. Empty without OpenTera.
+	TypeConfig json.RawMessage `json:"session_type_config,omitempty"`
 	Members    Members         `json:"members"`
 	Events     []Event         `json:"session_events"`
 	// Invitees holds the display names and languages of members (and the
@@ -179,6 +183,7 @@ func (r *Record) addEvent(t EventType, at time.Time, text, context string) {
 func (r *Record) clone() *Record {
 	c := *r
 	c.Parameters = append(json.RawMessage(nil), r.Parameters...)
+	c.TypeConfig = append(json.RawMessage(nil), r.TypeConfig...)
 	c.Members = Members{
 		Users:        append([]string{}, r.Members.Users...),
 		Participants: append([]string{}, r.Members.Participants...),

@@ -28,15 +28,23 @@ type MainServer struct {
 	*httptest.Server
 	ServiceUUID string
 
-	mu       sync.Mutex
-	secret   string
-	sessions map[int64]*fakeSession
-	events   map[int64][]map[string]any
-	nextID   int64
-	nextEvt  int64
-	Requests []Request
-	Unauth   int             // 401 answers given
-	Users    map[int64]Named // id_creator_user → who, for session_creator_user(_uuid)
+	mu          sync.Mutex
+	secret      string
+	sessions    map[int64]*fakeSession
+	events      map[int64][]map[string]any
+	nextID      int64
+	nextEvt     int64
+	Requests    []Request
+	Unauth      int              // 401 answers given
+	Users       map[int64]Named  // id_creator_user → who, for session_creator_user(_uuid)
+	typeConfigs map[int64]string // session_type_config texts by id_session_type; "" when not set
+}
+
+// SetTypeConfig sets a session type's session_type_config text.
+func (m *MainServer) SetTypeConfig(id int64, config string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.typeConfigs[id] = config
 }
 
 // Named is a user as the fake knows it.
@@ -70,12 +78,13 @@ func StartMainServer(t testing.TB, serviceUUID, secret string) *MainServer {
 func StartMainServerOn(t testing.TB, serviceUUID, secret, addr string, cert *tls.Certificate) *MainServer {
 	t.Helper()
 	m := &MainServer{ServiceUUID: serviceUUID, secret: secret, sessions: map[int64]*fakeSession{},
-		events: map[int64][]map[string]any{}, Users: map[int64]Named{}}
+		events: map[int64][]map[string]any{}, Users: map[int64]Named{}, typeConfigs: map[int64]string{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /api/service/sessions", m.auth(m.postSession))
 	mux.HandleFunc("GET /api/service/sessions", m.auth(m.getSession))
 	mux.HandleFunc("POST /api/service/sessions/events", m.auth(m.postEvent))
 	mux.HandleFunc("GET /api/service/participants", m.auth(m.getParticipant))
+	mux.HandleFunc("GET /api/service/sessiontypes", m.auth(m.getSessionTypes))
 	m.Server = httptest.NewUnstartedServer(mux)
 	if addr != "" {
 		ln, err := net.Listen("tcp", addr)
@@ -286,6 +295,18 @@ func (m *MainServer) postEvent(_ http.ResponseWriter, _ *http.Request, body map[
 func (m *MainServer) getParticipant(_ http.ResponseWriter, r *http.Request, _ map[string]any) (any, int) {
 	u := r.URL.Query().Get("participant_uuid")
 	return map[string]any{"participant_uuid": u, "participant_name": "Participant " + u[:8], "id_participant": 7}, http.StatusOK
+}
+
+// getSessionTypes is ServiceQuerySessionTypes with id_session_type:
+// [TeraSessionType.to_json()], session_type_config a JSON text.
+func (m *MainServer) getSessionTypes(_ http.ResponseWriter, r *http.Request, _ map[string]any) (any, int) {
+	id, err := strconv.ParseInt(r.URL.Query().Get("id_session_type"), 10, 64)
+	if err != nil {
+		return "id_session_type required here", http.StatusBadRequest
+	}
+	return []map[string]any{{"id_session_type": id, "id_service": 1, "session_type_name": fmt.Sprintf("Type %d", id),
+		"session_type_online": true, "session_type_config": m.typeConfigs[id], "session_type_color": "#00FF00",
+		"session_type_category": 1}}, http.StatusOK
 }
 
 // toJSON is TeraSession.to_json(), plus session_events when asked.
