@@ -36,7 +36,7 @@ type mediaSockets struct {
 // when sessions run in child processes: those have no SFU.
 func openMedia(cfg *config.Config, log *slog.Logger) (*mediaSockets, error) {
 	if cfg.WebRTC.Executable != "" {
-		if cfg.RehabRTC.MediaMode != config.MediaMesh {
+		if cfg.RehabRTC.MediaMode == config.MediaSFU { // auto, the default, quietly stays mesh there
 			log.Warn("sessions in child processes have no SFU: their media is mesh", "media_mode", cfg.RehabRTC.MediaMode)
 		}
 		return nil, nil

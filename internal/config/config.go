@@ -88,10 +88,10 @@ type RehabRTC struct {
 	// X-Forwarded-For (or X-Real-IP) names the client for every
 	// per-address limit; empty = trust none (default: loopback).
 	TrustedProxies []string `json:"trusted_proxies"`
-	// MediaMode is how sessions carry media unless a session says
-	// otherwise (session_parameters "media_mode"): "mesh" (browser to
-	// browser), "sfu" (through the server) or "auto" (mesh at two
-	// people, the server from the third).
+	// MediaMode is how sessions carry media unless a session (its
+	// session_parameters) or its OpenTera session type says otherwise:
+	// "mesh" (browser to browser), "sfu" (through the server) or "auto"
+	// (the default: mesh at two people, the server from the third).
 	MediaMode string `json:"media_mode"`
 	SFU       SFU    `json:"sfu"`
 }
@@ -261,7 +261,7 @@ func Default() *Config {
 				External:      External{URLs: StringList{}},
 			},
 			TrustedProxies: []string{"127.0.0.0/8", "::1/128"},
-			MediaMode:      MediaMesh,
+			MediaMode:      MediaAuto,
 			SFU:            SFU{UDPPort: DefaultSFUUDPPort, TCPPort: DefaultSFUTCPPort, NAT1To1IPs: []string{}},
 		},
 	}

@@ -523,20 +523,20 @@ class App {
   /** @param {string} cause why the connection ended for good */
   closed(cause) {
     this.paintWaiting(); // the client is closed: hides the waiting room and stops the meter
-    this.transport.closeAll();
-    this.sfu.closeAll();
     this.stopSwitch();
-    this.tiles.clearPeers();
     this.overlays.clear();
     this.screens.status('', 'closed');
+    // The person learns first; closing the media connections (two or more) takes the main thread a while.
     if (cause === 'replaced') {
       this.screens.show('replaced', [[t('action.useHere'), () => location.reload(), true]]);
-      this.local.stopAll();
-      return;
+    } else {
+      const screen = { unauthorized: 'wrong-link', removed: 'removed', 'session-ended': 'ended' }[cause] || 'left';
+      this.screens.show(screen, screen === 'left' ? [[t('action.rejoin'), () => location.reload(), true]] : []);
     }
+    this.transport.closeAll();
+    this.sfu.closeAll();
+    this.tiles.clearPeers();
     this.local.stopAll();
-    const screen = { unauthorized: 'wrong-link', removed: 'removed', 'session-ended': 'ended' }[cause] || 'left';
-    this.screens.show(screen, screen === 'left' ? [[t('action.rejoin'), () => location.reload(), true]] : []);
   }
 
   leave() {
