@@ -29,6 +29,7 @@ func writeClusterConfig(t *testing.T, enabled bool, r config.ClusterRedis) strin
 	t.Helper()
 	c := config.Default()
 	c.RehabRTC.DataDir = t.TempDir()
+	c.RehabRTC.SFU.UDPPort, c.RehabRTC.SFU.TCPPort = 0, 0 // free media ports: tests run side by side
 	c.RehabRTC.Cluster.Enabled = enabled
 	c.RehabRTC.Cluster.Name = "clitest"
 	c.RehabRTC.Cluster.InternalAddr = "127.0.0.1:4071"

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 
@@ -11,7 +12,7 @@ import (
 // on one machine" (deploy/cluster) load and validate, share the cluster
 // (name, Redis, session port pool, links' port), and differ in everything
 // one machine cannot share (node id, service, gateway, internal and TURN
-// addresses, data directory). TestClusterThreeNodes runs the same layout
+// addresses, SFU media ports, data directory). TestClusterThreeNodes runs the same layout
 // on free ports.
 func TestDeployClusterConfigs(t *testing.T) {
 	env := func(k string) string {
@@ -41,7 +42,8 @@ func TestDeployClusterConfigs(t *testing.T) {
 		if len(c.RehabRTC.APIKeys) == 0 {
 			t.Errorf("node %d: no API key from REHABRTC_API_KEYS", i)
 		}
-		for _, v := range []string{"id " + cl.NodeID, cl.InternalAddr, c.ServiceAddr(), c.GatewayAddr(), c.RehabRTC.TURN.Listen, "dir " + c.RehabRTC.DataDir} {
+		media := []string{fmt.Sprintf("udp %d", c.RehabRTC.SFU.UDPPort), fmt.Sprintf("tcp %d", c.RehabRTC.SFU.TCPPort)}
+		for _, v := range append([]string{"id " + cl.NodeID, cl.InternalAddr, c.ServiceAddr(), c.GatewayAddr(), c.RehabRTC.TURN.Listen, "dir " + c.RehabRTC.DataDir}, media...) {
 			if seen[v] {
 				t.Errorf("node %d: %q is also another node's", i, v)
 			}
