@@ -335,7 +335,10 @@ func (c *client) answerSubscribe(m Message) {
 		return
 	}
 	g := webrtc.GatheringCompletePromise(pc)
-	must(c.e.t, pc.SetLocalDescription(ans))
+	if err := pc.SetLocalDescription(ans); err != nil { // the client may be closing (test end)
+		c.errorf("%s: set answer: %v", c.id, err)
+		return
+	}
 	<-g
 	if err := c.e.rt.Handle(c.id, Message{Type: TypeAnswer, PC: PCSubscribe, SDP: pc.LocalDescription().SDP}); err != nil {
 		c.errorf("%s: answer: %v", c.id, err)
