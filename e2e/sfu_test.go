@@ -205,9 +205,14 @@ func TestSFUAutoSwitch(t *testing.T) {
 		}
 		t.Logf("%s: the switch: %.0f ms from the mesh video's last painted frame to the SFU's first; longest gap between painted frames of the other's tile %.0f ms from the switch on (%.0f ms on mesh before it)",
 			p.name, gap["at"], gap["maxGap"], gap["baseline"])
-		// Make-before-break: the tile moved only once the server's copy decoded. The gap itself
-		// is a figure for docs/performance.md, not a bound: on a shared 2-core machine the mesh
-		// video alone shows gaps of a second.
+		// The switch's gap is a figure for docs/performance.md (target 200 ms), not a bound: on a
+		// shared 2-core machine the mesh video alone shows gaps of a second. What is bounded is a
+		// freeze of seconds, as when the first page to move closed the mesh connection while the
+		// other still showed it (both sides now close it once both moved).
+		if limit := max(1500, 2*gap["baseline"]); gap["at"] > limit {
+			t.Errorf("%s: the tile froze %.0f ms at the switch, want under %.0f ms (mesh alone: %.0f ms)", p.name, gap["at"], limit, gap["baseline"])
+		}
+		// Make-before-break: the tile moved only once the server's copy decoded.
 		moves, err := eval[[]map[string]any](p, `window.rehab.switchLog`)
 		if err != nil || len(moves) != 1 || moves[0]["decoded"] != true {
 			t.Errorf("%s: switch log %v (%v), want one move made after the server's copy decoded", p.name, moves, err)

@@ -62,6 +62,10 @@ class App {
     this.welcomePeers = [];
     /** Peers whose tiles show media from the SFU (the others may still be on mesh). @type {Set<string>} */
     this.onSfu = new Set();
+    /** Peers that told us (signal sfuMoved) they show us through the SFU: their mesh video of us may
+     * stop. A mesh connection closes only once both sides moved, or 20 s into the switch.
+     * @type {Set<string>} */
+    this.remoteMoved = new Set();
     /** @type {ReturnType<typeof setTimeout>|undefined} */
     this.modeTimer = undefined;
     /** @type {ReturnType<typeof setInterval>|undefined} */
@@ -113,6 +117,11 @@ class App {
     c.on('peer-joined', (p) => this.peerJoined(p));
     c.on('peer-left', ({ id }) => this.peerLeft(id));
     c.on('signal', ({ from, data }) => {
+      if (data?.sfuMoved === true) { // the other side shows us through the SFU now
+        this.remoteMoved.add(from);
+        this.closeMeshIfBothMoved(from);
+        return;
+      }
       // In SFU mode only connections made before the switch still talk (make-before-break).
       if (this.mode === 'sfu' && !this.transport.peers.has(from)) return;
       this.transport.handleSignal(from, data);
@@ -257,6 +266,7 @@ class App {
     this.sfu.reset(ev.iceServers, ev.icePolicy);
     this.stopSwitch();
     this.onSfu.clear();
+    this.remoteMoved.clear();
     this.mode = 'mesh';
     this.modeKnown = false;
     this.welcomePeers = ev.peers.map((p) => p.id);
@@ -389,6 +399,10 @@ class App {
         this.transport.removePeer(id);
         continue;
       }
+      if (this.onSfu.has(id)) { // moved; its mesh connection waits for the other side to move too
+        if (late) this.closeMesh(id);
+        continue;
+      }
       const camOff = this.tiles.peers.get(id)?.status.cam === false;
       const decoded = s[id]?.framesDecoded > 0;
       if (!late && !camOff && !decoded) continue;
@@ -398,9 +412,25 @@ class App {
         const ms = this.sfu.remoteStream(id, name);
         if (ms && ms.getTracks().length) this.tiles.setStream(id, name, ms);
       }
-      this.transport.removePeer(id);
+      // Closing the connection now would stop the other side's mesh video of us before its copy
+      // from the server decodes (the freeze measured in docs/performance.md): tell it, close once it
+      // has moved too.
+      this.client.signal(id, { sfuMoved: true });
+      if (late) this.closeMesh(id);
+      else this.closeMeshIfBothMoved(id);
     }
     if (this.transport.peers.size === 0) this.stopSwitch();
+  }
+
+  /** @param {string} id */
+  closeMeshIfBothMoved(id) {
+    if (this.onSfu.has(id) && this.remoteMoved.has(id)) this.closeMesh(id);
+  }
+
+  /** @param {string} id */
+  closeMesh(id) {
+    this.remoteMoved.delete(id);
+    this.transport.removePeer(id);
   }
 
   /** Frames and quality per peer, from whichever transport shows it. @returns {Promise<Record<string, import('./media.js').PeerStats>>} */
@@ -440,6 +470,7 @@ class App {
     this.transport.removePeer(id);
     this.sfu.removePeer(id);
     this.onSfu.delete(id);
+    this.remoteMoved.delete(id);
     this.tiles.removePeer(id);
     this.tools?.refreshTargets();
     if (p) this.chat.notice(t('chat.left', { name: p.name || t(`role.${p.role}`) }));
