@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -22,6 +23,11 @@ type corkConn struct {
 	net.Conn
 	timeout time.Duration // write deadline of one gathered write
 	bufs    *sync.Pool    // *[]byte gathering buffers, shared by the hub's peers
+
+	// timedOut is set once a gathered write outlasted the deadline: the
+	// writer's error may no longer say so (coder/websocket reports
+	// net.ErrClosed when the connection was closed meanwhile).
+	timedOut atomic.Bool
 
 	mu     sync.Mutex // guards the following; held while writing to Conn
 	corked bool
@@ -78,6 +84,7 @@ func (c *corkConn) flushLocked() error {
 		c.bufs.Put(b)
 	}
 	if errors.Is(err, os.ErrDeadlineExceeded) {
+		c.timedOut.Store(true)
 		return errWriteTimeout
 	}
 	return err

@@ -96,7 +96,7 @@ var errWriteTimeout = errors.New("write timeout")
 
 // writeFailed ends a connection whose socket could not be written.
 func (p *peer) writeFailed(err error) {
-	timeout := errors.Is(err, errWriteTimeout)
+	timeout := errors.Is(err, errWriteTimeout) || p.cork != nil && p.cork.timedOut.Load()
 	if timeout {
 		p.log().Info("write timeout, disconnecting")
 	}
