@@ -20,8 +20,10 @@ func TestSlowConsumer(t *testing.T) {
 	}{
 		// A long write timeout, so that the queue overflow ends the client.
 		"queue overflow": {Config{QueueLen: 8, WriteTimeout: time.Minute, RateLimit: noLimit, RateBurst: noLimit}, CloseTooSlow},
-		// A long queue, so that the write deadline ends the client.
-		"write timeout": {Config{QueueLen: 4096, WriteTimeout: 100 * time.Millisecond, RateLimit: noLimit, RateBurst: noLimit}, -1},
+		// A long queue, in frames and in bytes (the flood sends 60 KiB
+		// frames: 4 MiB is 70 of them, which a starved writer may queue
+		// before its deadline), so that the write deadline ends the client.
+		"write timeout": {Config{QueueLen: 4096, QueueBytes: 1 << 30, WriteTimeout: 100 * time.Millisecond, RateLimit: noLimit, RateBurst: noLimit}, -1},
 	} {
 		t.Run(name, func(t *testing.T) {
 			e := newEnv(t, tt.cfg, smallSendBuffers)
