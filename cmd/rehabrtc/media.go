@@ -70,6 +70,7 @@ func openMedia(cfg *config.Config, log *slog.Logger) (*mediaSockets, error) {
 		UDPMux: m.udpMux, TCPMux: m.tcpMux, NAT1To1IPs: nat,
 		// A loopback bind can only be reached through loopback candidates.
 		IncludeLoopback: bind.IsLoopback(),
+		Family:          family(bind),
 		Logger:          log.With(logKeyComponent, "sfu"),
 	})
 	if err != nil {
@@ -132,6 +133,15 @@ func bindAddr(s string) netip.Addr {
 		return netip.IPv4Unspecified()
 	}
 	return netip.MustParseAddr(s) // validated by config
+}
+
+// family is the IP family of the media sockets bound to bind (network's
+// "udp6" on "::" is IPv6 only).
+func family(bind netip.Addr) int {
+	if bind.Unmap().Is4() {
+		return 4
+	}
+	return 6
 }
 
 // network is "udp4"/"tcp4" or "udp6"/"tcp6" for bind's family.

@@ -30,6 +30,10 @@ type EngineConfig struct {
 	// IncludeLoopback offers loopback candidates: only for tests and for a
 	// browser on the same host.
 	IncludeLoopback bool
+	// Family is the IP family of the muxes' sockets, 4 or 6: only its
+	// candidates are offered (an IPv6 candidate on an IPv4 socket is a path
+	// no page can use). 0 offers both, for dual-stack sockets.
+	Family int
 	// ICEFailedTimeout is how long a connection without any ICE traffic
 	// lives before it fails and its tracks are withdrawn. Default 10 s
 	// (disconnected after 4 s).
@@ -70,10 +74,21 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	}
 	se := webrtc.SettingEngine{}
 	se.SetICEUDPMux(cfg.UDPMux)
-	nets := []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6}
+	var nets []webrtc.NetworkType
+	if cfg.Family != 6 {
+		nets = append(nets, webrtc.NetworkTypeUDP4)
+	}
+	if cfg.Family != 4 {
+		nets = append(nets, webrtc.NetworkTypeUDP6)
+	}
 	if cfg.TCPMux != nil {
 		se.SetICETCPMux(cfg.TCPMux)
-		nets = append(nets, webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6)
+		if cfg.Family != 6 {
+			nets = append(nets, webrtc.NetworkTypeTCP4)
+		}
+		if cfg.Family != 4 {
+			nets = append(nets, webrtc.NetworkTypeTCP6)
+		}
 	}
 	se.SetNetworkTypes(nets)
 	if len(cfg.NAT1To1IPs) > 0 {
