@@ -60,6 +60,7 @@ type downTrack struct {
 	tsOffset  uint32
 	lastOutTS uint32
 	lastSent  int64                 // unix nanos when lastOutTS went out
+	frameAt   int64                 // unix nanos when lastOutTS's first packet went out (sender reports)
 	srcMap    [seqMapSize]seqEntry  // by upstream seq: its outgoing seq
 	hist      [seqMapSize]histEntry // by outgoing seq: where it came from
 	hdr       rtp.Header            // scratch, so the hot path does not allocate
@@ -76,6 +77,7 @@ type downTrack struct {
 	rtxPkt    rtp.Packet
 
 	packets, bytes, nacked, resent uint64
+	octets                         uint64 // payload bytes sent, for sender reports
 }
 
 type seqEntry struct {
@@ -209,6 +211,9 @@ func (d *downTrack) forward(l *layer, gen uint32, p *rtp.Packet, fi frameInfo, n
 	}
 	ts := p.Timestamp + d.tsOffset
 	newest := int32(ts-d.lastOutTS) >= 0
+	if int32(ts-d.lastOutTS) > 0 {
+		d.frameAt = now // a frame's first packet: what a sender report maps
+	}
 	if newest {
 		d.lastOutTS, d.lastSent = ts, now
 	}
@@ -256,6 +261,7 @@ func (d *downTrack) write(p *rtp.Packet, payload []byte, seq uint16, ts uint32) 
 	if n, err := d.writer.WriteRTP(h, payload); err == nil {
 		d.packets++
 		d.bytes += uint64(n)
+		d.octets += uint64(len(payload))
 	}
 }
 
@@ -267,7 +273,7 @@ func (d *downTrack) switchTo(index int, gen uint32, p *rtp.Packet, fi frameInfo,
 		d.nextOut = uint16(rand.Uint32())
 		d.tsOffset = rand.Uint32() - p.Timestamp
 		d.lastOutTS = p.Timestamp + d.tsOffset
-		d.lastSent = now
+		d.lastSent, d.frameAt = now, now
 	} else {
 		// Continue the timeline: the new source's timestamp maps to the last
 		// sent one plus the wall time elapsed since.
@@ -391,6 +397,36 @@ func (d *downTrack) ssrcOf() uint32 {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.ssrc
+}
+
+// ntpEpochOffset is the number of seconds from 1900 (NTP) to 1970 (Unix).
+const ntpEpochOffset = 2_208_988_800
+
+// toNTP converts unix nanoseconds to a 64-bit NTP timestamp.
+func toNTP(nanos int64) uint64 {
+	secs, frac := uint64(nanos/1e9)+ntpEpochOffset, uint64(nanos%1e9)
+	return secs<<32 | frac<<32/1e9
+}
+
+// senderReport is the RTCP sender report of this track at now (unix
+// nanos), from its own counters: the RTP time of the newest frame sent,
+// advanced by the wall time since its first packet went out (what pion's
+// report interceptor did, without its lock on every packet). ok is false
+// until something was sent (RFC 3550 6.4: such a source sends no SR).
+func (d *downTrack) senderReport(now int64) (sr rtcp.SenderReport, ok bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.writer == nil || d.packets == 0 || d.clock == 0 {
+		return sr, false
+	}
+	elapsed := uint64(max(now-d.frameAt, 0))
+	return rtcp.SenderReport{
+		SSRC:        d.ssrc,
+		NTPTime:     toNTP(now),
+		RTPTime:     d.lastOutTS + uint32(elapsed*uint64(d.clock)/uint64(time.Second)),
+		PacketCount: uint32(d.packets),
+		OctetCount:  uint32(d.octets),
+	}, true
 }
 
 // state returns the forwarding state, for the allocator and tests.

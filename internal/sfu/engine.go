@@ -157,20 +157,16 @@ func newAPI(se webrtc.SettingEngine, publish bool, links *linkWatch) (*webrtc.AP
 		webrtc.RTPCodecTypeAudio); err != nil {
 		return nil, err
 	}
+	// Subscribe connections run no interceptor on RTP: pion's
+	// sender-report interceptor took a lock on every forwarded packet and
+	// ran goroutines per connection, so the router sends the reports itself
+	// from each downTrack's counters (sendReports); NACKs are answered from
+	// the router's cache and the estimate comes from the page's REMB. Such a
+	// connection receives no RTP, so it has no receiver reports to make.
+	// Both kinds keep links, which reads RTCP only; first, so that it sees
+	// the reports the interceptors below write.
 	ir := &interceptor.Registry{}
-	// First, so that it sees the reports the interceptors below write.
 	ir.Add(links)
-	// Sender and receiver reports both ways.
-	rr, err := report.NewReceiverInterceptor()
-	if err != nil {
-		return nil, err
-	}
-	sr, err := report.NewSenderInterceptor()
-	if err != nil {
-		return nil, err
-	}
-	ir.Add(rr)
-	ir.Add(sr)
 	if publish {
 		if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.AudioLevelURI},
 			webrtc.RTPCodecTypeAudio); err != nil {
@@ -179,7 +175,13 @@ func newAPI(se webrtc.SettingEngine, publish bool, links *linkWatch) (*webrtc.AP
 		if err := webrtc.ConfigureSimulcastExtensionHeaders(m); err != nil {
 			return nil, err
 		}
-		// NACKs towards publishers for what the server lost on the way in.
+		// Receiver reports to publishers (their congestion control reads
+		// the loss), and NACKs for what the server lost on the way in.
+		rr, err := report.NewReceiverInterceptor()
+		if err != nil {
+			return nil, err
+		}
+		ir.Add(rr)
 		// Subscribers' NACKs are answered by the router from its own cache,
 		// so no NACK responder (it would copy every packet per subscriber).
 		// A packet gone for good (the publisher no longer has it) is asked

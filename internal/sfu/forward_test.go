@@ -199,3 +199,64 @@ func TestActiveSpeaker(t *testing.T) {
 		}
 	}
 }
+
+// readSR returns the first sender report the server sends about rt.
+func readSR(t *testing.T, rt *recvTrack) *rtcp.SenderReport {
+	t.Helper()
+	ssrc := uint32(rt.remote.SSRC())
+	must(t, rt.rcv.SetReadDeadline(time.Now().Add(10*time.Second)))
+	for {
+		pkts, _, err := rt.rcv.ReadRTCP()
+		if err != nil {
+			t.Fatalf("%s: no sender report: %v", rt.info.ID, err)
+		}
+		for _, p := range pkts {
+			if sr, ok := p.(*rtcp.SenderReport); ok && sr.SSRC == ssrc {
+				return sr
+			}
+		}
+	}
+}
+
+// TestSenderReports checks the reports the router makes itself for every
+// forwarded track (subscribe connections run no report interceptor):
+// counts of what was sent before, an RTP time that follows the sent
+// timestamps, the wall clock as NTP time.
+func TestSenderReports(t *testing.T) {
+	e := newEnv(t, RouterConfig{})
+	sub := e.join("bob")
+	pub := e.join("alice")
+	publishCamera(t, pub, 30)
+	for _, tc := range []struct {
+		id    string
+		clock uint32
+	}{{"alice/cam", 90000}, {"alice/mic", 48000}} {
+		rt := sub.track(tc.id)
+		waitPackets(t, rt, 5)
+		sr := readSR(t, rt)
+		if sr.PacketCount == 0 {
+			t.Fatalf("%s: sender report counts no packet: %+v", tc.id, sr)
+		}
+		// Everything the report counts was sent before it, on the same
+		// path: it arrives.
+		got := waitPackets(t, rt, int(sr.PacketCount))
+		var octets uint32
+		for _, p := range got[:sr.PacketCount] {
+			octets += uint32(len(p.Payload))
+		}
+		if sr.OctetCount != octets {
+			t.Errorf("%s: report counts %d payload bytes in %d packets, they carried %d", tc.id,
+				sr.OctetCount, sr.PacketCount, octets)
+		}
+		// The report's RTP time is that of the newest frame sent before it,
+		// advanced by the time since (well under 2 s here).
+		last := got[sr.PacketCount-1].Timestamp
+		if ahead := sr.RTPTime - last; int32(ahead) < 0 || ahead > 2*tc.clock {
+			t.Errorf("%s: report RTP time %d, newest packet before it %d", tc.id, sr.RTPTime, last)
+		}
+		ntp := time.Unix(int64(sr.NTPTime>>32)-ntpEpochOffset, int64((sr.NTPTime&0xffffffff)*1e9>>32))
+		if d := time.Since(ntp); d < 0 || d > 10*time.Second {
+			t.Errorf("%s: report NTP time %v, %v from now", tc.id, ntp, d)
+		}
+	}
+}

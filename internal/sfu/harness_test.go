@@ -179,6 +179,7 @@ type client struct {
 type recvTrack struct {
 	info   TrackInfo
 	remote *webrtc.TrackRemote
+	rcv    *webrtc.RTPReceiver
 	mu     sync.Mutex
 	pkts   []rtp.Packet
 	at     []time.Time
@@ -348,7 +349,7 @@ func (c *client) answerSubscribe(m Message) {
 func (c *client) onTrack(pc *webrtc.PeerConnection, t *webrtc.TrackRemote, rcv *webrtc.RTPReceiver) {
 	mid := midOf(pc, rcv)
 	c.mu.Lock()
-	rt := &recvTrack{info: c.infos[mid], remote: t}
+	rt := &recvTrack{info: c.infos[mid], remote: t, rcv: rcv}
 	c.recv[rt.info.ID] = rt
 	c.mu.Unlock()
 	if c.onPacket != nil {

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
@@ -531,4 +532,46 @@ func (p *participant) setLayer(m Message) error {
 	}
 	d.reqHeight.Store(int32(*m.Height))
 	return nil
+}
+
+// maxReportsPerPacket keeps a compound RTCP packet of sender reports
+// (28 bytes each) well under the path's MTU.
+const maxReportsPerPacket = 32
+
+// sendReports sends the subscriber an RTCP sender report for every track
+// it receives: the page needs them for audio/video sync and round-trip
+// times. Called by the router's loop about once a second.
+func (p *participant) sendReports(now int64) {
+	if !p.subReady.Load() {
+		return
+	}
+	p.mu.Lock()
+	pc := p.sub
+	downs := make([]*downTrack, 0, len(p.down))
+	for _, d := range p.down {
+		downs = append(downs, d)
+	}
+	p.mu.Unlock()
+	if pc == nil {
+		return
+	}
+	pkts := make([]rtcp.Packet, 0, min(len(downs), maxReportsPerPacket))
+	flush := func() {
+		if len(pkts) == 0 {
+			return
+		}
+		if err := pc.WriteRTCP(pkts); err != nil { // closing: the next tick finds it gone
+			p.log.Debug("sfu: sender reports", "err", err)
+		}
+		pkts = pkts[:0]
+	}
+	for _, d := range downs {
+		if sr, ok := d.senderReport(now); ok {
+			pkts = append(pkts, &sr)
+			if len(pkts) == maxReportsPerPacket {
+				flush()
+			}
+		}
+	}
+	flush()
 }

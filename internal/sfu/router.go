@@ -45,7 +45,8 @@ func (c RouterConfig) withDefaults() RouterConfig {
 }
 
 // tick is the period of the router's housekeeping: layer rates, layer
-// choice per subscriber, keyframe retries, active speakers.
+// choice per subscriber, keyframe retries, active speakers; every fourth
+// tick, publishers' bitrate caps and subscribers' sender reports.
 const tick = 250 * time.Millisecond
 
 // Router forwards the media of one session. It admits nobody: the owner
@@ -266,6 +267,7 @@ func (r *Router) loop() {
 			if n++; n%4 == 0 {
 				for _, p := range peers {
 					p.capPublisher(r.cfg.MaxPublisherBitrate)
+					p.sendReports(now.UnixNano())
 				}
 			}
 			if n%statsEvery == 0 {
