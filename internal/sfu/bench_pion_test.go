@@ -44,11 +44,33 @@ func BenchmarkSession(b *testing.B) {
 	}
 }
 
-// latencies collects publisher→subscriber delays.
+// latencies collects publisher→subscriber delays, by subscription (the
+// SSRC the server sends it on).
 type latencies struct {
 	mu sync.Mutex
-	d  []time.Duration
+	d  map[uint32][]time.Duration
 	n  atomic.Int64
+}
+
+// reset forgets the delays collected so far.
+func (l *latencies) reset() {
+	l.mu.Lock()
+	l.d = map[uint32][]time.Duration{}
+	l.mu.Unlock()
+}
+
+// quantiles returns all delays sorted, and the highest p99 of any one
+// subscription: the subscriber served last in every fan-out would show it.
+func (l *latencies) quantiles() (all []time.Duration, worstP99 time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, d := range l.d {
+		slices.Sort(d)
+		all = append(all, d...)
+		worstP99 = max(worstP99, d[int(0.99*float64(len(d)-1))])
+	}
+	slices.Sort(all)
+	return all, worstP99
 }
 
 func (l *latencies) onPacket(b []byte) {
@@ -60,12 +82,13 @@ func (l *latencies) onPacket(b []byte) {
 	sent := int64(binary.BigEndian.Uint64(p.Payload[len(p.Payload)-8:]))
 	d := time.Duration(time.Now().UnixNano() - sent)
 	l.mu.Lock()
-	l.d = append(l.d, d)
+	l.d[p.SSRC] = append(l.d[p.SSRC], d)
 	l.mu.Unlock()
 }
 
 func benchSession(b *testing.B, remote bool, groups, size, pubs int) {
 	lat := &latencies{}
+	lat.reset()
 	type pubTrack struct {
 		track *webrtc.TrackLocalStaticRTP
 	}
@@ -125,9 +148,7 @@ func benchSession(b *testing.B, remote bool, groups, size, pubs int) {
 		return lat.n.Load() >= want
 	})
 	b.Logf("%d subscriptions receiving %.1f s after the joins", want, time.Since(joined).Seconds())
-	lat.mu.Lock()
-	lat.d = lat.d[:0]
-	lat.mu.Unlock()
+	lat.reset()
 	lat.n.Store(0)
 
 	srcs := make([]*vp8Source, len(tracks))
@@ -174,10 +195,7 @@ func benchSession(b *testing.B, remote bool, groups, size, pubs int) {
 	}
 	b.StopTimer()
 	fwd := lat.n.Load()
-	lat.mu.Lock()
-	d := slices.Clone(lat.d)
-	lat.mu.Unlock()
-	slices.Sort(d)
+	d, worst := lat.quantiles()
 	var in, out uint64
 	for _, e := range envs {
 		_, ups := e.router.snapshot()
@@ -211,5 +229,6 @@ func benchSession(b *testing.B, remote bool, groups, size, pubs int) {
 	}
 	b.ReportMetric(q(0.5), "p50-ms")
 	b.ReportMetric(q(0.99), "p99-ms")
+	b.ReportMetric(float64(worst.Microseconds())/1000, "worst-sub-p99-ms")
 	b.ReportMetric(0, "ns/op")
 }

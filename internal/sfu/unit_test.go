@@ -260,3 +260,53 @@ func TestFanOutSplit(t *testing.T) {
 		})
 	}
 }
+
+// orderRecorder notes which subscriber a packet reached, in order.
+type orderRecorder struct {
+	i     int
+	order *[]int
+}
+
+func (w orderRecorder) WriteRTP(_ *rtp.Header, payload []byte) (int, error) {
+	*w.order = append(*w.order, w.i)
+	return len(payload), nil
+}
+
+func (w orderRecorder) Write(b []byte) (int, error) { return len(b), nil }
+
+// TestFanOutRotates checks that the serial fan-out starts one subscriber
+// further on with each packet, so that over as many packets as there are
+// subscribers each one is served last exactly once.
+func TestFanOutRotates(t *testing.T) {
+	const subs = 7
+	var order []int
+	u, l := benchTrack(t, subs, 1, func(i int) interface {
+		WriteRTP(*rtp.Header, []byte) (int, error)
+		Write([]byte) (int, error)
+	} {
+		return orderRecorder{i: i, order: &order}
+	})
+	src := &vp8Source{width: 640, height: 360, frameSize: subs * vp8PayloadMax, keyEvery: 100}
+	raw := make([]byte, maxPacket)
+	var p rtp.Packet
+	last := map[int]int{}
+	for _, pkt := range src.next() {
+		order = order[:0]
+		m, err := pkt.MarshalTo(raw)
+		must(t, err)
+		must(t, p.Unmarshal(raw[:m]))
+		u.handle(nil, l, 0, &p, raw[:m], 0, time.Now().UnixNano())
+		if len(order) != subs {
+			t.Fatalf("packet %d reached %d of %d subscribers: %v", pkt.SequenceNumber, len(order), subs, order)
+		}
+		for k := 1; k < subs; k++ {
+			if order[k] != (order[k-1]+1)%subs {
+				t.Fatalf("packet %d: order %v is not a rotation", pkt.SequenceNumber, order)
+			}
+		}
+		last[order[subs-1]]++
+	}
+	if len(last) != subs {
+		t.Fatalf("over %d packets the last served were %v; want each subscriber once", subs, last)
+	}
+}

@@ -260,7 +260,7 @@ func (u *upTrack) handle(fan *fanPool, l *layer, gen uint32, p *rtp.Packet, raw 
 		tid = int(fi.tid)
 	}
 	l.bytes[tid].Add(uint64(len(raw)))
-	l.packets.Add(1)
+	n := l.packets.Add(1)
 	if l.cache != nil {
 		l.cache.store(p.SequenceNumber, raw)
 	}
@@ -272,7 +272,18 @@ func (u *upTrack) handle(fan *fanPool, l *layer, gen uint32, p *rtp.Packet, raw 
 	if audioLevelID != 0 {
 		u.noteLevel(p, audioLevelID)
 	}
-	u.fanOut(fan, *u.subs.Load(), l, gen, p, fi, now)
+	subs := *u.subs.Load()
+	u.fanOut(fan, subs, rotation(n, len(subs)), l, gen, p, fi, now)
+}
+
+// rotation is where packet number n's fan-out starts in a list of subs:
+// it moves on by one each packet, so that no subscriber is always served
+// last in a keyframe burst (the last one's wait is the p99 added latency).
+func rotation(n uint64, subs int) int {
+	if subs < 2 {
+		return 0
+	}
+	return int(n % uint64(subs))
 }
 
 // fanOutChunk is the fewest subscribers per goroutine in one packet's
@@ -290,14 +301,15 @@ type fanPool struct {
 // fanJob is one packet's fan-out, fresh per packet: a helper that picks it
 // up late finds every subscriber taken and touches nothing else.
 type fanJob struct {
-	subs []*downTrack
-	l    *layer
-	gen  uint32
-	p    *rtp.Packet
-	fi   frameInfo
-	now  int64
-	next atomic.Int32   // index of the next subscriber to take
-	done sync.WaitGroup // one count per subscriber
+	subs  []*downTrack
+	start int // subs[start] is served first, then on in a circle
+	l     *layer
+	gen   uint32
+	p     *rtp.Packet
+	fi    frameInfo
+	now   int64
+	next  atomic.Int32   // index of the next subscriber to take
+	done  sync.WaitGroup // one count per subscriber
 }
 
 // newFanPool starts n helpers (none if n < 1).
@@ -332,6 +344,9 @@ func (j *fanJob) work() {
 		if i >= len(j.subs) {
 			return
 		}
+		if i += j.start; i >= len(j.subs) {
+			i -= len(j.subs)
+		}
 		j.subs[i].forward(j.l, j.gen, j.p, j.fi, j.now)
 		j.done.Done()
 	}
@@ -343,19 +358,22 @@ func (j *fanJob) work() {
 // wait is the p99 added latency. Each downTrack has its own lock and
 // writer, and p is only read, so the parts are independent; fanOut returns
 // once every subscriber has its packet, because the reader reuses p and
-// its buffer next.
-func (u *upTrack) fanOut(f *fanPool, subs []*downTrack, l *layer, gen uint32, p *rtp.Packet, fi frameInfo, now int64) {
+// its buffer next. Subscribers are served from subs[start] on, in a circle.
+func (u *upTrack) fanOut(f *fanPool, subs []*downTrack, start int, l *layer, gen uint32, p *rtp.Packet, fi frameInfo, now int64) {
 	helpers := 0
 	if f != nil {
 		helpers = min(cap(f.jobs), len(subs)/fanOutChunk-1)
 	}
 	if helpers < 1 {
-		for _, d := range subs {
+		for _, d := range subs[start:] {
+			d.forward(l, gen, p, fi, now)
+		}
+		for _, d := range subs[:start] {
 			d.forward(l, gen, p, fi, now)
 		}
 		return
 	}
-	j := &fanJob{subs: subs, l: l, gen: gen, p: p, fi: fi, now: now}
+	j := &fanJob{subs: subs, start: start, l: l, gen: gen, p: p, fi: fi, now: now}
 	j.done.Add(len(subs))
 	for range helpers {
 		select {
