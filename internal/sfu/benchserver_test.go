@@ -86,6 +86,9 @@ func runBenchServer() int {
 			}
 		}
 	}
+	// What the routers and their peer connections keep running, for
+	// docs/performance.md (per-connection background work).
+	fmt.Fprintf(os.Stderr, "server: %d goroutines in %d rooms before closing\n", runtime.NumGoroutine(), len(rooms))
 	for _, r := range rooms {
 		r.Close()
 	}
