@@ -188,6 +188,10 @@ func benchSession(b *testing.B, remote bool, groups, size, pubs int) {
 		})
 	}
 	wg.Wait()
+	goroutines := -1
+	if remote {
+		goroutines = rr.goroutineCount()
+	}
 	time.Sleep(200 * time.Millisecond) // the last packets in flight
 	wall, used := time.Since(start), testutil.CPUTime()-cpu
 	if remote {
@@ -226,6 +230,9 @@ func benchSession(b *testing.B, remote bool, groups, size, pubs int) {
 	if remote {
 		b.ReportMetric(float64(serverCPU.Microseconds())/float64(fwd), "server-cpu-µs/fwd")
 		b.ReportMetric(serverCPU.Seconds()/wall.Seconds(), "server-cores")
+	}
+	if remote {
+		b.ReportMetric(float64(goroutines), "server-goroutines")
 	}
 	b.ReportMetric(q(0.5), "p50-ms")
 	b.ReportMetric(q(0.99), "p99-ms")

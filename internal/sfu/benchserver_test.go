@@ -31,10 +31,11 @@ const envBenchPin = "SFU_BENCH_PIN"
 // benchLine is one line of the parent↔child protocol (JSON lines on the
 // child's stdin and stdout).
 type benchLine struct {
-	Op   string  `json:"op"` // "add", "msg"; from the child: "signal"
+	Op   string  `json:"op"` // "add", "msg", "goroutines"; from the child: "signal", "goroutines"
 	Room int     `json:"room"`
 	Peer string  `json:"peer"`
 	M    Message `json:"m"`
+	N    int     `json:"n,omitempty"` // the child's goroutine count, in its "goroutines" reply
 }
 
 // runBenchServer serves one router on a loopback UDP mux until stdin
@@ -80,6 +81,8 @@ func runBenchServer() int {
 		switch l.Op {
 		case "add":
 			_ = router(l.Room).Add(l.Peer)
+		case "goroutines": // what the routers and their connections keep running
+			out.ch <- benchLine{Op: "goroutines", N: runtime.NumGoroutine()}
 		case "msg":
 			if err := router(l.Room).Handle(l.Peer, l.M); err != nil {
 				fmt.Fprintln(os.Stderr, "handle:", err)
@@ -88,7 +91,6 @@ func runBenchServer() int {
 	}
 	// What the routers and their peer connections keep running, for
 	// docs/performance.md (per-connection background work).
-	fmt.Fprintf(os.Stderr, "server: %d goroutines in %d rooms before closing\n", runtime.NumGoroutine(), len(rooms))
 	for _, r := range rooms {
 		r.Close()
 	}
@@ -128,6 +130,8 @@ type remoteRouter struct {
 	enc  *json.Encoder
 	wg   sync.WaitGroup
 	stop func()
+	// goroutines receives the child's replies to "goroutines".
+	goroutines chan int
 }
 
 // startRemote starts the child and routes its signals to the env of
@@ -152,13 +156,20 @@ func startRemote(b *testing.B, envs func(room int) *env) *remoteRouter {
 	out, err := cmd.StdoutPipe()
 	must(b, err)
 	must(b, cmd.Start())
-	rr := &remoteRouter{cmd: cmd, in: in, enc: json.NewEncoder(in)}
+	rr := &remoteRouter{cmd: cmd, in: in, enc: json.NewEncoder(in), goroutines: make(chan int, 1)}
 	rr.wg.Go(func() {
 		dec := json.NewDecoder(out)
 		for {
 			var l benchLine
 			if dec.Decode(&l) != nil {
 				return
+			}
+			if l.Op == "goroutines" {
+				select {
+				case rr.goroutines <- l.N:
+				default:
+				}
+				continue
 			}
 			if e := envs(l.Room); e != nil {
 				e.Signal(l.Peer, l.M)
@@ -212,4 +223,18 @@ func (rr *remoteRouter) cpu() time.Duration {
 	ut, _ := strconv.ParseInt(f[11], 10, 64)
 	st, _ := strconv.ParseInt(f[12], 10, 64)
 	return time.Duration(ut+st) * time.Second / 100 // USER_HZ is 100 on Linux
+}
+
+// goroutineCount asks the child how many goroutines it runs; -1 if it
+// does not answer within 5 s.
+func (rr *remoteRouter) goroutineCount() int {
+	if rr.send(benchLine{Op: "goroutines"}) != nil {
+		return -1
+	}
+	select {
+	case n := <-rr.goroutines:
+		return n
+	case <-time.After(5 * time.Second):
+		return -1
+	}
 }
