@@ -82,6 +82,12 @@ func runBenchServer() int {
 		case "add":
 			_ = router(l.Room).Add(l.Peer)
 		case "goroutines": // what the routers and their connections keep running
+			if path := os.Getenv(envBenchServer + "_GOROUTINES"); path != "" {
+				if f, err := os.Create(path); err == nil {
+					_ = pprof.Lookup("goroutine").WriteTo(f, 1)
+					_ = f.Close()
+				}
+			}
 			out.ch <- benchLine{Op: "goroutines", N: runtime.NumGoroutine()}
 		case "msg":
 			if err := router(l.Room).Handle(l.Peer, l.M); err != nil {
