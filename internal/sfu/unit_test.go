@@ -310,3 +310,72 @@ func TestFanOutRotates(t *testing.T) {
 		t.Fatalf("over %d packets the last served were %v; want each subscriber once", subs, last)
 	}
 }
+
+// TestDownTrackSenderReport checks the report a downTrack makes from its
+// counters: none before anything was sent or once unbound; otherwise the
+// RTP time of the newest frame advanced by the wall time since its first
+// packet, and the packets and payload bytes sent.
+func TestDownTrackSenderReport(t *testing.T) {
+	const t0 = int64(1_700_000_000_000_000_000) // unix nanos
+	for _, tc := range []struct {
+		name     string
+		frames   int   // 3-packet frames forwarded, 33 ms apart from t0
+		unbind   bool  // the subscriber's transport went away
+		at       int64 // report time after the last frame's first packet
+		ok       bool
+		rtpAhead uint32 // RTP time after the last frame's timestamp
+	}{
+		{name: "nothing sent", frames: 0, ok: false},
+		{name: "at the frame", frames: 1, at: 0, ok: true, rtpAhead: 0},
+		{name: "half a second on", frames: 2, at: 500 * int64(time.Millisecond), ok: true, rtpAhead: 45000},
+		{name: "unbound", frames: 2, unbind: true, ok: false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			u, l := benchTrack(t, 1, 1, func(int) interface {
+				WriteRTP(*rtp.Header, []byte) (int, error)
+				Write([]byte) (int, error)
+			} {
+				return &discardWriter{}
+			})
+			d := (*u.subs.Load())[0]
+			src := &vp8Source{width: 640, height: 360, frameSize: 3 * vp8PayloadMax, keyEvery: 100}
+			raw := make([]byte, maxPacket)
+			var p rtp.Packet
+			var last uint32
+			var payload uint32
+			now := t0
+			for f := range tc.frames {
+				now = t0 + int64(f)*33*int64(time.Millisecond)
+				for _, pkt := range src.next() {
+					m, err := pkt.MarshalTo(raw)
+					must(t, err)
+					must(t, p.Unmarshal(raw[:m]))
+					payload += uint32(len(p.Payload))
+					u.handle(nil, l, 0, &p, raw[:m], 0, now)
+					d.mu.Lock()
+					last = d.lastOutTS
+					d.mu.Unlock()
+				}
+			}
+			if tc.unbind {
+				must(t, d.Unbind(nil)) // Unbind reads no context
+			}
+			sr, ok := d.senderReport(now + tc.at)
+			if ok != tc.ok {
+				t.Fatalf("report made: %v, want %v (%+v)", ok, tc.ok, sr)
+			}
+			if !ok {
+				return
+			}
+			if want := uint32(3 * tc.frames); sr.PacketCount != want || sr.OctetCount != payload {
+				t.Errorf("counts %d packets, %d bytes; sent %d, %d", sr.PacketCount, sr.OctetCount, want, payload)
+			}
+			if sr.SSRC != d.ssrc || sr.RTPTime != last+tc.rtpAhead {
+				t.Errorf("SSRC %d RTP time %d; want %d, %d", sr.SSRC, sr.RTPTime, d.ssrc, last+tc.rtpAhead)
+			}
+			if got := time.Unix(int64(sr.NTPTime>>32)-ntpEpochOffset, 0); got.Unix() != (now+tc.at)/1e9 {
+				t.Errorf("NTP seconds %v, want %v", got.Unix(), (now+tc.at)/1e9)
+			}
+		})
+	}
+}
