@@ -236,10 +236,7 @@ func (r *linkReports) Close() error {
 // ntpMiddle is the middle 32 bits of t as an NTP timestamp, the unit of
 // LSR in receiver reports.
 func ntpMiddle(t time.Time) uint32 {
-	const ntpEpochOffset = 2_208_988_800 // seconds from 1900 to 1970
-	secs := uint64(t.Unix()) + ntpEpochOffset
-	frac := uint64(t.Nanosecond()) << 32 / 1_000_000_000
-	return uint32((secs<<32 | frac) >> 16)
+	return uint32(toNTP(t.UnixNano()) >> 16) // the clock of the sender reports
 }
 
 // iceRTT is the round trip of pc's candidate pair in use, from ICE's own
