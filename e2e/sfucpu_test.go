@@ -37,6 +37,7 @@ func TestSFUBrowserCPU(t *testing.T) {
 			start := time.Now()
 			allDecoding(t, pages, n-1, 180*time.Second)
 			t.Logf("%s: every page decodes every other camera %v after the pages opened", mode, time.Since(start).Round(100*time.Millisecond))
+			pages[0].shot("six-" + mode) // docs/images/session-six-sfu.png comes from here
 			before := browserCPU(t)
 			time.Sleep(window)
 			cpu[mode] = browserCPU(t) - before
