@@ -54,6 +54,7 @@ func startCluster(t *testing.T, n, leaseMS int) []*clusterNode {
 				"data_dir": dir, "api_keys": []string{apiKey}, "url_scheme": "http", "media_mode": "sfu",
 				"gateway": map[string]any{"enabled": true, "listen": fmt.Sprintf("127.0.0.1:%d", own+1)},
 				"turn":    map[string]any{"listen": "127.0.0.1:0"},
+				"sfu":     map[string]any{"udp_port": 0, "tcp_port": 0}, // three nodes on one host: free media ports
 				"cluster": map[string]any{
 					"enabled": true, "name": "e2e", "node_id": id, "lease_time_ms": leaseMS,
 					"internal_addr": fmt.Sprintf("127.0.0.1:%d", own+2), "redis": map[string]any{"addrs": []string{rs.Addr}},
