@@ -73,6 +73,7 @@ func joinCluster(cfg *config.Config, counters *hub.Counters, log *slog.Logger) (
 	c.node, err = cluster.Join(ctx, rdb, cluster.Config{
 		Name: cl.Name, NodeID: cl.NodeID, InternalAddr: cl.InternalAddr,
 		LeaseTime: time.Duration(cl.LeaseTimeMS) * time.Millisecond,
+		Running:   c.store.RunningKey(),
 		Load: func() cluster.Load {
 			l := cluster.Load{Peers: int(counters.PeersConnected.Load())}
 			if m := c.mgr.Load(); m != nil {
