@@ -229,3 +229,54 @@ func decode(id int64, data []byte) (*session.Record, error) {
 	}
 	return r, nil
 }
+
+// indexRunningScript: KEYS the running set, then records; ARGV their ids.
+// Adds each id whose record says running to the set, removes the others:
+// atomic with every write of those records.
+var indexRunningScript = redis.NewScript(`
+for i = 2, #KEYS do
+  local ok, r = pcall(cjson.decode, redis.call('GET', KEYS[i]) or 'null')
+  if ok and type(r) == 'table' and r.running == true then
+    redis.call('SADD', KEYS[1], ARGV[i - 1])
+  else
+    redis.call('SREM', KEYS[1], ARGV[i - 1])
+  end
+end
+return 1
+`)
+
+// IndexRunning builds the running set from the records, once per store: a
+// store written by a version that did not keep it (before the claim by
+// lost node) gets it on the first start of a node that does. Nodes doing
+// it at once do no harm; later calls return at once.
+func (s *Store) IndexRunning(ctx context.Context) error {
+	done := s.RunningKey() + ":built"
+	if n, err := s.rdb.Exists(ctx, done).Result(); err != nil || n == 1 {
+		return err
+	}
+	ids, err := s.rdb.ZRange(ctx, s.indexKey(), 0, -1).Result()
+	if err != nil {
+		return fmt.Errorf("index running sessions: %w", err)
+	}
+	for len(ids) > 0 {
+		b := ids[:min(len(ids), listBatch)]
+		ids = ids[len(b):]
+		keys := []string{s.RunningKey()}
+		args := make([]any, 0, len(b))
+		for _, v := range b {
+			id, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return fmt.Errorf("index running sessions: bad id %q in %s", v, s.indexKey())
+			}
+			keys = append(keys, s.recordKey(id))
+			args = append(args, id)
+		}
+		if err := indexRunningScript.Run(ctx, s.rdb, keys, args...).Err(); err != nil {
+			return fmt.Errorf("index running sessions: %w", err)
+		}
+	}
+	if err := s.rdb.Set(ctx, done, "1", 0).Err(); err != nil {
+		return fmt.Errorf("index running sessions: %w", err)
+	}
+	return nil
+}

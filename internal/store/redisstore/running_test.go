@@ -1,9 +1,12 @@
 package redisstore
 
 import (
+	"encoding/json"
 	"errors"
 	"slices"
 	"testing"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/rehabrtc/rehabrtc/internal/redistest"
 	"github.com/rehabrtc/rehabrtc/internal/session"
@@ -53,5 +56,44 @@ func TestRunningSet(t *testing.T) {
 	}
 	if other, _ := New(rdb, "other").ListRunning(ctx); len(other) != 0 {
 		t.Fatalf("another prefix sees %v", other)
+	}
+}
+
+// A store written without the running set (an older version: the record
+// and its index entry only) gets it from IndexRunning, once.
+func TestIndexRunning(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	rdb := srv.Client(t)
+	s := New(rdb, "rehabrtc")
+	ctx := t.Context()
+	old := func(id int64, running bool) {
+		t.Helper()
+		data, _ := json.Marshal(&session.Record{ID: id, Name: "old", Running: running})
+		if err := rdb.Set(ctx, s.recordKey(id), data, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if err := rdb.ZAdd(ctx, s.indexKey(), redis.Z{Score: float64(id), Member: id}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for id := range int64(600) { // more than one batch
+		old(id+1, id%100 == 7)
+	}
+	if err := rdb.SAdd(ctx, s.RunningKey(), 2).Err(); err != nil { // wrong: 2 has ended
+		t.Fatal(err)
+	}
+	if err := s.IndexRunning(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := []int64{8, 108, 208, 308, 408, 508}
+	if got, err := s.ListRunning(ctx); err != nil || !slices.Equal(got, want) {
+		t.Fatalf("after IndexRunning: %v, %v; want %v", got, err, want)
+	}
+	old(601, true) // written by an old node after the upgrade: not indexed again
+	if err := s.IndexRunning(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.ListRunning(ctx); !slices.Equal(got, want) {
+		t.Fatalf("second IndexRunning rebuilt: %v", got)
 	}
 }
