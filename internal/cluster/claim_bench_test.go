@@ -24,7 +24,7 @@ type scanHomes struct{ session.Homes }
 type scanStore struct{ session.Store }
 
 // redisCost is Redis's own count of commands and CPU (INFO commandstats).
-func redisCost(b *testing.B, rdb *redis.Client) (calls, usec int64) {
+func redisCost(b *testing.B, rdb redis.UniversalClient) (calls, usec int64) {
 	b.Helper()
 	info, err := rdb.Info(context.Background(), "commandstats").Result()
 	if err != nil {
