@@ -227,3 +227,41 @@ func TestLostWithoutRunningSet(t *testing.T) {
 		t.Fatal("a running set of another hash tag was accepted")
 	}
 }
+
+// The claim by lost node on a Redis Cluster of three masters: its scripts,
+// the sweep's SSCAN and MGET and the store's running set share the {name}
+// slot.
+func TestClaimOnRedisCluster(t *testing.T) {
+	rc := redistest.StartCluster(t, 3)
+	rdb := rc.Client(t)
+	store := redisstore.New(rdb, "test")
+	a, err := Join(t.Context(), rdb, Config{Name: "test", NodeID: "a", LeaseTime: testLease, Running: store.RunningKey()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Join(t.Context(), rdb, Config{Name: "test", NodeID: "b", LeaseTime: testLease, Running: store.RunningKey()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close(context.Background()) })
+	for _, id := range []int64{1, 2, 3} {
+		if err := store.Put(t.Context(), &session.Record{ID: id, Running: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, id := range []int64{1, 2} {
+		if _, err := a.Acquire(t.Context(), id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hb := b.Homes("secret")
+	if got := lost(t, hb); !slices.Equal(got, []int64{3}) { // the sweep: 3 has no lease
+		t.Fatalf("Lost = %v, want [3]", got)
+	}
+	if err := a.Close(t.Context()); err != nil { // 1 and 2 to the orphans
+		t.Fatal(err)
+	}
+	if got := lost(t, hb); !slices.Equal(got, []int64{1, 2, 3}) {
+		t.Fatalf("Lost after a closed = %v, want [1 2 3]", got)
+	}
+}
