@@ -79,6 +79,12 @@ func TestClusterMetrics(t *testing.T) {
 			"b after the kill: claimed %v, homed %v, consultations %v", m["rehabrtc_cluster_sessions_claimed_total"],
 			m["rehabrtc_cluster_sessions_homed"], m["rehabrtc_cluster_consultations_served"])
 	})
+	// Found through a's held set: the claim by lost node, not the sweep.
+	if m := scrape(t, b.service); m[`rehabrtc_cluster_claim_found_total{found="lost_node"}`] < 1 ||
+		m[`rehabrtc_cluster_claim_found_total{found="sweep"}`] != 0 {
+		t.Errorf("b found the session: lost node %v, sweep %v; want it through a's set", m[`rehabrtc_cluster_claim_found_total{found="lost_node"}`],
+			m[`rehabrtc_cluster_claim_found_total{found="sweep"}`])
+	}
 }
 
 // scrape reads the unlabelled and labelled samples of /metrics on the

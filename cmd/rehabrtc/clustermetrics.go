@@ -33,6 +33,7 @@ func (c *clusterNode) collectors(m *session.Manager) []prometheus.Collector {
 	sessionRoute, consultRoute := prometheus.Labels{"route": "session"}, prometheus.Labels{"route": "consultation"}
 	const reqHelp = "Requests (pages, status, polling) this node's gateway proxied to the node serving them."
 	const wsHelp = "WebSockets this node's gateway proxied to the node serving them."
+	const foundHelp = "Sessions without a home this node's claim loop found (and tried): in a lost node's held set, in the orphans, or by its sweep."
 	return []prometheus.Collector{
 		gauge("rehabrtc_cluster_sessions_homed", "Sessions whose home is this node (it holds their lease and serves them).",
 			func() float64 { return float64(m.Running()) }),
@@ -41,6 +42,14 @@ func (c *clusterNode) collectors(m *session.Manager) []prometheus.Collector {
 		counter("rehabrtc_cluster_leases_lost_total", "Leases lost while held (expired, taken over, node lost): the sessions stopped here at once.", nil,
 			func() float64 { return float64(c.node.Stats().LeasesLost) }),
 		counter("rehabrtc_cluster_sessions_claimed_total", "Sessions of lost nodes restored on this node.", nil, n(&c.stats.claimed)),
+		counter("rehabrtc_cluster_claim_found_total", foundHelp, prometheus.Labels{"found": "lost_node"},
+			func() float64 { return float64(c.homes.ClaimStats().FromLostNodes) }),
+		counter("rehabrtc_cluster_claim_found_total", foundHelp, prometheus.Labels{"found": "orphan"},
+			func() float64 { return float64(c.homes.ClaimStats().Orphans) }),
+		counter("rehabrtc_cluster_claim_found_total", foundHelp, prometheus.Labels{"found": "sweep"},
+			func() float64 { return float64(c.homes.ClaimStats().Swept) }),
+		counter("rehabrtc_cluster_sweeps_total", "Sweeps of the running sessions for sessions without a lease that this node ran (one node per 30 s).", nil,
+			func() float64 { return float64(c.homes.ClaimStats().Sweeps) }),
 		counter("rehabrtc_cluster_proxied_requests_total", reqHelp, sessionRoute, n(&c.stats.sessionProxied.Requests)),
 		counter("rehabrtc_cluster_proxied_requests_total", reqHelp, consultRoute, n(&c.stats.consultProxied.Requests)),
 		counter("rehabrtc_cluster_proxied_websockets_total", wsHelp, sessionRoute, n(&c.stats.sessionProxied.WebSockets)),

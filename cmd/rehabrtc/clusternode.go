@@ -70,9 +70,16 @@ func joinCluster(cfg *config.Config, counters *hub.Counters, log *slog.Logger) (
 		rdb.Close()
 		return nil, err
 	}
+	// A store written by a version without the running set gets it here,
+	// once: the claim loop reads it (docs/scale-out.md).
+	if err := c.store.IndexRunning(ctx); err != nil {
+		rdb.Close()
+		return nil, err
+	}
 	c.node, err = cluster.Join(ctx, rdb, cluster.Config{
 		Name: cl.Name, NodeID: cl.NodeID, InternalAddr: cl.InternalAddr,
 		LeaseTime: time.Duration(cl.LeaseTimeMS) * time.Millisecond,
+		Running:   c.store.RunningKey(),
 		Load: func() cluster.Load {
 			l := cluster.Load{Peers: int(counters.PeersConnected.Load())}
 			if m := c.mgr.Load(); m != nil {

@@ -39,11 +39,13 @@ func BenchmarkRenew1000Leases(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	b.ResetTimer()
+	calls0, usec0 := redisCost(b, n.rdb)
 	for b.Loop() {
 		n.renew(b.Context())
 	}
-	b.StopTimer()
+	calls1, usec1 := redisCost(b, n.rdb)
+	b.ReportMetric(float64(calls1-calls0)/float64(b.N), "redis-cmds/op")
+	b.ReportMetric(float64(usec1-usec0)/float64(b.N), "redis-µs/op")
 	for _, l := range n.leases {
 		if l.Err() != nil {
 			b.Fatal(l.Err())

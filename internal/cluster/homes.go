@@ -31,6 +31,9 @@ type Homes struct {
 
 	forwarded atomic.Int64 // actions sent to their session's home
 	placed    atomic.Int64 // starts sent to a less loaded node
+
+	sweepEvery time.Duration // 0: DefaultSweepEvery (claim.go)
+	claims     claimStats
 }
 
 var _ session.Homes = (*Homes)(nil)

@@ -38,8 +38,8 @@ func (n *Node) Acquire(ctx context.Context, session int64) (*Lease, error) {
 	}
 	key := n.keys.lease(session)
 	sent := time.Now()
-	res, err := acquireLeaseScript.Run(ctx, n.rdb, []string{key, n.keys.fenceSeq()},
-		n.info.Member(), n.ttl.Milliseconds()).Slice()
+	res, err := acquireLeaseScript.Run(ctx, n.rdb, []string{key, n.keys.fenceSeq(), n.keys.held(n.info.Member()), n.keys.holders()},
+		n.info.Member(), n.ttl.Milliseconds(), session).Slice()
 	if err != nil {
 		return nil, fmt.Errorf("acquire lease of session %d: %w", session, err)
 	}
@@ -125,7 +125,7 @@ func (l *Lease) Release(ctx context.Context) error {
 }
 
 func (l *Lease) release(ctx context.Context) error {
-	if err := releaseLeaseScript.Run(ctx, l.n.rdb, []string{l.key}, l.value).Err(); err != nil {
+	if err := releaseLeaseScript.Run(ctx, l.n.rdb, l.n.releaseKeys(l), l.value, l.session).Err(); err != nil {
 		return fmt.Errorf("release lease of session %d: %w", l.session, err)
 	}
 	return nil

@@ -44,6 +44,11 @@ type Config struct {
 	LeaseTime    time.Duration // 0: DefaultLeaseTime
 	Load         func() Load   // read at each heartbeat; nil reports only the leases held
 	Logger       *slog.Logger  // nil: discard
+
+	// Running is the store's set of running session ids
+	// (redisstore.Store.RunningKey), under the same "{Name}" hash tag: the
+	// claim by lost node reads it (claim.go). Without it Homes.Lost fails.
+	Running string
 }
 
 func (c *Config) validate() error {
@@ -52,6 +57,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("cluster name %q: must be non-empty, without braces", c.Name)
 	case c.NodeID == "" || strings.ContainsAny(c.NodeID, "# {}\t\n"):
 		return fmt.Errorf("node id %q: must be non-empty, without '#', braces or spaces", c.NodeID)
+	case c.Running != "" && !strings.HasPrefix(c.Running, "{"+c.Name+"}:"):
+		return fmt.Errorf("running set %q: must be a key of the cluster's hash tag {%s}", c.Running, c.Name)
 	case c.LeaseTime != 0 && c.LeaseTime < MinLeaseTime:
 		return fmt.Errorf("lease time %s: must be at least %s", c.LeaseTime, MinLeaseTime)
 	}

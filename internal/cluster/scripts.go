@@ -69,13 +69,17 @@ table.insert(out, tostring(now))
 return out
 `)
 
-// acquireLeaseScript: KEYS lease, fence sequence; ARGV member, ttl ms.
-// Returns {1, token} when taken, {0, holder value} when held.
+// acquireLeaseScript: KEYS lease, fence sequence, the member's held set,
+// holders; ARGV member, ttl ms, session id. Returns {1, token} when taken,
+// {0, holder value} when held. A lease taken is added to its holder's held
+// set at once (claim.go): if the holder is lost, its set says what to claim.
 var acquireLeaseScript = redis.NewScript(`
 local cur = redis.call('GET', KEYS[1])
 if cur then return {0, cur} end
 local tok = redis.call('INCR', KEYS[2])
 redis.call('SET', KEYS[1], ARGV[1] .. ' ' .. tok, 'PX', ARGV[2])
+redis.call('SADD', KEYS[3], ARGV[3])
+redis.call('SADD', KEYS[4], ARGV[1])
 return {1, tostring(tok)}
 `)
 
@@ -95,10 +99,20 @@ end
 return out
 `)
 
-// releaseLeaseScript: KEYS lease; ARGV value (compare and delete).
+// releaseLeaseScript: KEYS lease, the member's held set, orphans and,
+// when the node knows it, the running set; ARGV value, session id (compare
+// and delete). The session leaves the held set; if it is still running and
+// nobody holds it (a node stopping, a hand-over, a claim that must wait),
+// it goes to the orphans, which every node's claim loop reads (claim.go).
 var releaseLeaseScript = redis.NewScript(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
+local n = 0
+if redis.call('GET', KEYS[1]) == ARGV[1] then n = redis.call('DEL', KEYS[1]) end
+if KEYS[4] and redis.call('EXISTS', KEYS[1]) == 0 and redis.call('SISMEMBER', KEYS[4], ARGV[2]) == 1 then
+  redis.call('SMOVE', KEYS[2], KEYS[3], ARGV[2])
+else
+  redis.call('SREM', KEYS[2], ARGV[2])
+end
+return n
 `)
 
 // acquirePortScript: KEYS ports, next, nodes; ARGV base, count, member.

@@ -146,23 +146,25 @@ func (m *Manager) elsewhere(ctx context.Context, id int64, req *Request) (reply 
 // Claim takes the home of every running session that has none (its home
 // node is lost, or it was running when the whole cluster stopped) and
 // restores it here on its port with its keys. It reports how many it
-// restored. Without a cluster it does nothing.
+// restored. Without a cluster it does nothing. It tries only what Homes
+// reports lost (LostHomes), else the store's running sessions (see
+// toClaim): never the history.
 func (m *Manager) Claim(ctx context.Context) (int, error) {
 	if m.cfg.Homes == nil {
 		return 0, nil
 	}
-	recs, err := m.cfg.Store.List(ctx)
+	ids, err := m.toClaim(ctx)
 	if err != nil {
 		return 0, err
 	}
 	n := 0
-	for _, rec := range recs {
-		if !rec.Running || m.running(rec.ID) != nil || m.open() != nil {
+	for _, id := range ids {
+		if m.running(id) != nil || m.open() != nil {
 			continue
 		}
-		ok, err := m.claimOne(ctx, rec.ID)
+		ok, err := m.claimOne(ctx, id)
 		if err != nil {
-			m.log.Error("cannot claim session", logKeySession, rec.ID, logKeyErr, err)
+			m.log.Error("cannot claim session", logKeySession, id, logKeyErr, err)
 		}
 		if ok {
 			n++

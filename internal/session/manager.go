@@ -90,12 +90,12 @@ func (m *Manager) Running() int {
 // Restore restarts every session the store says was running, on its old port
 // and with its old keys, so links handed out before a restart keep working.
 func (m *Manager) Restore(ctx context.Context) error {
-	recs, err := m.cfg.Store.List(ctx)
-	if err != nil {
-		return err
-	}
 	if m.cfg.Homes != nil { // only the sessions no other node serves
 		_, err := m.Claim(ctx)
+		return err
+	}
+	recs, err := m.cfg.Store.List(ctx)
+	if err != nil {
 		return err
 	}
 	for _, rec := range recs {

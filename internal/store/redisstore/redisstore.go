@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/redis/go-redis/v9"
@@ -37,34 +38,41 @@ func New(rdb redis.UniversalClient, name string) *Store {
 
 func (s *Store) seqKey() string   { return s.prefix + ":session:seq" }
 func (s *Store) indexKey() string { return s.prefix + ":sessions" }
+
+// RunningKey is the set of the ids of the running sessions, kept with the
+// records (every write adds or removes its id by the record's Running
+// flag): what a cluster's claim loop reads instead of the whole history
+// (cluster.Config.Running).
+func (s *Store) RunningKey() string { return s.prefix + ":sessions:running" }
 func (s *Store) recordKey(id int64) string {
 	return s.prefix + ":session:" + strconv.FormatInt(id, 10)
 }
 
-// putScript writes a record and its index entry at once, and raises the id
-// sequence to at least its id, so a record put with an id of its own (an
-// import, a test) is never overwritten by a later Create.
-var putScript = redis.NewScript(`
+// putRecord is the write both put scripts share: KEYS record, index,
+// sequence, running set; ARGV id, JSON, running ("1" or "0"). It writes
+// the record, its index entry and its running-set membership at once, and
+// raises the id sequence to at least its id, so a record put with an id of
+// its own (an import, a test) is never overwritten by a later Create.
+const putRecord = `
 redis.call('SET', KEYS[1], ARGV[2])
 redis.call('ZADD', KEYS[2], ARGV[1], ARGV[1])
+if ARGV[3] == '1' then redis.call('SADD', KEYS[4], ARGV[1]) else redis.call('SREM', KEYS[4], ARGV[1]) end
 local seq = tonumber(redis.call('GET', KEYS[3]) or '0')
 if seq < tonumber(ARGV[1]) then redis.call('SET', KEYS[3], ARGV[1]) end
 return 1
-`)
+`
+
+var putScript = redis.NewScript(putRecord)
 
 // fencedPutScript is putScript behind a fence: KEYS as putScript's plus
-// the session's fence; ARGV id, JSON, token. It writes nothing and returns
-// 0 when the fence has seen a newer token, else raises the fence to token.
+// the session's fence; ARGV as putScript's plus the token. It writes
+// nothing and returns 0 when the fence has seen a newer token, else raises
+// the fence to token.
 var fencedPutScript = redis.NewScript(`
-local fence = tonumber(redis.call('GET', KEYS[4]) or '0')
-if fence > tonumber(ARGV[3]) then return 0 end
-redis.call('SET', KEYS[4], ARGV[3])
-redis.call('SET', KEYS[1], ARGV[2])
-redis.call('ZADD', KEYS[2], ARGV[1], ARGV[1])
-local seq = tonumber(redis.call('GET', KEYS[3]) or '0')
-if seq < tonumber(ARGV[1]) then redis.call('SET', KEYS[3], ARGV[1]) end
-return 1
-`)
+local fence = tonumber(redis.call('GET', KEYS[5]) or '0')
+if fence > tonumber(ARGV[4]) then return 0 end
+redis.call('SET', KEYS[5], ARGV[4])
+` + putRecord)
 
 // ErrFenced is the error of a write stamped with a fencing token older
 // than one the session's record has already been written with: the
@@ -83,8 +91,8 @@ func (s *Store) PutFenced(ctx context.Context, r *session.Record, token int64) e
 	if err != nil {
 		return fmt.Errorf("encode session %d: %w", r.ID, err)
 	}
-	keys := []string{s.recordKey(r.ID), s.indexKey(), s.seqKey(), s.recordKey(r.ID) + ":fence"}
-	ok, err := fencedPutScript.Run(ctx, s.rdb, keys, r.ID, data, token).Int()
+	keys := []string{s.recordKey(r.ID), s.indexKey(), s.seqKey(), s.RunningKey(), s.recordKey(r.ID) + ":fence"}
+	ok, err := fencedPutScript.Run(ctx, s.rdb, keys, r.ID, data, runningArg(r), token).Int()
 	if err != nil {
 		return fmt.Errorf("put session %d: %w", r.ID, err)
 	}
@@ -114,11 +122,18 @@ func (s *Store) Put(ctx context.Context, r *session.Record) error {
 	if err != nil {
 		return fmt.Errorf("encode session %d: %w", r.ID, err)
 	}
-	keys := []string{s.recordKey(r.ID), s.indexKey(), s.seqKey()}
-	if err := putScript.Run(ctx, s.rdb, keys, r.ID, data).Err(); err != nil {
+	keys := []string{s.recordKey(r.ID), s.indexKey(), s.seqKey(), s.RunningKey()}
+	if err := putScript.Run(ctx, s.rdb, keys, r.ID, data, runningArg(r)).Err(); err != nil {
 		return fmt.Errorf("put session %d: %w", r.ID, err)
 	}
 	return nil
+}
+
+func runningArg(r *session.Record) string {
+	if r.Running {
+		return "1"
+	}
+	return "0"
 }
 
 // Get reads one record.
@@ -157,6 +172,27 @@ func (s *Store) List(ctx context.Context) ([]*session.Record, error) {
 	return out, nil
 }
 
+var _ session.RunningLister = (*Store)(nil)
+
+// ListRunning returns the ids of the running sessions, in increasing
+// order, from the running set alone: no record of the history is read.
+func (s *Store) ListRunning(ctx context.Context) ([]int64, error) {
+	vals, err := s.rdb.SMembers(ctx, s.RunningKey()).Result()
+	if err != nil {
+		return nil, fmt.Errorf("list running sessions: %w", err)
+	}
+	ids := make([]int64, 0, len(vals))
+	for _, v := range vals {
+		id, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("list running sessions: bad id %q in %s", v, s.RunningKey())
+		}
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids, nil
+}
+
 func (s *Store) readBatch(ctx context.Context, ids []string) ([]*session.Record, error) {
 	keys := make([]string, len(ids))
 	nums := make([]int64, len(ids))
@@ -192,4 +228,55 @@ func decode(id int64, data []byte) (*session.Record, error) {
 		return nil, fmt.Errorf("decode session %d: %w", id, err)
 	}
 	return r, nil
+}
+
+// indexRunningScript: KEYS the running set, then records; ARGV their ids.
+// Adds each id whose record says running to the set, removes the others:
+// atomic with every write of those records.
+var indexRunningScript = redis.NewScript(`
+for i = 2, #KEYS do
+  local ok, r = pcall(cjson.decode, redis.call('GET', KEYS[i]) or 'null')
+  if ok and type(r) == 'table' and r.running == true then
+    redis.call('SADD', KEYS[1], ARGV[i - 1])
+  else
+    redis.call('SREM', KEYS[1], ARGV[i - 1])
+  end
+end
+return 1
+`)
+
+// IndexRunning builds the running set from the records, once per store: a
+// store written by a version that did not keep it (before the claim by
+// lost node) gets it on the first start of a node that does. Nodes doing
+// it at once do no harm; later calls return at once.
+func (s *Store) IndexRunning(ctx context.Context) error {
+	done := s.RunningKey() + ":built"
+	if n, err := s.rdb.Exists(ctx, done).Result(); err != nil || n == 1 {
+		return err
+	}
+	ids, err := s.rdb.ZRange(ctx, s.indexKey(), 0, -1).Result()
+	if err != nil {
+		return fmt.Errorf("index running sessions: %w", err)
+	}
+	for len(ids) > 0 {
+		b := ids[:min(len(ids), listBatch)]
+		ids = ids[len(b):]
+		keys := []string{s.RunningKey()}
+		args := make([]any, 0, len(b))
+		for _, v := range b {
+			id, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return fmt.Errorf("index running sessions: bad id %q in %s", v, s.indexKey())
+			}
+			keys = append(keys, s.recordKey(id))
+			args = append(args, id)
+		}
+		if err := indexRunningScript.Run(ctx, s.rdb, keys, args...).Err(); err != nil {
+			return fmt.Errorf("index running sessions: %w", err)
+		}
+	}
+	if err := s.rdb.Set(ctx, done, "1", 0).Err(); err != nil {
+		return fmt.Errorf("index running sessions: %w", err)
+	}
+	return nil
 }
