@@ -148,8 +148,10 @@ func TestCutHolderLosesLeaseBeforeTakeover(t *testing.T) {
 	if !errors.Is(l.Err(), ErrExpired) {
 		t.Fatalf("lost lease says %v, want ErrExpired", l.Err())
 	}
-	if d := lostAt.Sub(cut); d > testLease {
-		t.Fatalf("told %s after the cut, later than the lease time %s", d, testLease)
+	// lostAt is when this poll saw it, on a machine that may be starved:
+	// some slack over the lease time. The order below is the safety.
+	if d := lostAt.Sub(cut); d > testLease+testLease/2 {
+		t.Fatalf("told %s after the cut, far later than the lease time %s", d, testLease)
 	}
 	if !lostAt.Before(takenAt) {
 		t.Fatalf("taken over by b (%s after the cut) before a was told (%s)", takenAt.Sub(cut), lostAt.Sub(cut))
