@@ -122,6 +122,9 @@ type relayConn struct {
 	port  int           // its relay port
 	addr  *net.UDPAddr  // its relayed address, as receivers see it
 	local chan localPkt // packets from other relay sockets of this server
+	// addrPort is addr, unmapped: the key of channels bound to it (fast.go).
+	addrPort netip.AddrPort
+	fast     fastState
 }
 
 func (c *relayConn) ReadFrom(b []byte) (int, net.Addr, error) {
@@ -136,7 +139,7 @@ func (c *relayConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 			c.s.cfg.Counters.PermissionsDenied.Add(1)
 			return len(b), nil // dropped, as a router would
 		}
-		if dst := c.s.localDest(ua); dst != nil && dst.push(c.addr, b) {
+		if dst := c.s.localDest(ua); dst != nil && (dst.forward(c, b) || dst.push(c.addr, b)) {
 			c.s.cfg.Counters.BytesToPeers.Add(uint64(len(b)))
 			return len(b), nil
 		}
@@ -149,6 +152,7 @@ func (c *relayConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 func (c *relayConn) Close() error {
 	if c.closed.CompareAndSwap(false, true) {
 		c.s.ports.CompareAndDelete(c.port, c)
+		c.forget()
 		c.s.allocs.remove(c)
 		c.s.cfg.Counters.Allocations.Add(-1)
 	}
@@ -199,7 +203,8 @@ func (g *relayGen) AllocatePacketConn(conf turn.AllocateListenerConfig) (net.Pac
 	u := newUDPConn(uc)
 	relayed := udpAddr(netip.AddrPortFrom(s.cfg.RelayIP, uint16(port)))
 	c := &relayConn{PacketConn: u, s: s, peer: p, created: time.Now(),
-		udp: u, port: port, addr: relayed, local: make(chan localPkt, localQueue)}
+		udp: u, port: port, addr: relayed, local: make(chan localPkt, localQueue),
+		addrPort: netip.AddrPortFrom(s.cfg.RelayIP.Unmap(), uint16(port))}
 	s.ports.Store(port, c)
 	s.allocs.add(c)
 	s.cfg.Counters.Allocations.Add(1)

@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/stun/v4"
@@ -101,8 +102,13 @@ type Server struct {
 	allocs   allocations
 	ports    sync.Map  // relay port → its live *relayConn, for the in-memory path (local.go)
 	pkts     sync.Pool // *[]byte of localMax bytes, for the in-memory path
-	muxMu    sync.Mutex
-	muxes    []*tlsMux // from ShareTLS, closed by Close
+	// The ChannelData fast path (fast.go): UDP five-tuple → its live
+	// *relayConn, and our TURN sockets by address (set before start).
+	tuples      sync.Map
+	socks       map[netip.AddrPort]*turnConn
+	fastRelayed atomic.Uint64 // packets the fast path relayed (tests)
+	muxMu       sync.Mutex
+	muxes       []*tlsMux // from ShareTLS, closed by Close
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // sweep, ShareTLS loops and their hand-shakes
@@ -137,10 +143,11 @@ func New(cfg Config) (*Server, error) {
 // start hands the sockets to pion/turn.
 func (s *Server) start() error {
 	sc := turn.ServerConfig{
-		Realm:              s.cfg.Realm,
-		AuthHandler:        s.auth,
-		QuotaHandler:       s.quota,
-		EventHandler:       turn.EventHandler{OnAuth: s.onAuth},
+		Realm:        s.cfg.Realm,
+		AuthHandler:  s.auth,
+		QuotaHandler: s.quota,
+		EventHandler: turn.EventHandler{OnAuth: s.onAuth, OnAllocationCreated: s.onAllocationCreated,
+			OnChannelCreated: s.onChannelCreated, OnChannelDeleted: s.onChannelDeleted},
 		LoggerFactory:      pionLogs{s.log},
 		AllocationLifetime: 10 * time.Minute,
 		// With an IPv4 relay, an Allocate that names no family is IPv4
@@ -232,7 +239,7 @@ func (s *Server) listenPort() error {
 					uc.SetReadBuffer(s.cfg.SocketBuffer) // best effort: capped by net.core.rmem_max
 					uc.SetWriteBuffer(s.cfg.SocketBuffer)
 				}
-				c = newUDPConn(uc)
+				c = s.newTurnConn(uc)
 			}
 			s.udp = append(s.udp, c)
 			if port == "0" { // the others (and TCP) join the port the first one got
@@ -282,11 +289,24 @@ func udpHosts(host string) ([]string, error) {
 	return out, nil
 }
 
+// newTurnConn wraps a socket of the TURN port for the fast path.
+func (s *Server) newTurnConn(uc *net.UDPConn) *turnConn {
+	u := newUDPConn(uc)
+	c := &turnConn{udpConn: u, s: s, localAP: unmapped(u.local.(*net.UDPAddr).AddrPort())}
+	if s.socks == nil {
+		s.socks = map[netip.AddrPort]*turnConn{}
+	}
+	if s.socks[c.localAP] == nil {
+		s.socks[c.localAP] = c
+	}
+	return c
+}
+
 func (s *Server) closeSockets() {
 	for _, c := range s.udp {
 		c.Close()
 	}
-	s.udp = nil
+	s.udp, s.socks = nil, nil
 	for _, ln := range []net.Listener{s.tcp, s.tlsLn} {
 		if ln != nil {
 			ln.Close()
