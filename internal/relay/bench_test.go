@@ -55,7 +55,7 @@ func (l *lent) ReadFrom(b []byte) (int, net.Addr, error) {
 }
 
 // channelClient allocates for p on a lent socket.
-func channelClient(b *testing.B, f *fixture, p Peer) (*lent, *turn.Client, net.PacketConn) {
+func channelClient(b testing.TB, f *fixture, p Peer) (*lent, *turn.Client, net.PacketConn) {
 	addr := f.addr(b, overUDP)
 	uc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
