@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/pion/turn/v5"
@@ -113,11 +114,14 @@ func pair(a, b *client) error {
 // result is one offered rate against one server.
 type result struct {
 	server       string
+	round        int
 	offered      int     // Mbit/s
+	sent         float64 // Mbit/s the load generator managed to send
 	relayed      float64 // Mbit/s delivered
 	loss         float64 // 0..1
 	cpuMsPerMbit float64
 	cpuBusy      float64 // fraction of one CPU
+	loadBusy     float64 // the load generator's CPU, fraction of one CPU
 	p50, p99     time.Duration
 }
 
@@ -149,8 +153,9 @@ func measure(ctx context.Context, o options, name string, start starter) ([]resu
 		}
 	}
 	var out []result
-	for _, rate := range o.rates {
-		if ctx.Err() != nil {
+	over := 0 // rates in a row whose loss passed 1 %
+	for _, rate := range schedule(o) {
+		if ctx.Err() != nil || over == 2 {
 			break
 		}
 		r, err := step(o, t.pid, clients, rate)
@@ -158,14 +163,36 @@ func measure(ctx context.Context, o options, name string, start starter) ([]resu
 			return out, err
 		}
 		r.server = name
-		fmt.Fprintf(os.Stderr, "%s %4d Mbit/s: relayed %.1f, loss %.2f%%, %.2f CPU-ms/Mbit (%.0f%% busy), p50 %v p99 %v\n",
-			name, rate, r.relayed, 100*r.loss, r.cpuMsPerMbit, 100*r.cpuBusy, r.p50, r.p99)
+		fmt.Fprintf(os.Stderr, "%s %4d Mbit/s: sent %.1f, relayed %.1f, loss %.2f%%, %.2f CPU-ms/Mbit (%.0f%% busy; load generator %.0f%%), p50 %v p99 %v\n",
+			name, rate, r.sent, r.relayed, 100*r.loss, r.cpuMsPerMbit, 100*r.cpuBusy, 100*r.loadBusy, r.p50, r.p99)
 		out = append(out, r)
+		if over++; r.loss <= 0.01 {
+			over = 0
+		}
 		if r.loss > 0.2 {
 			break // far past saturation
 		}
 	}
 	return out, nil
+}
+
+// schedule is the listed rates, then steps up to o.maxRate past the last.
+func schedule(o options) []int {
+	rates := slices.Clone(o.rates)
+	for r := rates[len(rates)-1] + o.rateStep; r <= o.maxRate; r += o.rateStep {
+		rates = append(rates, r)
+	}
+	return rates
+}
+
+// saturation is the offered rate from which the loss stayed above 1 % to
+// the end of rs (one server's run, rates rising); 0 if the last did not.
+func saturation(rs []result) int {
+	at := 0
+	for i := len(rs) - 1; i >= 0 && rs[i].loss > 0.01; i-- {
+		at = rs[i].offered
+	}
+	return at
 }
 
 // step offers rate Mbit/s (A→B, split over the pairs) for a warm-up second
@@ -186,9 +213,9 @@ func step(o options, pid int, clients []*client, rate int) (result, error) {
 		wg.Go(func() { send(a, pps, origin, from, to, o.packet, &sent) })
 	}
 	time.Sleep(warm)
-	cpu0 := cpuTime(pid)
+	cpu0, self0 := cpuTime(pid), selfCPU()
 	time.Sleep(o.duration)
-	cpu1 := cpuTime(pid)
+	cpu1, self1 := cpuTime(pid), selfCPU()
 	time.Sleep(300 * time.Millisecond) // stragglers
 	close(stop)
 	for _, c := range clients { // unblock the receivers
@@ -209,6 +236,8 @@ func step(o options, pid int, clients []*client, rate int) (result, error) {
 		r.loss = max(0, 1-float64(got)/float64(s))
 	}
 	secs := o.duration.Seconds()
+	r.sent = float64(sent.Load()) * float64(8*o.packet) / 1e6 / secs
+	r.loadBusy = (self1 - self0).Seconds() / secs
 	r.relayed = float64(got) * float64(8*o.packet) / 1e6 / secs
 	busy := (cpu1 - cpu0).Seconds()
 	r.cpuBusy = busy / secs
@@ -277,6 +306,15 @@ func (r *receiver) run(b *client, origin time.Time, from, to time.Duration, size
 	}
 }
 
+// selfCPU is this process's user+system CPU time.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 // cpuTime is the user+system CPU time of process pid.
 func cpuTime(pid int) time.Duration {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
@@ -293,20 +331,36 @@ func cpuTime(pid int) time.Duration {
 func printTable(w io.Writer, o options, rs []result) {
 	fmt.Fprintf(w, "\n%d pairs (%d allocations), %d-byte payloads, A→B through two allocations, %v per rate; server on CPU %q\n\n",
 		o.pairs, 2*o.pairs, o.packet, o.duration, o.serverCPU)
-	fmt.Fprintln(w, "| server | offered Mbit/s | relayed Mbit/s | loss | server CPU | CPU-ms per relayed Mbit | latency p50 | p99 |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
-	sat := map[string]int{}
-	for _, r := range rs {
-		fmt.Fprintf(w, "| %s | %d | %.1f | %.2f %% | %.0f %% | %.2f | %v | %v |\n", r.server, r.offered, r.relayed, 100*r.loss,
-			100*r.cpuBusy, r.cpuMsPerMbit, r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond))
-		if _, ok := sat[r.server]; !ok && r.loss > 0.01 {
-			sat[r.server] = r.offered
-		}
+	fmt.Fprintln(w, "| round | server | offered Mbit/s | sent | relayed | loss | server CPU | CPU-ms per relayed Mbit | latency p50 | p99 | load generator CPU |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|")
+	type run struct {
+		round  int
+		server string
 	}
-	for _, s := range []string{"rehabrtc", "coturn"} {
-		if v, ok := sat[s]; ok {
-			fmt.Fprintf(w, "\n%s: loss passes 1 %% at %d Mbit/s offered", s, v)
+	var order []run
+	byRun := map[run][]result{}
+	for _, r := range rs {
+		k := run{r.round, r.server}
+		if _, ok := byRun[k]; !ok {
+			order = append(order, k)
 		}
+		byRun[k] = append(byRun[k], r)
+		fmt.Fprintf(w, "| %d | %s | %d | %.1f | %.1f | %.2f %% | %.0f %% | %.2f | %v | %v | %.0f %% |\n", r.round, r.server, r.offered,
+			r.sent, r.relayed, 100*r.loss, 100*r.cpuBusy, r.cpuMsPerMbit, r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond), 100*r.loadBusy)
 	}
 	fmt.Fprintln(w)
+	for _, k := range order {
+		rs := byRun[k]
+		last := rs[len(rs)-1]
+		switch at := saturation(rs); {
+		case at == 0:
+			fmt.Fprintf(w, "round %d, %s: loss stays at or below 1 %% up to %d Mbit/s offered (not saturated)\n", k.round, k.server, last.offered)
+		default:
+			fmt.Fprintf(w, "round %d, %s: saturation (loss above 1 %% from there on) at %d Mbit/s offered\n", k.round, k.server, at)
+		}
+		if last.sent < 0.97*float64(last.offered) || last.loadBusy > 0.9 {
+			fmt.Fprintf(w, "  (the load generator sent %.0f of %d Mbit/s at %.0f %% CPU: it, not the server, may be the limit)\n",
+				last.sent, last.offered, 100*last.loadBusy)
+		}
+	}
 }

@@ -130,11 +130,16 @@ func waitTCP(ctx context.Context, addr string) error {
 	}
 }
 
-// startRehabRTC runs `rehabrtc serve`, starts one session with every
-// client as a participant and joins each over the WebSocket: the TURN
-// credentials are those of the welcome, checked against the live roster
-// like a browser's.
-func startRehabRTC(ctx context.Context, o options, clients int) (*target, error) {
+// startRehabRTC runs `bin serve`, starts one session with every client as
+// a participant and joins each over the WebSocket: the TURN credentials are
+// those of the welcome, checked against the live roster like a browser's.
+func startRehabRTC(bin string) starter {
+	return func(ctx context.Context, o options, clients int) (*target, error) {
+		return runRehabRTC(ctx, o, bin, clients)
+	}
+}
+
+func runRehabRTC(ctx context.Context, o options, bin string, clients int) (*target, error) {
 	ports := make([]int, 3)
 	for i := range ports {
 		p, err := freePort()
@@ -164,7 +169,7 @@ func startRehabRTC(ctx context.Context, o options, clients int) (*target, error)
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		return nil, err
 	}
-	cmd, err := launch(o, dir, []string{"REHABRTC_API_KEYS=" + apiKey}, o.rehabrtc, "serve", "--config", path)
+	cmd, err := launch(o, dir, []string{"REHABRTC_API_KEYS=" + apiKey}, bin, "serve", "--config", path)
 	if err != nil {
 		return nil, err
 	}
