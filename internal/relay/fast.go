@@ -238,7 +238,7 @@ func (c *relayConn) forward(from *relayConn, data []byte) bool {
 	}
 	p := c.s.pkts.Get().(*[]byte)
 	n := encodeChannelData(*p, num, data)
-	sock.WriteToUDPAddrPort((*p)[:n], t.client) // a full socket buffer drops it, as pion's write would
+	sock.raw.write((*p)[:n], t.client) // an error is pion's too: its reader would only log it
 	c.s.pkts.Put(p)
 	c.s.cfg.Counters.BytesFromPeers.Add(uint64(len(data)))
 	return true
@@ -263,11 +263,12 @@ type turnConn struct {
 	*udpConn
 	s       *Server
 	localAP netip.AddrPort
+	raw     rawIO // rawio.go
 }
 
 func (c *turnConn) ReadFrom(b []byte) (int, net.Addr, error) {
 	for {
-		n, ap, err := c.UDPConn.ReadFromUDPAddrPort(b)
+		n, ap, err := c.raw.read(b)
 		if err != nil {
 			return n, nil, err
 		}

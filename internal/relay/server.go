@@ -239,7 +239,11 @@ func (s *Server) listenPort() error {
 					uc.SetReadBuffer(s.cfg.SocketBuffer) // best effort: capped by net.core.rmem_max
 					uc.SetWriteBuffer(s.cfg.SocketBuffer)
 				}
-				c = s.newTurnConn(uc)
+				if c, err = s.newTurnConn(uc); err != nil {
+					uc.Close()
+					s.closeSockets()
+					return fmt.Errorf("relay: UDP socket %s: %w", addr, err)
+				}
 			}
 			s.udp = append(s.udp, c)
 			if port == "0" { // the others (and TCP) join the port the first one got
@@ -290,16 +294,20 @@ func udpHosts(host string) ([]string, error) {
 }
 
 // newTurnConn wraps a socket of the TURN port for the fast path.
-func (s *Server) newTurnConn(uc *net.UDPConn) *turnConn {
+func (s *Server) newTurnConn(uc *net.UDPConn) (*turnConn, error) {
+	raw, err := newRawIO(uc)
+	if err != nil {
+		return nil, err
+	}
 	u := newUDPConn(uc)
-	c := &turnConn{udpConn: u, s: s, localAP: unmapped(u.local.(*net.UDPAddr).AddrPort())}
+	c := &turnConn{udpConn: u, s: s, localAP: unmapped(u.local.(*net.UDPAddr).AddrPort()), raw: raw}
 	if s.socks == nil {
 		s.socks = map[netip.AddrPort]*turnConn{}
 	}
 	if s.socks[c.localAP] == nil {
 		s.socks[c.localAP] = c
 	}
-	return c
+	return c, nil
 }
 
 func (s *Server) closeSockets() {

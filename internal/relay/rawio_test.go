@@ -1,0 +1,91 @@
+package relay
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestRawIO: the TURN sockets' raw reads and writes carry datagrams and
+// addresses like net.UDPConn's, on IPv4, IPv6 and dual-stack sockets, and a
+// read blocked on a socket ends when it is closed.
+func TestRawIO(t *testing.T) {
+	for _, tc := range []struct{ name, sock, peer string }{
+		{"ipv4", "127.0.0.1:0", "127.0.0.1:0"},
+		{"ipv6", "[::1]:0", "[::1]:0"},
+		{"ipv4 on dual stack", "[::]:0", "127.0.0.1:0"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sock, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort(tc.sock)))
+			if err != nil {
+				if tc.name != "ipv4" {
+					t.Logf("no %s here: %v", tc.name, err) // IPv6 may be off in a container; IPv4 may not
+					return
+				}
+				t.Fatal(err)
+			}
+			defer sock.Close()
+			peer, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort(tc.peer)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer peer.Close()
+			raw, err := newRawIO(sock)
+			if err != nil {
+				t.Fatal(err)
+			}
+			to := netip.AddrPortFrom(peer.LocalAddr().(*net.UDPAddr).AddrPort().Addr(), sock.LocalAddr().(*net.UDPAddr).AddrPort().Port())
+			if _, err := peer.WriteToUDPAddrPort([]byte("ping"), to); err != nil {
+				t.Fatal(err)
+			}
+			b := make([]byte, 64)
+			n, from, err := raw.read(b)
+			if err != nil || string(b[:n]) != "ping" {
+				t.Fatalf("read %q, %v", b[:n], err)
+			}
+			if want := peer.LocalAddr().(*net.UDPAddr).AddrPort(); unmapped(from) != unmapped(want) {
+				t.Fatalf("from %v, want %v", from, want)
+			}
+			if err := raw.write([]byte("pong"), from); err != nil {
+				t.Fatal(err)
+			}
+			peer.SetReadDeadline(time.Now().Add(2 * time.Second))
+			if n, _, err := peer.ReadFromUDPAddrPort(b); err != nil || string(b[:n]) != "pong" {
+				t.Fatalf("peer read %q, %v", b[:n], err)
+			}
+			var wg sync.WaitGroup
+			var rerr error
+			wg.Go(func() { _, _, rerr = raw.read(b) })
+			time.Sleep(20 * time.Millisecond) // most often blocked by now; either way the read must end
+			sock.Close()
+			wg.Wait()
+			if !errors.Is(rerr, net.ErrClosed) {
+				t.Fatalf("read on a closed socket: %v", rerr)
+			}
+			if err := raw.write([]byte("x"), from); err == nil {
+				t.Fatal("write on a closed socket succeeded")
+			}
+		})
+	}
+}
+
+func TestRawWriteFamilies(t *testing.T) {
+	sock, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sock.Close()
+	raw, err := newRawIO(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := raw.write([]byte("x"), netip.MustParseAddrPort("[2001:db8::1]:9")); !errors.Is(err, errUnsupportedAddr) {
+		t.Fatalf("IPv6 on an IPv4 socket: %v", err)
+	}
+	if err := raw.write([]byte("x"), netip.MustParseAddrPort("[::ffff:127.0.0.1]:9")); err != nil {
+		t.Fatalf("mapped IPv4 on an IPv4 socket: %v", err)
+	}
+}
