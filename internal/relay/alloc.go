@@ -127,10 +127,18 @@ type relayConn struct {
 	fast     fastState
 }
 
+// ReadFrom returns the next packet for pion's reader; one from a peer
+// with a channel bound goes to the client directly (fast.go).
 func (c *relayConn) ReadFrom(b []byte) (int, net.Addr, error) {
-	n, addr, err := c.read(b)
-	c.s.cfg.Counters.BytesFromPeers.Add(uint64(n))
-	return n, addr, err
+	for {
+		n, addr, err := c.read(b)
+		c.s.cfg.Counters.BytesFromPeers.Add(uint64(n))
+		if ua, ok := addr.(*net.UDPAddr); ok && err == nil && c.toClient(unmapped(ua.AddrPort()), b[:n]) {
+			c.s.fastRelayed.Add(1)
+			continue
+		}
+		return n, addr, err
+	}
 }
 
 func (c *relayConn) WriteTo(b []byte, addr net.Addr) (int, error) {

@@ -224,11 +224,22 @@ func (s *Server) relayChannelData(in *turnConn, from netip.AddrPort, p []byte) b
 // ChannelData if c's allocation has a channel bound to from's relayed
 // address; false if not (pion's reader on c then decides).
 func (c *relayConn) forward(from *relayConn, data []byte) bool {
+	if !c.toClient(from.addrPort, data) {
+		return false
+	}
+	c.s.cfg.Counters.BytesFromPeers.Add(uint64(len(data)))
+	return true
+}
+
+// toClient sends data, which c's relay socket received from peer, to c's
+// client as ChannelData if c's allocation has a channel bound to peer —
+// what pion's reader checks first; false if not.
+func (c *relayConn) toClient(peer netip.AddrPort, data []byte) bool {
 	t := c.fast.chans.Load()
 	if t == nil || c.closed.Load() || 4+len(data)+3 > localMax {
 		return false
 	}
-	num, ok := t.byPeer[from.addrPort]
+	num, ok := t.byPeer[peer]
 	if !ok {
 		return false
 	}
@@ -240,7 +251,6 @@ func (c *relayConn) forward(from *relayConn, data []byte) bool {
 	n := encodeChannelData(*p, num, data)
 	sock.raw.write((*p)[:n], t.client) // an error is pion's too: its reader would only log it
 	c.s.pkts.Put(p)
-	c.s.cfg.Counters.BytesFromPeers.Add(uint64(len(data)))
 	return true
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"net"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -267,3 +268,58 @@ func TestFastPathToTCPClient(t *testing.T) {
 	}
 	t.Fatal("nothing relayed to the TCP client within 5 s")
 }
+
+// TestFastPathFromPeer: what a relay socket receives from a peer that is
+// not relayed here (a browser with a direct address) reaches the client as
+// ChannelData when the client bound a channel to that peer, and not at all
+// from an address the client did not permit.
+func TestFastPathFromPeer(t *testing.T) {
+	f := newFixture(t, func(c *Config) {
+		c.ReadLoops = 1
+		c.Allow = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")} // the "outside" peers of this test are on loopback
+	})
+	peer, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 3)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	stranger, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 4)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stranger.Close()
+	b := newRawPeer(t, f, bob)
+	num := bind(t, f, b, &rawPeer{relay: fixedAddr{peer.LocalAddr()}})
+	b.take()
+	relayed := b.relay.LocalAddr().(*net.UDPAddr)
+	from0, fast0 := f.srv.Counters().BytesFromPeers.Load(), f.srv.fastRelayed.Load()
+	var got []byte
+	for i := 0; i < 3 && got == nil; i++ {
+		peer.WriteToUDP([]byte("from a direct peer"), relayed)
+		got = b.received([]byte("from a direct peer"), 300*time.Millisecond)
+	}
+	if want := channelData(num, []byte("from a direct peer")); !bytes.Equal(got[:min(len(got), len(want))], want) {
+		t.Fatalf("B got % x, want ChannelData % x", got, want)
+	}
+	if f.srv.Counters().BytesFromPeers.Load() == from0 {
+		t.Error("BytesFromPeers not counted")
+	}
+	if f.srv.fastRelayed.Load() == fast0 {
+		t.Error("relayed by pion, not by the relay socket's fast path")
+	}
+	stranger.WriteToUDP([]byte("from a stranger"), relayed)
+	if got := b.received([]byte("from a stranger"), 300*time.Millisecond); got != nil {
+		t.Fatalf("B got % x from an address it did not permit", got)
+	}
+}
+
+// fixedAddr is a net.PacketConn that only has an address: a peer for bind.
+type fixedAddr struct{ a net.Addr }
+
+func (f fixedAddr) LocalAddr() net.Addr                  { return f.a }
+func (fixedAddr) ReadFrom([]byte) (int, net.Addr, error) { return 0, nil, net.ErrClosed }
+func (fixedAddr) WriteTo([]byte, net.Addr) (int, error)  { return 0, net.ErrClosed }
+func (fixedAddr) Close() error                           { return nil }
+func (fixedAddr) SetDeadline(time.Time) error            { return nil }
+func (fixedAddr) SetReadDeadline(time.Time) error        { return nil }
+func (fixedAddr) SetWriteDeadline(time.Time) error       { return nil }
