@@ -166,6 +166,9 @@ func measure(ctx context.Context, o options, name string, start starter) ([]resu
 		fmt.Fprintf(os.Stderr, "%s %4d Mbit/s: sent %.1f, relayed %.1f, loss %.2f%%, %.2f CPU-ms/Mbit (%.0f%% busy; load generator %.0f%%), p50 %v p99 %v\n",
 			name, rate, r.sent, r.relayed, 100*r.loss, r.cpuMsPerMbit, 100*r.cpuBusy, 100*r.loadBusy, r.p50, r.p99)
 		out = append(out, r)
+		if r.short() {
+			continue // the load generator's limit, not the server's: says nothing of saturation
+		}
 		if over++; r.loss <= 0.01 {
 			over = 0
 		}
@@ -185,12 +188,23 @@ func schedule(o options) []int {
 	return rates
 }
 
+// short reports whether the load generator failed to send the offered
+// rate (a machine too busy for it): the step measured it, not the server.
+func (r result) short() bool { return r.sent < 0.97*float64(r.offered) }
+
 // saturation is the offered rate from which the loss stayed above 1 % to
-// the end of rs (one server's run, rates rising); 0 if the last did not.
+// the end of rs (one server's run, rates rising; steps the load generator
+// fell short in are left out); 0 if the last did not.
 func saturation(rs []result) int {
 	at := 0
-	for i := len(rs) - 1; i >= 0 && rs[i].loss > 0.01; i-- {
-		at = rs[i].offered
+	for i := len(rs) - 1; i >= 0; i-- {
+		switch {
+		case rs[i].short():
+		case rs[i].loss > 0.01:
+			at = rs[i].offered
+		default:
+			return at
+		}
 	}
 	return at
 }
@@ -345,8 +359,12 @@ func printTable(w io.Writer, o options, rs []result) {
 			order = append(order, k)
 		}
 		byRun[k] = append(byRun[k], r)
-		fmt.Fprintf(w, "| %d | %s | %d | %.1f | %.1f | %.2f %% | %.0f %% | %.2f | %v | %v | %.0f %% |\n", r.round, r.server, r.offered,
-			r.sent, r.relayed, 100*r.loss, 100*r.cpuBusy, r.cpuMsPerMbit, r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond), 100*r.loadBusy)
+		short := ""
+		if r.short() {
+			short = " (short)"
+		}
+		fmt.Fprintf(w, "| %d | %s | %d | %.1f%s | %.1f | %.2f %% | %.0f %% | %.2f | %v | %v | %.0f %% |\n", r.round, r.server, r.offered,
+			r.sent, short, r.relayed, 100*r.loss, 100*r.cpuBusy, r.cpuMsPerMbit, r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond), 100*r.loadBusy)
 	}
 	fmt.Fprintln(w)
 	for _, k := range order {
@@ -358,9 +376,9 @@ func printTable(w io.Writer, o options, rs []result) {
 		default:
 			fmt.Fprintf(w, "round %d, %s: saturation (loss above 1 %% from there on) at %d Mbit/s offered\n", k.round, k.server, at)
 		}
-		if last.sent < 0.97*float64(last.offered) || last.loadBusy > 0.9 {
-			fmt.Fprintf(w, "  (the load generator sent %.0f of %d Mbit/s at %.0f %% CPU: it, not the server, may be the limit)\n",
-				last.sent, last.offered, 100*last.loadBusy)
+		if n := len(slices.DeleteFunc(slices.Clone(rs), func(r result) bool { return !r.short() })); n > 0 || last.loadBusy > 0.9 {
+			fmt.Fprintf(w, "  (the load generator fell short of the offered rate in %d step(s), left out, or ran at %.0f %% CPU at the last: it may be the limit)\n",
+				n, 100*last.loadBusy)
 		}
 	}
 }

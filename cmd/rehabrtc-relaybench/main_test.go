@@ -42,7 +42,7 @@ func TestSaturation(t *testing.T) {
 	run := func(losses ...float64) []result {
 		var rs []result
 		for i, l := range losses {
-			rs = append(rs, result{offered: 100 * (i + 1), loss: l})
+			rs = append(rs, result{offered: 100 * (i + 1), sent: float64(100 * (i + 1)), loss: l})
 		}
 		return rs
 	}
@@ -55,6 +55,8 @@ func TestSaturation(t *testing.T) {
 		{run(0, 0.011, 0.05), 200},
 		{run(0, 0.01), 0}, // 1 % is not past 1 %
 		{nil, 0},
+		{func() []result { rs := run(0, 0, 0.5); rs[2].sent = 10; return rs }(), 0}, // the generator's limit, not the server's
+		{func() []result { rs := run(0, 0.5, 0.5); rs[2].sent = 10; return rs }(), 200},
 	} {
 		if got := saturation(tc.rs); got != tc.want {
 			t.Errorf("saturation(%v) = %d, want %d", tc.rs, got, tc.want)
