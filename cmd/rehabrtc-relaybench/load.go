@@ -376,9 +376,11 @@ func printTable(w io.Writer, o options, rs []result) {
 		default:
 			fmt.Fprintf(w, "round %d, %s: saturation (loss above 1 %% from there on) at %d Mbit/s offered\n", k.round, k.server, at)
 		}
-		if n := len(slices.DeleteFunc(slices.Clone(rs), func(r result) bool { return !r.short() })); n > 0 || last.loadBusy > 0.9 {
-			fmt.Fprintf(w, "  (the load generator fell short of the offered rate in %d step(s), left out, or ran at %.0f %% CPU at the last: it may be the limit)\n",
-				n, 100*last.loadBusy)
+		if n := len(slices.DeleteFunc(slices.Clone(rs), func(r result) bool { return !r.short() })); n > 0 {
+			fmt.Fprintf(w, "  (the load generator fell short of the offered rate in %d step(s), left out)\n", n)
+		}
+		if last.loadBusy > 0.9 {
+			fmt.Fprintf(w, "  (the load generator ran at %.0f %% of its CPU at the last rate: it may be the limit too)\n", 100*last.loadBusy)
 		}
 	}
 }
