@@ -44,11 +44,11 @@ func TestNoOverlapUnderChurn(t *testing.T) {
 			lost++
 		}
 	}
-	// Twice the other tests' lease: a holder stops at 80 % of it, and a
-	// machine starved for longer than the other 20 % (300 ms of testLease;
-	// seen at a load average of 16) would show an overlap that only the
-	// fencing tokens then stop, which is not what this test measures.
-	const lease = 2 * testLease
+	// 3 s: a holder stops at 80 % of its lease, and a machine starved for
+	// longer than the other 20 % (300 ms of a 1.5 s lease; seen at a load
+	// average of 16) would show an overlap that only the fencing tokens
+	// then stop, which is not what this test measures.
+	const lease = 3 * time.Second
 	ctx, cancel := context.WithTimeout(t.Context(), 8*lease)
 	defer cancel()
 	var wg sync.WaitGroup

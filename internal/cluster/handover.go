@@ -3,7 +3,6 @@ package cluster
 import (
 	"bytes"
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,16 +31,7 @@ type claimReply struct {
 // ClaimHandler answers hand-overs (at ClaimPath) with the cluster's secret:
 // it claims the session here, as the claim loop would at its next turn.
 func ClaimHandler(m Claimer, secret string) http.Handler {
-	want := []byte("Bearer " + secret)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost {
-			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-			return
-		}
-		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
-			http.Error(w, "unauthorized", http.StatusUnauthorized)
-			return
-		}
+	return internalPOST(secret, func(w http.ResponseWriter, r *http.Request) {
 		var in claimRequest
 		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10)).Decode(&in); err != nil || in.Session <= 0 {
 			http.Error(w, "bad request", http.StatusBadRequest)
@@ -143,16 +133,7 @@ const DrainPath = "/internal/v1/drain"
 // secret by calling drain, which must return at once (the drain runs in
 // the node's own shutdown).
 func DrainHandler(drain func(), secret string) http.Handler {
-	want := []byte("Bearer " + secret)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost {
-			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-			return
-		}
-		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
-			http.Error(w, "unauthorized", http.StatusUnauthorized)
-			return
-		}
+	return internalPOST(secret, func(w http.ResponseWriter, r *http.Request) {
 		drain()
 		w.WriteHeader(http.StatusAccepted)
 	})

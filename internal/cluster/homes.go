@@ -224,16 +224,7 @@ type Manager interface {
 // ManageHandler answers the actions other nodes forward (at ManagePath):
 // it runs them here, never forwarding again (session.Here).
 func ManageHandler(m Manager, secret string) http.Handler {
-	want := []byte("Bearer " + secret)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost {
-			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-			return
-		}
-		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
-			http.Error(w, "unauthorized", http.StatusUnauthorized)
-			return
-		}
+	return internalPOST(secret, func(w http.ResponseWriter, r *http.Request) {
 		var in forwarded
 		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<20)).Decode(&in); err != nil || in.Request == nil {
 			http.Error(w, "bad request", http.StatusBadRequest)
@@ -286,4 +277,21 @@ func Once(ctx context.Context, rdb redis.UniversalClient, name, key string, ttl 
 func (h *Homes) Home(ctx context.Context, port int) (addr string, moving bool, err error) {
 	state, addr, err := h.PortHome(ctx, port)
 	return addr, state == PortMoving, err
+}
+
+// internalPOST wraps a handler of the nodes' internal API: POST only, with
+// the cluster's secret as a bearer token, compared in constant time.
+func internalPOST(secret string, h http.HandlerFunc) http.Handler {
+	want := []byte("Bearer " + secret)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		h(w, r)
+	})
 }
