@@ -207,7 +207,7 @@ func TestMediaProtocolDocInSync(t *testing.T) {
 		t.Fatal(err)
 	}
 	doc := string(b)
-	for _, typ := range []string{sfu.TypeOffer, sfu.TypeAnswer, sfu.TypeCandidate, sfu.TypeLayer, sfu.TypeSpeakers, sfu.TypeError, sfu.TypeStats} {
+	for _, typ := range []string{sfu.TypeOffer, sfu.TypeAnswer, sfu.TypeCandidate, sfu.TypeLayer, sfu.TypeSpeakers, sfu.TypeError, sfu.TypeStats, sfu.TypeLayers} {
 		if !strings.Contains(doc, `{"type":"`+typ+`"`) {
 			t.Errorf("docs/protocol.md does not show %s", typ)
 		}

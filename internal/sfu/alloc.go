@@ -106,8 +106,13 @@ func (p *participant) allocate(now time.Time) {
 		}
 		return int(b.height - a.height)
 	})
-	fit(cands, budget)
+	spare := budget - fit(cands, budget)
 	for _, c := range cands {
+		need := needLayer(c, spare)
+		if c.choice >= 0 && need > c.opts[c.choice].layer {
+			spare -= c.d.up.layers[need].lastRate - c.d.up.layers[c.opts[c.choice].layer].lastRate
+		}
+		c.d.need.Store(int32(need))
 		layer, tid := noLayer, uint8(allTIDs)
 		if c.choice >= 0 {
 			layer, tid = c.opts[c.choice].layer, c.opts[c.choice].tid
@@ -144,8 +149,9 @@ func newCandidate(d *downTrack) *candidate {
 	return c
 }
 
-// fit picks each candidate's option within budget (bits/s).
-func fit(cands []*candidate, budget float64) {
+// fit picks each candidate's option within budget (bits/s); it returns
+// the sum of the chosen options' rates.
+func fit(cands []*candidate, budget float64) float64 {
 	var sum float64
 	for _, c := range cands {
 		c.choice = -1
@@ -178,6 +184,7 @@ func fit(cands []*candidate, budget float64) {
 			}
 		}
 	}
+	return sum
 }
 
 // capPublisher announces the bitrate limit to the publisher (REMB) and

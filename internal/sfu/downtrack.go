@@ -40,6 +40,7 @@ type downTrack struct {
 	sub *participant
 
 	reqHeight atomic.Int32 // tile height the page asked for; -1: no limit, 0: hidden
+	need      atomic.Int32 // highest layer this subscriber needs (dynacast); noLayer: none
 
 	mu     sync.Mutex // guards everything below
 	writer webrtc.TrackLocalWriter

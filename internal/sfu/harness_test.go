@@ -169,6 +169,7 @@ type client struct {
 	speakers [][]string
 	errs     []Message
 	stats    []Message // sfu-stats
+	layers   []Message // sfu-layers
 	pubRTCP  []rtcp.Packet
 	// onPacket, when set before join, replaces recording: each received
 	// packet's raw bytes go to it (benchmarks).
@@ -292,6 +293,10 @@ func (c *client) handle(m Message) {
 	case m.Type == TypeStats:
 		c.mu.Lock()
 		c.stats = append(c.stats, m)
+		c.mu.Unlock()
+	case m.Type == TypeLayers:
+		c.mu.Lock()
+		c.layers = append(c.layers, m)
 		c.mu.Unlock()
 	default:
 		c.errorf("%s: unexpected message %+v", c.id, m)

@@ -16,6 +16,7 @@ const (
 	TypeSpeakers = "sfu-speakers" // the active speakers changed
 	TypeError    = "sfu-error"    // something the page asked for was refused, or a limit was hit
 	TypeStats    = "sfu-stats"    // every 2 s: the page's link and each publisher's, as the server sees them
+	TypeLayers   = "sfu-layers"   // pc "pub": which simulcast layers of a published track to send (dynacast)
 )
 
 // The two peer connections of a participant.
@@ -48,6 +49,11 @@ type Message struct {
 	// pixels; 0 means not shown (the server stops sending it).
 	Track  string `json:"track,omitempty"`
 	Height *int   `json:"height,omitempty"`
+	// Track, Mid and Active (TypeLayers, to the publisher): send only the
+	// encodings whose rids are in Active, of the publisher's track Track
+	// (its own track id) on m-line Mid of its publish connection.
+	Mid    string   `json:"mid,omitempty"`
+	Active []string `json:"active,omitempty"`
 	// Speakers (TypeSpeakers): peer ids, loudest first; empty when silent.
 	Speakers []string `json:"speakers,omitempty"`
 	// Down and Up (TypeStats): the receiving page's subscribe link, and

@@ -290,6 +290,7 @@ func (p *participant) onTrack(pc *webrtc.PeerConnection, remote *webrtc.TrackRem
 		p.log.Warn("sfu: a republished track changed codec; ignored", "track", key)
 		return
 	}
+	u.mid = mid
 	idx := ridIndex(remote.RID())
 	if idx < 0 {
 		p.mu.Unlock()

@@ -263,6 +263,7 @@ func (r *Router) loop() {
 			for _, p := range peers {
 				p.allocate(now)
 			}
+			r.updateDynacast(ups, now)
 			r.updateSpeakers(peers, ups)
 			if n++; n%4 == 0 {
 				for _, p := range peers {

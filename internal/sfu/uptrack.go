@@ -39,6 +39,12 @@ type upTrack struct {
 
 	level atomic.Int32 // smoothed audio loudness, 0 (silence) … 127×16
 
+	// mid is the publisher's m-line of the track (its publish connection's
+	// newest), guarded by the publisher's mu.
+	mid string
+	// dyn is the dynacast state, owned by the router's tick.
+	dyn dynacast
+
 	// workers is how many goroutines may share one packet's fan-out (the
 	// process's GOMAXPROCS at creation; 0 or 1: the reader alone).
 	workers int
@@ -68,6 +74,9 @@ type layer struct {
 	window   [rateWindow][4]uint64 // bytes per tick
 	windowDt [rateWindow]time.Duration
 	ticks    int // ticks measured so far
+	// lastRate is the layer's peak rate (all temporal layers) when it last
+	// flowed: what reactivating a paused layer would cost.
+	lastRate float64
 }
 
 func newUpTrack(id string, pub *participant, source string, remote *webrtc.TrackRemote) *upTrack {
@@ -194,6 +203,9 @@ func (l *layer) measure(dt time.Duration) {
 		// moment (a slow second at the encoder) is not chosen above the
 		// estimate only to be dropped again.
 		l.peak[t] = max(l.rate[t], l.peak[t]*peakDecay)
+	}
+	if l.ticks >= rateWindow {
+		l.lastRate = l.bitrate(allTIDs)
 	}
 }
 

@@ -183,12 +183,42 @@ export class SfuTransport {
           }
         }
         break;
+      case 'sfu-layers':
+        if (msg.pc === 'pub' && Array.isArray(msg.active)) {
+          const pc = this.pub;
+          this.enqueue(() => this.setActiveLayers(pc, String(msg.mid ?? ''), String(msg.track ?? ''), msg.active));
+        }
+        break;
       case 'sfu-error':
         console.warn('sfu refused:', msg.code, msg.message);
         this.h.onError?.(String(msg.code || ''), String(msg.message || ''));
         break;
       default:
     }
+  }
+
+  /**
+   * Dynacast: send only the simulcast layers (rids) some subscriber needs; the encoder stops the others
+   * and starts a reactivated one with a keyframe. Layers without a rid, or not named, stay as they are.
+   * @param {RTCPeerConnection|null} pc the publish connection the message was for
+   * @param {string} mid @param {string} trackId @param {unknown[]} active rids to send
+   */
+  async setActiveLayers(pc, mid, trackId, active) {
+    if (!pc || pc !== this.pub || pc.connectionState === 'closed') return;
+    const t = pc.getTransceivers().find((x) => (mid !== '' && x.mid === mid) || (trackId !== '' && x.sender.track?.id === trackId));
+    if (!t) return;
+    const rids = new Set(active.filter((r) => typeof r === 'string'));
+    const params = t.sender.getParameters();
+    let changed = false;
+    for (const enc of params.encodings || []) {
+      if (!enc.rid) continue;
+      const on = rids.has(enc.rid);
+      if (enc.active !== on) {
+        enc.active = on;
+        changed = true;
+      }
+    }
+    if (changed) await t.sender.setParameters(params);
   }
 
   /** @param {{sdp: string, tracks?: TrackInfo[], restart?: boolean}} msg */
