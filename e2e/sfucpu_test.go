@@ -22,6 +22,7 @@ func TestSFUBrowserCPU(t *testing.T) {
 	const n = 6
 	const window = 20 * time.Second
 	cpu := map[string]time.Duration{}
+	work := map[string]pixels{}
 	for _, mode := range []string{"sfu", "mesh"} {
 		t.Run(mode, func(t *testing.T) {
 			srv := startServerWith(t, func(r map[string]any) { r["media_mode"] = mode })
@@ -30,27 +31,67 @@ func TestSFUBrowserCPU(t *testing.T) {
 				patients = append(patients, fmt.Sprintf("%08d-0000-4000-8000-%012d", i, i))
 			}
 			sess := srv.manage("start", 0, []string{therapistUUID}, patients)
-			pages := []*page{openPage(t, "Therapist", sess.link(t, therapistUUID)+"&name=Therapist&lang=en")}
+			open := func(name, url string) *page { return openPageWith(t, name, url, pageSetup{script: pcCounter}) }
+			pages := []*page{open("Therapist", sess.link(t, therapistUUID)+"&name=Therapist&lang=en")}
 			for i, uuid := range patients {
-				pages = append(pages, openPage(t, "P"+strconv.Itoa(i+1), sess.link(t, uuid)+"&name=P"+strconv.Itoa(i+1)+"&lang=en"))
+				pages = append(pages, open("P"+strconv.Itoa(i+1), sess.link(t, uuid)+"&name=P"+strconv.Itoa(i+1)+"&lang=en"))
 			}
 			start := time.Now()
 			allDecoding(t, pages, n-1, 180*time.Second)
 			t.Logf("%s: every page decodes every other camera %v after the pages opened", mode, time.Since(start).Round(100*time.Millisecond))
 			pages[0].shot("six-" + mode) // docs/images/session-six-sfu.png comes from here
-			before := browserCPU(t)
+			before, px0 := browserCPU(t), pixelWork(t, pages)
 			time.Sleep(window)
 			cpu[mode] = browserCPU(t) - before
+			work[mode] = pixelWork(t, pages).minus(px0)
 			t.Logf("%s: browser CPU %v over %v (%.2f cores)", mode, cpu[mode], window, cpu[mode].Seconds()/window.Seconds())
+			t.Logf("%s: decoded %.0f Mpx, encoded %.0f Mpx: %.1f Mpx decoded and %.1f Mpx encoded per CPU-second", mode,
+				work[mode].decoded/1e6, work[mode].encoded/1e6, work[mode].decoded/1e6/cpu[mode].Seconds(), work[mode].encoded/1e6/cpu[mode].Seconds())
 		})
 	}
 	if cpu["sfu"] > 0 && cpu["mesh"] > 0 {
 		ratio := cpu["mesh"].Seconds() / cpu["sfu"].Seconds()
 		t.Logf("6 pages: mesh uses %.2f× the browser CPU of the SFU", ratio)
+		// Both modes may saturate the machine (Chromium then lowers resolution and frame rate): the
+		// work done per CPU-second compares them at equal output.
+		if s, m := work["sfu"], work["mesh"]; s.decoded > 0 && m.decoded > 0 {
+			t.Logf("6 pages, CPU per decoded pixel: mesh/SFU = %.2f", (cpu["mesh"].Seconds()/m.decoded)/(cpu["sfu"].Seconds()/s.decoded))
+		}
 		if ratio < 2 {
 			t.Errorf("mesh/SFU browser CPU = %.2f, want ≥ 2", ratio)
 		}
 	}
+}
+
+// pixels is the video work of a set of pages: decoded and encoded pixels (frames × width × height).
+type pixels struct{ decoded, encoded float64 }
+
+func (a pixels) minus(b pixels) pixels { return pixels{a.decoded - b.decoded, a.encoded - b.encoded} }
+
+// pixelWork sums, over every page's peer connections (window.__pcs, pcCounter), the pixels of the
+// video frames decoded and encoded so far. Counts of closed connections are gone: windows are taken
+// while the call is steady.
+func pixelWork(t *testing.T, pages []*page) pixels {
+	t.Helper()
+	const js = `Promise.all((window.__pcs || []).filter(pc => pc.connectionState !== 'closed').map(pc => pc.getStats())).then(rs => {
+		let d = 0, e = 0;
+		for (const r of rs) r.forEach(s => {
+			if (s.kind !== 'video') return;
+			if (s.type === 'inbound-rtp') d += (s.framesDecoded || 0) * (s.frameWidth || 0) * (s.frameHeight || 0);
+			if (s.type === 'outbound-rtp') e += (s.framesEncoded || 0) * (s.frameWidth || 0) * (s.frameHeight || 0);
+		});
+		return [d, e];
+	})`
+	var sum pixels
+	for _, p := range pages {
+		v, err := eval[[]float64](p, js)
+		if err != nil || len(v) != 2 {
+			t.Fatalf("%s: pixel counts: %v", p.name, err)
+		}
+		sum.decoded += v[0]
+		sum.encoded += v[1]
+	}
+	return sum
 }
 
 // browserCPU is the CPU time (user + system) of the test's Chromium and every process under it.
