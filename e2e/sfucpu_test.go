@@ -22,7 +22,7 @@ func TestSFUBrowserCPU(t *testing.T) {
 	const n = 6
 	const window = 20 * time.Second
 	cpu := map[string]time.Duration{}
-	work := map[string]pixels{}
+	work := map[string]struct{ decoded, encoded float64 }{}
 	for _, mode := range []string{"sfu", "mesh"} {
 		t.Run(mode, func(t *testing.T) {
 			srv := startServerWith(t, func(r map[string]any) { r["media_mode"] = mode })
@@ -43,7 +43,7 @@ func TestSFUBrowserCPU(t *testing.T) {
 			before, px0 := browserCPU(t), pixelWork(t, pages)
 			time.Sleep(window)
 			cpu[mode] = browserCPU(t) - before
-			work[mode] = pixelWork(t, pages).minus(px0)
+			work[mode] = pixelWork(t, pages).since(px0)
 			t.Logf("%s: browser CPU %v over %v (%.2f cores)", mode, cpu[mode], window, cpu[mode].Seconds()/window.Seconds())
 			t.Logf("%s: decoded %.0f Mpx, encoded %.0f Mpx: %.1f Mpx decoded and %.1f Mpx encoded per CPU-second", mode,
 				work[mode].decoded/1e6, work[mode].encoded/1e6, work[mode].decoded/1e6/cpu[mode].Seconds(), work[mode].encoded/1e6/cpu[mode].Seconds())
@@ -63,35 +63,49 @@ func TestSFUBrowserCPU(t *testing.T) {
 	}
 }
 
-// pixels is the video work of a set of pages: decoded and encoded pixels (frames × width × height).
-type pixels struct{ decoded, encoded float64 }
+// pixels is the video work of a set of pages: decoded and encoded pixels (frames × the stream's
+// current width × height), by page, peer connection and RTP stream.
+type pixels map[string][2]float64
 
-func (a pixels) minus(b pixels) pixels { return pixels{a.decoded - b.decoded, a.encoded - b.encoded} }
+// total is the work done since before, in decoded and encoded pixels: a stream new since (a
+// reconnection) counts whole; one gone since (a closed connection) is lost to the figure.
+func (a pixels) since(before pixels) (w struct{ decoded, encoded float64 }) {
+	for k, v := range a {
+		b := before[k]
+		if v[0] < b[0] || v[1] < b[1] {
+			b = [2]float64{}
+		}
+		w.decoded += v[0] - b[0]
+		w.encoded += v[1] - b[1]
+	}
+	return w
+}
 
-// pixelWork sums, over every page's peer connections (window.__pcs, pcCounter), the pixels of the
-// video frames decoded and encoded so far. Counts of closed connections are gone: windows are taken
-// while the call is steady.
+// pixelWork reads, from every page's open peer connections (window.__pcs, pcCounter), the pixels of
+// the video frames decoded and encoded so far, per RTP stream.
 func pixelWork(t *testing.T, pages []*page) pixels {
 	t.Helper()
-	const js = `Promise.all((window.__pcs || []).filter(pc => pc.connectionState !== 'closed').map(pc => pc.getStats())).then(rs => {
-		let d = 0, e = 0;
-		for (const r of rs) r.forEach(s => {
+	const js = `Promise.all((window.__pcs || []).map((pc, i) => pc.connectionState === 'closed' ? null : pc.getStats().then(r => [i, r]))).then(rs => {
+		const out = {};
+		for (const x of rs) if (x) x[1].forEach(s => {
 			if (s.kind !== 'video') return;
-			if (s.type === 'inbound-rtp') d += (s.framesDecoded || 0) * (s.frameWidth || 0) * (s.frameHeight || 0);
-			if (s.type === 'outbound-rtp') e += (s.framesEncoded || 0) * (s.frameWidth || 0) * (s.frameHeight || 0);
+			const px = (s.frameWidth || 0) * (s.frameHeight || 0);
+			if (s.type === 'inbound-rtp') out[x[0] + ':' + s.id] = [(s.framesDecoded || 0) * px, 0];
+			if (s.type === 'outbound-rtp') out[x[0] + ':' + s.id] = [0, (s.framesEncoded || 0) * px];
 		});
-		return [d, e];
+		return out;
 	})`
-	var sum pixels
+	all := pixels{}
 	for _, p := range pages {
-		v, err := eval[[]float64](p, js)
-		if err != nil || len(v) != 2 {
+		v, err := eval[map[string][2]float64](p, js)
+		if err != nil {
 			t.Fatalf("%s: pixel counts: %v", p.name, err)
 		}
-		sum.decoded += v[0]
-		sum.encoded += v[1]
+		for k, x := range v {
+			all[p.name+"/"+k] = x
+		}
 	}
-	return sum
+	return all
 }
 
 // browserCPU is the CPU time (user + system) of the test's Chromium and every process under it.
