@@ -45,6 +45,18 @@ func TestSFUBrowserCPU(t *testing.T) {
 			cpu[mode] = browserCPU(t) - before
 			work[mode] = pixelWork(t, pages).since(px0)
 			t.Logf("%s: browser CPU %v over %v (%.2f cores)", mode, cpu[mode], window, cpu[mode].Seconds()/window.Seconds())
+			if mode == "sfu" { // which simulcast layers each page sends now (dynacast pauses unneeded ones)
+				var sent []string
+				for _, p := range pages {
+					s, err := eval[string](p, `(window.__pcs || []).filter(pc => pc.connectionState !== 'closed').flatMap(pc => pc.getSenders())
+						.flatMap(s => s.getParameters().encodings || []).filter(e => e.rid).map(e => e.rid + (e.active ? '' : '-')).join(' ')`)
+					if err != nil {
+						t.Fatalf("%s: encodings: %v", p.name, err)
+					}
+					sent = append(sent, s)
+				}
+				t.Logf("sfu: camera layers per page (rid- = paused): %q", sent)
+			}
 			t.Logf("%s: decoded %.0f Mpx, encoded %.0f Mpx: %.1f Mpx decoded and %.1f Mpx encoded per CPU-second", mode,
 				work[mode].decoded/1e6, work[mode].encoded/1e6, work[mode].decoded/1e6/cpu[mode].Seconds(), work[mode].encoded/1e6/cpu[mode].Seconds())
 		})
