@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -40,9 +41,16 @@ func TestSFUBrowserCPU(t *testing.T) {
 			allDecoding(t, pages, n-1, 180*time.Second)
 			t.Logf("%s: every page decodes every other camera %v after the pages opened", mode, time.Since(start).Round(100*time.Millisecond))
 			pages[0].shot("six-" + mode) // docs/images/session-six-sfu.png comes from here
+			byType0 := browserCPUByType(t)
 			before, px0 := browserCPU(t), pixelWork(t, pages)
 			time.Sleep(window)
 			cpu[mode] = browserCPU(t) - before
+			var parts []string
+			for typ, d := range browserCPUByType(t) {
+				parts = append(parts, fmt.Sprintf("%s %.1fs", typ, (d-byType0[typ]).Seconds()))
+			}
+			slices.Sort(parts)
+			t.Logf("%s: browser CPU by process type: %s", mode, strings.Join(parts, ", "))
 			work[mode] = pixelWork(t, pages).since(px0)
 			t.Logf("%s: browser CPU %v over %v (%.2f cores)", mode, cpu[mode], window, cpu[mode].Seconds()/window.Seconds())
 			if mode == "sfu" { // which simulcast layers each page sends now (dynacast pauses unneeded ones)
@@ -122,6 +130,16 @@ func pixelWork(t *testing.T, pages []*page) pixels {
 
 // browserCPU is the CPU time (user + system) of the test's Chromium and every process under it.
 func browserCPU(t *testing.T) time.Duration {
+	var sum time.Duration
+	for _, d := range browserCPUByType(t) {
+		sum += d
+	}
+	return sum
+}
+
+// browserCPUByType is browserCPU by Chromium process type (--type=renderer, gpu-process,
+// utility…; "browser" for the main process), to say where the time goes.
+func browserCPUByType(t *testing.T) map[string]time.Duration {
 	t.Helper()
 	c := chromedp.FromContext(browserCtx)
 	if c == nil || c.Browser == nil || c.Browser.Process() == nil {
@@ -153,14 +171,29 @@ func browserCPU(t *testing.T) time.Duration {
 		st, _ := strconv.ParseInt(f[12], 10, 64)
 		parent[pid], ticks[pid] = ppid, ut+st
 	}
-	var sum int64
+	out := map[string]time.Duration{}
 	for pid, tk := range ticks {
 		for p := pid; p > 1; p = parent[p] {
 			if p == root {
-				sum += tk
+				out[processType(pid)] += time.Duration(tk) * (time.Second / 100) // USER_HZ is 100 on Linux
 				break
 			}
 		}
 	}
-	return time.Duration(sum) * (time.Second / 100) // USER_HZ is 100 on Linux
+	return out
+}
+
+// processType is Chromium's --type of a process (with its --utility-sub-type), or "browser".
+func processType(pid int) string {
+	b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	typ := "browser"
+	for _, a := range strings.Split(string(b), "\x00") {
+		if v, ok := strings.CutPrefix(a, "--type="); ok {
+			typ = v
+		}
+		if v, ok := strings.CutPrefix(a, "--utility-sub-type="); ok {
+			typ = "utility:" + v
+		}
+	}
+	return typ
 }
