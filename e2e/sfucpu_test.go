@@ -187,7 +187,8 @@ func browserCPUByType(t *testing.T) map[string]time.Duration {
 func processType(pid int) string {
 	b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
 	typ := "browser"
-	for _, a := range strings.Split(string(b), "\x00") {
+	// Chromium rewrites its process title: arguments may be separated by spaces, not NULs.
+	for _, a := range strings.Fields(strings.ReplaceAll(string(b), "\x00", " ")) {
 		if v, ok := strings.CutPrefix(a, "--type="); ok {
 			typ = v
 		}
