@@ -39,7 +39,8 @@
  * @property {string} [name] display name shown to the others
  * @property {string} [uuid] the invitee's uuid (needed with a kind-level key)
  * @property {number} [minDelay] first reconnect delay in ms (default 100)
- * @property {number} [maxDelay] longest reconnect delay in ms (default 5000)
+ * @property {number} [maxDelay] longest reconnect delay in ms (default 2000: a page whose session
+ *   moves to another node after a crash is back within that much of the move)
  * @property {number} [restartDelay] longest reconnect delay in ms while the server restarts, for a
  *   minute after its `server-shutdown` notice (default 500): the page is back within that much of the
  *   service answering again
@@ -286,7 +287,7 @@ export class SessionClient {
       this.attempt = 0;
     }
     const min = this.opts.minDelay ?? 100;
-    let max = this.opts.maxDelay ?? 5000;
+    let max = this.opts.maxDelay ?? 2000;
     if (Date.now() < this.restartUntil) max = Math.min(max, this.opts.restartDelay ?? 500);
     const base = Math.min(max, min * 2 ** Math.min(this.attempt, 16));
     const delay = this.lastNotice === 'server-shutdown' ? 0 : Math.round(base / 2 + Math.random() * base / 2);
