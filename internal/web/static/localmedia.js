@@ -5,6 +5,12 @@
 /** @typedef {'ok'|'denied'|'camera-denied'|'no-camera'|'no-device'|'busy'|'unsupported'} StartResult */
 
 const VIDEO = { width: { ideal: 960 }, height: { ideal: 540 }, frameRate: { ideal: 24, max: 30 } };
+/**
+ * The own preview in a small tile shows the camera at most this many frames per second: each frame a
+ * page paints costs its browser about as much as decoding one (docs/performance.md, "fourth round"),
+ * and a small preview needs no more than a thumbnail. What is sent keeps the camera's rate.
+ */
+const PREVIEW_FPS = 15;
 const AUDIO = { echoCancellation: true, noiseSuppression: true, autoGainControl: true };
 
 /** @param {unknown} err @returns {string} */
@@ -20,6 +26,8 @@ export class LocalMedia {
     this.onChange = onChange;
     /** The main camera and microphone, shown in the local preview. */
     this.camera = new MediaStream();
+    /** The camera's video at PREVIEW_FPS (a clone of its track), for the preview in a small tile. */
+    this.preview = new MediaStream();
     /** @type {MediaStream|null} */
     this.second = null;
     /** @type {MediaStream|null} */
@@ -91,6 +99,7 @@ export class LocalMedia {
       }
     }
     this.camera.addTrack(track);
+    if (track.kind === 'video') this.clonePreview(track);
     const id = track.getSettings().deviceId || '';
     if (track.kind === 'audio') {
       this.hasMic = true;
@@ -102,6 +111,26 @@ export class LocalMedia {
     }
     track.addEventListener('ended', () => this.onChange());
     this.onTrack('camera', /** @type {'audio'|'video'} */ (track.kind), track);
+  }
+
+  /**
+   * A light copy of the camera for the preview: the camera's constraints with a lower frame rate, so
+   * the browser drops frames for this track only, without reopening the camera.
+   * @param {MediaStreamTrack} track
+   */
+  clonePreview(track) {
+    this.stopPreview();
+    const clone = track.clone();
+    clone.applyConstraints({ ...track.getConstraints(), frameRate: { max: PREVIEW_FPS } }).catch(() => {});
+    this.preview.addTrack(clone);
+  }
+
+  /** With the camera's capture: a live clone would keep the camera open (its light on). */
+  stopPreview() {
+    for (const t of this.preview.getTracks()) {
+      t.stop();
+      this.preview.removeTrack(t);
+    }
   }
 
   get micTrack() {
@@ -132,6 +161,7 @@ export class LocalMedia {
         t.stop();
         this.camera.removeTrack(t);
       }
+      this.stopPreview();
       this.onTrack('camera', 'video', null);
       this.onChange();
       return;
@@ -148,6 +178,7 @@ export class LocalMedia {
       old.stop();
       this.camera.removeTrack(old);
     }
+    this.stopPreview();
     try {
       const video = deviceId ? { ...VIDEO, deviceId: { exact: deviceId } } : VIDEO;
       const s = await navigator.mediaDevices.getUserMedia({ video });
@@ -248,6 +279,7 @@ export class LocalMedia {
   /** Release every capture (the session is over). */
   stopAll() {
     for (const t of this.camera.getTracks()) t.stop();
+    this.stopPreview();
     this.stopSecond(false);
     if (this.screen) for (const t of this.screen.getTracks()) t.stop();
     this.screen = null;

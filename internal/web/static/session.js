@@ -166,7 +166,7 @@ class App {
   async start() {
     this.screens.status(t('status.connecting'), 'connecting');
     this.client.open();
-    this.tiles.setLocal('camera', this.local.camera, this.name);
+    this.tiles.setLocal('camera', this.local.camera, this.name, this.local.preview);
     await this.startMedia();
   }
 
@@ -187,7 +187,10 @@ class App {
   localTrack(stream, kind, track) {
     this.transport.setLocalTrack(stream, kind, track);
     this.sfu.setLocalTrack(stream, kind, track);
-    if (stream === 'camera' && kind === 'video') this.tiles.setMirror(facesUser(track));
+    if (stream === 'camera' && kind === 'video') {
+      this.tiles.paintPreview(); // a new camera track: a new light copy
+      this.tiles.setMirror(facesUser(track));
+    }
     if (stream === 'second') this.tiles.setLocal('second', this.local.second, this.name);
     if (stream === 'screen' && kind === 'video') this.tiles.setLocal('screen', this.local.screen, this.name);
   }
@@ -278,7 +281,7 @@ class App {
     document.body.dataset.role = ev.role;
     const therapist = ev.role === 'user';
     this.tiles.therapist = therapist;
-    this.tiles.setLocal('camera', this.local.camera, this.name || ev.name || t(`role.${ev.role}`)); // buttons by role
+    this.tiles.setLocal('camera', this.local.camera, this.name || ev.name || t(`role.${ev.role}`), this.local.preview); // buttons by role
     if (therapist && !this.tools) {
       this.tools = new TherapistTools((topic, data, to) => this.client.message(topic, data, to),
         () => [...this.client.peers.values()], (topic, data) => this.showControl(topic, data));

@@ -29,10 +29,13 @@ const streamOf = (source) => (source === 'camera2' ? 'second' : source.startsWit
 /**
  * Camera simulcast: quarter, half and full size (rids q, h, f, the server's names). The browser
  * drops layers its capture size cannot fill; the server picks a layer per subscriber.
+ * The quarter layer goes to thumbnails (and to tiles whose link carries nothing more): 15 frames
+ * per second are enough there, and every frame a page paints costs its browser about as much as
+ * decoding it, whatever its size (docs/performance.md, "fourth round").
  * @type {RTCRtpEncodingParameters[]}
  */
 const CAMERA_LAYERS = [
-  { rid: 'q', scaleResolutionDownBy: 4, maxBitrate: 150_000 },
+  { rid: 'q', scaleResolutionDownBy: 4, maxBitrate: 150_000, maxFramerate: 15 },
   { rid: 'h', scaleResolutionDownBy: 2, maxBitrate: 500_000 },
   { rid: 'f', scaleResolutionDownBy: 1, maxBitrate: 1_500_000 },
 ];

@@ -97,6 +97,8 @@ export class Tiles {
     /** Second-camera and screen streams not announced yet by the peer's status. @type {Map<string, MediaStream>} */
     this.waiting = new Map();
     this.selfName = '';
+    /** The own camera (setLocal) and its light copy for a small tile. @type {{full: MediaStream|null, light: MediaStream|null}} */
+    this.own = { full: null, light: null };
   }
 
   /** @param {string} peerId @param {StreamName} stream @param {boolean} local */
@@ -123,8 +125,12 @@ export class Tiles {
     this.update();
   }
 
-  /** The local preview and the local second camera or screen (null removes it). @param {StreamName} stream @param {MediaStream|null} ms @param {string} name */
-  setLocal(stream, ms, name) {
+  /**
+   * The local preview and the local second camera or screen (null removes it).
+   * @param {StreamName} stream @param {MediaStream|null} ms @param {string} name
+   * @param {MediaStream|null} [light] the camera's video at a thumbnail's frame rate, shown while the tile is small
+   */
+  setLocal(stream, ms, name, light = null) {
     if (!ms && stream !== 'camera') return this.drop(`self:${stream}`);
     const tile = this.ensure('self', stream, true);
     tile.el.dataset.role = 'self';
@@ -132,7 +138,12 @@ export class Tiles {
     tile.nameEl.textContent = stream === 'camera' ? (name ? t('tile.you', { name }) : t('tile.yourself')) : t(`tile.${stream}`, { name: t('tile.yourself') });
     tile.roleEl.hidden = true;
     tile.qualityEl.hidden = true;
-    tile.attach(ms);
+    if (stream === 'camera') {
+      this.own = { full: ms, light };
+      this.paintPreview();
+    } else {
+      tile.attach(ms);
+    }
     this.buildActions(tile, 'self', tile.nameEl.textContent || '', 'self', {});
   }
 
@@ -143,6 +154,17 @@ export class Tiles {
    */
   setMirror(on) {
     this.tiles.get('self:camera')?.video.classList.toggle('mirror', on);
+  }
+
+  /**
+   * Show the own camera on its tile: the light copy while the tile is small, every frame when it is
+   * big. Called when the camera's track or the layout changes.
+   */
+  paintPreview() {
+    const tile = this.tiles.get('self:camera');
+    if (!tile) return;
+    const { full, light } = this.own;
+    tile.attach(light && light.getVideoTracks().length && !this.isBig(tile.key) ? light : full);
   }
 
   /** Local mic/camera state on the preview. @param {PeerStatus} st */
@@ -384,6 +406,7 @@ export class Tiles {
       const btn = /** @type {HTMLElement|null} */ (tile.actions.querySelector('[data-action="enlarge"]'));
       if (btn) btn.title = t(tile.key === big ? 'tile.shrink' : 'tile.enlarge');
     }
+    this.paintPreview();
   }
 
   /** @param {Tile} tile */
