@@ -42,9 +42,11 @@ func TestSFUBrowserCPU(t *testing.T) {
 			t.Logf("%s: every page decodes every other camera %v after the pages opened", mode, time.Since(start).Round(100*time.Millisecond))
 			pages[0].shot("six-" + mode) // docs/images/session-six-sfu.png comes from here
 			byType0 := browserCPUByType(t)
+			shown0 := shownFrames(t, pages)
 			before, px0 := browserCPU(t), pixelWork(t, pages)
 			time.Sleep(window)
 			cpu[mode] = browserCPU(t) - before
+			shown := shownFrames(t, pages)
 			var parts []string
 			for typ, d := range browserCPUByType(t) {
 				parts = append(parts, fmt.Sprintf("%s %.1fs", typ, (d-byType0[typ]).Seconds()))
@@ -52,18 +54,33 @@ func TestSFUBrowserCPU(t *testing.T) {
 			slices.Sort(parts)
 			t.Logf("%s: browser CPU by process type: %s", mode, strings.Join(parts, ", "))
 			work[mode] = pixelWork(t, pages).since(px0)
+			var remote, preview []string
+			for k, v := range shown {
+				fps := fmt.Sprintf("%.0f", (v-shown0[k])/window.Seconds())
+				if strings.HasSuffix(k, "/self") {
+					preview = append(preview, fps)
+				} else {
+					remote = append(remote, fps)
+				}
+			}
+			slices.Sort(remote)
+			t.Logf("%s: frames shown per second: remote tiles %s; own previews %s", mode, strings.Join(remote, " "), strings.Join(preview, " "))
 			t.Logf("%s: browser CPU %v over %v (%.2f cores)", mode, cpu[mode], window, cpu[mode].Seconds()/window.Seconds())
 			if mode == "sfu" { // which simulcast layers each page sends now (dynacast pauses unneeded ones)
 				var sent []string
 				for _, p := range pages {
-					s, err := eval[string](p, `(window.__pcs || []).filter(pc => pc.connectionState !== 'closed').flatMap(pc => pc.getSenders())
-						.flatMap(s => s.getParameters().encodings || []).filter(e => e.rid).map(e => e.rid + (e.active ? '' : '-')).join(' ')`)
+					s, err := eval[string](p, `Promise.all((window.__pcs || []).filter(pc => pc.connectionState !== 'closed').map(pc => pc.getStats())).then(rs => {
+						const fps = {};
+						for (const r of rs) r.forEach(s => { if (s.type === 'outbound-rtp' && s.kind === 'video' && s.rid) fps[s.rid] = s.framesPerSecond || 0; });
+						return (window.__pcs || []).filter(pc => pc.connectionState !== 'closed').flatMap(pc => pc.getSenders())
+							.flatMap(s => s.getParameters().encodings || []).filter(e => e.rid).map(e => e.rid + (e.active ? '@' + (fps[e.rid] || 0) : '-')).join(' ');
+					})`)
 					if err != nil {
 						t.Fatalf("%s: encodings: %v", p.name, err)
 					}
 					sent = append(sent, s)
 				}
-				t.Logf("sfu: camera layers per page (rid- = paused): %q", sent)
+				t.Logf("sfu: camera layers per page (rid@fps sent; rid- = paused): %q", sent)
 			}
 			t.Logf("%s: decoded %.0f Mpx, encoded %.0f Mpx: %.1f Mpx decoded and %.1f Mpx encoded per CPU-second", mode,
 				work[mode].decoded/1e6, work[mode].encoded/1e6, work[mode].decoded/1e6/cpu[mode].Seconds(), work[mode].encoded/1e6/cpu[mode].Seconds())
@@ -126,6 +143,31 @@ func pixelWork(t *testing.T, pages []*page) pixels {
 		}
 	}
 	return all
+}
+
+// shownFrames reads, from every page's video tiles, the frames shown so far (presented minus
+// dropped, getVideoPlaybackQuality), by page and tile ("self" for the own preview). Read without
+// a per-frame callback, which would itself cost the pages CPU.
+func shownFrames(t *testing.T, pages []*page) map[string]float64 {
+	t.Helper()
+	const js = `Object.fromEntries([...document.querySelectorAll('.tile')].filter(el => el.querySelector('video')).map(el => {
+		const q = el.querySelector('video').getVideoPlaybackQuality();
+		return [el.dataset.peer + ':' + el.dataset.stream, q.totalVideoFrames - q.droppedVideoFrames];
+	}))`
+	out := map[string]float64{}
+	for _, p := range pages {
+		v, err := eval[map[string]float64](p, js)
+		if err != nil {
+			t.Fatalf("%s: frames shown: %v", p.name, err)
+		}
+		for k, n := range v {
+			if k == "self:camera" {
+				k = "self"
+			}
+			out[p.name+"/"+k] = n
+		}
+	}
+	return out
 }
 
 // browserCPU is the CPU time (user + system) of the test's Chromium and every process under it.

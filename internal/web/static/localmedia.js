@@ -121,7 +121,12 @@ export class LocalMedia {
   clonePreview(track) {
     this.stopPreview();
     const clone = track.clone();
-    clone.applyConstraints({ ...track.getConstraints(), frameRate: { max: PREVIEW_FPS } }).catch(() => {});
+    const own = track.getConstraints();
+    const rate = track.getSettings().frameRate || 0;
+    clone.applyConstraints({ ...own, frameRate: { max: PREVIEW_FPS } }).then(() => {
+      // A browser that cannot give a clone a rate of its own would slow the camera itself: undo.
+      if ((track.getSettings().frameRate || 0) < rate) return clone.applyConstraints(own);
+    }).catch(() => {});
     this.preview.addTrack(clone);
   }
 
