@@ -371,7 +371,10 @@ func TestCamerasSwitchAndSecond(t *testing.T) {
 	srv := startServer(t)
 	sess := srv.manage("start", 0, []string{therapistUUID}, []string{patient1UUID})
 	therapist := openPage(t, "therapist", sess.link(t, therapistUUID)+"&name=Dr%20Tremblay&lang=en")
-	alice := openPage(t, "patient", sess.link(t, patient1UUID)+"&name=Alice&lang=en")
+	// The page's camera clones (the own preview's light copy), to check that none outlives its camera.
+	const clones = `(() => { const clone = MediaStreamTrack.prototype.clone; window.__clones = [];
+		MediaStreamTrack.prototype.clone = function () { const c = clone.call(this); window.__clones.push(c); return c; }; })()`
+	alice := openPageWith(t, "patient", sess.link(t, patient1UUID)+"&name=Alice&lang=en", pageSetup{script: clones})
 	therapist.waitVideoFlowing(1, 15*time.Second)
 	alice.waitJS("three cameras", `window.rehab.state.media.cameras === 3`, 5*time.Second)
 	therapist.waitJS("switch offered", `!document.querySelector('.tile[data-name="Alice"] [data-action="switch-cam"]').disabled`, 5*time.Second)
@@ -389,4 +392,23 @@ func TestCamerasSwitchAndSecond(t *testing.T) {
 		window.rehab.stats().then(s => Object.values(s).some(v => v.frames.second > 0))`, 10*time.Second)
 	therapist.shot("second-camera")
 	alice.shot("second-camera")
+
+	// The own preview, small, shows a light copy of the camera in use (fewer frames per second,
+	// docs/frontend.md) and, shown big, the camera itself; camera off ends the copy too (else the
+	// camera would stay open, its light on).
+	const preview = `document.querySelector('.tile.local[data-stream="camera"] video')`
+	alice.waitJS("small preview shows the light copy of fake_device_2", `(() => {
+		const live = window.__clones.filter(t => t.readyState === 'live');
+		const v = `+preview+`, tr = v.srcObject && v.srcObject.getVideoTracks()[0];
+		return live.length === 1 && live[0] === tr && tr.label === 'fake_device_2' && v.videoWidth > 0;
+	})()`, 5*time.Second)
+	alice.click(`.tile.local[data-stream="camera"] [data-action="enlarge"]`)
+	alice.waitJS("big preview shows the camera itself", `(() => { const v = `+preview+`, tr = v.srcObject && v.srcObject.getVideoTracks()[0];
+		return !!tr && !window.__clones.includes(tr) && tr.readyState === 'live'; })()`, 5*time.Second)
+	alice.click(`[data-testid="btn-cam"]`)
+	alice.waitJS("camera off ends every copy", `window.__clones.length > 0 && window.__clones.every(t => t.readyState === 'ended') &&
+		window.rehab.state.tracks.every(t => t.kind !== 'video') && window.rehab.state.preview.length === 0`, 5*time.Second)
+	alice.click(`[data-testid="btn-cam"]`)
+	alice.waitJS("camera on again", `window.rehab.state.tracks.some(t => t.kind === 'video' && t.readyState === 'live') &&
+		window.rehab.state.preview.length === 1 && window.rehab.state.preview[0].readyState === 'live'`, 5*time.Second)
 }

@@ -41,7 +41,7 @@ func TestSFUBrowserCPU(t *testing.T) {
 			allDecoding(t, pages, n-1, 180*time.Second)
 			t.Logf("%s: every page decodes every other camera %v after the pages opened", mode, time.Since(start).Round(100*time.Millisecond))
 			pages[0].shot("six-" + mode) // docs/images/session-six-sfu.png comes from here
-			byType0 := browserCPUByType(t)
+			byType0, byThread0 := browserCPUByType(t), browserCPUByThread(t)
 			shown0 := shownFrames(t, pages)
 			before, px0 := browserCPU(t), pixelWork(t, pages)
 			time.Sleep(window)
@@ -53,6 +53,7 @@ func TestSFUBrowserCPU(t *testing.T) {
 			}
 			slices.Sort(parts)
 			t.Logf("%s: browser CPU by process type: %s", mode, strings.Join(parts, ", "))
+			t.Logf("%s: the busiest threads (process type/thread name: s in the window): %s", mode, topThreads(browserCPUByThread(t), byThread0, 12))
 			work[mode] = pixelWork(t, pages).since(px0)
 			var remote, preview []string
 			for k, v := range shown {
@@ -170,6 +171,26 @@ func shownFrames(t *testing.T, pages []*page) map[string]float64 {
 	return out
 }
 
+// topThreads lists the n threads (by process type and name) that used the most CPU between before and after.
+func topThreads(after, before map[string]time.Duration, n int) string {
+	type row struct {
+		name string
+		d    time.Duration
+	}
+	var rows []row
+	for k, d := range after {
+		if d -= before[k]; d > 0 {
+			rows = append(rows, row{k, d})
+		}
+	}
+	slices.SortFunc(rows, func(a, b row) int { return int(b.d - a.d) })
+	var parts []string
+	for _, r := range rows[:min(n, len(rows))] {
+		parts = append(parts, fmt.Sprintf("%s %.1f", r.name, r.d.Seconds()))
+	}
+	return strings.Join(parts, ", ")
+}
+
 // browserCPU is the CPU time (user + system) of the test's Chromium and every process under it.
 func browserCPU(t *testing.T) time.Duration {
 	var sum time.Duration
@@ -239,4 +260,67 @@ func processType(pid int) string {
 		}
 	}
 	return typ
+}
+
+// browserCPUByThread is the browser's CPU time by process type and thread name (Chromium's names,
+// cut at 15 characters by the kernel, digits dropped: worker pools count as one).
+func browserCPUByThread(t *testing.T) map[string]time.Duration {
+	t.Helper()
+	c := chromedp.FromContext(browserCtx)
+	if c == nil || c.Browser == nil || c.Browser.Process() == nil {
+		t.Fatal("no browser process")
+	}
+	root := c.Browser.Process().Pid
+	parent := map[int]int{}
+	entries, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+		if len(f) < 2 {
+			continue
+		}
+		ppid, _ := strconv.Atoi(f[1])
+		parent[pid] = ppid
+		pids = append(pids, pid)
+	}
+	out := map[string]time.Duration{}
+	for _, pid := range pids {
+		under := false
+		for p := pid; p > 1; p = parent[p] {
+			if p == root {
+				under = true
+				break
+			}
+		}
+		if !under {
+			continue
+		}
+		typ := processType(pid)
+		tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+		for _, task := range tasks {
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, task.Name()))
+			if err != nil {
+				continue
+			}
+			s := string(b)
+			name := s[strings.IndexByte(s, '(')+1 : strings.LastIndexByte(s, ')')]
+			name = strings.TrimRight(name, "0123456789")
+			f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+			if len(f) < 13 {
+				continue
+			}
+			ut, _ := strconv.ParseInt(f[11], 10, 64)
+			st, _ := strconv.ParseInt(f[12], 10, 64)
+			out[typ+"/"+name] += time.Duration(ut+st) * (time.Second / 100)
+		}
+	}
+	return out
 }

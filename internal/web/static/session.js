@@ -635,6 +635,7 @@ class App {
           connectionsMade: app.transport.created,
           role: app.client.role, layout: app.tiles.layout, media: app.local.status(),
           tracks: app.local.camera.getTracks().map((tr) => ({ kind: tr.kind, label: tr.label, enabled: tr.enabled, readyState: tr.readyState })),
+          preview: app.local.preview.getTracks().map((tr) => ({ kind: tr.kind, label: tr.label, readyState: tr.readyState })),
         };
       },
       get peers() {
