@@ -22,28 +22,23 @@ func (r mediaRecorder) MediaOnSFU(on bool) {
 // up when the session ends meanwhile (closeRecord clears the flag) or has
 // been taken by another node (the put is fenced).
 func (m *Manager) saveMedia(l *live) {
-	ctx, cancel := context.WithTimeout(context.Background(), bgTimeout)
-	defer cancel()
-	unlock, err := m.lockSession(ctx, l.id, l.done)
-	if err != nil {
-		return
-	}
-	defer unlock()
-	m.mu.RLock()
-	rec, ours := l.rec, m.live[l.id] == l
-	m.mu.RUnlock()
-	want := l.onSFU.Load()
-	if !ours || rec.MediaOnSFU == want {
-		return
-	}
-	next := rec.clone()
-	next.MediaOnSFU = want
-	if err := m.put(ctx, l.home, next); err != nil {
-		m.log.Warn("cannot record the session's media path", logKeySession, l.id, logKeyErr, err)
-		return
-	}
-	m.mu.Lock()
-	l.rec = next
-	m.mu.Unlock()
-	m.log.Info("session media path recorded", logKeySession, l.id, logKeyOnSFU, want)
+	m.whileRunning(l, func(ctx context.Context) {
+		m.mu.RLock()
+		rec := l.rec
+		m.mu.RUnlock()
+		want := l.onSFU.Load()
+		if rec.MediaOnSFU == want {
+			return
+		}
+		next := rec.clone()
+		next.MediaOnSFU = want
+		if err := m.put(ctx, l.home, next); err != nil {
+			m.log.Warn("cannot record the session's media path", logKeySession, l.id, logKeyErr, err)
+			return
+		}
+		m.mu.Lock()
+		l.rec = next
+		m.mu.Unlock()
+		m.log.Info("session media path recorded", logKeySession, l.id, logKeyOnSFU, want)
+	})
 }
