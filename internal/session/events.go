@@ -159,7 +159,9 @@ func (m *Manager) markReady(l *live, announce bool) {
 // caller (an endpoint that died or never became ready), unless l was
 // unregistered meanwhile.
 func (m *Manager) endInBackground(l *live, what string) {
-	m.whileRunning(l, func(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(context.Background(), bgTimeout)
+	defer cancel()
+	m.whileRunning(ctx, l, func(ctx context.Context) {
 		if _, err := m.end(ctx, l, StatusTerminated, "cannot end session"); err != nil {
 			m.log.Error(what, logKeySession, l.id, logKeyErr, err)
 		}
@@ -168,10 +170,8 @@ func (m *Manager) endInBackground(l *live, what string) {
 
 // whileRunning runs fn, a background transition of l, holding l's session
 // lock, if l is still the running session of its id once the lock is
-// taken; it gives up when l ends meanwhile or after bgTimeout.
-func (m *Manager) whileRunning(l *live, fn func(ctx context.Context)) {
-	ctx, cancel := context.WithTimeout(context.Background(), bgTimeout)
-	defer cancel()
+// taken; it gives up when l ends meanwhile or ctx does.
+func (m *Manager) whileRunning(ctx context.Context, l *live, fn func(ctx context.Context)) {
 	unlock, err := m.lockSession(ctx, l.id, l.done)
 	if err != nil {
 		return

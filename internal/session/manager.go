@@ -61,9 +61,11 @@ type live struct {
 	home   Home            // nil without a cluster; fixed at start
 	died   <-chan struct{} // ep.Done(), asked once, outside mu
 	tokens atomic.Pointer[tokenTable]
-	ready  atomic.Bool   // the endpoint answers: invitations may go out
-	onSFU  atomic.Bool   // the endpoint's last MediaOnSFU: what rec should say
-	done   chan struct{} // closed when the session is unregistered
+	ready  atomic.Bool // the endpoint answers: invitations may go out
+	onSFU  atomic.Bool // the endpoint's last MediaOnSFU: what rec should say
+	// mediaWriter: a saveMedia is started and has not read onSFU yet.
+	mediaWriter atomic.Bool
+	done        chan struct{} // closed when the session is unregistered
 }
 
 // NewManager returns a Manager. Call Restore to bring back the sessions that
