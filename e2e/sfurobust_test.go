@@ -67,7 +67,7 @@ func sfuServerRestart(t *testing.T, mode string) {
 	}
 
 	if mode == "auto" {
-		srv.recorded(true) // written in the background: a kill before it would test nothing
+		srv.recorded(true)            // written in the background: a kill before it would test nothing
 		for _, p := range c.pages() { // a page told mesh, even briefly, would set up mesh connections again
 			p.js(`window.__sawMesh = false; setInterval(() => { if (window.rehab.mediaMode !== 'sfu') window.__sawMesh = true; }, 10)`)
 		}
