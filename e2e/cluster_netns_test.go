@@ -8,11 +8,8 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -41,49 +38,24 @@ const (
 )
 
 type clusterNet struct {
-	t      *testing.T
-	id     string
+	*netns
 	hub    string
 	ns     map[string]string // x, y, redis → namespace
 	hubDir string
 }
 
-func (n *clusterNet) run(args ...string) {
-	n.t.Helper()
-	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
-		n.t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-}
-
 // newClusterNet builds the namespaces; t.Cleanup removes them, also on failure.
 func newClusterNet(t *testing.T) *clusterNet {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		testutil.Missing(t, "network namespaces need root: not running as root")
-	}
-	for _, tool := range []string{"ip", "nft", "redis-server"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			testutil.Missing(t, tool+" unavailable: "+err.Error())
-		}
-	}
-	id := fmt.Sprintf("cl3p%d", os.Getpid()%100000)
-	n := &clusterNet{t: t, id: id, hub: id + "-hub", ns: map[string]string{}}
-	add := func(ns string) {
-		if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
-			testutil.Missing(t, fmt.Sprintf("cannot create network namespaces: %v: %s", err, out))
-		}
-		t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
-		n.run("ip", "-n", ns, "link", "set", "lo", "up")
-	}
-	add(n.hub)
+	n := &clusterNet{netns: newNetns(t, "cl3p", "ip", "nft", "redis-server"), ns: map[string]string{}}
+	n.hub = n.add("hub")
 	n.run("ip", "-n", n.hub, "link", "add", "br0", "type", "bridge")
 	n.run("ip", "-n", n.hub, "addr", "add", partHub+"/24", "dev", "br0")
 	n.run("ip", "-n", n.hub, "link", "set", "br0", "up")
 	for i, m := range []struct{ name, ip string }{{"x", "10.78.0.2"}, {"y", "10.78.0.3"}, {"redis", partRedis}} {
-		ns := id + "-" + m.name
-		add(ns)
+		ns := n.add(m.name)
 		n.ns[m.name] = ns
-		a, b := fmt.Sprintf("%s%da", id, i), fmt.Sprintf("%s%db", id, i)
+		a, b := fmt.Sprintf("%s%da", n.id, i), fmt.Sprintf("%s%db", n.id, i)
 		n.run("ip", "link", "add", a, "netns", n.hub, "type", "veth", "peer", "name", b, "netns", ns)
 		n.run("ip", "-n", n.hub, "link", "set", a, "master", "br0", "up")
 		n.run("ip", "-n", ns, "addr", "add", m.ip+"/24", "dev", b)
@@ -92,43 +64,15 @@ func newClusterNet(t *testing.T) *clusterNet {
 	return n
 }
 
-// process runs args in namespace ns until the test ends (SIGKILL then, and
-// if the test process dies); its output goes to the returned buffer.
-func (n *clusterNet) process(name, ns string, args ...string) (*testutil.Buffer, <-chan struct{}) {
-	n.t.Helper()
-	out := &testutil.Buffer{}
-	cmd := exec.Command("ip", append([]string{"netns", "exec", ns}, args...)...)
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		n.t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	n.t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
-		if n.t.Failed() {
-			n.t.Logf("%s output:\n%s", name, out)
-		}
-	})
-	return out, exited
-}
-
 // hubDial dials from the hub namespace, where the clients are.
 func (n *clusterNet) hubDial(ctx context.Context, network, addr string) (net.Conn, error) {
-	var c net.Conn
-	err := inNetns(n.hub, func() (err error) {
-		c, err = (&net.Dialer{Timeout: 3 * time.Second}).DialContext(ctx, network, addr)
-		return err
-	})
-	return c, err
+	return dialFrom(n.hub, 3*time.Second)(ctx, network, addr)
 }
 
 func (n *clusterNet) startRedis() *redis.Client {
 	n.t.Helper()
 	dir := n.t.TempDir()
-	n.process("redis-server", n.ns["redis"], "redis-server", "--bind", partRedis, "--port", "6379", "--dir", dir,
+	n.process("redis-server", n.ns["redis"], os.Kill, "redis-server", "--bind", partRedis, "--port", "6379", "--dir", dir,
 		"--appendonly", "yes", "--appendfsync", "always", "--save", "", "--protected-mode", "no") // reached from the other namespaces
 	rdb := redis.NewClient(&redis.Options{Addr: partRedis + ":6379", Dialer: n.hubDial,
 		DialTimeout: 2 * time.Second, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second})
@@ -147,54 +91,22 @@ type partNode struct {
 
 func (n *clusterNet) startNode(name, ip string) *partNode {
 	n.t.Helper()
-	buildBinary(n.t)
-	dir := n.t.TempDir()
-	cfg := map[string]any{
-		"Service": map[string]any{"name": "VideoRehabService", "hostname": "127.0.0.1", "port": 4070},
-		"WebRTC":  map[string]any{"hostname": "rehab.test", "external_port": 8000, "local_base_port": 9000, "max_sessions": 4},
-		"RehabRTC": map[string]any{
-			"data_dir": dir, "api_keys": []string{apiKey}, "url_scheme": "http",
-			"gateway": map[string]any{"enabled": true, "listen": ":8000", "hosts": []string{"10.78.0.2", "10.78.0.3"}},
-			"turn":    map[string]any{"listen": ":3478"},
+	p := &partNode{name: name, ip: ip}
+	p.api, p.out, p.exited = n.serve("node "+name, n.ns[name], os.Kill,
+		map[string]any{"hostname": "rehab.test", "external_port": 8000, "local_base_port": 9000, "max_sessions": 4},
+		map[string]any{
+			"url_scheme": "http",
+			"gateway":    map[string]any{"enabled": true, "listen": ":8000", "hosts": []string{"10.78.0.2", "10.78.0.3"}},
+			"turn":       map[string]any{"listen": ":3478"},
 			"cluster": map[string]any{"enabled": true, "name": "part", "node_id": name, "lease_time_ms": partLease,
 				"internal_addr": ip + ":4071", "redis": map[string]any{"addrs": []string{partRedis + ":6379"}}},
-		},
-	}
-	b, _ := json.Marshal(cfg)
-	path := filepath.Join(dir, "config.json")
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		n.t.Fatal(err)
-	}
-	p := &partNode{name: name, ip: ip, api: httpClient(n.ns[name], nil)}
-	p.out, p.exited = n.process("node "+name, n.ns[name], binary, "serve", "--config", path)
-	testutil.Eventually(n.t, 15*time.Second, func() error {
-		res, err := p.api.Get("http://127.0.0.1:4070/healthz")
-		if err != nil {
-			return err
-		}
-		res.Body.Close()
-		return testutil.Until(res.StatusCode == 200, "healthz %d", res.StatusCode)
-	})
+		})
 	return p
 }
 
+// start starts a session of the therapist and both patients on this node.
 func (p *partNode) start(t *testing.T) Session {
-	t.Helper()
-	body, _ := json.Marshal(map[string]any{"session_manage": map[string]any{"action": "start", "id_session": 0,
-		"session_users": []string{therapistUUID}, "session_participants": []string{patient1UUID, patient2UUID}, "session_devices": []string{},
-		"session_creator_user_uuid": therapistUUID}})
-	req, _ := http.NewRequest("POST", "http://127.0.0.1:4070/api/sessions/manager", bytes.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+apiKey)
-	res, err := p.api.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	var r struct{ Session Session }
-	if err := json.NewDecoder(res.Body).Decode(&r); err != nil || res.StatusCode != 200 {
-		t.Fatalf("start on %s: HTTP %d %v", p.name, res.StatusCode, err)
-	}
-	return r.Session
+	return startSessionVia(t, p.api, patient1UUID, patient2UUID)
 }
 
 // admission is one WebSocket client admitted (welcome received) through a
@@ -277,11 +189,7 @@ func TestClusterPartition(t *testing.T) {
 	chain in { type filter hook input priority 0; policy accept; ip saddr { %[1]s, 10.78.0.3 } drop; }
 	chain out { type filter hook output priority 0; policy accept; ip daddr { %[1]s, 10.78.0.3 } drop; }
 }`, partRedis)
-	cmd := exec.Command("ip", "netns", "exec", n.ns["x"], "nft", "-f", "-")
-	cmd.Stdin = strings.NewReader(rules)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("nft: %v\n%s", err, out)
-	}
+	n.nft(n.ns["x"], rules)
 	cutAt := time.Now()
 
 	// Clients keep trying x's gateway, every 100 ms, until y holds the lease and 2 s more.

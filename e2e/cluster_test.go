@@ -137,6 +137,26 @@ func waitBack(p *page, timeout time.Duration) time.Time {
 	return time.Time{}
 }
 
+// twoPagesThrough opens the therapist's page through b's gateway and the patient's through c's
+// (the session's own links), waits until both decode each other's video through the SFU, and
+// marks them so that waitBack can see video come back and a reload shows (__sameDocument).
+func twoPagesThrough(t *testing.T, sess Session, b, c *clusterNode) []*page {
+	t.Helper()
+	pages := []*page{
+		openPageWith(t, "therapist", through(t, sess.link(t, therapistUUID), b.gateway)+"&name=Dr%20Roy&lang=en", pageSetup{script: connCounter}),
+		openPageWith(t, "patient", through(t, sess.link(t, patient1UUID), c.gateway)+"&name=Alice&lang=en", pageSetup{script: connCounter}),
+	}
+	for _, p := range pages {
+		p.waitJS("joined with the other, on the SFU", `window.rehab && window.rehab.state.connection === 'joined' && window.rehab.peers.length === 1 && window.rehab.mediaMode === 'sfu'`, 20*time.Second)
+	}
+	for _, p := range pages {
+		p.waitVideoFlowing(1, 20*time.Second)
+		p.js(backWatch)
+		p.js(`window.__sameDocument = true`) // gone if the page reloads
+	}
+	return pages
+}
+
 // Issue 15: a session started on node a, two pages joined through the gateways of b and c (the
 // same links), both decoding each other's video through a's SFU; kill -9 of a: the session is
 // restored on b or c on the same port with the same links, and both pages, without a reload,
@@ -150,22 +170,9 @@ func TestClusterBrowsersSurviveHomeKill(t *testing.T) {
 	nodes := startCluster(t, 3, lease)
 	a, b, c := nodes[0], nodes[1], nodes[2]
 	sess := a.manage("start", 0, []string{therapistUUID}, []string{patient1UUID})
-	pages := []*page{
-		openPageWith(t, "therapist", through(t, sess.link(t, therapistUUID), b.gateway)+"&name=Dr%20Roy&lang=en", pageSetup{script: connCounter}),
-		openPageWith(t, "patient", through(t, sess.link(t, patient1UUID), c.gateway)+"&name=Alice&lang=en", pageSetup{script: connCounter}),
-	}
-	for _, p := range pages {
-		p.waitJS("joined with the other, on the SFU", `window.rehab && window.rehab.state.connection === 'joined' && window.rehab.peers.length === 1 && window.rehab.mediaMode === 'sfu'`, 20*time.Second)
-	}
-	for _, p := range pages {
-		p.waitVideoFlowing(1, 20*time.Second)
-	}
+	pages := twoPagesThrough(t, sess, b, c)
 	if home := a.session(sess.ID); len(home.Peers) != 2 {
 		t.Fatalf("home a sees %d peers, want 2", len(home.Peers))
-	}
-	for _, p := range pages {
-		p.js(backWatch)
-		p.js(`window.__sameDocument = true`) // gone if the page reloads
 	}
 
 	killed := time.Now()
@@ -206,18 +213,7 @@ func TestClusterBrowsersThroughDrain(t *testing.T) {
 	nodes := startCluster(t, 3, 30000)
 	a, b, c := nodes[0], nodes[1], nodes[2]
 	sess := a.manage("start", 0, []string{therapistUUID}, []string{patient1UUID})
-	pages := []*page{
-		openPageWith(t, "therapist", through(t, sess.link(t, therapistUUID), b.gateway)+"&name=Dr%20Roy&lang=en", pageSetup{script: connCounter}),
-		openPageWith(t, "patient", through(t, sess.link(t, patient1UUID), c.gateway)+"&name=Alice&lang=en", pageSetup{script: connCounter}),
-	}
-	for _, p := range pages {
-		p.waitJS("joined with the other, on the SFU", `window.rehab && window.rehab.state.connection === 'joined' && window.rehab.peers.length === 1 && window.rehab.mediaMode === 'sfu'`, 20*time.Second)
-	}
-	for _, p := range pages {
-		p.waitVideoFlowing(1, 20*time.Second)
-		p.js(backWatch)
-		p.js(`window.__sameDocument = true`)
-	}
+	pages := twoPagesThrough(t, sess, b, c)
 	term := time.Now()
 	a.stop() // SIGTERM; waits for the process to exit (10 s at most)
 	t.Logf("drained node exited %v after SIGTERM", time.Since(term).Round(time.Millisecond))

@@ -9,10 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -20,7 +16,6 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/pion/turn/v5"
-	"golang.org/x/sys/unix"
 
 	"github.com/rehabrtc/rehabrtc/internal/testutil"
 )
@@ -40,92 +35,17 @@ import (
 const relayHost = "10.77.0.1"
 
 type topology struct {
-	t                 *testing.T
+	*netns
 	svc, home, clinic string // namespace names
-}
-
-// run runs a command, failing the test on error.
-func (n *topology) run(args ...string) {
-	n.t.Helper()
-	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
-		n.t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-	}
 }
 
 func newTopology(t *testing.T) *topology {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		testutil.Missing(t, "network namespaces need root: not running as root")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		testutil.Missing(t, "iproute2 (ip) unavailable: "+err.Error())
-	}
-	if _, err := exec.LookPath("nft"); err != nil {
-		testutil.Missing(t, "nftables (nft) unavailable: "+err.Error())
-	}
-	id := fmt.Sprintf("turn%d", os.Getpid()%100000)
-	n := &topology{t: t, svc: id + "-svc", home: id + "-home", clinic: id + "-clinic"}
-	for _, ns := range []string{n.svc, n.home, n.clinic} {
-		if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
-			testutil.Missing(t, fmt.Sprintf("cannot create network namespaces: %v: %s", err, out))
-		}
-		t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
-		n.run("ip", "-n", ns, "link", "set", "lo", "up")
-	}
-	n.run("ip", "-n", n.svc, "addr", "add", relayHost+"/32", "dev", "lo")
-	for i, ns := range []string{n.home, n.clinic} {
-		a, b := fmt.Sprintf("%s%da", id, i), fmt.Sprintf("%s%db", id, i)
-		n.run("ip", "link", "add", a, "netns", n.svc, "type", "veth", "peer", "name", b, "netns", ns)
-		n.run("ip", "-n", n.svc, "addr", "add", fmt.Sprintf("10.77.%d.1/24", i+1), "dev", a)
-		n.run("ip", "-n", ns, "addr", "add", fmt.Sprintf("10.77.%d.2/24", i+1), "dev", b)
-		n.run("ip", "-n", n.svc, "link", "set", a, "up")
-		n.run("ip", "-n", ns, "link", "set", b, "up")
-		// Only the service's address is reachable, not the other side.
-		n.run("ip", "-n", ns, "route", "add", relayHost+"/32", "via", fmt.Sprintf("10.77.%d.1", i+1))
-	}
-	n.run("ip", "netns", "exec", n.svc, "sysctl", "-qw", "net.ipv4.ip_forward=0")
-	return n
-}
-
-// inNetns runs fn on an OS thread moved into namespace ns. Sockets made
-// by fn stay in ns afterwards, whichever goroutine uses them.
-func inNetns(ns string, fn func() error) error {
-	runtime.LockOSThread()
-	orig, err := os.Open("/proc/thread-self/ns/net")
-	if err != nil {
-		runtime.UnlockOSThread()
-		return err
-	}
-	defer orig.Close()
-	target, err := os.Open(filepath.Join("/run/netns", ns))
-	if err != nil {
-		runtime.UnlockOSThread()
-		return err
-	}
-	defer target.Close()
-	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-		runtime.UnlockOSThread()
-		return err
-	}
-	ferr := fn()
-	if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
-		return err // the thread stays locked and ends with the goroutine
-	}
-	runtime.UnlockOSThread()
-	return ferr
-}
-
-// httpClient dials from namespace ns.
-func httpClient(ns string, roots *tls.Config) *http.Client {
-	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
-		var c net.Conn
-		err := inNetns(ns, func() (err error) {
-			c, err = (&net.Dialer{Timeout: 5 * time.Second}).DialContext(ctx, network, addr)
-			return err
-		})
-		return c, err
-	}
-	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: dial, TLSClientConfig: roots}}
+	n := newNetns(t, "turn", "ip", "nft")
+	top := &topology{netns: n, svc: n.add("svc"), home: n.add("home"), clinic: n.add("clinic")}
+	n.star(top.svc, relayHost, 77, spoke{top.home, n.id + "0a", n.id + "0b"}, spoke{top.clinic, n.id + "1a", n.id + "1b"})
+	n.run("ip", "netns", "exec", top.svc, "sysctl", "-qw", "net.ipv4.ip_forward=0")
+	return top
 }
 
 // nsServer is rehabrtc running in the service namespace.
@@ -136,70 +56,17 @@ type nsServer struct {
 
 func (n *topology) startService(t *testing.T, cert *testutil.TestCert) *nsServer {
 	t.Helper()
-	buildBinary(t)
-	dir := t.TempDir()
-	cfg := map[string]any{
-		"Service": map[string]any{"name": "VideoRehabService", "hostname": "127.0.0.1", "port": 4070},
-		"WebRTC":  map[string]any{"hostname": relayHost, "external_port": 443, "local_base_port": 8080, "max_sessions": 5},
-		"RehabRTC": map[string]any{
-			"data_dir": dir, "api_keys": []string{apiKey},
+	hc, _, _ := n.serve("rehabrtc", n.svc, syscall.SIGTERM,
+		map[string]any{"hostname": relayHost, "external_port": 443, "local_base_port": 8080, "max_sessions": 5},
+		map[string]any{
 			"gateway": map[string]any{"enabled": true, "listen": ":443", "tls_cert": cert.CertFile, "tls_key": cert.KeyFile},
 			"turn":    map[string]any{"listen": ":3478"},
-		},
-	}
-	b, _ := json.Marshal(cfg)
-	path := filepath.Join(dir, "config.json")
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	out := &testutil.Buffer{}
-	cmd := exec.Command("ip", "netns", "exec", n.svc, binary, "serve", "--config", path)
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("rehabrtc output:\n%s", out)
-		}
-	})
-	s := &nsServer{api: "http://127.0.0.1:4070", gateway: "https://" + relayHost, hc: httpClient(n.svc, nil)}
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		if res, err := s.hc.Get(s.api + "/healthz"); err == nil {
-			res.Body.Close()
-			if res.StatusCode == 200 {
-				return s
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("rehabrtc not healthy in its namespace:\n%s", out)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		})
+	return &nsServer{api: nsAPI, gateway: "https://" + relayHost, hc: hc}
 }
 
-func (s *nsServer) start(t *testing.T) Session {
-	t.Helper()
-	body, _ := json.Marshal(map[string]any{"session_manage": map[string]any{"action": "start", "id_session": 0,
-		"session_users": []string{therapistUUID}, "session_participants": []string{patient1UUID}, "session_devices": []string{},
-		"session_creator_user_uuid": therapistUUID}})
-	req, _ := http.NewRequest("POST", s.api+"/api/sessions/manager", bytes.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+apiKey)
-	res, err := s.hc.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	var r struct{ Session Session }
-	if err := json.NewDecoder(res.Body).Decode(&r); err != nil {
-		t.Fatal(err)
-	}
-	return r.Session
-}
+// start starts a session of the therapist and patient 1.
+func (s *nsServer) start(t *testing.T) Session { return startSessionVia(t, s.hc, patient1UUID) }
 
 // creds joins the session from namespace ns over the gateway (WebSocket on
 // 443) and returns the embedded server's credentials from the welcome.
@@ -344,14 +211,7 @@ func stream(t *testing.T, a, b *nsPeer) int {
 }
 
 // firewall replaces the home namespace's output rules.
-func (n *topology) firewall(rules string) {
-	n.t.Helper()
-	cmd := exec.Command("ip", "netns", "exec", n.home, "nft", "-f", "-")
-	cmd.Stdin = strings.NewReader("flush ruleset\n" + rules)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		n.t.Fatalf("nft: %v\n%s", err, out)
-	}
-}
+func (n *topology) firewall(rules string) { n.nft(n.home, "flush ruleset\n"+rules) }
 
 // TestSeparatedNetworks: home and clinic cannot reach each other; media
 // still flows between them through rehabrtc's relay over UDP; with UDP

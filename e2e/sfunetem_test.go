@@ -9,9 +9,7 @@ import (
 	"io"
 	"net"
 	"net/url"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -46,7 +44,7 @@ const lossHost = "10.79.0.1"
 
 // lossTopology is the three namespaces and the svc side of each link.
 type lossTopology struct {
-	t                *testing.T
+	*netns
 	svc, pub, sub    string
 	pubLink, subLink string // the svc ends of the veths, where netem drops what goes out
 	pubAddr, subAddr string
@@ -54,42 +52,11 @@ type lossTopology struct {
 
 func newLossTopology(t *testing.T) *lossTopology {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		testutil.Missing(t, "network namespaces need root: not running as root")
-	}
-	for _, tool := range []string{"ip", "tc"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			testutil.Missing(t, tool+" unavailable: "+err.Error())
-		}
-	}
-	id := fmt.Sprintf("sfurob%d", os.Getpid()%100000)
-	n := &lossTopology{t: t, svc: id + "-svc", pub: id + "-pub", sub: id + "-sub",
-		pubLink: id + "p", subLink: id + "s", pubAddr: "10.79.1.2", subAddr: "10.79.2.2"}
-	for _, ns := range []string{n.svc, n.pub, n.sub} {
-		if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
-			testutil.Missing(t, fmt.Sprintf("cannot create network namespaces: %v: %s", err, out))
-		}
-		t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() }) // its veths go with it
-		n.run("ip", "-n", ns, "link", "set", "lo", "up")
-	}
-	n.run("ip", "-n", n.svc, "addr", "add", lossHost+"/32", "dev", "lo")
-	for i, l := range []struct{ ns, link string }{{n.pub, n.pubLink}, {n.sub, n.subLink}} {
-		peer := l.link + "x"
-		n.run("ip", "link", "add", l.link, "netns", n.svc, "type", "veth", "peer", "name", peer, "netns", l.ns)
-		n.run("ip", "-n", n.svc, "addr", "add", fmt.Sprintf("10.79.%d.1/24", i+1), "dev", l.link)
-		n.run("ip", "-n", l.ns, "addr", "add", fmt.Sprintf("10.79.%d.2/24", i+1), "dev", peer)
-		n.run("ip", "-n", n.svc, "link", "set", l.link, "up")
-		n.run("ip", "-n", l.ns, "link", "set", peer, "up")
-		n.run("ip", "-n", l.ns, "route", "add", lossHost+"/32", "via", fmt.Sprintf("10.79.%d.1", i+1))
-	}
-	return n
-}
-
-func (n *lossTopology) run(args ...string) {
-	n.t.Helper()
-	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
-		n.t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-	}
+	n := newNetns(t, "sfurob", "ip", "tc")
+	top := &lossTopology{netns: n, svc: n.add("svc"), pub: n.add("pub"), sub: n.add("sub"),
+		pubLink: n.id + "p", subLink: n.id + "s", pubAddr: "10.79.1.2", subAddr: "10.79.2.2"}
+	n.star(top.svc, lossHost, 79, spoke{top.pub, top.pubLink, top.pubLink + "x"}, spoke{top.sub, top.subLink, top.subLink + "x"})
+	return top
 }
 
 // drop makes pct % of the packets on one link vanish, and returns what undoes it: toSub, what
@@ -118,62 +85,26 @@ func (n *lossTopology) drop(t *testing.T, toSub bool, pct int) (undo func()) {
 	if _, err := exec.LookPath("nft"); err != nil {
 		testutil.Missing(t, "no tc netem in this kernel, and no nft: "+err.Error())
 	}
-	cmd := exec.Command("ip", "netns", "exec", n.svc, "nft", "-f", "-")
-	cmd.Stdin = strings.NewReader("table inet sfurobloss { " + rule + " }\n")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("no tc netem in this kernel; nft: %v: %s", err, out)
-	}
+	n.nft(n.svc, "table inet sfurobloss { "+rule+" }\n")
 	t.Logf("no tc netem in this kernel: nftables drops %d %% at random (to the subscriber: %v)", pct, toSub)
 	return func() {
 		exec.Command("ip", "netns", "exec", n.svc, "nft", "delete", "table", "inet", "sfurobloss").Run()
 	}
 }
 
-// startLossService runs rehabrtc serve in svc: plain HTTP, media forced through the SFU on
+// startService runs rehabrtc serve in svc: plain HTTP, media forced through the SFU on
 // lossHost's UDP port 7900.
 func (n *lossTopology) startService(t *testing.T) *nsServer {
 	t.Helper()
-	buildBinary(t)
-	dir := t.TempDir()
-	cfg := map[string]any{
-		"Service": map[string]any{"name": "VideoRehabService", "hostname": "127.0.0.1", "port": 4070},
-		"WebRTC":  map[string]any{"hostname": lossHost, "external_port": 8080, "local_base_port": 8100, "max_sessions": 5},
-		"RehabRTC": map[string]any{
-			"data_dir": dir, "api_keys": []string{apiKey}, "url_scheme": "http", "media_mode": "sfu",
+	hc, _, _ := n.serve("rehabrtc", n.svc, syscall.SIGTERM,
+		map[string]any{"hostname": lossHost, "external_port": 8080, "local_base_port": 8100, "max_sessions": 5},
+		map[string]any{
+			"url_scheme": "http", "media_mode": "sfu",
 			"gateway": map[string]any{"enabled": true, "listen": ":8080"},
 			"turn":    map[string]any{"enabled": false},
 			"sfu":     map[string]any{"bind": lossHost, "udp_port": 7900, "tcp_port": 7900},
-		},
-	}
-	b, _ := json.Marshal(cfg)
-	path := filepath.Join(dir, "config.json")
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	out := &testutil.Buffer{}
-	cmd := exec.Command("ip", "netns", "exec", n.svc, binary, "serve", "--config", path)
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("rehabrtc output:\n%s", out)
-		}
-	})
-	s := &nsServer{api: "http://127.0.0.1:4070", gateway: "http://" + lossHost + ":8080", hc: httpClient(n.svc, nil)}
-	testutil.Eventually(t, 15*time.Second, func() error {
-		res, err := s.hc.Get(s.api + "/healthz")
-		if err != nil {
-			return err
-		}
-		res.Body.Close()
-		return testutil.Until(res.StatusCode == 200, "healthz: HTTP %d", res.StatusCode)
-	})
-	return s
+		})
+	return &nsServer{api: nsAPI, gateway: "http://" + lossHost + ":8080", hc: hc}
 }
 
 // metric reads one counter of the service's /metrics.

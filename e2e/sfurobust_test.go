@@ -34,13 +34,20 @@ const paintWatcher = `(() => {
 // Scenario: a session forced to the SFU, three people decoding each other; the service is killed
 // and started again on the same store and ports. Every page rejoins under its old id, publishes and
 // subscribes again by itself (no reload), and paints every other camera again within 10 s of the
-// service being back.
+// service being back. The same in an `auto` session that had moved to the SFU: its pages are never
+// told to go back to mesh after the restart (TestSFUAutoModeSurvivesRestart checks the messages).
 func TestSFUServerRestart(t *testing.T) {
 	needBrowser(t)
+	for _, mode := range []string{"sfu", "auto"} {
+		t.Run(mode, func(t *testing.T) { sfuServerRestart(t, mode) })
+	}
+}
+
+func sfuServerRestart(t *testing.T, mode string) {
 	// Fixed media ports (as an install has them): the restarted service listens where it did.
 	mediaPort := testutil.FreePorts(t, 1)
 	srv := startServerWith(t, func(r map[string]any) {
-		r["media_mode"] = "sfu"
+		r["media_mode"] = mode
 		r["sfu"] = map[string]any{"udp_port": mediaPort, "tcp_port": mediaPort}
 	})
 	sess := srv.manage("start", 0, []string{therapistUUID}, []string{patient1UUID, patient2UUID})
@@ -59,6 +66,12 @@ func TestSFUServerRestart(t *testing.T) {
 		oldIDs[p], _ = eval[string](p, `window.rehab.state.id`)
 	}
 
+	if mode == "auto" {
+		srv.recorded(true)            // written in the background: a kill before it would test nothing
+		for _, p := range c.pages() { // a page told mesh, even briefly, would set up mesh connections again
+			p.js(`window.__sawMesh = false; setInterval(() => { if (window.rehab.mediaMode !== 'sfu') window.__sawMesh = true; }, 10)`)
+		}
+	}
 	srv.kill()
 	for _, p := range c.pages() {
 		p.waitJS("reconnecting status", `window.rehab.state.connection === 'reconnecting'`, 5*time.Second)
@@ -87,6 +100,11 @@ func TestSFUServerRestart(t *testing.T) {
 	for _, p := range c.pages() {
 		p.waitVideoFlowing(2, 10*time.Second) // and keeps decoding, through the server
 		p.waitJS("no mesh connection", `window.rehab.mediaMode === 'sfu'`, time.Second)
+		if mode == "auto" {
+			if sawMesh, _ := eval[bool](p, `window.__sawMesh`); sawMesh {
+				t.Errorf("%s: told to use mesh after the restart of a session on the SFU", p.name)
+			}
+		}
 	}
 	c.shots("after-restart")
 }

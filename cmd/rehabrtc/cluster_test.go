@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -34,15 +32,7 @@ func writeClusterConfig(t *testing.T, enabled bool, r config.ClusterRedis) strin
 	c.RehabRTC.Cluster.Name = "clitest"
 	c.RehabRTC.Cluster.InternalAddr = "127.0.0.1:4071"
 	c.RehabRTC.Cluster.Redis = r
-	b, err := c.JSON()
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "rehabrtc.json")
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return writeCfg(t, c)
 }
 
 // `cluster status` shows every live node from its heartbeat: its load and

@@ -89,7 +89,7 @@ func New(spec session.RunSpec, opts Options) *Endpoint {
 	var hm hub.Media
 	if opts.SFU != nil {
 		mode := sessionMode(spec.Parameters, spec.TypeConfig, cmp.Or(opts.MediaMode, ModeMesh), log)
-		e.media = newMedia(opts.SFU, mode, log.With(logKeyComponent, "sfu"))
+		e.media = newMedia(opts.SFU, mode, spec.MediaOnSFU, spec.Media, log.With(logKeyComponent, "sfu"))
 		hm = e.media
 	}
 	hc := hub.Config{
@@ -162,6 +162,9 @@ func (e *Endpoint) Close(ctx context.Context, why session.StopReason) error {
 	reason := hub.SessionEnded
 	if why == session.StopShutdown {
 		reason = hub.ServerShutdown
+	}
+	if e.media != nil {
+		e.media.stopping() // the peers the hub closes now are not leaving the session
 	}
 	err := e.hub.Close(ctx, reason)
 	if e.media != nil {

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/rehabrtc/rehabrtc/internal/hub"
+	"github.com/rehabrtc/rehabrtc/internal/session"
 	"github.com/rehabrtc/rehabrtc/internal/sfu"
 )
 
@@ -39,11 +40,16 @@ type media struct {
 	hub    *hub.Hub // set once, before the hub serves anyone
 	router *sfu.Router
 	mode   string
+	rec    session.MediaRecorder // nil: nothing kept across restarts
 	log    *slog.Logger
 
 	mu       sync.Mutex // guards the fields below
 	peers    map[string]struct{}
 	switched bool // an auto session has moved to the router (it stays there)
+	// recorded is what the record says: on the router with three or more
+	// people, the state a restart resumes (session.Record.MediaOnSFU).
+	recorded bool
+	closing  bool // the endpoint is closing: departures are not recorded
 }
 
 var (
@@ -51,8 +57,16 @@ var (
 	_ sfu.Signaler = (*media)(nil)
 )
 
-func newMedia(e *sfu.Engine, mode string, log *slog.Logger) *media {
-	m := &media{mode: mode, log: log, peers: map[string]struct{}{}}
+// newMedia builds the media of a session in mode. onSFU is what its record
+// says (an auto session that was on the router with three or more people
+// before a restart resumes there: its pages come back without meshing
+// first); rec keeps that up to date.
+func newMedia(e *sfu.Engine, mode string, onSFU bool, rec session.MediaRecorder, log *slog.Logger) *media {
+	m := &media{mode: mode, rec: rec, log: log, peers: map[string]struct{}{}, recorded: onSFU}
+	if mode == ModeAuto && onSFU { // in another mode now (configuration changed): cleared at the first join
+		m.switched = true
+		log.Info("media resumes on the server")
+	}
 	m.router = e.NewRouter(sfu.RouterConfig{Logger: log}, m)
 	return m
 }
@@ -74,6 +88,7 @@ func (m *media) Add(peer string) {
 	default:
 		m.sendMode(peer, m.currentLocked())
 	}
+	m.recordLocked(true)
 	m.mu.Unlock()
 	if err := m.router.Add(peer); err != nil {
 		m.log.Debug("media add refused", logKeyPeer, peer, logKeyErr, err)
@@ -86,8 +101,36 @@ func (m *media) Add(peer string) {
 func (m *media) Remove(peer string) {
 	m.mu.Lock()
 	delete(m.peers, peer)
+	if !m.closing { // a restart's departures are not the people's
+		m.recordLocked(false)
+	}
 	m.mu.Unlock()
 	m.router.Remove(peer)
+}
+
+// recordLocked keeps the record's media path up to date: an auto session
+// on the router with three or more people resumes there after a restart;
+// one down to two follows the auto rule again after a restart (mesh until
+// the third). A join never clears it: after a restart the pages come back
+// one by one, and until someone leaves the record stands. Only changes are
+// written, in the background. m.mu must be held, so that the calls reach
+// the recorder in order.
+func (m *media) recordLocked(joining bool) {
+	want := m.switched && len(m.peers) >= autoThreshold
+	if m.rec == nil || want == m.recorded || (joining && !want && m.mode == ModeAuto) {
+		return
+	}
+	m.recorded = want
+	m.rec.MediaOnSFU(want)
+}
+
+// stopping tells the media that the endpoint closes: the peers leaving now
+// go because the service stops or restarts, and the record keeps the path
+// they will resume.
+func (m *media) stopping() {
+	m.mu.Lock()
+	m.closing = true
+	m.mu.Unlock()
 }
 
 // Handle decodes one SFU frame of a joined peer and gives it to the

@@ -7,8 +7,10 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -58,25 +60,38 @@ type wsPeer struct {
 
 func startMediaSession(t *testing.T, opts Options, params string, typeConfig ...string) (port int) {
 	t.Helper()
-	port = testutil.FreePort(t)
-	r := &Runner{Bind: "127.0.0.1", Options: opts}
-	spec := session.RunSpec{SessionID: 1, Port: port, Gate: anyGate{},
-		Parameters: json.RawMessage(params), Logger: slog.New(slog.DiscardHandler)}
+	spec := session.RunSpec{Parameters: json.RawMessage(params)}
 	if len(typeConfig) > 0 {
 		spec.TypeConfig = json.RawMessage(typeConfig[0])
 	}
+	port, _ = startMediaSpec(t, opts, spec)
+	return port
+}
+
+// startMediaSpec starts session 1 of spec on a free port (the gate is
+// anyGate). stop ends it once, with why; the test's cleanup calls it with
+// StopEnded if the test has not.
+func startMediaSpec(t *testing.T, opts Options, spec session.RunSpec) (port int, stop func(why session.StopReason)) {
+	t.Helper()
+	spec.SessionID, spec.Port, spec.Gate = 1, testutil.FreePort(t), anyGate{}
+	spec.Logger = slog.New(slog.DiscardHandler)
+	r := &Runner{Bind: "127.0.0.1", Options: opts}
 	ep, err := r.Start(context.Background(), spec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := ep.Stop(ctx, session.StopEnded); err != nil {
-			t.Error(err)
-		}
-	})
-	return port
+	var once sync.Once
+	stop = func(why session.StopReason) {
+		once.Do(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := ep.Stop(ctx, why); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	t.Cleanup(func() { stop(session.StopEnded) })
+	return spec.Port, stop
 }
 
 func joinPeer(t *testing.T, port int, uuid string) *wsPeer {
@@ -222,5 +237,84 @@ func TestMediaProtocolDocInSync(t *testing.T) {
 		if !strings.Contains(doc, "| `"+e.Code+"` |") || !strings.Contains(doc, "`"+e.Text+"`") {
 			t.Errorf("docs/protocol.md: no row for %s with message %q", e.Code, e.Text)
 		}
+	}
+}
+
+// pathLog is the session's side of session.MediaRecorder, as the Manager
+// is (the Manager's own writes are tested in internal/session): it keeps
+// every call, in order.
+type pathLog struct {
+	mu    sync.Mutex
+	calls []bool
+}
+
+func (l *pathLog) MediaOnSFU(on bool) {
+	l.mu.Lock()
+	l.calls = append(l.calls, on)
+	l.mu.Unlock()
+}
+
+func (l *pathLog) get() []bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.calls)
+}
+
+// waitCalls waits until the recorder has seen exactly want.
+func (l *pathLog) waitCalls(t *testing.T, want ...bool) {
+	t.Helper()
+	testutil.Eventually(t, 10*time.Second, func() error {
+		got := l.get()
+		return testutil.Until(slices.Equal(got, want), "recorded %v, want %v", got, want)
+	})
+}
+
+// An auto session records that it is on the server with three or more
+// people, and that it is down to two, but not the departures of a restart.
+func TestMediaAutoRecordsItsPath(t *testing.T) {
+	eng := newEngine(t)
+	rec := &pathLog{}
+	port, stop := startMediaSpec(t, Options{SFU: eng, MediaMode: ModeAuto}, session.RunSpec{Media: rec})
+	a, b := joinPeer(t, port, "a"), joinPeer(t, port, "b")
+	a.expectMode(ModeMesh)
+	b.expectMode(ModeMesh)
+	c := joinPeer(t, port, "c")
+	c.expectMode(ModeSFU)
+	rec.waitCalls(t, true)
+	c.c.Close(websocket.StatusNormalClosure, "") // down to two: a restart would mesh again
+	rec.waitCalls(t, true, false)
+	d := joinPeer(t, port, "d")
+	d.expectMode(ModeSFU) // still on the server (no back and forth while it runs)
+	rec.waitCalls(t, true, false, true)
+	stop(session.StopShutdown) // three pages leave because the service restarts
+	if got := rec.get(); !slices.Equal(got, []bool{true, false, true}) {
+		t.Fatalf("after the shutdown the recorder saw %v: a restart's departures were recorded", got)
+	}
+}
+
+// After a restart, the first page back in an auto session that was on the
+// server with three people is told "sfu" at once, and so is every other;
+// one that was not follows the auto rule.
+func TestMediaAutoResumesOnServer(t *testing.T) {
+	eng := newEngine(t)
+	for _, tt := range []struct {
+		name   string
+		mode   string
+		onSFU  bool
+		modes  []string // what the 1st, 2nd, 3rd, 4th page are told at join
+		record []bool   // what the recorder is told meanwhile (the 4th join follows the 3rd's call)
+	}{
+		{"was on the server", ModeAuto, true, []string{ModeSFU, ModeSFU, ModeSFU, ModeSFU}, nil},
+		{"was down to two", ModeAuto, false, []string{ModeMesh, ModeMesh, ModeSFU, ModeSFU}, []bool{true}},
+		{"now mesh by configuration", ModeMesh, true, []string{ModeMesh, ModeMesh, ModeMesh, ModeMesh}, []bool{false}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := &pathLog{}
+			port, _ := startMediaSpec(t, Options{SFU: eng, MediaMode: tt.mode}, session.RunSpec{MediaOnSFU: tt.onSFU, Media: rec})
+			for i, want := range tt.modes {
+				joinPeer(t, port, "p"+strconv.Itoa(i)).expectMode(want)
+			}
+			rec.waitCalls(t, tt.record...)
+		})
 	}
 }

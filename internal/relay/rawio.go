@@ -33,6 +33,7 @@ type rawIO struct {
 	rc syscall.RawConn
 	v6 bool // an AF_INET6 socket
 	r  *rawReader
+	w  *sync.Pool // *rawWrite: the socket's writers are many goroutines
 }
 
 func newRawIO(uc *net.UDPConn) (rawIO, error) {
@@ -50,12 +51,18 @@ func newRawIO(uc *net.UDPConn) (rawIO, error) {
 	if serr != nil {
 		return rawIO{}, serr
 	}
-	return rawIO{rc: rc, v6: domain == syscall.AF_INET6, r: newRawReader(rc)}, nil
+	return rawIO{rc: rc, v6: domain == syscall.AF_INET6, r: newRawReader(rc), w: &sync.Pool{New: newRawWrite}}, nil
 }
 
 func (x rawIO) read(b []byte) (int, netip.AddrPort, error) { return x.r.read(b) }
 
-func (x rawIO) write(b []byte, to netip.AddrPort) error { return writeRaw(x.rc, x.v6, b, to) }
+// write sends b to to. A pooled rawWrite keeps it free of allocations
+// (its sendto closure is made once per rawWrite).
+func (x rawIO) write(b []byte, to netip.AddrPort) error {
+	w := x.w.Get().(*rawWrite)
+	defer x.w.Put(w)
+	return w.write(x.rc, x.v6, b, to)
+}
 
 // rawReader reads datagrams for one socket's single reader.
 type rawReader struct {
@@ -125,7 +132,7 @@ func sockaddrAddrPort(sa *syscall.RawSockaddrAny) netip.AddrPort {
 	return netip.AddrPort{}
 }
 
-// rawWrite is one sendto's state; pooled, as writers are many goroutines.
+// rawWrite is one sendto's state; each socket pools its own (rawIO.w).
 type rawWrite struct {
 	fn    func(fd uintptr) bool
 	b     []byte
@@ -134,11 +141,12 @@ type rawWrite struct {
 	err   syscall.Errno
 }
 
-var rawWrites = sync.Pool{New: func() any {
+// newRawWrite is a rawIO pool's New.
+func newRawWrite() any {
 	w := &rawWrite{}
 	w.fn = w.send
 	return w
-}}
+}
 
 func (w *rawWrite) send(fd uintptr) bool {
 	for {
@@ -155,10 +163,8 @@ func (w *rawWrite) send(fd uintptr) bool {
 	}
 }
 
-// writeRaw sends b to to on the socket rc, whose family is v6 or not.
-func writeRaw(rc syscall.RawConn, v6 bool, b []byte, to netip.AddrPort) error {
-	w := rawWrites.Get().(*rawWrite)
-	defer rawWrites.Put(w)
+// write sends b to to on the socket rc, whose family is v6 or not.
+func (w *rawWrite) write(rc syscall.RawConn, v6 bool, b []byte, to netip.AddrPort) error {
 	if !w.setAddr(v6, to) {
 		return errUnsupportedAddr
 	}

@@ -161,6 +161,17 @@ func (m *Manager) markReady(l *live, announce bool) {
 func (m *Manager) endInBackground(l *live, what string) {
 	ctx, cancel := context.WithTimeout(context.Background(), bgTimeout)
 	defer cancel()
+	m.whileRunning(ctx, l, func(ctx context.Context) {
+		if _, err := m.end(ctx, l, StatusTerminated, "cannot end session"); err != nil {
+			m.log.Error(what, logKeySession, l.id, logKeyErr, err)
+		}
+	})
+}
+
+// whileRunning runs fn, a background transition of l, holding l's session
+// lock, if l is still the running session of its id once the lock is
+// taken; it gives up when l ends meanwhile or ctx does.
+func (m *Manager) whileRunning(ctx context.Context, l *live, fn func(ctx context.Context)) {
 	unlock, err := m.lockSession(ctx, l.id, l.done)
 	if err != nil {
 		return
@@ -169,9 +180,7 @@ func (m *Manager) endInBackground(l *live, what string) {
 	if m.running(l.id) != l {
 		return
 	}
-	if _, err := m.end(ctx, l, StatusTerminated, "cannot end session"); err != nil {
-		m.log.Error(what, logKeySession, l.id, logKeyErr, err)
-	}
+	fn(ctx)
 }
 
 func (m *Manager) readyTimeout() time.Duration {

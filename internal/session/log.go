@@ -7,4 +7,5 @@ const (
 	logKeyPort    = "port"
 	logKeyErr     = "err"
 	logKeyTimeout = "timeout"
+	logKeyOnSFU   = "media_on_sfu"
 )

@@ -61,8 +61,11 @@ type live struct {
 	home   Home            // nil without a cluster; fixed at start
 	died   <-chan struct{} // ep.Done(), asked once, outside mu
 	tokens atomic.Pointer[tokenTable]
-	ready  atomic.Bool   // the endpoint answers: invitations may go out
-	done   chan struct{} // closed when the session is unregistered
+	ready  atomic.Bool // the endpoint answers: invitations may go out
+	onSFU  atomic.Bool // the endpoint's last MediaOnSFU: what rec should say
+	// mediaWriter: a saveMedia is started and has not read onSFU yet.
+	mediaWriter atomic.Bool
+	done        chan struct{} // closed when the session is unregistered
 }
 
 // NewManager returns a Manager. Call Restore to bring back the sessions that
@@ -158,6 +161,7 @@ func (m *Manager) closeRecord(rec *Record, st Status) {
 	}
 	rec.addEvent(EventStop, now, "", m.cfg.ServiceKey)
 	rec.Status, rec.Running, rec.Port, rec.Tokens = st, false, 0, nil
+	rec.MediaOnSFU = false // everyone has left: the next start follows the mode's rule
 }
 
 // startEndpoint starts the runner for rec (port and tokens already set).
@@ -173,6 +177,8 @@ func (m *Manager) startEndpoint(ctx context.Context, rec *Record, h Home) (*live
 		Logger:      m.log.With(logKeySession, rec.ID, logKeyPort, rec.Port),
 		Parameters:  rec.Parameters,
 		TypeConfig:  rec.TypeConfig,
+		MediaOnSFU:  rec.MediaOnSFU,
+		Media:       mediaRecorder{m, l},
 	})
 	if err != nil {
 		return nil, err

@@ -27,6 +27,7 @@ const (
 type fakeRunner struct {
 	mu      sync.Mutex
 	gates   map[int]session.Gate
+	specs   map[int]session.RunSpec // the last start's, by port
 	kicked  []session.Identity
 	stopped map[int]session.StopReason
 	fail    bool
@@ -39,6 +40,10 @@ func (f *fakeRunner) Start(_ context.Context, spec session.RunSpec) (session.End
 		return nil, errors.New("runner broken")
 	}
 	f.gates[spec.Port] = spec.Gate
+	if f.specs == nil {
+		f.specs = map[int]session.RunSpec{}
+	}
+	f.specs[spec.Port] = spec
 	return &fakeEndpoint{f: f, port: spec.Port}, nil
 }
 

@@ -71,6 +71,20 @@ type RunSpec struct {
 	// TypeConfig is the session type's configuration (Record.TypeConfig):
 	// its media_mode applies when Parameters has none.
 	TypeConfig json.RawMessage
+	// MediaOnSFU is the record's (Record.MediaOnSFU): an auto session
+	// that was on the server with three or more people restarts there.
+	MediaOnSFU bool
+	// Media records where an auto session's media goes; never nil from
+	// the Manager.
+	Media MediaRecorder
+}
+
+// MediaRecorder keeps a running auto session's media path in its record
+// (Record.MediaOnSFU). The endpoint calls it when the path it would want a
+// restart to resume changes; it must not block (the write happens in the
+// background, the last call wins).
+type MediaRecorder interface {
+	MediaOnSFU(on bool)
 }
 
 // Runner starts session endpoints: an in-process listener by default, a

@@ -161,6 +161,12 @@ type Record struct {
 	Invitees map[string]Invitee `json:"invitees,omitempty"`
 	// Forgotten: the names of this stopped session were purged.
 	Forgotten bool `json:"personal_data_forgotten,omitempty"`
+	// MediaOnSFU: this running session's media went through the server
+	// (its mode is auto and it had moved there) with three or more people
+	// in it when last recorded, so that after a restart its pages come
+	// back on the server at once instead of meshing first and switching
+	// again. Cleared when fewer than three remain and when it stops.
+	MediaOnSFU bool `json:"media_on_sfu,omitempty"`
 
 	// Runtime, meaningful while Running.
 	Running   bool      `json:"running"`

@@ -111,7 +111,7 @@ func sample(id int64) *session.Record {
 		StartTime: at, Status: session.StatusInProgress, Parameters: []byte(`{"a":1}`),
 		Members: session.Members{Users: []string{"3f2504e0-4f89-41d3-9a0c-0305e82c3302"}, Participants: []string{}, Devices: []string{}},
 		Events:  []session.Event{{ID: 1, Session: id, Type: session.EventStart, Time: at, Context: "VideoRehabService"}},
-		Running: true, Port: 8080, LastStart: at,
+		Running: true, Port: 8080, LastStart: at, MediaOnSFU: true,
 		Tokens: []session.Token{{Kind: session.KindUser, Key: "k1"}, {Kind: session.KindUser, UUID: "3f2504e0-4f89-41d3-9a0c-0305e82c3302", Key: "k2"}},
 	}
 }
