@@ -67,7 +67,7 @@ func openMedia(cfg *config.Config, log *slog.Logger) (*mediaSockets, error) {
 		udpMux: webrtc.NewICEUDPMux(nil, udp),
 		tcpMux: webrtc.NewICETCPMux(nil, tcp, 16)}
 	m.engine, err = sfu.NewEngine(sfu.EngineConfig{
-		UDPMux: m.udpMux, TCPMux: m.tcpMux, NAT1To1IPs: nat,
+		UDPMux: m.udpMux, UDPConn: udp, TCPMux: m.tcpMux, NAT1To1IPs: nat,
 		// A loopback bind can only be reached through loopback candidates.
 		IncludeLoopback: bind.IsLoopback(),
 		Family:          family(bind),

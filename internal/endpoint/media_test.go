@@ -44,7 +44,7 @@ func newEngine(t *testing.T) *sfu.Engine {
 	}
 	mux := webrtc.NewICEUDPMux(nil, conn)
 	t.Cleanup(func() { mux.Close(); conn.Close() })
-	e, err := sfu.NewEngine(sfu.EngineConfig{UDPMux: mux, IncludeLoopback: true})
+	e, err := sfu.NewEngine(sfu.EngineConfig{UDPMux: mux, UDPConn: conn, IncludeLoopback: true})
 	if err != nil {
 		t.Fatal(err)
 	}

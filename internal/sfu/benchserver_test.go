@@ -57,7 +57,7 @@ func runBenchServer() int {
 	_ = conn.SetReadBuffer(4 << 20)
 	mux := webrtc.NewICEUDPMux(nil, conn)
 	defer mux.Close()
-	eng, err := NewEngine(EngineConfig{UDPMux: mux, IncludeLoopback: true})
+	eng, err := NewEngine(EngineConfig{UDPMux: mux, UDPConn: conn, IncludeLoopback: true})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

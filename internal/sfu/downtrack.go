@@ -42,12 +42,18 @@ type downTrack struct {
 	reqHeight atomic.Int32 // tile height the page asked for; -1: no limit, 0: hidden
 	need      atomic.Int32 // highest layer this subscriber needs (dynacast); noLayer: none
 
+	path *directPath // the subscribe connection's own write path; nil: pion's
+
 	mu     sync.Mutex // guards everything below
 	writer webrtc.TrackLocalWriter
-	ssrc   uint32
-	pt     uint8
-	clock  uint32
-	sender *webrtc.RTPSender
+	// own encrypts and sends this SSRC's RTP instead of writer, once
+	// decided (srtpwrite.go); decided is set before the first packet.
+	own     *ownWriter
+	decided bool
+	ssrc    uint32
+	pt      uint8
+	clock   uint32
+	sender  *webrtc.RTPSender
 
 	target  int   // layer wanted; noLayer: paused
 	maxTID  uint8 // highest VP8 temporal layer sent
@@ -136,6 +142,9 @@ func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 	}
 	d.mu.Lock()
 	d.writer = ctx.WriteStream()
+	if ssrc := uint32(ctx.SSRC()); ssrc != d.ssrc {
+		d.own, d.decided = nil, false // a new SSRC: nothing sent on it yet
+	}
 	d.ssrc = uint32(ctx.SSRC())
 	d.pt = uint8(pick.PayloadType)
 	d.clock = pick.ClockRate
@@ -259,7 +268,28 @@ func (d *downTrack) write(p *rtp.Packet, payload []byte, seq uint16, ts uint32) 
 		Version: 2, Marker: p.Marker, PayloadType: d.pt, SequenceNumber: seq,
 		Timestamp: ts, SSRC: d.ssrc, Extensions: h.Extensions[:0],
 	}
-	if n, err := d.writer.WriteRTP(h, payload); err == nil {
+	if !d.decided {
+		var how writerDecision
+		d.own, how = d.path.newWriter()
+		if how == writeLater {
+			return // the transport is not up: pion would drop it too
+		}
+		d.decided = true
+		c := d.sub.r.counters()
+		if how == writeOwn {
+			c.ownWriters.Add(1)
+		} else {
+			c.pionWriters.Add(1)
+		}
+	}
+	var n int
+	var err error
+	if d.own != nil {
+		n, err = d.own.write(h, payload)
+	} else {
+		n, err = d.writer.WriteRTP(h, payload)
+	}
+	if err == nil {
 		d.packets++
 		d.bytes += uint64(n)
 		d.octets += uint64(len(payload))

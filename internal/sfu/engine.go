@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"time"
 
 	"github.com/pion/ice/v4"
@@ -21,6 +22,12 @@ type EngineConfig struct {
 	// one UDP port (webrtc.NewICEUDPMux over a socket the caller opened and
 	// will close after every router is closed). Required.
 	UDPMux ice.UDPMux
+	// UDPConn is the socket under UDPMux. With it, subscribe connections
+	// write their RTP themselves (encrypted with the connection's SRTP
+	// keys, straight to this socket) instead of through pion's write
+	// chain; without it, or where that cannot be done, pion writes.
+	// Optional.
+	UDPConn *net.UDPConn
 	// TCPMux adds ICE-TCP candidates on one TCP port (webrtc.NewICETCPMux
 	// over the caller's listener), for networks that block UDP. Optional.
 	TCPMux ice.TCPMux
@@ -44,8 +51,13 @@ type EngineConfig struct {
 // Engine holds what all routers of a process share: the configured pion
 // APIs. It owns no goroutine and no socket, so it needs no Close.
 type Engine struct {
-	pubAPI   *webrtc.API // peer connections that receive a participant's media
-	subAPI   *webrtc.API // peer connections that send media to a participant
+	pubAPI *webrtc.API // peer connections that receive a participant's media
+	// Subscribe connections get an API each (newSubscribeConnection), built
+	// from these: the SettingEngine's DTLS hooks are per connection.
+	subSE    webrtc.SettingEngine
+	subME    *webrtc.MediaEngine // copied by pion for every peer connection
+	subIR    *interceptor.Registry
+	udpConn  *net.UDPConn
 	log      *slog.Logger
 	links    *linkWatch // receiver reports per peer connection, for sfu-stats
 	counters counters
@@ -110,11 +122,39 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sfu: publisher API: %w", err)
 	}
-	sub, err := newAPI(se, false, links)
+	subME, subIR, err := newMedia(false, links)
 	if err != nil {
 		return nil, fmt.Errorf("sfu: subscriber API: %w", err)
 	}
-	return &Engine{pubAPI: pub, subAPI: sub, log: cfg.Logger, links: links}, nil
+	return &Engine{pubAPI: pub, subSE: se, subME: subME, subIR: subIR, udpConn: cfg.UDPConn,
+		log: cfg.Logger, links: links}, nil
+}
+
+// newSubscribeConnection makes a subscribe peer connection with its own
+// API, whose SettingEngine catches this connection's DTLS key material
+// (the key log and the ServerHello hook; see srtpkeys.go), and the
+// connection's own write path (nil without a UDP socket). NewAPI only
+// wraps the shared engines: pion copies the MediaEngine per connection
+// anyway and builds the interceptors from the shared registry.
+func (e *Engine) newSubscribeConnection() (*webrtc.PeerConnection, *directPath, error) {
+	se := e.subSE
+	kc := &keyCatcher{}
+	if e.udpConn != nil {
+		se.SetDTLSKeyLogWriter(kc)
+		se.SetDTLSServerHelloMessageHook(kc.serverHello)
+	}
+	api := webrtc.NewAPI(webrtc.WithMediaEngine(e.subME), webrtc.WithSettingEngine(se),
+		webrtc.WithInterceptorRegistry(e.subIR))
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return nil, nil, err
+	}
+	dp := newDirectPath(e.udpConn, kc)
+	if dp != nil {
+		dp.dtls = pc.SCTP().Transport()
+		dp.dtls.ICETransport().OnSelectedCandidatePairChange(dp.setPair)
+	}
+	return pc, dp, nil
 }
 
 // maxNACKsPerPacket is how often the server asks a publisher again for
@@ -136,6 +176,17 @@ var (
 )
 
 func newAPI(se webrtc.SettingEngine, publish bool, links *linkWatch) (*webrtc.API, error) {
+	m, ir, err := newMedia(publish, links)
+	if err != nil {
+		return nil, err
+	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se),
+		webrtc.WithInterceptorRegistry(ir)), nil
+}
+
+// newMedia is the codecs, header extensions and interceptors of one kind
+// of connection.
+func newMedia(publish bool, links *linkWatch) (*webrtc.MediaEngine, *interceptor.Registry, error) {
 	m := &webrtc.MediaEngine{}
 	videoFB := []webrtc.RTCPFeedback{
 		{Type: "nack"}, {Type: "nack", Parameter: "pli"}, {Type: "ccm", Parameter: "fir"},
@@ -150,12 +201,12 @@ func newAPI(se webrtc.SettingEngine, publish bool, links *linkWatch) (*webrtc.AP
 		{RTPCodecCapability: h264, PayloadType: 102},
 	} {
 		if err := m.RegisterCodec(c, webrtc.RTPCodecTypeVideo); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	if err := m.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: codecOpus, PayloadType: 111},
 		webrtc.RTPCodecTypeAudio); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// Subscribe connections run no interceptor on RTP: pion's
 	// sender-report interceptor took a lock on every forwarded packet and
@@ -170,16 +221,16 @@ func newAPI(se webrtc.SettingEngine, publish bool, links *linkWatch) (*webrtc.AP
 	if publish {
 		if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.AudioLevelURI},
 			webrtc.RTPCodecTypeAudio); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if err := webrtc.ConfigureSimulcastExtensionHeaders(m); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		// Receiver reports to publishers (their congestion control reads
 		// the loss), and NACKs for what the server lost on the way in.
 		rr, err := report.NewReceiverInterceptor()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		ir.Add(rr)
 		// Subscribers' NACKs are answered by the router from its own cache,
@@ -189,13 +240,12 @@ func newAPI(se webrtc.SettingEngine, publish bool, links *linkWatch) (*webrtc.AP
 		// receive log (about 5 s of video).
 		gen, err := nack.NewGeneratorInterceptor(nack.GeneratorMaxNacksPerPacket(maxNACKsPerPacket))
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		ir.Add(gen)
 		if err := webrtc.ConfigureTWCCSender(m, ir); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se),
-		webrtc.WithInterceptorRegistry(ir)), nil
+	return m, ir, nil
 }

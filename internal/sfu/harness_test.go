@@ -63,7 +63,7 @@ func newEnvWith(t testing.TB, ecfg EngineConfig, cfg RouterConfig) *env {
 		t.Fatal(err)
 	}
 	e := &env{t: t, conn: conn, mux: webrtc.NewICEUDPMux(nil, conn), clients: map[string]*client{}}
-	ecfg.UDPMux, ecfg.IncludeLoopback = e.mux, true
+	ecfg.UDPMux, ecfg.UDPConn, ecfg.IncludeLoopback = e.mux, conn, true
 	e.engine, err = NewEngine(ecfg)
 	if err != nil {
 		t.Fatal(err)

@@ -50,6 +50,11 @@ func TestICETCPMux(t *testing.T) {
 	if err != nil || pair == nil || pair.Remote.Protocol != webrtc.ICEProtocolTCP {
 		t.Fatalf("selected pair %v (%v) is not TCP", pair, err)
 	}
+	// The server's own SRTP writer writes to the UDP socket only: an
+	// ICE-TCP subscriber keeps pion's write path.
+	if c := e.engine.Counters(); c.OwnWriters != 0 || c.PionWriters == 0 {
+		t.Errorf("writers: own %d, pion %d; want pion only", c.OwnWriters, c.PionWriters)
+	}
 }
 
 // TestNAT1To1: the server announces the configured public address

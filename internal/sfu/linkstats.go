@@ -42,14 +42,18 @@ const sampleMaxAge = 5 * time.Second
 type Counters struct {
 	NACKs  uint64 // packets subscribers asked again
 	Resent uint64 // of which answered from a packet cache
+	// Subscribed tracks whose RTP the server encrypts and sends itself,
+	// and those left on pion's write path (no keys, ICE-TCP).
+	OwnWriters, PionWriters uint64
 }
 
 // counters are the atomic Counters of an engine.
-type counters struct{ nacks, resent atomic.Uint64 }
+type counters struct{ nacks, resent, ownWriters, pionWriters atomic.Uint64 }
 
 // Counters returns the engine's totals.
 func (e *Engine) Counters() Counters {
-	return Counters{NACKs: e.counters.nacks.Load(), Resent: e.counters.resent.Load()}
+	return Counters{NACKs: e.counters.nacks.Load(), Resent: e.counters.resent.Load(),
+		OwnWriters: e.counters.ownWriters.Load(), PionWriters: e.counters.pionWriters.Load()}
 }
 
 // linkWatch is an interceptor factory that reads, per peer connection,

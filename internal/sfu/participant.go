@@ -34,6 +34,7 @@ type participant struct {
 	mu             sync.Mutex // guards the fields below
 	closed         bool
 	pub, sub       *webrtc.PeerConnection
+	subPath        *directPath           // sub's own RTP write path; nil: pion's
 	sources        map[string]string     // mid → source, from the publish offers
 	published      map[string]*upTrack   // by track id
 	down           map[string]*downTrack // by upTrack id
@@ -67,7 +68,7 @@ func (p *participant) close() []*upTrack {
 	p.closed = true
 	close(p.done)
 	pub, sub := p.pub, p.sub
-	p.pub, p.sub = nil, nil
+	p.pub, p.sub, p.subPath = nil, nil, nil
 	ups := make([]*upTrack, 0, len(p.published))
 	for _, u := range p.published {
 		ups = append(ups, u)
@@ -317,15 +318,26 @@ func (p *participant) subscribe(u *upTrack) {
 		return
 	}
 	if p.sub == nil {
-		pc, err := p.r.e.subAPI.NewPeerConnection(webrtc.Configuration{})
+		pc, path, err := p.r.e.newSubscribeConnection()
 		if err != nil {
 			p.log.Error("sfu: subscribe peer connection", "err", err)
 			return
 		}
 		pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) { p.onSubscribeState(pc, s) })
-		p.sub = pc
+		if path != nil {
+			// Our writers cannot follow the connection onto a pair the
+			// socket does not carry (ICE-TCP), nor hand an SSRC back to
+			// pion: a new connection takes over, decided afresh.
+			lost := func() {
+				p.log.Info("sfu: subscribe connection moved off the UDP socket; making a new one")
+				p.r.goOwned(func() { p.resubscribe(pc) })
+			}
+			path.lost.Store(&lost)
+		}
+		p.sub, p.subPath = pc, path
 	}
 	d := newDownTrack(u, p)
+	d.path = p.subPath
 	t, err := p.sub.AddTransceiverFromTrack(d, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
 	if err != nil {
 		p.log.Error("sfu: add track", "track", u.id, "err", err)
@@ -367,7 +379,7 @@ func (p *participant) resubscribe(old *webrtc.PeerConnection) {
 		p.mu.Unlock()
 		return
 	}
-	p.sub = nil
+	p.sub, p.subPath = nil, nil
 	p.awaitingAnswer, p.subRestart = false, true
 	downs := p.down
 	p.down = map[string]*downTrack{}

@@ -1,0 +1,354 @@
+package sfu
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/base64"
+	"encoding/hex"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pion/dtls/v3"
+	"github.com/pion/dtls/v3/pkg/crypto/selfsign"
+	dtlsnet "github.com/pion/dtls/v3/pkg/net"
+	"github.com/pion/ice/v4"
+	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
+	"github.com/pion/srtp/v3"
+	"github.com/pion/webrtc/v4"
+)
+
+// handshake runs a real pion DTLS handshake over a pipe, with the key
+// catcher's hooks on the server (or, with catchOnClient, on the client) and
+// returns the catcher and the server's and client's connection states.
+func dtlsHandshake(t *testing.T, suite dtls.CipherSuiteID, profile dtls.SRTPProtectionProfile,
+	ems dtls.ExtendedMasterSecretType, catchOnClient bool,
+) (*keyCatcher, dtls.State, dtls.State) {
+	t.Helper()
+	cert, err := selfsign.GenerateSelfSigned()
+	must(t, err)
+	kc := &keyCatcher{}
+	cfg := func() *dtls.Config {
+		return &dtls.Config{Certificates: []tls.Certificate{cert}, InsecureSkipVerify: true,
+			CipherSuites: []dtls.CipherSuiteID{suite}, SRTPProtectionProfiles: []dtls.SRTPProtectionProfile{profile},
+			ExtendedMasterSecret: ems}
+	}
+	scfg, ccfg := cfg(), cfg()
+	if catchOnClient {
+		ccfg.KeyLogWriter, ccfg.ServerHelloMessageHook = kc, kc.serverHello
+	} else {
+		scfg.KeyLogWriter, scfg.ServerHelloMessageHook = kc, kc.serverHello
+	}
+	a, b := net.Pipe()
+	type result struct {
+		c   *dtls.Conn
+		err error
+	}
+	srvCh := make(chan result, 1)
+	go func() {
+		c, err := dtls.Server(dtlsnet.PacketConnFromConn(a), b.RemoteAddr(), scfg)
+		if err == nil {
+			err = handshakeWithin(c)
+		}
+		srvCh <- result{c, err}
+	}()
+	cli, err := dtls.Client(dtlsnet.PacketConnFromConn(b), a.RemoteAddr(), ccfg)
+	must(t, err)
+	must(t, handshakeWithin(cli))
+	srv := <-srvCh
+	must(t, srv.err)
+	t.Cleanup(func() { _ = cli.Close(); _ = srv.c.Close() })
+	ss, ok1 := srv.c.ConnectionState()
+	cs, ok2 := cli.ConnectionState()
+	if !ok1 || !ok2 {
+		t.Fatal("no connection state")
+	}
+	return kc, ss, cs
+}
+
+func handshakeWithin(c *dtls.Conn) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	return c.HandshakeContext(ctx)
+}
+
+// TestSRTPKeysMatchPion: the keys derived from the key log and the
+// ServerHello hook are the ones pion's own exporter gives the server (and
+// the client's peer ones), for every suite hash and SRTP profile.
+func TestSRTPKeysMatchPion(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		suite   dtls.CipherSuiteID
+		dprof   dtls.SRTPProtectionProfile
+		profile srtp.ProtectionProfile
+		ems     dtls.ExtendedMasterSecretType
+	}{
+		{"AES-128-GCM suite, AEAD-128 SRTP", dtls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+			dtls.SRTP_AEAD_AES_128_GCM, srtp.ProtectionProfileAeadAes128Gcm, dtls.RequireExtendedMasterSecret},
+		{"SHA-384 suite, AEAD-256 SRTP", dtls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+			dtls.SRTP_AEAD_AES_256_GCM, srtp.ProtectionProfileAeadAes256Gcm, dtls.RequestExtendedMasterSecret},
+		{"CBC suite, AES-CM SRTP, no extended master secret", dtls.TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA,
+			dtls.SRTP_AES128_CM_HMAC_SHA1_80, srtp.ProtectionProfileAes128CmHmacSha1_80, dtls.DisableExtendedMasterSecret},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			kc, ss, cs := dtlsHandshake(t, tc.suite, tc.dprof, tc.ems, false)
+			got, err := kc.srtpKeys()
+			must(t, err)
+			want := srtp.Config{Profile: tc.profile}
+			must(t, want.ExtractSessionKeysFromDTLS(&ss, false))
+			peer := srtp.Config{Profile: tc.profile}
+			must(t, peer.ExtractSessionKeysFromDTLS(&cs, true))
+			if got.profile != tc.profile {
+				t.Errorf("profile %v, want %v", got.profile, tc.profile)
+			}
+			if !bytes.Equal(got.key, want.Keys.LocalMasterKey) || !bytes.Equal(got.salt, want.Keys.LocalMasterSalt) {
+				t.Error("derived keys differ from pion's exporter")
+			}
+			if !bytes.Equal(got.key, peer.Keys.RemoteMasterKey) || !bytes.Equal(got.salt, peer.Keys.RemoteMasterSalt) {
+				t.Error("derived keys differ from the client's view of the server's keys")
+			}
+			if kc.master != nil {
+				t.Error("the master secret is kept after derivation")
+			}
+			// What the server encrypts, the client decrypts.
+			enc, err := srtp.CreateContext(got.key, got.salt, got.profile)
+			must(t, err)
+			dec, err := srtp.CreateContext(peer.Keys.RemoteMasterKey, peer.Keys.RemoteMasterSalt, tc.profile)
+			must(t, err)
+			pkt := &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: 7, SSRC: 42},
+				Payload: []byte("forwarded")}
+			raw, err := pkt.Marshal()
+			must(t, err)
+			ct, err := enc.EncryptRTP(nil, raw, nil)
+			must(t, err)
+			pt, err := dec.DecryptRTP(nil, ct, nil)
+			must(t, err)
+			if !bytes.Equal(pt, raw) {
+				t.Error("the client decrypts something else")
+			}
+		})
+	}
+	t.Run("server in the DTLS client role", func(t *testing.T) {
+		kc, _, _ := dtlsHandshake(t, dtls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, dtls.SRTP_AEAD_AES_128_GCM,
+			dtls.RequestExtendedMasterSecret, true)
+		if _, err := kc.srtpKeys(); err == nil {
+			t.Error("keys derived without our own ServerHello")
+		}
+	})
+}
+
+// TestKeyCatcherRejectsBadLines: malformed key log input is ignored, never
+// a panic, and leaves no keys.
+func TestKeyCatcherRejectsBadLines(t *testing.T) {
+	for _, line := range []string{
+		"", "\n", "CLIENT_RANDOM\n", "CLIENT_RANDOM zz zz\n",
+		"CLIENT_RANDOM " + strings.Repeat("ab", 31) + " 00\n",
+		"CLIENT_RANDOM " + strings.Repeat("ab", 32) + " xyz\n",
+		"CLIENT_TRAFFIC_SECRET_0 " + strings.Repeat("ab", 32) + " " + strings.Repeat("cd", 48) + "\n",
+	} {
+		kc := &keyCatcher{server: true, profileOK: true, suite: uint16(dtls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256),
+			profile: srtp.ProtectionProfileAeadAes128Gcm}
+		if n, err := kc.Write([]byte(line)); n != len(line) || err != nil {
+			t.Errorf("%q: Write = %d, %v", line, n, err)
+		}
+		if _, err := kc.srtpKeys(); err == nil {
+			t.Errorf("%q: keys derived", line)
+		}
+	}
+}
+
+// subscriberAPI is clientAPI with a hook on its SettingEngine.
+func subscriberAPI(t *testing.T, tweak func(*webrtc.SettingEngine)) *webrtc.API {
+	t.Helper()
+	m := &webrtc.MediaEngine{}
+	fb := []webrtc.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}, {Type: webrtc.TypeRTCPFBGoogREMB}}
+	must(t, m.RegisterCodec(webrtc.RTPCodecParameters{
+		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000, RTCPFeedback: fb},
+		PayloadType:        96}, webrtc.RTPCodecTypeVideo))
+	must(t, m.RegisterCodec(webrtc.RTPCodecParameters{
+		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2},
+		PayloadType:        111}, webrtc.RTPCodecTypeAudio))
+	must(t, m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.AudioLevelURI}, webrtc.RTPCodecTypeAudio))
+	se := webrtc.SettingEngine{}
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
+	tweak(&se)
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se))
+}
+
+// syncBuffer is a bytes.Buffer for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestOwnWriterCarriesMedia: with the UDP socket configured, subscribers
+// (real pion peers, which decrypt what the server sends) receive
+// continuous media written by the server's own SRTP writer, none by pion's;
+// and neither the master secret (from the subscriber's own key log) nor
+// the server's SRTP key appears in any of the server's log lines, at debug
+// level.
+func TestOwnWriterCarriesMedia(t *testing.T) {
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	e := newEnvWith(t, EngineConfig{Logger: log}, RouterConfig{})
+	clientLog := &syncBuffer{}
+	bob := e.addClient("bob", subscriberAPI(t, func(se *webrtc.SettingEngine) { se.SetDTLSKeyLogWriter(clientLog) }))
+	bob.wg.Go(bob.run)
+	alice := e.join("alice")
+	publishCamera(t, alice, 30)
+	checkContinuous(t, waitPackets(t, bob.track("alice/cam"), 60))
+	checkContinuous(t, waitPackets(t, bob.track("alice/mic"), 25))
+	if c := e.engine.Counters(); c.OwnWriters != 2 || c.PionWriters != 0 {
+		t.Errorf("writers: own %d, pion %d; want 2 own", c.OwnWriters, c.PionWriters)
+	}
+
+	var secrets []string
+	for _, f := range strings.Fields(clientLog.String()) {
+		if len(f) == 96 { // the 48-byte master secret, in hex
+			secrets = append(secrets, f)
+		}
+	}
+	e.router.mu.Lock()
+	p := e.router.peers["bob"]
+	e.router.mu.Unlock()
+	p.mu.Lock()
+	keys, err := p.subPath.keys.srtpKeys()
+	p.mu.Unlock()
+	must(t, err)
+	for _, k := range [][]byte{keys.key, keys.salt} {
+		secrets = append(secrets, hex.EncodeToString(k), strings.ToUpper(hex.EncodeToString(k)),
+			base64.StdEncoding.EncodeToString(k), string(k))
+	}
+	if len(secrets) < 9 {
+		t.Fatalf("the client's key log gave no master secret: %q", clientLog.String())
+	}
+	out := logs.String()
+	for _, s := range secrets {
+		if strings.Contains(out, s) {
+			t.Fatal("a secret appears in the server's log")
+		}
+	}
+}
+
+// TestOwnWriterFallbackDTLSClient: a subscriber that answers as the DTLS
+// server makes the server the DTLS client, which never sees its own
+// ServerHello: pion keeps writing, and media still flows.
+func TestOwnWriterFallbackDTLSClient(t *testing.T) {
+	e := newEnv(t, RouterConfig{})
+	bob := e.addClient("bob", subscriberAPI(t, func(se *webrtc.SettingEngine) {
+		must(t, se.SetAnsweringDTLSRole(webrtc.DTLSRoleServer))
+	}))
+	bob.wg.Go(bob.run)
+	alice := e.join("alice")
+	publishCamera(t, alice, 30)
+	checkContinuous(t, waitPackets(t, bob.track("alice/cam"), 60))
+	if c := e.engine.Counters(); c.OwnWriters != 0 || c.PionWriters != 2 {
+		t.Errorf("writers: own %d, pion %d; want 2 pion", c.OwnWriters, c.PionWriters)
+	}
+}
+
+func udpPair(remote string, port uint16, proto webrtc.ICEProtocol, local webrtc.ICECandidateType) *webrtc.ICECandidatePair {
+	return webrtc.NewICECandidatePair(
+		&webrtc.ICECandidate{Protocol: webrtc.ICEProtocolUDP, Typ: local, Address: "127.0.0.1", Port: 5000},
+		&webrtc.ICECandidate{Protocol: proto, Typ: webrtc.ICECandidateTypePrflx, Address: remote, Port: port})
+}
+
+// TestDirectPathFollowsPair: the writer sends to the selected pair's
+// remote address, follows a change of it, and stops (asking for a new
+// connection, once) when the pair moves where the socket cannot write;
+// each datagram is SRTP the receiver's context decrypts.
+func TestDirectPathFollowsPair(t *testing.T) {
+	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	must(t, err)
+	defer conn.Close()
+	var rx [2]*net.UDPConn
+	for i := range rx {
+		rx[i], err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		must(t, err)
+		defer rx[i].Close()
+	}
+	key, salt := bytes.Repeat([]byte{1}, 16), bytes.Repeat([]byte{2}, 12)
+	dp := newDirectPath(conn, &keyCatcher{})
+	lost := 0
+	f := func() { lost++ }
+	dp.lost.Store(&f)
+
+	for _, tc := range []struct {
+		name string
+		pair *webrtc.ICECandidatePair
+		ok   bool
+	}{
+		{"IPv4 UDP", udpPair("127.0.0.1", 9, webrtc.ICEProtocolUDP, webrtc.ICECandidateTypeHost), true},
+		{"TCP remote", udpPair("127.0.0.1", 9, webrtc.ICEProtocolTCP, webrtc.ICECandidateTypeHost), false},
+		{"relayed local", udpPair("127.0.0.1", 9, webrtc.ICEProtocolUDP, webrtc.ICECandidateTypeRelay), false},
+		{"IPv6 on an IPv4 socket", udpPair("::1", 9, webrtc.ICEProtocolUDP, webrtc.ICECandidateTypeHost), false},
+		{"mDNS name", udpPair("x.local", 9, webrtc.ICEProtocolUDP, webrtc.ICECandidateTypeHost), false},
+		{"no port", udpPair("127.0.0.1", 0, webrtc.ICEProtocolUDP, webrtc.ICECandidateTypeHost), false},
+		{"nil", nil, false},
+	} {
+		if _, ok := dp.pairAddr(tc.pair); ok != tc.ok {
+			t.Errorf("%s: eligible %v, want %v", tc.name, ok, tc.ok)
+		}
+	}
+
+	ctx, err := srtp.CreateContext(key, salt, srtp.ProtectionProfileAeadAes128Gcm)
+	must(t, err)
+	dec, err := srtp.CreateContext(key, salt, srtp.ProtectionProfileAeadAes128Gcm)
+	must(t, err)
+	w := &ownWriter{path: dp, ctx: ctx}
+	dp.used.Store(true)
+	seq := uint16(100)
+	send := func() error {
+		seq++
+		h := rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: seq, SSRC: 7}
+		_, err := w.write(&h, []byte("payload"))
+		return err
+	}
+	expect := func(c *net.UDPConn) {
+		t.Helper()
+		buf := make([]byte, 1500)
+		must(t, c.SetReadDeadline(time.Now().Add(5*time.Second)))
+		n, err := c.Read(buf)
+		must(t, err)
+		var h rtp.Header
+		pt, err := dec.DecryptRTP(nil, buf[:n], &h)
+		must(t, err)
+		if h.SequenceNumber != seq || !bytes.HasSuffix(pt, []byte("payload")) {
+			t.Fatalf("got seq %d, want %d", h.SequenceNumber, seq)
+		}
+	}
+	for _, r := range rx {
+		a := r.LocalAddr().(*net.UDPAddr)
+		dp.setPair(udpPair("127.0.0.1", uint16(a.Port), webrtc.ICEProtocolUDP, webrtc.ICECandidateTypeHost))
+		must(t, send())
+		expect(r)
+	}
+	dp.setPair(udpPair("127.0.0.1", 9, webrtc.ICEProtocolTCP, webrtc.ICECandidateTypeHost))
+	if err := send(); err != errPathLost {
+		t.Errorf("write after the pair moved to TCP: %v", err)
+	}
+	dp.setPair(nil)
+	if lost != 1 {
+		t.Errorf("lost called %d times, want 1", lost)
+	}
+}
