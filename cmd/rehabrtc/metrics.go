@@ -40,6 +40,12 @@ func (s *server) metrics() http.Handler {
 				func() float64 { return float64(e.Counters().NACKs) }),
 			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "rehabrtc_sfu_resent_total", Help: "Packets the SFU resent from its packet cache after a NACK."},
 				func() float64 { return float64(e.Counters().Resent) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "rehabrtc_sfu_own_writers_total",
+				Help: "Subscribed tracks whose RTP the SFU encrypted and sent itself."},
+				func() float64 { return float64(e.Counters().OwnWriters) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "rehabrtc_sfu_pion_writers_total",
+				Help: "Subscribed tracks left on pion's write path (no SRTP keys, ICE-TCP)."},
+				func() float64 { return float64(e.Counters().PionWriters) }),
 		)
 	}
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})

@@ -45,11 +45,11 @@ func newDirectPath(conn *net.UDPConn, keys *keyCatcher) *directPath {
 	if conn == nil {
 		return nil
 	}
-	v4 := true
-	if a, ok := conn.LocalAddr().(*net.UDPAddr); ok && a.IP.To4() == nil {
-		v4 = false
+	v6, err := socketV6(conn)
+	if err != nil {
+		return nil
 	}
-	return &directPath{conn: conn, v4: v4, keys: keys}
+	return &directPath{conn: conn, v4: !v6, keys: keys}
 }
 
 // pairAddr is the remote address to write to for pair, if the pair is one
@@ -120,8 +120,12 @@ func (dp *directPath) newWriter() (*ownWriter, writerDecision) {
 	if err != nil {
 		return nil, writePion
 	}
+	out, err := newRawSender(dp.conn, !dp.v4)
+	if err != nil {
+		return nil, writePion
+	}
 	dp.used.Store(true)
-	return &ownWriter{path: dp, ctx: ctx}, writeOwn
+	return &ownWriter{path: dp, ctx: ctx, out: out}, writeOwn
 }
 
 // ownWriter encrypts and sends one SSRC's RTP; used under its downTrack's
@@ -129,6 +133,7 @@ func (dp *directPath) newWriter() (*ownWriter, writerDecision) {
 type ownWriter struct {
 	path  *directPath
 	ctx   *srtp.Context
+	out   *rawSender
 	hdr   rtp.Header // scratch for EncryptRTP's parse
 	plain [maxPacket + 64]byte
 	enc   [maxPacket + 128]byte
@@ -152,5 +157,5 @@ func (w *ownWriter) write(h *rtp.Header, payload []byte) (int, error) {
 	if to == nil {
 		return 0, errPathLost
 	}
-	return w.path.conn.WriteToUDPAddrPort(out, *to)
+	return w.out.send(out, *to)
 }

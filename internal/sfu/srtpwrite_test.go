@@ -315,7 +315,9 @@ func TestDirectPathFollowsPair(t *testing.T) {
 	must(t, err)
 	dec, err := srtp.CreateContext(key, salt, srtp.ProtectionProfileAeadAes128Gcm)
 	must(t, err)
-	w := &ownWriter{path: dp, ctx: ctx}
+	out, err := newRawSender(conn, false)
+	must(t, err)
+	w := &ownWriter{path: dp, ctx: ctx, out: out}
 	dp.used.Store(true)
 	seq := uint16(100)
 	send := func() error {
