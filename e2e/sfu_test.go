@@ -69,6 +69,10 @@ func TestSFUGroupSeeEachOther(t *testing.T) {
 		p.waitJS(fmt.Sprintf("%d remote camera tiles", n-1), fmt.Sprintf(`document.querySelectorAll('.tile.remote[data-stream="camera"]').length === %d`, n-1), 5*time.Second)
 	}
 	pages[0].shot("sfu-group")
+	// Chromium decrypts what the server's own SRTP writer sends: every subscribed track took that path.
+	if own, viaPion := srv.metric("rehabrtc_sfu_own_writers_total"), srv.metric("rehabrtc_sfu_pion_writers_total"); own < float64(n*(n-1)) || viaPion != 0 {
+		t.Errorf("tracks written by the server itself %v, by pion %v; want at least %d (the cameras) and 0", own, viaPion, n*(n-1))
+	}
 
 	// Remove the last patient: its tile leaves every other page within 1 s, and its media with it.
 	gone, rest := pages[n-1], pages[:n-1]
