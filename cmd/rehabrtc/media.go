@@ -64,7 +64,7 @@ func openMedia(cfg *config.Config, log *slog.Logger) (*mediaSockets, error) {
 		return nil, fmt.Errorf("RehabRTC.sfu.tcp_port: %w", err)
 	}
 	m := &mediaSockets{udp: udp, tcp: tcp,
-		udpMux: webrtc.NewICEUDPMux(nil, udp),
+		udpMux: webrtc.NewICEUDPMux(nil, sfu.MuxConn(udp)),
 		tcpMux: webrtc.NewICETCPMux(nil, tcp, 16)}
 	m.engine, err = sfu.NewEngine(sfu.EngineConfig{
 		UDPMux: m.udpMux, UDPConn: udp, TCPMux: m.tcpMux, NAT1To1IPs: nat,

@@ -42,7 +42,7 @@ func newEngine(t *testing.T) *sfu.Engine {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mux := webrtc.NewICEUDPMux(nil, conn)
+	mux := webrtc.NewICEUDPMux(nil, sfu.MuxConn(conn)) // as serve does
 	t.Cleanup(func() { mux.Close(); conn.Close() })
 	e, err := sfu.NewEngine(sfu.EngineConfig{UDPMux: mux, UDPConn: conn, IncludeLoopback: true})
 	if err != nil {

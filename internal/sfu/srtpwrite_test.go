@@ -6,8 +6,11 @@ import (
 	"crypto/tls"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"log/slog"
 	"net"
+	"net/netip"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -352,5 +355,66 @@ func TestDirectPathFollowsPair(t *testing.T) {
 	dp.setPair(nil)
 	if lost != 1 {
 		t.Errorf("lost called %d times, want 1", lost)
+	}
+}
+
+// TestMuxConn: the mux socket's raw reads and writes carry datagrams both
+// ways with the sender's address, honour the read deadline, and end with
+// the socket's close.
+func TestMuxConn(t *testing.T) {
+	uc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	must(t, err)
+	mc := MuxConn(uc)
+	rw, ok := mc.(ice.AddrPortReaderWriter)
+	if !ok {
+		t.Fatal("MuxConn is not an ice.AddrPortReaderWriter: pion would convert every address")
+	}
+	peer, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	must(t, err)
+	defer peer.Close()
+	peerAddr := peer.LocalAddr().(*net.UDPAddr).AddrPort()
+
+	_, err = peer.WriteToUDPAddrPort([]byte("ping"), uc.LocalAddr().(*net.UDPAddr).AddrPort())
+	must(t, err)
+	must(t, mc.SetReadDeadline(time.Now().Add(5*time.Second)))
+	buf := make([]byte, 1500)
+	n, from, err := rw.ReadFromAddrPort(buf)
+	must(t, err)
+	if string(buf[:n]) != "ping" || from != peerAddr {
+		t.Fatalf("read %q from %v, want ping from %v", buf[:n], from, peerAddr)
+	}
+	if _, err := rw.WriteToAddrPort([]byte("pong"), from); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mc.WriteTo([]byte("pong2"), net.UDPAddrFromAddrPort(from)); err != nil {
+		t.Fatal(err)
+	}
+	must(t, peer.SetReadDeadline(time.Now().Add(5*time.Second)))
+	for _, want := range []string{"pong", "pong2"} {
+		n, err := peer.Read(buf)
+		must(t, err)
+		if string(buf[:n]) != want {
+			t.Fatalf("peer read %q, want %q", buf[:n], want)
+		}
+	}
+	if _, err := rw.WriteToAddrPort([]byte("x"), netip.MustParseAddrPort("[::1]:9")); err == nil {
+		t.Error("an IPv6 address written on an IPv4 socket")
+	}
+
+	must(t, mc.SetReadDeadline(time.Now().Add(50*time.Millisecond)))
+	if _, _, err := mc.ReadFrom(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read past the deadline: %v", err)
+	}
+	must(t, mc.SetReadDeadline(time.Time{}))
+	done := make(chan error, 1)
+	go func() { _, _, err := rw.ReadFromAddrPort(buf); done <- err }()
+	must(t, mc.Close())
+	select {
+	case err := <-done:
+		if !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("read after close: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a read outlived the socket's close")
 	}
 }
