@@ -326,6 +326,18 @@ func TestQuickSFU(t *testing.T) {
 		if r.Lat.P50 > r.Lat.P99 || r.Lat.P99 > r.Lat.Max {
 			t.Errorf("%s: latency percentiles out of order: %+v", r.Scenario, r.Lat)
 		}
+		// Every packet's socket arrival is filed by the kernel and comes
+		// before the tool's reader gets it.
+		if !strings.HasPrefix(r.SocketStamp, "kernel") || r.LatSocket.N == 0 || int64(r.LatSocket.N)+r.NoSocketStamp != r.Received ||
+			r.NoSocketStamp > r.Received/100 {
+			t.Errorf("%s: %d of %d packets stamped at the socket (%s), %d not", r.Scenario, r.LatSocket.N, r.Received, r.SocketStamp, r.NoSocketStamp)
+		}
+		if !(r.LatSocket.P50 > 0) || r.LatSocket.P50 > r.Lat.P50 || r.LatSocket.P99 > r.Lat.P99 || r.LatSocket.Max > r.Lat.Max {
+			t.Errorf("%s: at the socket %+v, at the application %+v: the socket must come first", r.Scenario, r.LatSocket, r.Lat)
+		}
+	}
+	if !strings.Contains(stdout.String(), "1 × 4 (fan-out): added latency at the socket p99") {
+		t.Errorf("Markdown table missing the socket latency:\n%s", stdout.String())
 	}
 	if !strings.Contains(stdout.String(), "| W8 | 1 × 4 (fan-out): server CPU per forwarded packet") {
 		t.Errorf("Markdown table missing W8:\n%s", stdout.String())

@@ -106,8 +106,17 @@ type SFURun struct {
 	// The load tool's own CPU over the window (all its clients).
 	LoadCPUPct   float64 `json:"load_cpu_pct"`
 	LoadUsPerPkt float64 `json:"load_cpu_us_per_received_pkt"`
-	// Lat is publisher send → subscriber read, every packet of the window.
-	Lat Dist `json:"latency"`
+	// Lat is publisher send → the tool's reader gets the decrypted packet
+	// ("at the application": includes the tool's own receive path), every
+	// packet of the window; LatSocket is publisher send → the datagram's
+	// arrival on the subscriber's socket ("at the socket": the server's
+	// added latency, what issue 11's target is about). SocketStamp says
+	// where the arrival time comes from; NoSocketStamp counts packets
+	// whose arrival was not found (not in LatSocket).
+	Lat           Dist   `json:"latency"`
+	LatSocket     Dist   `json:"latency_at_socket"`
+	SocketStamp   string `json:"socket_stamp"`
+	NoSocketStamp int64  `json:"no_socket_stamp"`
 	// FirstMedia is per subscription: the later of the two participants'
 	// start of media signaling → the first packet received.
 	FirstMedia Dist `json:"join_to_first_media"`
@@ -224,12 +233,12 @@ func rehabSFU(ctx context.Context, env *Env, o Options, sc SFUScenario) (SFURun,
 		return run, err
 	}
 	defer srv.Stop()
-	api, err := sfuClientAPI(o.W8Simulcast)
+	api, socks, err := sfuClientAPI(o.W8Simulcast)
 	if err != nil {
 		return run, err
 	}
 	tally := &sfuTally{win: newMeasure()}
-	peers, err := sfuJoinAll(ctx, srv, sc, api, tally, o)
+	peers, err := sfuJoinAll(ctx, srv, sc, api, socks, tally, o)
 	defer func() {
 		_ = parallel(context.Background(), len(peers), 8, func(i int) error { peers[i].close(); return nil })
 	}()
@@ -293,7 +302,7 @@ func rehabSFU(ctx context.Context, env *Env, o Options, sc SFUScenario) (SFURun,
 
 // sfuJoinAll starts the sessions and joins every participant (WebSocket
 // and welcome only).
-func sfuJoinAll(ctx context.Context, srv *Server, sc SFUScenario, api *webrtc.API, tally *sfuTally, o Options) ([]*sfuPeer, error) {
+func sfuJoinAll(ctx context.Context, srv *Server, sc SFUScenario, api *webrtc.API, socks *stampSockets, tally *sfuTally, o Options) ([]*sfuPeer, error) {
 	var all []*sfuPeer
 	for range sc.Sessions {
 		uuids := make([]string, sc.Size)
@@ -310,7 +319,7 @@ func sfuJoinAll(ctx context.Context, srv *Server, sc SFUScenario, api *webrtc.AP
 		}
 		byID := map[string]*sfuPeer{}
 		for i, p := range ws {
-			c := newSFUPeer(api, tally, p, i < sc.Pubs)
+			c := newSFUPeer(api, socks, tally, p, i < sc.Pubs)
 			c.noAudio, c.simulcast = o.W8NoAudio, o.W8Simulcast
 			c.peers = byID
 			byID[p.ID] = c
@@ -375,6 +384,12 @@ func sfuFigures(run SFURun, t *sfuTally, wall time.Duration, serverTicks, selfTi
 		run.PktPerCore = round3(1e6 / run.ServerUsPerPkt)
 	}
 	run.Lat = Summarize(t.lat)
+	run.LatSocket = Summarize(t.sockLat)
+	run.NoSocketStamp = t.noStamp
+	run.SocketStamp = "kernel receive time (SO_TIMESTAMPNS)"
+	if t.readTime {
+		run.SocketStamp = "socket read's return (no kernel timestamps)"
+	}
 	run.FirstMedia = Summarize(t.first)
 	if run.Received == 0 {
 		return run, errors.New("no media received in the measured window")
@@ -425,8 +440,10 @@ func (r *Report) rowsW8() {
 			{"server CPU per forwarded packet", "µs", false, func(s SFURun) float64 { return s.ServerUsPerPkt }},
 			{"forwarded packets/s per server core", "pkt/s", true, func(s SFURun) float64 { return s.PktPerCore }},
 			{"server CPU", "% of a core", false, func(s SFURun) float64 { return s.ServerCPUPct }},
-			{"added latency p50", "ms", false, func(s SFURun) float64 { return s.Lat.P50 }},
-			{"added latency p99", "ms", false, func(s SFURun) float64 { return s.Lat.P99 }},
+			{"added latency at the socket p50", "ms", false, func(s SFURun) float64 { return s.LatSocket.P50 }},
+			{"added latency at the socket p99", "ms", false, func(s SFURun) float64 { return s.LatSocket.P99 }},
+			{"added latency at the application p50", "ms", false, func(s SFURun) float64 { return s.Lat.P50 }},
+			{"added latency at the application p99", "ms", false, func(s SFURun) float64 { return s.Lat.P99 }},
 			{"server RSS per subscribed track", "kB", false, func(s SFURun) float64 { return s.RSSPerTrackkB }},
 			{"join to first media p50", "ms", false, func(s SFURun) float64 { return s.FirstMedia.P50 }},
 			{"join to first media max", "ms", false, func(s SFURun) float64 { return s.FirstMedia.Max }},
@@ -448,7 +465,7 @@ func (r *Report) targetsW8() {
 	R := r.Rehab.W8
 	if R == nil || len(R.Runs) == 0 {
 		r.target("SFU: server CPU per forwarded packet ≤ Galène's (W8)", "≤ 4.3 µs fan-out, ≤ 7.4 µs groups", "not measured in this run", nil)
-		r.target("SFU: p99 added latency at 1 × 100 ≤ half Galène's 8 ms (W8)", "≤ 4 ms", "not measured in this run", nil)
+		r.target("SFU: p99 added latency at the socket at 1 × 100 ≤ half Galène's 8 ms (W8)", "≤ 4 ms", "not measured in this run", nil)
 		return
 	}
 	for _, run := range R.Runs {
@@ -460,8 +477,12 @@ func (r *Report) targetsW8() {
 			fmt.Sprintf("%.2f µs (%.0f pkt/s on %.1f %% of a core)", run.ServerUsPerPkt, run.PktPerS, run.ServerCPUPct),
 			holds(run.ServerUsPerPkt <= want))
 		if run.fanOut() {
-			r.target(fmt.Sprintf("SFU %s: p99 added latency ≤ half Galène's 8 ms", run.Label), "≤ 4 ms",
-				fmt.Sprintf("p50 %.2f ms, p99 %.2f ms", run.Lat.P50, run.Lat.P99), holds(run.Lat.P99 <= galeneFanoutP99/2))
+			// The server's added latency ends at the subscriber's socket;
+			// the tool's own receive path comes on top (shown beside it).
+			r.target(fmt.Sprintf("SFU %s: p99 added latency at the socket ≤ half Galène's 8 ms", run.Label), "≤ 4 ms",
+				fmt.Sprintf("at the socket: p50 %.2f ms, p99 %.2f ms (at the application: p50 %.2f ms, p99 %.2f ms)",
+					run.LatSocket.P50, run.LatSocket.P99, run.Lat.P50, run.Lat.P99),
+				holds(run.LatSocket.N > 0 && run.LatSocket.P99 <= galeneFanoutP99/2))
 		}
 	}
 }

@@ -11,7 +11,11 @@ package loadgen
 // track, the header parsed by hand. The clients cannot share one UDP
 // socket (a client-side ice.UDPMux): the server's UDP mux tells its peer
 // connections apart by the client's address, so each client connection
-// needs an address of its own.
+// needs an address of its own. Each of those sockets is a stampConn
+// (sockstamp.go): the kernel's receive time of every RTP datagram is
+// filed, so that a packet's delay is measured both at the socket (what the
+// server added) and when the tool's reader gets it (what the tool added on
+// top).
 
 import (
 	"context"
@@ -38,26 +42,28 @@ import (
 // sfuClientAPI is the pion API every synthetic participant shares: VP8 and
 // Opus as Chromium offers them, the audio-level extension the router reads
 // for active speakers, loopback ICE over UDP only, pion's logs dropped.
-func sfuClientAPI(simulcast bool) (*webrtc.API, error) {
+// Every UDP socket it opens is a stampConn registered in the returned
+// stampSockets.
+func sfuClientAPI(simulcast bool) (*webrtc.API, *stampSockets, error) {
 	m := &webrtc.MediaEngine{}
 	fb := []webrtc.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}, {Type: webrtc.TypeRTCPFBGoogREMB}}
 	if err := m.RegisterCodec(webrtc.RTPCodecParameters{
 		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000, RTCPFeedback: fb},
 		PayloadType:        96}, webrtc.RTPCodecTypeVideo); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := m.RegisterCodec(webrtc.RTPCodecParameters{
 		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2,
 			SDPFmtpLine: "minptime=10;useinbandfec=1"},
 		PayloadType: 111}, webrtc.RTPCodecTypeAudio); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.AudioLevelURI}, webrtc.RTPCodecTypeAudio); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if simulcast { // mid and rid extensions: the server tells layers apart by rid
 		if err := webrtc.ConfigureSimulcastExtensionHeaders(m); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	se := webrtc.SettingEngine{}
@@ -67,13 +73,14 @@ func sfuClientAPI(simulcast bool) (*webrtc.API, error) {
 	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
 	std, err := stdnet.NewNet()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	se.SetNet(bufferedNet{std})
+	socks := &stampSockets{}
+	se.SetNet(bufferedNet{std, socks})
 	se.LoggerFactory = &logging.DefaultLoggerFactory{Writer: io.Discard, DefaultLogLevel: logging.LogLevelDisabled,
 		ScopeLevels: map[string]logging.LogLevel{}}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se),
-		webrtc.WithInterceptorRegistry(&interceptor.Registry{})), nil
+		webrtc.WithInterceptorRegistry(&interceptor.Registry{})), socks, nil
 }
 
 // clientSocketBuffer is the receive buffer of each client UDP socket:
@@ -83,15 +90,23 @@ func sfuClientAPI(simulcast bool) (*webrtc.API, error) {
 const clientSocketBuffer = 1 << 20
 
 // bufferedNet is pion's standard network with clientSocketBuffer on every
-// UDP socket ICE opens (best effort: capped by net.core.rmem_max).
-type bufferedNet struct{ *stdnet.Net }
+// UDP socket ICE opens (best effort: capped by net.core.rmem_max), each
+// wrapped in a stampConn.
+type bufferedNet struct {
+	*stdnet.Net
+	socks *stampSockets
+}
 
 func (n bufferedNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UDPConn, error) {
 	c, err := n.Net.ListenUDP(network, laddr)
-	if uc, ok := c.(*net.UDPConn); ok && err == nil {
-		_ = uc.SetReadBuffer(clientSocketBuffer)
+	uc, ok := c.(*net.UDPConn)
+	if !ok || err != nil {
+		return c, err
 	}
-	return c, err
+	_ = uc.SetReadBuffer(clientSocketBuffer)
+	sc := newStampConn(uc)
+	n.socks.add(sc)
+	return sc, nil
 }
 
 // sfuTally is what every participant of one run adds to. Readers keep
@@ -103,7 +118,10 @@ type sfuTally struct {
 	mu       sync.Mutex
 	recv     int64           // packets received with a send time in the window
 	bytes    int64           // their RTP bytes
-	lat      []time.Duration // their send → receive delays
+	lat      []time.Duration // their send → application read delays
+	sockLat  []time.Duration // their send → socket arrival delays
+	noStamp  int64           // of them, packets whose arrival was not filed
+	readTime bool            // some socket filed read times, not the kernel's
 	first    []time.Duration // per subscription: start of media signaling → first packet
 	sfuErrs  []string        // sfu-error messages from the server
 	failures []error         // client-side failures (negotiation)
@@ -118,8 +136,9 @@ func (t *sfuTally) fail(err error) {
 // sfuPeer is one synthetic participant.
 type sfuPeer struct {
 	api       *webrtc.API
-	noAudio   bool // publish the camera alone
-	simulcast bool // publish the camera in three layers (q, h, f)
+	socks     *stampSockets // the API's sockets, by port
+	noAudio   bool          // publish the camera alone
+	simulcast bool          // publish the camera in three layers (q, h, f)
 	tally     *sfuTally
 	ws        *Peer
 	publish   bool
@@ -146,8 +165,8 @@ type sfuTrackInfo struct {
 	Kind string `json:"kind"`
 }
 
-func newSFUPeer(api *webrtc.API, tally *sfuTally, ws *Peer, publish bool) *sfuPeer {
-	return &sfuPeer{api: api, tally: tally, ws: ws, publish: publish, stop: make(chan struct{}),
+func newSFUPeer(api *webrtc.API, socks *stampSockets, tally *sfuTally, ws *Peer, publish bool) *sfuPeer {
+	return &sfuPeer{api: api, socks: socks, tally: tally, ws: ws, publish: publish, stop: make(chan struct{}),
 		infos: map[string]sfuTrackInfo{}}
 }
 
@@ -570,22 +589,42 @@ func (c *sfuPeer) onTrack(pc *webrtc.PeerConnection, t *webrtc.TrackRemote, r *w
 	if pub := c.peers[c.infos[mid].Peer]; pub != nil {
 		ref = max(ref, pub.start.Load())
 	}
-	c.wg.Go(func() { c.read(t, ref) })
+	arr, kernel := c.arrivalsOf(r)
+	c.wg.Go(func() { c.read(t, ref, arr, kernel) })
 }
 
-// read counts a track's packets and their delays until it ends.
-func (c *sfuPeer) read(t *webrtc.TrackRemote, ref int64) {
+// arrivalsOf returns the socket arrivals of the connection r receives on
+// (its selected candidate's socket), nil if it cannot be told.
+func (c *sfuPeer) arrivalsOf(r *webrtc.RTPReceiver) (*arrivals, bool) {
+	dt := r.Transport()
+	if dt == nil || c.socks == nil {
+		return nil, false
+	}
+	pair, err := dt.ICETransport().GetSelectedCandidatePair()
+	if err != nil || pair == nil || pair.Local == nil {
+		return nil, false
+	}
+	return c.socks.lookup(int(pair.Local.Port))
+}
+
+// read counts a track's packets and their delays until it ends: at the
+// application (now) and at the socket (arr, the datagram's kernel receive
+// time, or the socket read's return when kernel is false).
+func (c *sfuPeer) read(t *webrtc.TrackRemote, ref int64, arr *arrivals, kernel bool) {
 	buf := make([]byte, 1500)
 	var (
-		lat         []time.Duration
-		recv, bytes int64
-		first       = true
+		lat, sockLat         []time.Duration
+		recv, bytes, noStamp int64
+		first                = true
 	)
 	defer func() {
 		c.tally.mu.Lock()
 		c.tally.recv += recv
 		c.tally.bytes += bytes
 		c.tally.lat = append(c.tally.lat, lat...)
+		c.tally.sockLat = append(c.tally.sockLat, sockLat...)
+		c.tally.noStamp += noStamp
+		c.tally.readTime = c.tally.readTime || (arr != nil && !kernel)
 		c.tally.mu.Unlock()
 	}()
 	for {
@@ -608,6 +647,11 @@ func (c *sfuPeer) read(t *webrtc.TrackRemote, ref int64) {
 		recv++
 		bytes += int64(n)
 		lat = append(lat, time.Duration(now-sent))
+		if at, ok := arr.arrivalOf(buf[:n]); ok {
+			sockLat = append(sockLat, time.Duration(at-sent))
+		} else {
+			noStamp++
+		}
 	}
 }
 
