@@ -25,7 +25,12 @@ import (
 // CPU is the whole process's, so it includes the in-process clients'
 // receive path (lean pion clients: no interceptors) and the publishers:
 // an upper bound of the server's cost per forwarded packet. Latency is
-// publisher write → subscriber read, both in this process.
+// measured twice from the publisher's send stamp (taken just before
+// WriteRTP, which encrypts and sends in the caller): sock-* to the
+// datagram's arrival on the subscriber's socket (the kernel's receive
+// time, SO_TIMESTAMPNS: what the server added), app-* to the subscriber's
+// reader getting the decrypted packet (what the clients' own receive path,
+// on their one core, adds on top).
 //
 // With server=process the routers run in a child process (this test
 // binary again), so server-cpu-µs/fwd is the server's CPU alone (from
@@ -45,26 +50,30 @@ func BenchmarkSession(b *testing.B) {
 }
 
 // latencies collects publisher→subscriber delays, by subscription (the
-// SSRC the server sends it on).
+// SSRC the server sends it on): at the application (app) and at the
+// socket (sock).
 type latencies struct {
-	mu sync.Mutex
-	d  map[uint32][]time.Duration
-	n  atomic.Int64
+	mu      sync.Mutex
+	app     map[uint32][]time.Duration
+	sock    map[uint32][]time.Duration
+	noStamp int64 // packets whose socket arrival was not filed
+	n       atomic.Int64
 }
 
 // reset forgets the delays collected so far.
 func (l *latencies) reset() {
 	l.mu.Lock()
-	l.d = map[uint32][]time.Duration{}
+	l.app, l.sock, l.noStamp = map[uint32][]time.Duration{}, map[uint32][]time.Duration{}, 0
 	l.mu.Unlock()
 }
 
-// quantiles returns all delays sorted, and the highest p99 of any one
-// subscription: the subscriber served last in every fan-out would show it.
-func (l *latencies) quantiles() (all []time.Duration, worstP99 time.Duration) {
+// quantiles returns all delays of by sorted, and the highest p99 of any
+// one subscription: the subscriber served last in every fan-out would
+// show it.
+func (l *latencies) quantiles(by map[uint32][]time.Duration) (all []time.Duration, worstP99 time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, d := range l.d {
+	for _, d := range by {
 		slices.Sort(d)
 		all = append(all, d...)
 		worstP99 = max(worstP99, d[int(0.99*float64(len(d)-1))])
@@ -73,17 +82,43 @@ func (l *latencies) quantiles() (all []time.Duration, worstP99 time.Duration) {
 	return all, worstP99
 }
 
-func (l *latencies) onPacket(b []byte) {
+// onPacket reads a received packet's SSRC and send stamp (the header
+// parsed by hand: no allocation) and files its delays.
+func (l *latencies) onPacket(b []byte, arrival int64) {
+	now := time.Now().UnixNano()
 	l.n.Add(1)
-	var p rtp.Packet
-	if p.Unmarshal(b) != nil || len(p.Payload) < 32 {
+	ssrc, sent, ok := stampOf(b)
+	if !ok {
 		return
 	}
-	sent := int64(binary.BigEndian.Uint64(p.Payload[len(p.Payload)-8:]))
-	d := time.Duration(time.Now().UnixNano() - sent)
 	l.mu.Lock()
-	l.d[p.SSRC] = append(l.d[p.SSRC], d)
+	l.app[ssrc] = append(l.app[ssrc], time.Duration(now-sent))
+	if arrival != 0 {
+		l.sock[ssrc] = append(l.sock[ssrc], time.Duration(arrival-sent))
+	} else {
+		l.noStamp++
+	}
 	l.mu.Unlock()
+}
+
+// stampOf returns an RTP packet's SSRC and the send time at the end of its
+// payload (packets of at least 32 payload bytes; the probes are shorter).
+func stampOf(b []byte) (ssrc uint32, sent int64, ok bool) {
+	if len(b) < 12 || b[0]>>6 != 2 {
+		return 0, 0, false
+	}
+	off := 12 + 4*int(b[0]&0x0f)
+	if b[0]&0x10 != 0 && len(b) >= off+4 {
+		off += 4 + 4*int(binary.BigEndian.Uint16(b[off+2:]))
+	}
+	end := len(b)
+	if b[0]&0x20 != 0 {
+		end -= int(b[end-1])
+	}
+	if end-off < 32 {
+		return 0, 0, false
+	}
+	return binary.BigEndian.Uint32(b[8:]), int64(binary.BigEndian.Uint64(b[end-8 : end])), true
 }
 
 func benchSession(b *testing.B, remote bool, groups, size, pubs int) {
@@ -199,7 +234,8 @@ func benchSession(b *testing.B, remote bool, groups, size, pubs int) {
 	}
 	b.StopTimer()
 	fwd := lat.n.Load()
-	d, worst := lat.quantiles()
+	d, worst := lat.quantiles(lat.app)
+	ds, worstSock := lat.quantiles(lat.sock)
 	var in, out uint64
 	for _, e := range envs {
 		_, ups := e.router.snapshot()
@@ -221,8 +257,13 @@ func benchSession(b *testing.B, remote bool, groups, size, pubs int) {
 	if len(d) == 0 || (b.N >= 30 && fwd < total*80/100) {
 		b.Fatalf("forwarded %d packets of %d", fwd, total)
 	}
+	if len(ds) == 0 {
+		b.Fatalf("no packet's socket arrival was filed (%d not)", lat.noStamp)
+	}
 	b.ReportMetric(100*float64(total-fwd)/float64(total), "loss-%")
-	q := func(f float64) float64 { return float64(d[int(f*float64(len(d)-1))].Microseconds()) / 1000 }
+	q := func(d []time.Duration, f float64) float64 {
+		return float64(d[int(f*float64(len(d)-1))].Microseconds()) / 1000
+	}
 	b.ReportMetric(float64(fwd)/wall.Seconds(), "fwd-pkt/s")
 	b.ReportMetric(float64(fwd)*1100*8/wall.Seconds()/1e6, "Mbit/s")
 	b.ReportMetric(float64(used.Microseconds())/float64(fwd), "cpu-µs/fwd")
@@ -234,8 +275,12 @@ func benchSession(b *testing.B, remote bool, groups, size, pubs int) {
 	if remote {
 		b.ReportMetric(float64(goroutines), "server-goroutines")
 	}
-	b.ReportMetric(q(0.5), "p50-ms")
-	b.ReportMetric(q(0.99), "p99-ms")
-	b.ReportMetric(float64(worst.Microseconds())/1000, "worst-sub-p99-ms")
+	b.ReportMetric(q(ds, 0.5), "sock-p50-ms")
+	b.ReportMetric(q(ds, 0.99), "sock-p99-ms")
+	b.ReportMetric(float64(worstSock.Microseconds())/1000, "worst-sub-sock-p99-ms")
+	b.ReportMetric(q(d, 0.5), "app-p50-ms")
+	b.ReportMetric(q(d, 0.99), "app-p99-ms")
+	b.ReportMetric(float64(worst.Microseconds())/1000, "worst-sub-app-p99-ms")
+	b.ReportMetric(100*float64(lat.noStamp)/float64(max(1, fwd)), "nostamp-%")
 	b.ReportMetric(0, "ns/op")
 }

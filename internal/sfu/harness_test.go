@@ -14,6 +14,7 @@ import (
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
+	"github.com/pion/transport/v5/stdnet"
 	"github.com/pion/webrtc/v4"
 	"github.com/rehabrtc/rehabrtc/internal/testutil"
 	"go.uber.org/goleak"
@@ -126,8 +127,10 @@ func clientAPI(t testing.TB) *webrtc.API {
 }
 
 // leanClientAPI is a client without interceptors: no reports, no NACK,
-// no TWCC, so that in-process subscribers cost the benchmarks little.
-func leanClientAPI(t testing.TB) *webrtc.API {
+// no TWCC, so that in-process subscribers cost the benchmarks little. Its
+// UDP sockets are stampConns registered in the returned stampSockets: a
+// packet's socket arrival is known when its reader gets it.
+func leanClientAPI(t testing.TB) (*webrtc.API, *stampSockets) {
 	t.Helper()
 	m := &webrtc.MediaEngine{}
 	must(t, m.RegisterCodec(webrtc.RTPCodecParameters{
@@ -138,8 +141,12 @@ func leanClientAPI(t testing.TB) *webrtc.API {
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
+	std, err := stdnet.NewNet()
+	must(t, err)
+	socks := &stampSockets{}
+	se.SetNet(stampNet{std, socks})
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se),
-		webrtc.WithInterceptorRegistry(&interceptor.Registry{}))
+		webrtc.WithInterceptorRegistry(&interceptor.Registry{})), socks
 }
 
 func must(t testing.TB, err error) {
@@ -172,8 +179,11 @@ type client struct {
 	layers   []Message // sfu-layers
 	pubRTCP  []rtcp.Packet
 	// onPacket, when set before join, replaces recording: each received
-	// packet's raw bytes go to it (benchmarks).
-	onPacket func(b []byte)
+	// packet's raw bytes go to it (benchmarks), with the wall-clock ns of
+	// its datagram's arrival on the client's socket (0: not known).
+	onPacket func(b []byte, arrival int64)
+	// socks are the lean client's UDP sockets (nil for other clients).
+	socks *stampSockets
 }
 
 // recvTrack is a track the client receives, with every packet it got.
@@ -194,13 +204,15 @@ func (r *recvTrack) packets() []rtp.Packet {
 
 // join adds a client; onPacket, if given, receives every media packet
 // instead of the client recording them.
-func (e *env) join(id string, onPacket ...func([]byte)) *client {
+func (e *env) join(id string, onPacket ...func([]byte, int64)) *client {
 	e.t.Helper()
 	api := clientAPI(e.t)
+	var socks *stampSockets
 	if e.lean {
-		api = leanClientAPI(e.t)
+		api, socks = leanClientAPI(e.t)
 	}
 	c := e.addClient(id, api)
+	c.socks = socks
 	if len(onPacket) > 0 {
 		c.onPacket = onPacket[0]
 	}
@@ -358,7 +370,8 @@ func (c *client) onTrack(pc *webrtc.PeerConnection, t *webrtc.TrackRemote, rcv *
 	c.recv[rt.info.ID] = rt
 	c.mu.Unlock()
 	if c.onPacket != nil {
-		c.wg.Go(func() { c.readLean(t) })
+		sock := c.socketOf(rcv)
+		c.wg.Go(func() { c.readLean(t, sock) })
 		return
 	}
 	c.wg.Go(func() {
@@ -678,13 +691,28 @@ func (c *client) keyOnPLI(m *mediaPump, srcs map[uint32]*vp8Source) {
 	})
 }
 
-func (c *client) readLean(t *webrtc.TrackRemote) {
+func (c *client) readLean(t *webrtc.TrackRemote, sock *stampConn) {
 	buf := make([]byte, maxPacket)
 	for {
 		n, _, err := t.Read(buf)
 		if err != nil {
 			return
 		}
-		c.onPacket(buf[:n])
+		at, _ := sock.arrivalOf(buf[:n])
+		c.onPacket(buf[:n], at)
 	}
+}
+
+// socketOf returns the stampConn that rcv's connection receives on (its
+// selected candidate's socket), nil if it cannot be told.
+func (c *client) socketOf(rcv *webrtc.RTPReceiver) *stampConn {
+	dt := rcv.Transport()
+	if dt == nil || c.socks == nil {
+		return nil
+	}
+	pair, err := dt.ICETransport().GetSelectedCandidatePair()
+	if err != nil || pair == nil || pair.Local == nil {
+		return nil
+	}
+	return c.socks.lookup(int(pair.Local.Port))
 }
