@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 	"unsafe"
 )
 
@@ -257,4 +258,31 @@ func ownTicks() int64 {
 	_ = syscall.Getrusage(syscall.RUSAGE_CHILDREN, &kids)
 	ns := self.Utime.Nano() + self.Stime.Nano() + kids.Utime.Nano() + kids.Stime.Nano()
 	return ns * clockTicks / 1e9
+}
+
+// RunQueueWait is how long the process's threads have waited on a CPU's
+// run queue so far (the second field of each /proc/<pid>/task/*/schedstat,
+// summed): time a thread was runnable but another task held its CPU.
+// Threads that ended are not counted, so read it over a window in which
+// the process keeps its threads (a Go process does).
+func RunQueueWait(pid int) time.Duration {
+	dir := fmt.Sprintf("/proc/%d/task", pid)
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return 0
+	}
+	var sum int64
+	for _, t := range tasks {
+		b, err := os.ReadFile(dir + "/" + t.Name() + "/schedstat")
+		if err != nil {
+			continue
+		}
+		f := strings.Fields(string(b))
+		if len(f) < 2 {
+			continue
+		}
+		n, _ := strconv.ParseInt(f[1], 10, 64)
+		sum += n
+	}
+	return time.Duration(sum)
 }

@@ -11,6 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -126,7 +128,18 @@ type SFURun struct {
 	RSSMediakB    int64   `json:"rss_media_kb"`
 	RSSPerTrackkB float64 `json:"rss_per_subscribed_track_kb"`
 	ServerThreads int     `json:"server_threads"`
-	Goroutines    int     `json:"server_goroutines"`
+	// Where a tail can come from besides the forwarding: the server's and
+	// the tool's threads' time runnable but waiting for their CPU (run
+	// queue, from schedstat; other processes on the CPU), ms per second
+	// of the window, and the server's garbage collections in the window
+	// (count, stop-the-world pauses summed, from its /metrics) and the
+	// longest recent pause (go_gc_duration_seconds' quantile 1).
+	ServerRunQueueMsPerS float64 `json:"server_run_queue_wait_ms_per_s"`
+	ToolRunQueueMsPerS   float64 `json:"tool_run_queue_wait_ms_per_s"`
+	ServerGCs            int64   `json:"server_gcs"`
+	ServerGCPauseMs      float64 `json:"server_gc_pause_ms"`
+	ServerGCMaxPauseMs   float64 `json:"server_gc_max_recent_pause_ms"`
+	Goroutines           int     `json:"server_goroutines"`
 	// Datagrams the kernel dropped in the window because a socket's
 	// receive buffer was full: on the server's ICE UDP port, and on every
 	// other UDP socket of the machine (the clients').
@@ -269,18 +282,33 @@ func rehabSFU(ctx context.Context, env *Env, o Options, sc SFUScenario) (SFURun,
 	if err != nil {
 		return run, err
 	}
-	self0, wall0, socks0 := SelfCPUTicks(), time.Now(), udpSockets()
-	tally.win.from.Store(clock())
-	if err := sleepCtx(ctx, o.W8Duration); err != nil {
+	stopProfile, err := toolProfile(o.W8ToolProfile, sc)
+	if err != nil {
 		return run, err
 	}
+	self0, wall0, socks0 := SelfCPUTicks(), time.Now(), udpSockets()
+	rq0, toolRQ0 := RunQueueWait(srv.Pid), RunQueueWait(os.Getpid())
+	gc0, gcErr := srv.metrics("go_gc_duration_seconds_count", "go_gc_duration_seconds_sum")
+	tally.win.from.Store(clock())
+	err = sleepCtx(ctx, o.W8Duration)
 	tally.win.to.Store(clock())
+	stopProfile()
+	if err != nil {
+		return run, err
+	}
 	wall := time.Since(wall0)
 	st1, err := ReadProc(srv.Pid)
 	if err != nil {
 		return run, err
 	}
 	self1 := SelfCPUTicks()
+	run.ServerRunQueueMsPerS = round3(float64(RunQueueWait(srv.Pid)-rq0) / 1e6 / wall.Seconds())
+	run.ToolRunQueueMsPerS = round3(float64(RunQueueWait(os.Getpid())-toolRQ0) / 1e6 / wall.Seconds())
+	if gc1, err := srv.metrics("go_gc_duration_seconds_count", "go_gc_duration_seconds_sum", `go_gc_duration_seconds{quantile="1"}`); err == nil && gcErr == nil {
+		run.ServerGCs = int64(gc1[0] - gc0[0])
+		run.ServerGCPauseMs = round3((gc1[1] - gc0[1]) * 1e3)
+		run.ServerGCMaxPauseMs = round3(gc1[2] * 1e3)
+	}
 	run.ServerSockDrops, run.ClientSockDrops = udpDrops(socks0, udpSockets(), udp)
 	// The window's last packets in flight, then the footprint with every
 	// track still subscribed and flowing.
@@ -298,6 +326,23 @@ func rehabSFU(ctx context.Context, env *Env, o Options, sc SFUScenario) (SFURun,
 		peers[i].close()
 	}
 	return sfuFigures(run, tally, wall, st1.CPUTicks-st0.CPUTicks, self1-self0, sc)
+}
+
+// toolProfile starts the tool's CPU profile into path.<scenario>.pprof
+// when path is set; the returned func stops it.
+func toolProfile(path string, sc SFUScenario) (func(), error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(fmt.Sprintf("%s.%s.pprof", path, strings.ReplaceAll(sc.String(), "/", "-")))
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("load tool CPU profile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); _ = f.Close() }, nil
 }
 
 // sfuJoinAll starts the sessions and joins every participant (WebSocket
@@ -452,6 +497,10 @@ func (r *Report) rowsW8() {
 			{"datagrams dropped by full socket buffers: clients", "", false, func(s SFURun) float64 { return float64(s.ClientSockDrops) }},
 			{"load tool CPU", "% of a core", false, func(s SFURun) float64 { return s.LoadCPUPct }},
 			{"load tool CPU per received packet", "µs", false, func(s SFURun) float64 { return s.LoadUsPerPkt }},
+			{"server threads' run-queue wait", "ms/s", false, func(s SFURun) float64 { return s.ServerRunQueueMsPerS }},
+			{"load tool threads' run-queue wait", "ms/s", false, func(s SFURun) float64 { return s.ToolRunQueueMsPerS }},
+			{"server garbage collections", "", false, func(s SFURun) float64 { return float64(s.ServerGCs) }},
+			{"server GC pauses, summed", "ms", false, func(s SFURun) float64 { return s.ServerGCPauseMs }},
 		} {
 			a, bv := get(f.v)
 			r.row("W8", name+": "+f.fig, f.unit, f.higher, a, bv)

@@ -392,6 +392,8 @@ func (c *sfuPeer) readPublishRTCP(s *webrtc.RTPSender, rid string, gen *vp8Gen) 
 func (c *sfuPeer) pumpVideo(track *webrtc.TrackLocalStaticRTP, s *webrtc.RTPSender, mid, rid string, gen *vp8Gen, count bool) {
 	tk := time.NewTicker(time.Second / 30)
 	defer tk.Stop()
+	pace := time.NewTimer(time.Hour) // one timer for the 1 ms gaps, not one per packet
+	pace.Stop()
 	pkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96}}
 	extSet := rid == ""
 	for {
@@ -417,10 +419,11 @@ func (c *sfuPeer) pumpVideo(track *webrtc.TrackLocalStaticRTP, s *webrtc.RTPSend
 		payloads, _, seq, ts := gen.frame()
 		for i, p := range payloads {
 			if i > 0 {
+				pace.Reset(time.Millisecond)
 				select {
 				case <-c.stop:
 					return
-				case <-time.After(time.Millisecond):
+				case <-pace.C:
 				}
 			}
 			now := clock()
