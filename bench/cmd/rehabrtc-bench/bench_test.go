@@ -332,6 +332,9 @@ func TestQuickSFU(t *testing.T) {
 			r.NoSocketStamp > r.Received/100 {
 			t.Errorf("%s: %d of %d packets stamped at the socket (%s), %d not", r.Scenario, r.LatSocket.N, r.Received, r.SocketStamp, r.NoSocketStamp)
 		}
+		if r.NoSendto > r.Received/100 || r.PubGap.N == 0 {
+			t.Errorf("%s: %d of %d packets without the publisher's sendto time; %d publisher gaps", r.Scenario, r.NoSendto, r.Received, r.PubGap.N)
+		}
 		if !(r.LatSocket.P50 > 0) || r.LatSocket.P50 > r.Lat.P50 || r.LatSocket.P99 > r.Lat.P99 || r.LatSocket.Max > r.Lat.Max {
 			t.Errorf("%s: at the socket %+v, at the application %+v: the socket must come first", r.Scenario, r.LatSocket, r.Lat)
 		}

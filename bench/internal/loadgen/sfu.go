@@ -108,17 +108,23 @@ type SFURun struct {
 	// The load tool's own CPU over the window (all its clients).
 	LoadCPUPct   float64 `json:"load_cpu_pct"`
 	LoadUsPerPkt float64 `json:"load_cpu_us_per_received_pkt"`
-	// Lat is publisher send → the tool's reader gets the decrypted packet
-	// ("at the application": includes the tool's own receive path), every
-	// packet of the window; LatSocket is publisher send → the datagram's
-	// arrival on the subscriber's socket ("at the socket": the server's
-	// added latency, what issue 11's target is about). SocketStamp says
-	// where the arrival time comes from; NoSocketStamp counts packets
-	// whose arrival was not found (not in LatSocket).
+	// Lat is the publisher's stamp (taken before WriteRTP) → the tool's
+	// reader gets the decrypted packet ("at the application": includes
+	// pion's write chain in the publisher and the tool's own receive
+	// path), every packet of the window. LatSocket is the publisher's
+	// sendto → the datagram's arrival on the subscriber's socket ("at the
+	// socket": the server's added latency, what issue 11's target is
+	// about). SocketStamp says where the arrival time comes from;
+	// NoSocketStamp counts packets whose arrival was not found (not in
+	// LatSocket), NoSendto those whose sendto time was not found (the
+	// payload's stamp stands in). PubGap is, per published video packet,
+	// the stamp → its sendto.
 	Lat           Dist   `json:"latency"`
 	LatSocket     Dist   `json:"latency_at_socket"`
 	SocketStamp   string `json:"socket_stamp"`
 	NoSocketStamp int64  `json:"no_socket_stamp"`
+	NoSendto      int64  `json:"no_sendto_stamp"`
+	PubGap        Dist   `json:"publisher_stamp_to_sendto"`
 	// FirstMedia is per subscription: the later of the two participants'
 	// start of media signaling → the first packet received.
 	FirstMedia Dist `json:"join_to_first_media"`
@@ -430,7 +436,8 @@ func sfuFigures(run SFURun, t *sfuTally, wall time.Duration, serverTicks, selfTi
 	}
 	run.Lat = Summarize(t.lat)
 	run.LatSocket = Summarize(t.sockLat)
-	run.NoSocketStamp = t.noStamp
+	run.NoSocketStamp, run.NoSendto = t.noStamp, t.noSendto
+	run.PubGap = Summarize(t.pubGap)
 	run.SocketStamp = "kernel receive time (SO_TIMESTAMPNS)"
 	if t.readTime {
 		run.SocketStamp = "socket read's return (no kernel timestamps)"
@@ -489,6 +496,7 @@ func (r *Report) rowsW8() {
 			{"added latency at the socket p99", "ms", false, func(s SFURun) float64 { return s.LatSocket.P99 }},
 			{"added latency at the application p50", "ms", false, func(s SFURun) float64 { return s.Lat.P50 }},
 			{"added latency at the application p99", "ms", false, func(s SFURun) float64 { return s.Lat.P99 }},
+			{"publisher's stamp → its sendto p99", "ms", false, func(s SFURun) float64 { return s.PubGap.P99 }},
 			{"server RSS per subscribed track", "kB", false, func(s SFURun) float64 { return s.RSSPerTrackkB }},
 			{"join to first media p50", "ms", false, func(s SFURun) float64 { return s.FirstMedia.P50 }},
 			{"join to first media max", "ms", false, func(s SFURun) float64 { return s.FirstMedia.Max }},

@@ -100,7 +100,8 @@ func TestVP8Gen(t *testing.T) {
 // that cannot hold one.
 func TestRTPStamp(t *testing.T) {
 	payload := make([]byte, 100)
-	putStamp(payload, 123456789)
+	want := sendStamp{ssrc: 0xdeadbeef, seq: 65000, t: 123456789}
+	putStamp(payload, want)
 	for _, tc := range []struct {
 		name string
 		pkt  rtp.Packet
@@ -119,8 +120,8 @@ func TestRTPStamp(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got, ok := rtpStamp(b); !ok || got != 123456789 {
-			t.Errorf("%s: stamp %d %v", tc.name, got, ok)
+		if got, ok := rtpStamp(b); !ok || got != want {
+			t.Errorf("%s: stamp %+v %v", tc.name, got, ok)
 		}
 	}
 	for _, bad := range [][]byte{nil, make([]byte, 11), append([]byte{0x80}, make([]byte, 15)...), {0x90, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff}} {

@@ -104,7 +104,7 @@ func (n bufferedNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UD
 		return c, err
 	}
 	_ = uc.SetReadBuffer(clientSocketBuffer)
-	sc := newStampConn(uc)
+	sc := newStampConn(uc, &n.socks.sent)
 	n.socks.add(sc)
 	return sc, nil
 }
@@ -119,8 +119,10 @@ type sfuTally struct {
 	recv     int64           // packets received with a send time in the window
 	bytes    int64           // their RTP bytes
 	lat      []time.Duration // their send → application read delays
-	sockLat  []time.Duration // their send → socket arrival delays
+	sockLat  []time.Duration // their sendto → socket arrival delays
 	noStamp  int64           // of them, packets whose arrival was not filed
+	noSendto int64           // of them, packets whose sendto was not filed (the payload's stamp stood in)
+	pubGap   []time.Duration // per published packet: the payload's stamp → the publisher's sendto
 	readTime bool            // some socket filed read times, not the kernel's
 	first    []time.Duration // per subscription: start of media signaling → first packet
 	sfuErrs  []string        // sfu-error messages from the server
@@ -327,11 +329,13 @@ func (c *sfuPeer) startPublish() error {
 		// large estimate and ask no tile size): it alone is counted.
 		top := i == len(layers)-1
 		c.wg.Go(func() { c.readPublishRTCP(vt.Sender(), rid, gens[i]) })
-		c.wg.Go(func() { c.pumpVideo(videos[i], vt.Sender(), vt.Mid(), rid, gens[i], top) })
+		ssrc := ssrcOf(vt.Sender(), rid)
+		c.wg.Go(func() { c.pumpVideo(videos[i], vt.Sender(), ssrc, vt.Mid(), rid, gens[i], top) })
 	}
 	sources[vt.Mid()] = "camera"
 	if at != nil {
-		c.wg.Go(func() { c.pumpAudio(audio, at.Sender()) })
+		ssrc := ssrcOf(at.Sender(), "")
+		c.wg.Go(func() { c.pumpAudio(audio, at.Sender(), ssrc) })
 		sources[at.Mid()] = "mic"
 	}
 	return c.send(map[string]any{"type": "sfu-offer", "pc": "pub", "sdp": sdpText, "sources": sources})
@@ -355,6 +359,16 @@ func (c *sfuPeer) onPublishAnswer(m []byte) {
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: a.SDP}); err != nil && !c.isClosed() {
 		c.tally.fail(fmt.Errorf("peer %s: publish answer: %w", c.ws.ID, err))
 	}
+}
+
+// ssrcOf is the SSRC the sender sends the layer rid ("": its only one) on.
+func ssrcOf(s *webrtc.RTPSender, rid string) uint32 {
+	for _, e := range s.GetParameters().Encodings {
+		if e.RID == rid {
+			return uint32(e.SSRC)
+		}
+	}
+	return 0
 }
 
 // readPublishRTCP answers the server's keyframe requests (PLI, FIR) with
@@ -388,8 +402,16 @@ func (c *sfuPeer) readPublishRTCP(s *webrtc.RTPSender, rid string, gen *vp8Gen) 
 // pumpVideo sends 30 frames a second; a frame's packets leave about 1 ms
 // apart, as a browser's pacer sends them, so a keyframe is a 24 ms burst.
 // A simulcast layer (rid set) carries the mid and rid extensions, as a
-// browser's do. Packets are counted as sent when count is set.
-func (c *sfuPeer) pumpVideo(track *webrtc.TrackLocalStaticRTP, s *webrtc.RTPSender, mid, rid string, gen *vp8Gen, count bool) {
+// browser's do. Packets are counted as sent when count is set, and then
+// how long each took from its stamp to its sendto (pion's write chain and
+// encryption, and the tool's scheduling) is kept.
+func (c *sfuPeer) pumpVideo(track *webrtc.TrackLocalStaticRTP, s *webrtc.RTPSender, ssrc uint32, mid, rid string, gen *vp8Gen, count bool) {
+	var gaps []time.Duration
+	defer func() {
+		c.tally.mu.Lock()
+		c.tally.pubGap = append(c.tally.pubGap, gaps...)
+		c.tally.mu.Unlock()
+	}()
 	tk := time.NewTicker(time.Second / 30)
 	defer tk.Stop()
 	pace := time.NewTimer(time.Hour) // one timer for the 1 ms gaps, not one per packet
@@ -427,10 +449,13 @@ func (c *sfuPeer) pumpVideo(track *webrtc.TrackLocalStaticRTP, s *webrtc.RTPSend
 				}
 			}
 			now := clock()
-			putStamp(p, now)
+			putStamp(p, sendStamp{ssrc, seq + uint16(i), now})
 			pkt.SequenceNumber, pkt.Timestamp, pkt.Marker, pkt.Payload = seq+uint16(i), ts, i == len(payloads)-1, p
 			if track.WriteRTP(&pkt) == nil && count && c.tally.win.in(now) {
 				c.tally.sent.Add(1)
+				if at, ok := c.socks.sent.get(ssrc, pkt.SequenceNumber); ok {
+					gaps = append(gaps, time.Duration(at-now))
+				}
 			}
 		}
 	}
@@ -438,7 +463,7 @@ func (c *sfuPeer) pumpVideo(track *webrtc.TrackLocalStaticRTP, s *webrtc.RTPSend
 
 // pumpAudio sends a 100-byte Opus packet every 20 ms (40 kbit/s) with an
 // audio level (a speaking participant at −30 dBov).
-func (c *sfuPeer) pumpAudio(track *webrtc.TrackLocalStaticRTP, s *webrtc.RTPSender) {
+func (c *sfuPeer) pumpAudio(track *webrtc.TrackLocalStaticRTP, s *webrtc.RTPSender, ssrc uint32) {
 	tk := time.NewTicker(20 * time.Millisecond)
 	defer tk.Stop()
 	payload := make([]byte, opusBytes)
@@ -459,7 +484,7 @@ func (c *sfuPeer) pumpAudio(track *webrtc.TrackLocalStaticRTP, s *webrtc.RTPSend
 			}
 		}
 		now := clock()
-		putStamp(payload, now)
+		putStamp(payload, sendStamp{ssrc, pkt.SequenceNumber, now})
 		if track.WriteRTP(&pkt) == nil && c.tally.win.in(now) {
 			c.tally.sent.Add(1)
 		}
@@ -616,9 +641,9 @@ func (c *sfuPeer) arrivalsOf(r *webrtc.RTPReceiver) (*arrivals, bool) {
 func (c *sfuPeer) read(t *webrtc.TrackRemote, ref int64, arr *arrivals, kernel bool) {
 	buf := make([]byte, 1500)
 	var (
-		lat, sockLat         []time.Duration
-		recv, bytes, noStamp int64
-		first                = true
+		lat, sockLat                   []time.Duration
+		recv, bytes, noStamp, noSendto int64
+		first                          = true
 	)
 	defer func() {
 		c.tally.mu.Lock()
@@ -627,6 +652,7 @@ func (c *sfuPeer) read(t *webrtc.TrackRemote, ref int64, arr *arrivals, kernel b
 		c.tally.lat = append(c.tally.lat, lat...)
 		c.tally.sockLat = append(c.tally.sockLat, sockLat...)
 		c.tally.noStamp += noStamp
+		c.tally.noSendto += noSendto
 		c.tally.readTime = c.tally.readTime || (arr != nil && !kernel)
 		c.tally.mu.Unlock()
 	}()
@@ -643,15 +669,20 @@ func (c *sfuPeer) read(t *webrtc.TrackRemote, ref int64, arr *arrivals, kernel b
 			c.tally.mu.Unlock()
 			c.tally.firsts.Add(1)
 		}
-		sent, ok := rtpStamp(buf[:n])
-		if !ok || !c.tally.win.in(sent) {
+		st, ok := rtpStamp(buf[:n])
+		if !ok || !c.tally.win.in(st.t) {
 			continue
 		}
 		recv++
 		bytes += int64(n)
-		lat = append(lat, time.Duration(now-sent))
+		lat = append(lat, time.Duration(now-st.t))
+		sendto, ok := c.socks.sent.get(st.ssrc, st.seq)
+		if !ok {
+			sendto = st.t
+			noSendto++
+		}
 		if at, ok := arr.arrivalOf(buf[:n]); ok {
-			sockLat = append(sockLat, time.Duration(at-sent))
+			sockLat = append(sockLat, time.Duration(at-sendto))
 		} else {
 			noStamp++
 		}

@@ -20,7 +20,7 @@ const (
 	vp8KeyEvery    = 60   // …every 2 s at 30 fps
 	vp8DeltaBytes  = 4 * vp8PacketBytes
 	opusBytes      = 100 // 20 ms at 40 kbit/s
-	stampBytes     = 8   // the send time at the end of each payload
+	stampBytes     = 14  // at the end of each payload: the publisher's SSRC, sequence number, send time
 )
 
 // vp8Gen makes the packets of one VP8 camera: frames of 4 full packets,
@@ -104,22 +104,34 @@ func cmpOr(v, def int) int {
 	return def
 }
 
-// putStamp writes t (ns on the run's clock) at the end of payload.
-func putStamp(payload []byte, t int64) {
-	binary.BigEndian.PutUint64(payload[len(payload)-stampBytes:], uint64(t))
+// sendStamp is what a payload carries of its sending: the publisher's
+// SSRC and sequence number (to find the packet's sendto time, filed by
+// the publisher's socket) and the send time taken before WriteRTP.
+type sendStamp struct {
+	ssrc uint32
+	seq  uint16
+	t    int64 // ns on the run's clock
 }
 
-// rtpStamp reads the send time at the end of a received RTP packet's
+// putStamp writes st at the end of payload.
+func putStamp(payload []byte, st sendStamp) {
+	b := payload[len(payload)-stampBytes:]
+	binary.BigEndian.PutUint32(b, st.ssrc)
+	binary.BigEndian.PutUint16(b[4:], st.seq)
+	binary.BigEndian.PutUint64(b[6:], uint64(st.t))
+}
+
+// rtpStamp reads the send stamp at the end of a received RTP packet's
 // payload, parsing only what it must of the header (CSRCs, extension,
 // padding). ok is false for a packet too short to carry one.
-func rtpStamp(pkt []byte) (t int64, ok bool) {
+func rtpStamp(pkt []byte) (st sendStamp, ok bool) {
 	if len(pkt) < 12 || pkt[0]>>6 != 2 {
-		return 0, false
+		return st, false
 	}
 	off := 12 + 4*int(pkt[0]&0x0f)
 	if pkt[0]&0x10 != 0 { // extension
 		if len(pkt) < off+4 {
-			return 0, false
+			return st, false
 		}
 		off += 4 + 4*int(binary.BigEndian.Uint16(pkt[off+2:]))
 	}
@@ -128,9 +140,10 @@ func rtpStamp(pkt []byte) (t int64, ok bool) {
 		end -= int(pkt[end-1])
 	}
 	if end-off < stampBytes {
-		return 0, false
+		return st, false
 	}
-	return int64(binary.BigEndian.Uint64(pkt[end-stampBytes : end])), true
+	b := pkt[end-stampBytes : end]
+	return sendStamp{binary.BigEndian.Uint32(b), binary.BigEndian.Uint16(b[4:]), int64(binary.BigEndian.Uint64(b[6:]))}, true
 }
 
 // udpSock is one line of /proc/net/udp: the socket's local port and the

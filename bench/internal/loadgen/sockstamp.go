@@ -20,53 +20,37 @@ import (
 	"time"
 )
 
-const (
-	arrivalSSRCs = 32   // SSRCs one connection receives (6 × 6 with audio: 10)
-	arrivalRing  = 1024 // packets remembered per SSRC (8 s of a camera)
-)
+const arrivalRing = 1024 // packets remembered per SSRC (8 s of a camera)
 
-// arrivals files socket arrival times by SSRC and sequence number. One
-// writer (the socket's reader), any number of readers (the tracks'
-// readers), all lock-free: a slot holds time<<16 | seq.
+// arrivals files packet times by SSRC and sequence number: the socket's
+// receive times of a subscriber's packets, or the sendto times of every
+// publisher's (one table per run). Lock-free on the hot path: a ring per
+// SSRC, whose slots hold time<<16 | seq; any number of writers of distinct
+// SSRCs and of readers.
 type arrivals struct {
-	n     atomic.Int32 // SSRCs filed so far
-	ssrcs [arrivalSSRCs]atomic.Uint32
-	rings [arrivalSSRCs]atomic.Pointer[[arrivalRing]atomic.Uint64]
+	rings sync.Map // uint32 SSRC → *[arrivalRing]atomic.Uint64
 }
 
-// put files t (ns on the run's clock, ≥ 0) for one RTP packet; only the
-// socket's reader calls it.
+// put files t (ns on the run's clock, > 0) for one RTP packet.
 func (a *arrivals) put(ssrc uint32, seq uint16, t int64) {
-	n := int(a.n.Load())
-	for i := range n {
-		if a.ssrcs[i].Load() == ssrc {
-			a.rings[i].Load()[seq%arrivalRing].Store(uint64(t)<<16 | uint64(seq))
-			return
-		}
+	r, ok := a.rings.Load(ssrc)
+	if !ok {
+		r, _ = a.rings.LoadOrStore(ssrc, new([arrivalRing]atomic.Uint64))
 	}
-	if n == arrivalSSRCs {
-		return
-	}
-	r := new([arrivalRing]atomic.Uint64)
-	r[seq%arrivalRing].Store(uint64(t)<<16 | uint64(seq))
-	a.rings[n].Store(r)
-	a.ssrcs[n].Store(ssrc)
-	a.n.Store(int32(n + 1)) // published last: readers see a complete slot
+	r.(*[arrivalRing]atomic.Uint64)[seq%arrivalRing].Store(uint64(t)<<16 | uint64(seq))
 }
 
-// get returns the arrival time filed for (ssrc, seq), if any.
+// get returns the time filed for (ssrc, seq), if any.
 func (a *arrivals) get(ssrc uint32, seq uint16) (int64, bool) {
-	n := int(a.n.Load())
-	for i := range n {
-		if a.ssrcs[i].Load() == ssrc {
-			v := a.rings[i].Load()[seq%arrivalRing].Load()
-			if v == 0 || uint16(v) != seq {
-				return 0, false
-			}
-			return int64(v >> 16), true
-		}
+	r, ok := a.rings.Load(ssrc)
+	if !ok {
+		return 0, false
 	}
-	return 0, false
+	v := r.(*[arrivalRing]atomic.Uint64)[seq%arrivalRing].Load()
+	if v == 0 || uint16(v) != seq {
+		return 0, false
+	}
+	return int64(v >> 16), true
 }
 
 // arrivalOf looks up the socket arrival of a decrypted RTP packet.
@@ -87,22 +71,25 @@ func rtpKey(b []byte) (ssrc uint32, seq uint16, ok bool) {
 	return binary.BigEndian.Uint32(b[8:]), binary.BigEndian.Uint16(b[2:]), true
 }
 
-// stampConn is a client's UDP socket that files RTP arrival times. pion's
-// ICE reads it through ReadFromAddrPort from one goroutine (the host
-// candidate's reader), so oob is that reader's.
+// stampConn is a client's UDP socket that files RTP arrival times, and
+// the time just before each RTP sendto in sent (the publishers' send
+// times, one table for the run). pion's ICE reads it through
+// ReadFromAddrPort from one goroutine (the host candidate's reader), so
+// oob is that reader's.
 type stampConn struct {
 	*net.UDPConn
 	arr      arrivals
+	sent     *arrivals
 	kernel   bool // SO_TIMESTAMPNS is on: arrival is the kernel's receive time
 	oob      [64]byte
 	wallBase int64 // the run clock's origin on the wall clock: kernel time → the run's clock
 }
 
-func newStampConn(c *net.UDPConn) *stampConn {
+func newStampConn(c *net.UDPConn, sent *arrivals) *stampConn {
 	// The wall clock's offset from the run's (monotonic) clock, taken now:
 	// the run is minutes long, so the wall clock's slewing stays small.
 	now := time.Now()
-	s := &stampConn{UDPConn: c, wallBase: now.UnixNano() - int64(now.Sub(clockBase))}
+	s := &stampConn{UDPConn: c, sent: sent, wallBase: now.UnixNano() - int64(now.Sub(clockBase))}
 	s.kernel = enableRxTimestamps(c) == nil
 	return s
 }
@@ -145,15 +132,30 @@ func (s *stampConn) ReadFrom(b []byte) (int, net.Addr, error) {
 	return n, net.UDPAddrFromAddrPort(ap), nil
 }
 
-// WriteToAddrPort is the socket's own (pion uses it when the conn offers
-// it, and would fall back to WriteTo's allocations otherwise).
+// WriteToAddrPort sends one datagram and, for RTP, files the time just
+// before the sendto: the publisher's send time, closer to the wire than
+// the stamp in the payload (taken before pion's write chain and SRTP
+// encryption, on the tool's busy core).
 func (s *stampConn) WriteToAddrPort(b []byte, addr netip.AddrPort) (int, error) {
+	if ssrc, seq, ok := rtpKey(b); ok && s.sent != nil {
+		s.sent.put(ssrc, seq, clock())
+	}
 	return s.UDPConn.WriteToUDPAddrPort(b, addr)
+}
+
+// WriteTo is WriteToAddrPort for callers of net.PacketConn.
+func (s *stampConn) WriteTo(b []byte, addr net.Addr) (int, error) {
+	ua, ok := addr.(*net.UDPAddr)
+	if !ok {
+		return s.UDPConn.WriteTo(b, addr)
+	}
+	return s.WriteToAddrPort(b, ua.AddrPort())
 }
 
 // stampSockets registers every client socket by local port, so that a
 // reader finds its connection's arrivals from the selected candidate.
 type stampSockets struct {
+	sent   arrivals // every socket's RTP sendto times
 	mu     sync.Mutex
 	byPort map[int]*stampConn
 }

@@ -17,7 +17,7 @@ func TestStampConn(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer uc.Close()
-	sc := newStampConn(uc)
+	sc := newStampConn(uc, nil)
 	if runtime.GOOS == "linux" && !sc.kernel {
 		t.Fatal("SO_TIMESTAMPNS refused on Linux")
 	}
