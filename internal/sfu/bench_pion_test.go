@@ -25,12 +25,14 @@ import (
 // CPU is the whole process's, so it includes the in-process clients'
 // receive path (lean pion clients: no interceptors) and the publishers:
 // an upper bound of the server's cost per forwarded packet. Latency is
-// measured twice from the publisher's send stamp (taken just before
-// WriteRTP, which encrypts and sends in the caller): sock-* to the
-// datagram's arrival on the subscriber's socket (the kernel's receive
-// time, SO_TIMESTAMPNS: what the server added), app-* to the subscriber's
-// reader getting the decrypted packet (what the clients' own receive path,
-// on their one core, adds on top).
+// measured twice: sock-* from the publisher's sendto (filed by its
+// socket) to the datagram's arrival on the subscriber's socket (the
+// kernel's receive time, SO_TIMESTAMPNS): what the server added; app-*
+// from the publisher's stamp (taken before WriteRTP, which encrypts and
+// sends in the caller) to the subscriber's reader getting the decrypted
+// packet: what pion's write chain and the clients' own receive path, on
+// their one core, add on top. The payload carries the publisher's SSRC,
+// sequence number and stamp.
 //
 // With server=process the routers run in a child process (this test
 // binary again), so server-cpu-µs/fwd is the server's CPU alone (from
@@ -53,17 +55,19 @@ func BenchmarkSession(b *testing.B) {
 // SSRC the server sends it on): at the application (app) and at the
 // socket (sock).
 type latencies struct {
-	mu      sync.Mutex
-	app     map[uint32][]time.Duration
-	sock    map[uint32][]time.Duration
-	noStamp int64 // packets whose socket arrival was not filed
-	n       atomic.Int64
+	sent     *arrivals // the publishers' sendto times
+	mu       sync.Mutex
+	app      map[uint32][]time.Duration
+	sock     map[uint32][]time.Duration
+	noStamp  int64 // packets whose socket arrival was not filed
+	noSendto int64 // packets whose sendto was not filed (the stamp stands in)
+	n        atomic.Int64
 }
 
 // reset forgets the delays collected so far.
 func (l *latencies) reset() {
 	l.mu.Lock()
-	l.app, l.sock, l.noStamp = map[uint32][]time.Duration{}, map[uint32][]time.Duration{}, 0
+	l.app, l.sock, l.noStamp, l.noSendto = map[uint32][]time.Duration{}, map[uint32][]time.Duration{}, 0, 0
 	l.mu.Unlock()
 }
 
@@ -87,25 +91,49 @@ func (l *latencies) quantiles(by map[uint32][]time.Duration) (all []time.Duratio
 func (l *latencies) onPacket(b []byte, arrival int64) {
 	now := time.Now().UnixNano()
 	l.n.Add(1)
-	ssrc, sent, ok := stampOf(b)
+	ssrc, st, ok := stampOf(b)
 	if !ok {
 		return
 	}
+	sendto, found := l.sent.get(st.ssrc, st.seq)
 	l.mu.Lock()
-	l.app[ssrc] = append(l.app[ssrc], time.Duration(now-sent))
+	l.app[ssrc] = append(l.app[ssrc], time.Duration(now-st.t))
+	if !found {
+		sendto = st.t
+		l.noSendto++
+	}
 	if arrival != 0 {
-		l.sock[ssrc] = append(l.sock[ssrc], time.Duration(arrival-sent))
+		l.sock[ssrc] = append(l.sock[ssrc], time.Duration(arrival-sendto))
 	} else {
 		l.noStamp++
 	}
 	l.mu.Unlock()
 }
 
-// stampOf returns an RTP packet's SSRC and the send time at the end of its
-// payload (packets of at least 32 payload bytes; the probes are shorter).
-func stampOf(b []byte) (ssrc uint32, sent int64, ok bool) {
+// sendStamp is what a payload's last 14 bytes carry: the publisher's SSRC
+// and sequence number (to find its sendto time) and the time taken just
+// before WriteRTP, in wall-clock ns.
+type sendStamp struct {
+	ssrc uint32
+	seq  uint16
+	t    int64
+}
+
+const stampBytes = 14
+
+func putStamp(payload []byte, st sendStamp) {
+	b := payload[len(payload)-stampBytes:]
+	binary.BigEndian.PutUint32(b, st.ssrc)
+	binary.BigEndian.PutUint16(b[4:], st.seq)
+	binary.BigEndian.PutUint64(b[6:], uint64(st.t))
+}
+
+// stampOf returns an RTP packet's SSRC and the send stamp at the end of
+// its payload (packets of at least 32 payload bytes; the probes are
+// shorter).
+func stampOf(b []byte) (ssrc uint32, st sendStamp, ok bool) {
 	if len(b) < 12 || b[0]>>6 != 2 {
-		return 0, 0, false
+		return 0, st, false
 	}
 	off := 12 + 4*int(b[0]&0x0f)
 	if b[0]&0x10 != 0 && len(b) >= off+4 {
@@ -116,16 +144,19 @@ func stampOf(b []byte) (ssrc uint32, sent int64, ok bool) {
 		end -= int(b[end-1])
 	}
 	if end-off < 32 {
-		return 0, 0, false
+		return 0, st, false
 	}
-	return binary.BigEndian.Uint32(b[8:]), int64(binary.BigEndian.Uint64(b[end-8 : end])), true
+	p := b[end-stampBytes : end]
+	st = sendStamp{binary.BigEndian.Uint32(p), binary.BigEndian.Uint16(p[4:]), int64(binary.BigEndian.Uint64(p[6:]))}
+	return binary.BigEndian.Uint32(b[8:]), st, true
 }
 
 func benchSession(b *testing.B, remote bool, groups, size, pubs int) {
-	lat := &latencies{}
+	lat := &latencies{sent: newArrivals()}
 	lat.reset()
 	type pubTrack struct {
 		track *webrtc.TrackLocalStaticRTP
+		ssrc  uint32
 	}
 	var tracks []pubTrack
 	var envs []*env
@@ -145,7 +176,7 @@ func benchSession(b *testing.B, remote bool, groups, size, pubs int) {
 		// Lean clients send no REMB: an initial estimate that fits all
 		// their tracks stands in for it.
 		e := newEnv(b, RouterConfig{InitialBitrate: 20_000_000})
-		e.lean = true
+		e.lean, e.sent = true, lat.sent
 		if remote {
 			e.rt = room{rr, g}
 		}
@@ -158,8 +189,8 @@ func benchSession(b *testing.B, remote bool, groups, size, pubs int) {
 		}
 		for i := range pubs {
 			tr := localTrack(b, capVP8, "cam", members[i].id)
-			members[i].publish([]webrtc.TrackLocal{tr}, []string{"camera"})
-			tracks = append(tracks, pubTrack{tr})
+			ss := members[i].publish([]webrtc.TrackLocal{tr}, []string{"camera"})
+			tracks = append(tracks, pubTrack{tr, uint32(ss[0].GetParameters().Encodings[0].SSRC)})
 		}
 	}
 	// Wait until every subscriber is connected and receives.
@@ -215,7 +246,7 @@ func benchSession(b *testing.B, remote bool, groups, size, pubs int) {
 					if j > 0 {
 						time.Sleep(time.Millisecond)
 					}
-					binary.BigEndian.PutUint64(p.Payload[len(p.Payload)-8:], uint64(time.Now().UnixNano()))
+					putStamp(p.Payload, sendStamp{t.ssrc, p.SequenceNumber, time.Now().UnixNano()})
 					_ = t.track.WriteRTP(p)
 					sent.Add(1)
 				}
@@ -282,5 +313,6 @@ func benchSession(b *testing.B, remote bool, groups, size, pubs int) {
 	b.ReportMetric(q(d, 0.99), "app-p99-ms")
 	b.ReportMetric(float64(worst.Microseconds())/1000, "worst-sub-app-p99-ms")
 	b.ReportMetric(100*float64(lat.noStamp)/float64(max(1, fwd)), "nostamp-%")
+	b.ReportMetric(100*float64(lat.noSendto)/float64(max(1, fwd)), "nosendto-%")
 	b.ReportMetric(0, "ns/op")
 }

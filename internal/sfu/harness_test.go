@@ -44,7 +44,8 @@ type env struct {
 	router *Router
 	rt     routerAPI // router, or a remote one
 
-	lean bool // clients without interceptors (benchmarks)
+	lean bool      // clients without interceptors (benchmarks)
+	sent *arrivals // the lean clients' RTP sendto times (nil: not kept)
 
 	mu      sync.Mutex
 	clients map[string]*client
@@ -129,8 +130,9 @@ func clientAPI(t testing.TB) *webrtc.API {
 // leanClientAPI is a client without interceptors: no reports, no NACK,
 // no TWCC, so that in-process subscribers cost the benchmarks little. Its
 // UDP sockets are stampConns registered in the returned stampSockets: a
-// packet's socket arrival is known when its reader gets it.
-func leanClientAPI(t testing.TB) (*webrtc.API, *stampSockets) {
+// packet's socket arrival is known when its reader gets it, and the
+// sendto time of each RTP packet it sends goes to sent.
+func leanClientAPI(t testing.TB, sent *arrivals) (*webrtc.API, *stampSockets) {
 	t.Helper()
 	m := &webrtc.MediaEngine{}
 	must(t, m.RegisterCodec(webrtc.RTPCodecParameters{
@@ -143,7 +145,7 @@ func leanClientAPI(t testing.TB) (*webrtc.API, *stampSockets) {
 	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
 	std, err := stdnet.NewNet()
 	must(t, err)
-	socks := &stampSockets{}
+	socks := &stampSockets{sent: sent}
 	se.SetNet(stampNet{std, socks})
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se),
 		webrtc.WithInterceptorRegistry(&interceptor.Registry{})), socks
@@ -209,7 +211,7 @@ func (e *env) join(id string, onPacket ...func([]byte, int64)) *client {
 	api := clientAPI(e.t)
 	var socks *stampSockets
 	if e.lean {
-		api, socks = leanClientAPI(e.t)
+		api, socks = leanClientAPI(e.t, e.sent)
 	}
 	c := e.addClient(id, api)
 	c.socks = socks

@@ -1,8 +1,9 @@
 package sfu
 
 // Socket arrival times of BenchmarkSession's subscribers' RTP (its "at
-// the socket" latency; the same code as the load generator's
-// bench/internal/loadgen/sockstamp.go, which is another module). Each client connection keeps its own UDP socket (the server's
+// the socket" latency), and the publishers' sendto times; the same code as
+// the load generator's bench/internal/loadgen/sockstamp.go (another
+// module), on the wall clock. Each client connection keeps its own UDP socket (the server's
 // ICE mux tells connections apart by the client's address); stampConn
 // wraps it, asks the kernel for every datagram's receive time
 // (SO_TIMESTAMPNS) and files it by the SRTP packet's clear header (SSRC,
@@ -24,53 +25,43 @@ import (
 	"github.com/pion/transport/v5/stdnet"
 )
 
-const (
-	arrivalSSRCs = 32   // SSRCs one connection receives (6 × 6 with audio: 10)
-	arrivalRing  = 1024 // packets remembered per SSRC (8 s of a camera)
-)
+const arrivalRing = 1024 // packets remembered per SSRC (8 s of a camera)
 
-// arrivals files socket arrival times by SSRC and sequence number. One
-// writer (the socket's reader), any number of readers (the tracks'
-// readers), all lock-free: a slot holds time<<16 | seq.
+// arrivals files packet times by SSRC and sequence number: the socket's
+// receive times of a subscriber's packets, or the sendto times of every
+// publisher's (one table per run). Lock-free on the hot path: a ring per
+// SSRC, whose slots hold time<<16 | seq; any number of writers of distinct
+// SSRCs and of readers.
 type arrivals struct {
-	n     atomic.Int32 // SSRCs filed so far
-	ssrcs [arrivalSSRCs]atomic.Uint32
-	rings [arrivalSSRCs]atomic.Pointer[[arrivalRing]atomic.Uint64]
+	base  int64    // wall-clock ns: times are filed relative to it (48 bits)
+	rings sync.Map // uint32 SSRC → *[arrivalRing]atomic.Uint64
 }
 
-// put files t (ns since the socket's base, ≥ 0) for one RTP packet; only
-// the socket's reader calls it.
+func newArrivals() *arrivals { return &arrivals{base: time.Now().UnixNano()} }
+
+// put files t (wall-clock ns, after base) for one RTP packet.
 func (a *arrivals) put(ssrc uint32, seq uint16, t int64) {
-	n := int(a.n.Load())
-	for i := range n {
-		if a.ssrcs[i].Load() == ssrc {
-			a.rings[i].Load()[seq%arrivalRing].Store(uint64(t)<<16 | uint64(seq))
-			return
-		}
-	}
-	if n == arrivalSSRCs {
+	if t -= a.base; t <= 0 {
 		return
 	}
-	r := new([arrivalRing]atomic.Uint64)
-	r[seq%arrivalRing].Store(uint64(t)<<16 | uint64(seq))
-	a.rings[n].Store(r)
-	a.ssrcs[n].Store(ssrc)
-	a.n.Store(int32(n + 1)) // published last: readers see a complete slot
+	r, ok := a.rings.Load(ssrc)
+	if !ok {
+		r, _ = a.rings.LoadOrStore(ssrc, new([arrivalRing]atomic.Uint64))
+	}
+	r.(*[arrivalRing]atomic.Uint64)[seq%arrivalRing].Store(uint64(t)<<16 | uint64(seq))
 }
 
-// get returns the arrival time filed for (ssrc, seq), if any.
+// get returns the time filed for (ssrc, seq), if any.
 func (a *arrivals) get(ssrc uint32, seq uint16) (int64, bool) {
-	n := int(a.n.Load())
-	for i := range n {
-		if a.ssrcs[i].Load() == ssrc {
-			v := a.rings[i].Load()[seq%arrivalRing].Load()
-			if v == 0 || uint16(v) != seq {
-				return 0, false
-			}
-			return int64(v >> 16), true
-		}
+	r, ok := a.rings.Load(ssrc)
+	if !ok {
+		return 0, false
 	}
-	return 0, false
+	v := r.(*[arrivalRing]atomic.Uint64)[seq%arrivalRing].Load()
+	if v == 0 || uint16(v) != seq {
+		return 0, false
+	}
+	return int64(v>>16) + a.base, true
 }
 
 // arrivalOf looks up the socket arrival of a decrypted RTP packet.
@@ -91,19 +82,21 @@ func rtpKey(b []byte) (ssrc uint32, seq uint16, ok bool) {
 	return binary.BigEndian.Uint32(b[8:]), binary.BigEndian.Uint16(b[2:]), true
 }
 
-// stampConn is a client's UDP socket that files RTP arrival times. pion's
-// ICE reads it through ReadFromAddrPort from one goroutine (the host
-// candidate's reader), so oob is that reader's.
+// stampConn is a client's UDP socket that files RTP arrival times, and
+// the time just before each RTP sendto in sent (the publishers' send
+// times, one table for the run). pion's ICE reads it through
+// ReadFromAddrPort from one goroutine (the host candidate's reader), so
+// oob is that reader's.
 type stampConn struct {
 	*net.UDPConn
-	arr    arrivals
+	arr    *arrivals
+	sent   *arrivals
 	kernel bool // SO_TIMESTAMPNS is on: arrival is the kernel's receive time
 	oob    [64]byte
-	base   int64 // wall-clock ns at creation: filed times are relative to it
 }
 
-func newStampConn(c *net.UDPConn) *stampConn {
-	s := &stampConn{UDPConn: c, base: time.Now().UnixNano()}
+func newStampConn(c *net.UDPConn, sent *arrivals) *stampConn {
+	s := &stampConn{UDPConn: c, arr: newArrivals(), sent: sent}
 	s.kernel = enableRxTimestamps(c) == nil
 	return s
 }
@@ -130,8 +123,8 @@ func (s *stampConn) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
 }
 
 func (s *stampConn) file(b []byte, t int64) {
-	if ssrc, seq, ok := rtpKey(b); ok && t > s.base {
-		s.arr.put(ssrc, seq, t-s.base)
+	if ssrc, seq, ok := rtpKey(b); ok && t > 0 {
+		s.arr.put(ssrc, seq, t)
 	}
 }
 
@@ -144,15 +137,30 @@ func (s *stampConn) ReadFrom(b []byte) (int, net.Addr, error) {
 	return n, net.UDPAddrFromAddrPort(ap), nil
 }
 
-// WriteToAddrPort is the socket's own (pion uses it when the conn offers
-// it, and would fall back to WriteTo's allocations otherwise).
+// WriteToAddrPort sends one datagram and, for RTP, files the time just
+// before the sendto: the publisher's send time, closer to the wire than
+// the stamp in the payload (taken before pion's write chain and SRTP
+// encryption, on the tool's busy core).
 func (s *stampConn) WriteToAddrPort(b []byte, addr netip.AddrPort) (int, error) {
+	if ssrc, seq, ok := rtpKey(b); ok && s.sent != nil {
+		s.sent.put(ssrc, seq, time.Now().UnixNano())
+	}
 	return s.UDPConn.WriteToUDPAddrPort(b, addr)
+}
+
+// WriteTo is WriteToAddrPort for callers of net.PacketConn.
+func (s *stampConn) WriteTo(b []byte, addr net.Addr) (int, error) {
+	ua, ok := addr.(*net.UDPAddr)
+	if !ok {
+		return s.UDPConn.WriteTo(b, addr)
+	}
+	return s.WriteToAddrPort(b, ua.AddrPort())
 }
 
 // stampSockets registers every client socket by local port, so that a
 // reader finds its connection's arrivals from the selected candidate.
 type stampSockets struct {
+	sent   *arrivals // every socket's RTP sendto times (may be shared)
 	mu     sync.Mutex
 	byPort map[int]*stampConn
 }
@@ -181,12 +189,11 @@ func (s *stampConn) arrivalOf(pkt []byte) (int64, bool) {
 	if s == nil {
 		return 0, false
 	}
-	t, ok := s.arr.arrivalOf(pkt)
-	return t + s.base, ok
+	return s.arr.arrivalOf(pkt)
 }
 
 // stampNet is pion's standard network whose UDP sockets are stampConns,
-// registered in socks.
+// registered in socks, with 1 MB receive buffers as the load generator's.
 type stampNet struct {
 	*stdnet.Net
 	socks *stampSockets
@@ -199,7 +206,7 @@ func (n stampNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UDPCo
 		return c, err
 	}
 	_ = uc.SetReadBuffer(1 << 20)
-	sc := newStampConn(uc)
+	sc := newStampConn(uc, n.socks.sent)
 	n.socks.add(sc)
 	return sc, nil
 }
