@@ -125,6 +125,12 @@ type SFURun struct {
 	NoSocketStamp int64  `json:"no_socket_stamp"`
 	NoSendto      int64  `json:"no_sendto_stamp"`
 	PubGap        Dist   `json:"publisher_stamp_to_sendto"`
+	// The socket latency split per published packet: to the first of its
+	// subscribers (the server's read, decryption and routing, and its
+	// waits for a CPU), and from the first to the last of them (the
+	// fan-out's own length).
+	SockFirst  Dist `json:"socket_latency_first_subscriber"`
+	SockSpread Dist `json:"socket_fanout_first_to_last"`
 	// FirstMedia is per subscription: the later of the two participants'
 	// start of media signaling → the first packet received.
 	FirstMedia Dist `json:"join_to_first_media"`
@@ -435,6 +441,7 @@ func sfuFigures(run SFURun, t *sfuTally, wall time.Duration, serverTicks, selfTi
 		run.PktPerCore = round3(1e6 / run.ServerUsPerPkt)
 	}
 	run.Lat = Summarize(t.lat)
+	run.SockFirst, run.SockSpread = fanOutSplit(t.sockLat, t.sockKey)
 	run.LatSocket = Summarize(t.sockLat)
 	run.NoSocketStamp, run.NoSendto = t.noStamp, t.noSendto
 	run.PubGap = Summarize(t.pubGap)
@@ -447,6 +454,27 @@ func sfuFigures(run SFURun, t *sfuTally, wall time.Duration, serverTicks, selfTi
 		return run, errors.New("no media received in the measured window")
 	}
 	return run, nil
+}
+
+// fanOutSplit groups socket latencies by published packet: per packet,
+// the first subscriber's and the spread from the first to the last.
+func fanOutSplit(lat []time.Duration, key []uint64) (first, spread Dist) {
+	type span struct{ lo, hi time.Duration }
+	by := make(map[uint64]span, len(lat)/4+1)
+	for i, d := range lat {
+		s, ok := by[key[i]]
+		if !ok {
+			s = span{d, d}
+		}
+		by[key[i]] = span{min(s.lo, d), max(s.hi, d)}
+	}
+	firsts := make([]time.Duration, 0, len(by))
+	spreads := make([]time.Duration, 0, len(by))
+	for _, s := range by {
+		firsts = append(firsts, s.lo)
+		spreads = append(spreads, s.hi-s.lo)
+	}
+	return Summarize(firsts), Summarize(spreads)
 }
 
 // Galène's figures on this workload and machine (issue 11, "Benchmark"):
@@ -497,6 +525,8 @@ func (r *Report) rowsW8() {
 			{"added latency at the application p50", "ms", false, func(s SFURun) float64 { return s.Lat.P50 }},
 			{"added latency at the application p99", "ms", false, func(s SFURun) float64 { return s.Lat.P99 }},
 			{"publisher's stamp → its sendto p99", "ms", false, func(s SFURun) float64 { return s.PubGap.P99 }},
+			{"at the socket, per packet: first subscriber p99", "ms", false, func(s SFURun) float64 { return s.SockFirst.P99 }},
+			{"at the socket, per packet: first → last subscriber p99", "ms", false, func(s SFURun) float64 { return s.SockSpread.P99 }},
 			{"server RSS per subscribed track", "kB", false, func(s SFURun) float64 { return s.RSSPerTrackkB }},
 			{"join to first media p50", "ms", false, func(s SFURun) float64 { return s.FirstMedia.P50 }},
 			{"join to first media max", "ms", false, func(s SFURun) float64 { return s.FirstMedia.Max }},

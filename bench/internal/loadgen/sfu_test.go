@@ -3,6 +3,7 @@ package loadgen
 import (
 	"encoding/binary"
 	"testing"
+	"time"
 
 	"github.com/pion/rtp"
 )
@@ -142,5 +143,20 @@ func TestUDPDrops(t *testing.T) {
 	}
 	if s := udpSockets(); s == nil {
 		t.Error("/proc/net/udp unreadable")
+	}
+}
+
+// TestFanOutSplitW8 groups socket latencies by packet: the first
+// subscriber's delay and the spread to the last, one sample per packet.
+func TestFanOutSplitW8(t *testing.T) {
+	ms := func(v float64) time.Duration { return time.Duration(v * float64(time.Millisecond)) }
+	lat := []time.Duration{ms(1), ms(3), ms(2), ms(5), ms(5), ms(9)}
+	key := []uint64{1, 1, 1, 2, 2, 3}
+	first, spread := fanOutSplit(lat, key)
+	if first.N != 3 || first.Max != 9 || first.P50 != 5 || spread.N != 3 || spread.Max != 2 || spread.P50 != 0 {
+		t.Errorf("first %+v, spread %+v", first, spread)
+	}
+	if f, s := fanOutSplit(nil, nil); f.N != 0 || s.N != 0 {
+		t.Errorf("empty: %+v %+v", f, s)
 	}
 }

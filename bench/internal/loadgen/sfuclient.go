@@ -120,6 +120,7 @@ type sfuTally struct {
 	bytes    int64           // their RTP bytes
 	lat      []time.Duration // their send → application read delays
 	sockLat  []time.Duration // their sendto → socket arrival delays
+	sockKey  []uint64        // per sockLat: the published packet (SSRC<<16 | sequence number)
 	noStamp  int64           // of them, packets whose arrival was not filed
 	noSendto int64           // of them, packets whose sendto was not filed (the payload's stamp stood in)
 	pubGap   []time.Duration // per published packet: the payload's stamp → the publisher's sendto
@@ -642,6 +643,7 @@ func (c *sfuPeer) read(t *webrtc.TrackRemote, ref int64, arr *arrivals, kernel b
 	buf := make([]byte, 1500)
 	var (
 		lat, sockLat                   []time.Duration
+		sockKey                        []uint64
 		recv, bytes, noStamp, noSendto int64
 		first                          = true
 	)
@@ -651,6 +653,7 @@ func (c *sfuPeer) read(t *webrtc.TrackRemote, ref int64, arr *arrivals, kernel b
 		c.tally.bytes += bytes
 		c.tally.lat = append(c.tally.lat, lat...)
 		c.tally.sockLat = append(c.tally.sockLat, sockLat...)
+		c.tally.sockKey = append(c.tally.sockKey, sockKey...)
 		c.tally.noStamp += noStamp
 		c.tally.noSendto += noSendto
 		c.tally.readTime = c.tally.readTime || (arr != nil && !kernel)
@@ -683,6 +686,7 @@ func (c *sfuPeer) read(t *webrtc.TrackRemote, ref int64, arr *arrivals, kernel b
 		}
 		if at, ok := arr.arrivalOf(buf[:n]); ok {
 			sockLat = append(sockLat, time.Duration(at-sendto))
+			sockKey = append(sockKey, uint64(st.ssrc)<<16|uint64(st.seq))
 		} else {
 			noStamp++
 		}
