@@ -3,15 +3,15 @@ package sfu
 // Socket arrival times of BenchmarkSession's subscribers' RTP (its "at
 // the socket" latency), and the publishers' sendto times; the same code as
 // the load generator's bench/internal/loadgen/sockstamp.go (another
-// module), on the wall clock. Each client connection keeps its own UDP socket (the server's
-// ICE mux tells connections apart by the client's address); stampConn
-// wraps it, asks the kernel for every datagram's receive time
-// (SO_TIMESTAMPNS) and files it by the SRTP packet's clear header (SSRC,
-// sequence number). When the decrypted packet reaches the tool's reader,
-// the reader looks its arrival up: arrival − the publisher's send stamp is
-// what the server added, without the tool's own receive path (ICE, DTLS
-// and SRTP demultiplexing, decryption, packetio buffers and four goroutine
-// hops, all on the tool's one core).
+// module), on the wall clock. Each client connection keeps its own UDP
+// socket (the server's ICE mux tells connections apart by the client's
+// address); stampConn wraps it, asks the kernel for every datagram's
+// receive time (SO_TIMESTAMPNS) and files it by the SRTP packet's clear
+// header (SSRC, sequence number). When the decrypted packet reaches the
+// client's reader, arrival − the publisher's sendto (filed by the
+// publisher's socket) is what the server added, without the clients' own
+// receive path (ICE, DTLS and SRTP demultiplexing, decryption, packetio
+// buffers and four goroutine hops, all on the clients' one core).
 
 import (
 	"encoding/binary"

@@ -6,10 +6,10 @@ package loadgen
 // wraps it, asks the kernel for every datagram's receive time
 // (SO_TIMESTAMPNS) and files it by the SRTP packet's clear header (SSRC,
 // sequence number). When the decrypted packet reaches the tool's reader,
-// the reader looks its arrival up: arrival − the publisher's send stamp is
-// what the server added, without the tool's own receive path (ICE, DTLS
-// and SRTP demultiplexing, decryption, packetio buffers and four goroutine
-// hops, all on the tool's one core).
+// the reader looks its arrival up: arrival − the publisher's sendto (filed
+// by the publisher's socket, below) is what the server added, without the
+// tool's own receive path (ICE, DTLS and SRTP demultiplexing, decryption,
+// packetio buffers and four goroutine hops, all on the tool's one core).
 
 import (
 	"encoding/binary"
