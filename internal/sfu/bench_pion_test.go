@@ -92,7 +92,7 @@ func (l *latencies) onPacket(b []byte, arrival int64) {
 	now := time.Now().UnixNano()
 	l.n.Add(1)
 	ssrc, st, ok := stampOf(b)
-	if !ok {
+	if !ok || st.t == 0 { // a probe (zero payload) delivered late
 		return
 	}
 	sendto, found := l.sent.get(st.ssrc, st.seq)
