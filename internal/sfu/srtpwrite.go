@@ -9,6 +9,8 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/srtp/v3"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/rehabrtc/rehabrtc/internal/rawudp"
 )
 
 // The subscribe side's own RTP write path. pion's write chain (RTPSender,
@@ -45,7 +47,7 @@ func newDirectPath(conn *net.UDPConn, keys *keyCatcher) *directPath {
 	if conn == nil {
 		return nil
 	}
-	v6, err := socketV6(conn)
+	v6, err := rawudp.IsV6(conn)
 	if err != nil {
 		return nil
 	}
@@ -120,7 +122,7 @@ func (dp *directPath) newWriter() (*ownWriter, writerDecision) {
 	if err != nil {
 		return nil, writePion
 	}
-	out, err := newRawSender(dp.conn, !dp.v4)
+	out, err := rawudp.NewSender(dp.conn, !dp.v4)
 	if err != nil {
 		return nil, writePion
 	}
@@ -133,7 +135,7 @@ func (dp *directPath) newWriter() (*ownWriter, writerDecision) {
 type ownWriter struct {
 	path  *directPath
 	ctx   *srtp.Context
-	out   *rawSender
+	out   *rawudp.Sender
 	hdr   rtp.Header // scratch for EncryptRTP's parse
 	plain [maxPacket + 64]byte
 	enc   [maxPacket + 128]byte
@@ -157,5 +159,9 @@ func (w *ownWriter) write(h *rtp.Header, payload []byte) (int, error) {
 	if to == nil {
 		return 0, errPathLost
 	}
-	return w.out.send(out, *to)
+	n, err = w.out.Send(out, *to)
+	if errors.Is(err, rawudp.ErrUnsupportedAddr) {
+		return 0, errPathLost
+	}
+	return n, err
 }

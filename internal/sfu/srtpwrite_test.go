@@ -24,6 +24,8 @@ import (
 	"github.com/pion/sdp/v3"
 	"github.com/pion/srtp/v3"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/rehabrtc/rehabrtc/internal/rawudp"
 )
 
 // handshake runs a real pion DTLS handshake over a pipe, with the key
@@ -318,7 +320,7 @@ func TestDirectPathFollowsPair(t *testing.T) {
 	must(t, err)
 	dec, err := srtp.CreateContext(key, salt, srtp.ProtectionProfileAeadAes128Gcm)
 	must(t, err)
-	out, err := newRawSender(conn, false)
+	out, err := rawudp.NewSender(conn, false)
 	must(t, err)
 	w := &ownWriter{path: dp, ctx: ctx, out: out}
 	dp.used.Store(true)

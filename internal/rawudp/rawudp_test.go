@@ -1,4 +1,6 @@
-package relay
+//go:build linux
+
+package rawudp
 
 import (
 	"errors"
@@ -9,10 +11,10 @@ import (
 	"time"
 )
 
-// TestRawIO: the TURN sockets' raw reads and writes carry datagrams and
+// TestReadSend: raw reads and writes carry datagrams and
 // addresses like net.UDPConn's, on IPv4, IPv6 and dual-stack sockets, and a
 // read blocked on a socket ends when it is closed.
-func TestRawIO(t *testing.T) {
+func TestReadSend(t *testing.T) {
 	for _, tc := range []struct{ name, sock, peer string }{
 		{"ipv4", "127.0.0.1:0", "127.0.0.1:0"},
 		{"ipv6", "[::1]:0", "[::1]:0"},
@@ -33,7 +35,11 @@ func TestRawIO(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer peer.Close()
-			raw, err := newRawIO(sock)
+			r, err := NewReader(sock)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w, err := NewSenders(sock)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -42,14 +48,14 @@ func TestRawIO(t *testing.T) {
 				t.Fatal(err)
 			}
 			b := make([]byte, 64)
-			n, from, err := raw.read(b)
+			n, from, err := r.Read(b)
 			if err != nil || string(b[:n]) != "ping" {
 				t.Fatalf("read %q, %v", b[:n], err)
 			}
-			if want := peer.LocalAddr().(*net.UDPAddr).AddrPort(); unmapped(from) != unmapped(want) {
+			if want := peer.LocalAddr().(*net.UDPAddr).AddrPort(); from.Addr().Unmap() != want.Addr().Unmap() || from.Port() != want.Port() {
 				t.Fatalf("from %v, want %v", from, want)
 			}
-			if err := raw.write([]byte("pong"), from); err != nil {
+			if _, err := w.Send([]byte("pong"), from); err != nil {
 				t.Fatal(err)
 			}
 			peer.SetReadDeadline(time.Now().Add(2 * time.Second))
@@ -58,14 +64,14 @@ func TestRawIO(t *testing.T) {
 			}
 			var wg sync.WaitGroup
 			var rerr error
-			wg.Go(func() { _, _, rerr = raw.read(b) })
+			wg.Go(func() { _, _, rerr = r.Read(b) })
 			time.Sleep(20 * time.Millisecond) // most often blocked by now; either way the read must end
 			sock.Close()
 			wg.Wait()
 			if !errors.Is(rerr, net.ErrClosed) {
 				t.Fatalf("read on a closed socket: %v", rerr)
 			}
-			if err := raw.write([]byte("x"), from); err == nil {
+			if _, err := w.Send([]byte("x"), from); err == nil {
 				t.Fatal("write on a closed socket succeeded")
 			}
 		})
@@ -78,14 +84,14 @@ func TestRawWriteFamilies(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sock.Close()
-	raw, err := newRawIO(sock)
+	w, err := NewSenders(sock)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := raw.write([]byte("x"), netip.MustParseAddrPort("[2001:db8::1]:9")); !errors.Is(err, errUnsupportedAddr) {
+	if _, err := w.Send([]byte("x"), netip.MustParseAddrPort("[2001:db8::1]:9")); !errors.Is(err, ErrUnsupportedAddr) {
 		t.Fatalf("IPv6 on an IPv4 socket: %v", err)
 	}
-	if err := raw.write([]byte("x"), netip.MustParseAddrPort("[::ffff:127.0.0.1]:9")); err != nil {
+	if _, err := w.Send([]byte("x"), netip.MustParseAddrPort("[::ffff:127.0.0.1]:9")); err != nil {
 		t.Fatalf("mapped IPv4 on an IPv4 socket: %v", err)
 	}
 }
