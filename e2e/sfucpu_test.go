@@ -203,44 +203,10 @@ func browserCPU(t *testing.T) time.Duration {
 // browserCPUByType is browserCPU by Chromium process type (--type=renderer, gpu-process,
 // utility…; "browser" for the main process), to say where the time goes.
 func browserCPUByType(t *testing.T) map[string]time.Duration {
-	t.Helper()
-	c := chromedp.FromContext(browserCtx)
-	if c == nil || c.Browser == nil || c.Browser.Process() == nil {
-		t.Fatal("no browser process")
-	}
-	root := c.Browser.Process().Pid
-	parent := map[int]int{}
-	ticks := map[int]int64{}
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		// Fields after the command (which may hold spaces) in parentheses.
-		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
-		if len(f) < 13 {
-			continue
-		}
-		ppid, _ := strconv.Atoi(f[1])
-		ut, _ := strconv.ParseInt(f[11], 10, 64)
-		st, _ := strconv.ParseInt(f[12], 10, 64)
-		parent[pid], ticks[pid] = ppid, ut+st
-	}
 	out := map[string]time.Duration{}
-	for pid, tk := range ticks {
-		for p := pid; p > 1; p = parent[p] {
-			if p == root {
-				out[processType(pid)] += time.Duration(tk) * (time.Second / 100) // USER_HZ is 100 on Linux
-				break
-			}
+	for _, pid := range browserPIDs(t) {
+		if st, ok := readStat(fmt.Sprintf("/proc/%d/stat", pid)); ok {
+			out[processType(pid)] += st.cpu
 		}
 	}
 	return out
@@ -265,6 +231,21 @@ func processType(pid int) string {
 // browserCPUByThread is the browser's CPU time by process type and thread name (Chromium's names,
 // cut at 15 characters by the kernel, digits dropped: worker pools count as one).
 func browserCPUByThread(t *testing.T) map[string]time.Duration {
+	out := map[string]time.Duration{}
+	for _, pid := range browserPIDs(t) {
+		typ := processType(pid)
+		tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+		for _, task := range tasks {
+			if st, ok := readStat(fmt.Sprintf("/proc/%d/task/%s/stat", pid, task.Name())); ok {
+				out[typ+"/"+strings.TrimRight(st.name, "0123456789")] += st.cpu
+			}
+		}
+	}
+	return out
+}
+
+// browserPIDs are the test browser's process and every process under it.
+func browserPIDs(t *testing.T) []int {
 	t.Helper()
 	c := chromedp.FromContext(browserCtx)
 	if c == nil || c.Browser == nil || c.Browser.Process() == nil {
@@ -272,55 +253,55 @@ func browserCPUByThread(t *testing.T) map[string]time.Duration {
 	}
 	root := c.Browser.Process().Pid
 	parent := map[int]int{}
-	entries, _ := os.ReadDir("/proc")
-	var pids []int
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil {
 			continue
 		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
+		if st, ok := readStat("/proc/" + e.Name() + "/stat"); ok {
+			parent[pid] = st.ppid
 		}
-		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
-		if len(f) < 2 {
-			continue
-		}
-		ppid, _ := strconv.Atoi(f[1])
-		parent[pid] = ppid
-		pids = append(pids, pid)
 	}
-	out := map[string]time.Duration{}
-	for _, pid := range pids {
-		under := false
+	var pids []int
+	for pid := range parent {
 		for p := pid; p > 1; p = parent[p] {
 			if p == root {
-				under = true
+				pids = append(pids, pid)
 				break
 			}
 		}
-		if !under {
-			continue
-		}
-		typ := processType(pid)
-		tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
-		for _, task := range tasks {
-			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, task.Name()))
-			if err != nil {
-				continue
-			}
-			s := string(b)
-			name := s[strings.IndexByte(s, '(')+1 : strings.LastIndexByte(s, ')')]
-			name = strings.TrimRight(name, "0123456789")
-			f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-			if len(f) < 13 {
-				continue
-			}
-			ut, _ := strconv.ParseInt(f[11], 10, 64)
-			st, _ := strconv.ParseInt(f[12], 10, 64)
-			out[typ+"/"+name] += time.Duration(ut+st) * (time.Second / 100)
-		}
 	}
-	return out
+	return pids
+}
+
+// procStat is what the tests read of a /proc/…/stat line.
+type procStat struct {
+	name string // the command, as the kernel keeps it (15 characters)
+	ppid int
+	cpu  time.Duration // user + system
+}
+
+func readStat(path string) (procStat, bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return procStat{}, false
+	}
+	s := string(b)
+	open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+	if open < 0 || end < open || end+2 > len(s) {
+		return procStat{}, false
+	}
+	// Fields after the command (which may hold spaces) in parentheses.
+	f := strings.Fields(s[end+2:])
+	if len(f) < 13 {
+		return procStat{}, false
+	}
+	ppid, _ := strconv.Atoi(f[1])
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return procStat{name: s[open+1 : end], ppid: ppid, cpu: time.Duration(ut+st) * (time.Second / 100)}, true // USER_HZ is 100 on Linux
 }
