@@ -24,6 +24,20 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
+# quiet runs a command with its output kept aside, and shows it only if the command fails
+# (a failure hidden behind >/dev/null cannot be diagnosed from a CI log).
+quiet() {
+  local out rc=0
+  out=$(mktemp)
+  "$@" >"$out" 2>&1 || rc=$?
+  if [ "$rc" -ne 0 ]; then
+    echo "failed ($rc): $*"
+    grep -E -B3 -A25 -- '--- FAIL|^FAIL|panic:|fatal error' "$out" | head -150 || tail -60 "$out"
+  fi
+  rm -f "$out"
+  return "$rc"
+}
+
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*'))
 if [ -n "$unformatted" ]; then
@@ -59,11 +73,11 @@ echo "== fuzz (${FUZZTIME} each)"
 for target in $(grep -rl --include='*_test.go' '^func Fuzz' internal cmd | xargs -n1 dirname | sort -u); do
   for fn in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$target"/*_test.go | sed 's/^func //'); do
     echo "-- $target $fn"
-    go test -run='^$' -fuzz="^${fn}\$" -fuzztime="$FUZZTIME" "./$target" >/dev/null
+    quiet go test -run='^$' -fuzz="^${fn}\$" -fuzztime="$FUZZTIME" "./$target"
   done
 done
 
 echo "== benchmarks (once, so they cannot rot)"
-go test -run='^$' -bench=. -benchtime=1x ./... >/dev/null
+quiet go test -run='^$' -bench=. -benchtime=1x ./...
 
 echo "all tests passed"
