@@ -44,8 +44,16 @@ func (m *Manager) saveMedia(l *live) {
 	defer wg.Wait()
 	defer close(ended)
 	// Given up before reading the wish (lock not had in time): the next call writes again.
-	defer l.mediaWriter.Store(false)
+	// Once the wish is read, the flag belongs to the next writer a later call may have started:
+	// clearing it again here would let a third one start beside that one.
+	read := false
+	defer func() {
+		if !read {
+			l.mediaWriter.Store(false)
+		}
+	}()
 	m.whileRunning(ctx, l, func(ctx context.Context) {
+		read = true
 		l.mediaWriter.Store(false) // a call from now on starts another write
 		m.mu.RLock()
 		rec := l.rec
