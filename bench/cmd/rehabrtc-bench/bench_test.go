@@ -29,30 +29,11 @@ func TestQuickRun(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "quick.json")
 	ctx, cancel := context.WithTimeout(context.Background(), 110*time.Second)
 	defer cancel()
-	var stdout, stderr bytes.Buffer
-	args := []string{"--quick", "--out", out,
+	rep, stdout := runQuick(ctx, t, out,
 		// Tinier than --quick where it saves time on a loaded 2-core box.
 		"--w6-duration", "3s", "--w1-sessions", "3", "--w1-easyrtc-pool", "2",
 		"--w2-joins", "5", "--w2-concurrent", "5", "--w2-calls", "3",
-		"--w4-pairs", "1,3", "--w4-duration", "300ms", "--w5-duration", "300ms"}
-	if raceEnabled {
-		// The packages are already compiled with -race for this test:
-		// building the server the same way reuses them.
-		args = append(args, "--build-race")
-	}
-	err := run(ctx, args, &stdout, &stderr)
-	t.Log("\n" + stderr.String())
-	if err != nil {
-		t.Fatalf("rehabrtc-bench %s: %v\n%s", strings.Join(args, " "), err, stdout.String())
-	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rep loadgen.Report
-	if err := json.Unmarshal(b, &rep); err != nil {
-		t.Fatal(err)
-	}
+		"--w4-pairs", "1,3", "--w4-duration", "300ms", "--w5-duration", "300ms")
 	if _, err := os.Stat(strings.TrimSuffix(out, ".json") + ".md"); err != nil {
 		t.Fatalf("no Markdown table: %v", err)
 	}
@@ -95,8 +76,8 @@ func TestQuickRun(t *testing.T) {
 	if len(rep.Rows) == 0 || len(rep.Targets) == 0 {
 		t.Error("no table")
 	}
-	if !strings.Contains(stdout.String(), "| W4 |") {
-		t.Errorf("Markdown table missing W4:\n%s", stdout.String())
+	if !strings.Contains(stdout, "| W4 |") {
+		t.Errorf("Markdown table missing W4:\n%s", stdout)
 	}
 	if rep.Easy.W0 != nil { // EasyRTC installed: its side ran too
 		if rep.Easy.W0.ReadyMedian <= 0 || rep.Easy.W4 == nil || len(rep.Easy.W4.Runs) == 0 {
@@ -118,24 +99,7 @@ func TestQuickSoak(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "soak.json")
 	ctx, cancel := context.WithTimeout(context.Background(), 110*time.Second)
 	defer cancel()
-	var stdout, stderr bytes.Buffer
-	args := []string{"--quick", "--workloads", "W7", "--out", out, "--w7-duration", "3s"}
-	if raceEnabled {
-		args = append(args, "--build-race")
-	}
-	err := run(ctx, args, &stdout, &stderr)
-	t.Log("\n" + stderr.String())
-	if err != nil {
-		t.Fatalf("rehabrtc-bench %s: %v\n%s", strings.Join(args, " "), err, stdout.String())
-	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rep loadgen.Report
-	if err := json.Unmarshal(b, &rep); err != nil {
-		t.Fatal(err)
-	}
+	rep, stdout := runQuick(ctx, t, out, "--workloads", "W7", "--w7-duration", "3s")
 	w := rep.Rehab.W7
 	if w == nil {
 		t.Fatalf("no W7 result: %+v", rep.Rehab)
@@ -173,8 +137,8 @@ func TestQuickSoak(t *testing.T) {
 	if w.Pass != (w.Why == "") {
 		t.Errorf("verdict %v with reason %q", w.Pass, w.Why)
 	}
-	if !strings.Contains(stdout.String(), "| W7 |") {
-		t.Errorf("Markdown table missing W7:\n%s", stdout.String())
+	if !strings.Contains(stdout, "| W7 |") {
+		t.Errorf("Markdown table missing W7:\n%s", stdout)
 	}
 }
 
@@ -197,24 +161,7 @@ func TestQuickCluster(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "cluster.json")
 	ctx, cancel := context.WithTimeout(context.Background(), 110*time.Second)
 	defer cancel()
-	var stdout, stderr bytes.Buffer
-	args := []string{"--quick", "--workloads", "W9", "--out", out}
-	if raceEnabled {
-		args = append(args, "--build-race")
-	}
-	err := run(ctx, args, &stdout, &stderr)
-	t.Log("\n" + stderr.String())
-	if err != nil {
-		t.Fatalf("rehabrtc-bench %s: %v\n%s", strings.Join(args, " "), err, stdout.String())
-	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rep loadgen.Report
-	if err := json.Unmarshal(b, &rep); err != nil {
-		t.Fatal(err)
-	}
+	rep, stdout := runQuick(ctx, t, out, "--workloads", "W9")
 	w := rep.Rehab.W9
 	if w == nil || w.Failover == nil {
 		t.Fatalf("no W9 result: %+v", rep.Rehab)
@@ -254,8 +201,8 @@ func TestQuickCluster(t *testing.T) {
 	if fo.Unexpected != 0 {
 		t.Errorf("%d clients cut outside the killed home's sessions and gateway", fo.Unexpected)
 	}
-	if !strings.Contains(stdout.String(), "| W9 | failover") {
-		t.Errorf("Markdown table missing W9:\n%s", stdout.String())
+	if !strings.Contains(stdout, "| W9 | failover") {
+		t.Errorf("Markdown table missing W9:\n%s", stdout)
 	}
 }
 
@@ -276,24 +223,7 @@ func TestQuickSFU(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "sfu.json")
 	ctx, cancel := context.WithTimeout(context.Background(), 110*time.Second)
 	defer cancel()
-	var stdout, stderr bytes.Buffer
-	args := []string{"--quick", "--workloads", "W8", "--out", out, "--w8-scenarios", "1x5/1,1x3,2x3"}
-	if raceEnabled {
-		args = append(args, "--build-race")
-	}
-	err := run(ctx, args, &stdout, &stderr)
-	t.Log("\n" + stderr.String())
-	if err != nil {
-		t.Fatalf("rehabrtc-bench %s: %v\n%s", strings.Join(args, " "), err, stdout.String())
-	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rep loadgen.Report
-	if err := json.Unmarshal(b, &rep); err != nil {
-		t.Fatal(err)
-	}
+	rep, stdout := runQuick(ctx, t, out, "--workloads", "W8", "--w8-scenarios", "1x5/1,1x3,2x3")
 	w := rep.Rehab.W8
 	if w == nil || len(w.Runs) != 3 {
 		t.Fatalf("W8 result: %+v", w)
@@ -339,35 +269,45 @@ func TestQuickSFU(t *testing.T) {
 			t.Errorf("%s: at the socket %+v, at the application %+v: the socket must come first", r.Scenario, r.LatSocket, r.Lat)
 		}
 	}
-	if !strings.Contains(stdout.String(), "1 × 4 (fan-out): added latency at the socket p99") {
-		t.Errorf("Markdown table missing the socket latency:\n%s", stdout.String())
+	if !strings.Contains(stdout, "1 × 4 (fan-out): added latency at the socket p99") {
+		t.Errorf("Markdown table missing the socket latency:\n%s", stdout)
 	}
-	if !strings.Contains(stdout.String(), "| W8 | 1 × 4 (fan-out): server CPU per forwarded packet") {
-		t.Errorf("Markdown table missing W8:\n%s", stdout.String())
+	if !strings.Contains(stdout, "| W8 | 1 × 4 (fan-out): server CPU per forwarded packet") {
+		t.Errorf("Markdown table missing W8:\n%s", stdout)
 	}
 
 	// Cameras in three simulcast layers, as pages publish them: every
 	// subscription receives media (which layer, and so the loss figure,
 	// depends on how far the server's allocator got on a loaded machine).
-	stdout.Reset()
-	stderr.Reset()
-	args = []string{"--quick", "--workloads", "W8", "--out", out, "--w8-scenarios", "1x3", "--w8-simulcast"}
+	rep, _ = runQuick(ctx, t, out, "--workloads", "W8", "--w8-scenarios", "1x3", "--w8-simulcast")
+	if w := rep.Rehab.W8; w == nil || len(w.Runs) != 1 || !w.Runs[0].Simulcast || w.Runs[0].FirstMedia.N != 12 || w.Runs[0].Received == 0 || w.Runs[0].SFUErrors != 0 {
+		t.Errorf("simulcast run: %+v", w)
+	}
+}
+
+// runQuick runs rehabrtc-bench --quick with args, writing its JSON report
+// to out, and returns the report and the Markdown table it printed. The
+// server is built with -race when the test is: the packages are already
+// compiled that way, so the build reuses them.
+func runQuick(ctx context.Context, t *testing.T, out string, args ...string) (loadgen.Report, string) {
+	t.Helper()
+	args = append([]string{"--quick", "--out", out}, args...)
 	if raceEnabled {
 		args = append(args, "--build-race")
 	}
-	err = run(ctx, args, &stdout, &stderr)
+	var stdout, stderr bytes.Buffer
+	err := run(ctx, args, &stdout, &stderr)
 	t.Log("\n" + stderr.String())
 	if err != nil {
 		t.Fatalf("rehabrtc-bench %s: %v\n%s", strings.Join(args, " "), err, stdout.String())
 	}
-	if b, err = os.ReadFile(out); err != nil {
+	b, err := os.ReadFile(out)
+	if err != nil {
 		t.Fatal(err)
 	}
-	rep = loadgen.Report{}
+	var rep loadgen.Report
 	if err := json.Unmarshal(b, &rep); err != nil {
 		t.Fatal(err)
 	}
-	if w := rep.Rehab.W8; w == nil || len(w.Runs) != 1 || !w.Runs[0].Simulcast || w.Runs[0].FirstMedia.N != 12 || w.Runs[0].Received == 0 || w.Runs[0].SFUErrors != 0 {
-		t.Errorf("simulcast run: %+v", w)
-	}
+	return rep, stdout.String()
 }
