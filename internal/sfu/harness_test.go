@@ -104,7 +104,10 @@ func (e *env) Signal(peer string, m Message) {
 // clientAPI is a pion client much like a browser: VP8 and Opus, the
 // simulcast and audio-level extensions, pion's default interceptors
 // (receiver reports, NACK, TWCC); the tests add REMB and NACKs themselves.
-func clientAPI(t testing.TB) *webrtc.API {
+func clientAPI(t testing.TB) *webrtc.API { return clientAPIWith(t, nil) }
+
+// clientAPIWith is clientAPI with tweak, if any, applied to its SettingEngine.
+func clientAPIWith(t testing.TB, tweak func(*webrtc.SettingEngine)) *webrtc.API {
 	t.Helper()
 	m := &webrtc.MediaEngine{}
 	fb := []webrtc.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}, {Type: webrtc.TypeRTCPFBGoogREMB}}
@@ -124,6 +127,9 @@ func clientAPI(t testing.TB) *webrtc.API {
 	// Loopback loses nothing, so the NACK test asks again for a packet it
 	// received; SRTP replay protection would drop that retransmission.
 	se.DisableSRTPReplayProtection(true)
+	if tweak != nil {
+		tweak(&se)
+	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se))
 }
 

@@ -21,7 +21,6 @@ import (
 	dtlsnet "github.com/pion/dtls/v3/pkg/net"
 	"github.com/pion/ice/v4"
 	"github.com/pion/rtp"
-	"github.com/pion/sdp/v3"
 	"github.com/pion/srtp/v3"
 	"github.com/pion/webrtc/v4"
 
@@ -167,27 +166,6 @@ func TestKeyCatcherRejectsBadLines(t *testing.T) {
 	}
 }
 
-// subscriberAPI is clientAPI with a hook on its SettingEngine.
-func subscriberAPI(t *testing.T, tweak func(*webrtc.SettingEngine)) *webrtc.API {
-	t.Helper()
-	m := &webrtc.MediaEngine{}
-	fb := []webrtc.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}, {Type: webrtc.TypeRTCPFBGoogREMB}}
-	must(t, m.RegisterCodec(webrtc.RTPCodecParameters{
-		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000, RTCPFeedback: fb},
-		PayloadType:        96}, webrtc.RTPCodecTypeVideo))
-	must(t, m.RegisterCodec(webrtc.RTPCodecParameters{
-		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2},
-		PayloadType:        111}, webrtc.RTPCodecTypeAudio))
-	must(t, m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.AudioLevelURI}, webrtc.RTPCodecTypeAudio))
-	se := webrtc.SettingEngine{}
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
-	tweak(&se)
-	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se))
-}
-
 // syncBuffer is a bytes.Buffer for concurrent writers.
 type syncBuffer struct {
 	mu sync.Mutex
@@ -217,7 +195,7 @@ func TestOwnWriterCarriesMedia(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e := newEnvWith(t, EngineConfig{Logger: log}, RouterConfig{})
 	clientLog := &syncBuffer{}
-	bob := e.addClient("bob", subscriberAPI(t, func(se *webrtc.SettingEngine) { se.SetDTLSKeyLogWriter(clientLog) }))
+	bob := e.addClient("bob", clientAPIWith(t, func(se *webrtc.SettingEngine) { se.SetDTLSKeyLogWriter(clientLog) }))
 	bob.wg.Go(bob.run)
 	alice := e.join("alice")
 	publishCamera(t, alice, 30)
@@ -260,7 +238,7 @@ func TestOwnWriterCarriesMedia(t *testing.T) {
 // ServerHello: pion keeps writing, and media still flows.
 func TestOwnWriterFallbackDTLSClient(t *testing.T) {
 	e := newEnv(t, RouterConfig{})
-	bob := e.addClient("bob", subscriberAPI(t, func(se *webrtc.SettingEngine) {
+	bob := e.addClient("bob", clientAPIWith(t, func(se *webrtc.SettingEngine) {
 		must(t, se.SetAnsweringDTLSRole(webrtc.DTLSRoleServer))
 	}))
 	bob.wg.Go(bob.run)
