@@ -26,17 +26,7 @@ func TestSFUBrowserCPU(t *testing.T) {
 	work := map[string]struct{ decoded, encoded float64 }{}
 	for _, mode := range []string{"sfu", "mesh"} {
 		t.Run(mode, func(t *testing.T) {
-			srv := startServerWith(t, func(r map[string]any) { r["media_mode"] = mode })
-			var patients []string
-			for i := 1; i < n; i++ {
-				patients = append(patients, fmt.Sprintf("%08d-0000-4000-8000-%012d", i, i))
-			}
-			sess := srv.manage("start", 0, []string{therapistUUID}, patients)
-			open := func(name, url string) *page { return openPageWith(t, name, url, pageSetup{script: pcCounter}) }
-			pages := []*page{open("Therapist", sess.link(t, therapistUUID)+"&name=Therapist&lang=en")}
-			for i, uuid := range patients {
-				pages = append(pages, open("P"+strconv.Itoa(i+1), sess.link(t, uuid)+"&name=P"+strconv.Itoa(i+1)+"&lang=en"))
-			}
+			pages := openCall(t, mode, n)
 			start := time.Now()
 			allDecoding(t, pages, n-1, 180*time.Second)
 			t.Logf("%s: every page decodes every other camera %v after the pages opened", mode, time.Since(start).Round(100*time.Millisecond))
@@ -304,4 +294,22 @@ func readStat(path string) (procStat, bool) {
 	ut, _ := strconv.ParseInt(f[11], 10, 64)
 	st, _ := strconv.ParseInt(f[12], 10, 64)
 	return procStat{name: s[open+1 : end], ppid: ppid, cpu: time.Duration(ut+st) * (time.Second / 100)}, true // USER_HZ is 100 on Linux
+}
+
+// openCall starts a session in media mode with a therapist and n-1 patients and opens a page for
+// each (the therapist's first), counting their peer connections.
+func openCall(t *testing.T, mode string, n int) []*page {
+	t.Helper()
+	srv := startServerWith(t, func(r map[string]any) { r["media_mode"] = mode })
+	var patients []string
+	for i := 1; i < n; i++ {
+		patients = append(patients, fmt.Sprintf("%08d-0000-4000-8000-%012d", i, i))
+	}
+	sess := srv.manage("start", 0, []string{therapistUUID}, patients)
+	open := func(name, url string) *page { return openPageWith(t, name, url, pageSetup{script: pcCounter}) }
+	pages := []*page{open("Therapist", sess.link(t, therapistUUID)+"&name=Therapist&lang=en")}
+	for i, uuid := range patients {
+		pages = append(pages, open("P"+strconv.Itoa(i+1), sess.link(t, uuid)+"&name=P"+strconv.Itoa(i+1)+"&lang=en"))
+	}
+	return pages
 }

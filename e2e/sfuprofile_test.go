@@ -1,9 +1,7 @@
 package e2e
 
 import (
-	"fmt"
 	"os"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -20,17 +18,7 @@ func TestSFUBrowserProfile(t *testing.T) {
 	}
 	const n = 6
 	const window = 10 * time.Second
-	srv := startServerWith(t, func(r map[string]any) { r["media_mode"] = "sfu" })
-	var patients []string
-	for i := 1; i < n; i++ {
-		patients = append(patients, fmt.Sprintf("%08d-0000-4000-8000-%012d", i, i))
-	}
-	sess := srv.manage("start", 0, []string{therapistUUID}, patients)
-	open := func(name, url string) *page { return openPageWith(t, name, url, pageSetup{script: pcCounter}) }
-	pages := []*page{open("Therapist", sess.link(t, therapistUUID)+"&name=Therapist&lang=en")}
-	for i, uuid := range patients {
-		pages = append(pages, open("P"+strconv.Itoa(i+1), sess.link(t, uuid)+"&name=P"+strconv.Itoa(i+1)+"&lang=en"))
-	}
+	pages := openCall(t, "sfu", n)
 	allDecoding(t, pages, n-1, 180*time.Second)
 	steps := []struct{ name, js string }{
 		{"every video shown", ``},
