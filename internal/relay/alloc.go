@@ -107,7 +107,7 @@ func (a *allocations) closeAll() {
 }
 
 // relayConn is one allocation's relay socket. It counts bytes, keeps
-// packets to the relay's own address within the relay port range (the
+// packets to the relay's own address to live relay sockets (the
 // permission check sees only IP addresses), and leaves the tracking set
 // when closed.
 type relayConn struct {
@@ -167,14 +167,17 @@ func (c *relayConn) Close() error {
 	return c.PacketConn.Close()
 }
 
-// ownPortOK: packets to the relay's own address must go to a relay port,
-// never to another service of this host (the HTTP API, Redis…).
+// ownPortOK: packets to the relay's own address must go to a live relay
+// socket of this server, never to another service of this host (the HTTP
+// API, Redis…), even one bound inside the relay port range, which often
+// overlaps the kernel's ephemeral ports.
 func (s *Server) ownPortOK(ua *net.UDPAddr) bool {
 	a, ok := netip.AddrFromSlice(ua.IP)
 	if !ok || a.Unmap() != s.policy.relay {
 		return true
 	}
-	return ua.Port >= s.cfg.PortMin && ua.Port <= s.cfg.PortMax
+	_, live := s.ports.Load(ua.Port)
+	return live
 }
 
 // relayGen is pion's RelayAddressGenerator: UDP relay sockets in the port

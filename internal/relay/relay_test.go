@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -353,19 +354,37 @@ func TestNoOpenRelay(t *testing.T) {
 			t.Errorf("CreatePermission(%s) = %v, want allowed", peer, err)
 		}
 	}
-	// The relay's own address is allowed for relay ports only: a datagram to
-	// another port of this host is dropped.
-	target, err := net.ListenPacket("udp4", "127.0.0.2:0")
-	if err != nil {
-		t.Fatal(err)
+	// The relay's own address reaches live relay sockets only: a datagram to
+	// another socket of this host is dropped, whether its port is ephemeral
+	// or inside the relay range (ranges often overlap the ephemeral ports).
+	for _, port := range []int{0, inRangeFreePort(t, f)} {
+		target, err := net.ListenPacket("udp4", net.JoinHostPort("127.0.0.2", strconv.Itoa(port)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.c.CreatePermission(target.LocalAddr())
+		a.relay.WriteTo([]byte("probe"), target.LocalAddr())
+		target.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		if n, _, err := target.ReadFrom(make([]byte, 100)); err == nil {
+			t.Errorf("service port %v of the relay host got %d bytes through the relay", target.LocalAddr(), n)
+		}
+		target.Close()
 	}
-	defer target.Close()
-	a.c.CreatePermission(target.LocalAddr())
-	a.relay.WriteTo([]byte("probe"), target.LocalAddr())
-	target.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
-	if n, _, err := target.ReadFrom(make([]byte, 100)); err == nil {
-		t.Errorf("a service port of the relay host got %d bytes through the relay", n)
+}
+
+// inRangeFreePort is a port of f's relay range that no allocation holds.
+func inRangeFreePort(t *testing.T, f *fixture) int {
+	for p := f.srv.cfg.PortMax; p >= f.srv.cfg.PortMin; p-- {
+		if _, live := f.srv.ports.Load(p); live {
+			continue
+		}
+		if pc, err := net.ListenPacket("udp4", net.JoinHostPort("127.0.0.2", strconv.Itoa(p))); err == nil {
+			pc.Close()
+			return p
+		}
 	}
+	t.Fatal("no free port in the relay range")
+	return 0
 }
 
 func TestQuota(t *testing.T) {
