@@ -201,6 +201,7 @@ func sizeFlags(fs *flag.FlagSet, o *loadgen.Options) (set func()) {
 	fs.BoolVar(&o.W8Simulcast, "w8-simulcast", o.W8Simulcast, "W8: publish the camera in three simulcast layers (q, h, f) as pages do; the top one is forwarded")
 	fs.DurationVar(&o.W8Warmup, "w8-warmup", o.W8Warmup, "W8: media flowing to every subscriber → measured window")
 	fs.StringVar(&o.W8ToolProfile, "w8-tool-cpuprofile", o.W8ToolProfile, "W8: write the load tool's own CPU profile over each measured window to FILE.<scenario>.pprof")
+	fs.DurationVar(&o.W8Idle, "w8-idle", o.W8Idle, "W8: after the measured window, measure the server for this long with every connection up and no media (0: not)")
 	return func() { o.W3Sizes, o.W4Pairs, o.W5Receivers = w3, w4, w5 }
 }
 

@@ -74,6 +74,11 @@ type Options struct {
 	// measured window goes (FILE.<scenario>.pprof): where a received
 	// packet's cost goes in the tool.
 	W8ToolProfile string `json:"w8_tool_cpuprofile,omitempty"`
+	// W8Idle, when set, adds a window after the measured one in which the
+	// publishers send nothing while every connection stays up: what the
+	// server's connections cost just by existing (ICE checks, reports,
+	// ticks, timers).
+	W8Idle time.Duration `json:"w8_idle,omitempty"`
 }
 
 // DefaultOptions are the sizes of the issue; quick ones finish in well

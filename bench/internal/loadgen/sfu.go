@@ -160,6 +160,12 @@ type SFURun struct {
 	SFUErrors       int     `json:"sfu_errors"`
 	FirstSFUError   string  `json:"first_sfu_error,omitempty"`
 	ReadyAfterSecs  float64 `json:"ready_after_s"` // start of media → every subscription receiving
+	// With --w8-idle: the server's CPU (% of a core) while every
+	// connection stays up and nobody sends media, its peer connections,
+	// and that CPU per connection (CPU-µs per second).
+	IdleCPUPct       float64 `json:"idle_server_cpu_pct,omitempty"`
+	IdleConns        int     `json:"idle_server_peer_connections,omitempty"`
+	IdleUsPerConnSec float64 `json:"idle_server_cpu_us_per_connection_s,omitempty"`
 }
 
 // fanOut reports whether the run is a fan-out (Galène's 4.1–4.3 µs
@@ -334,10 +340,43 @@ func rehabSFU(ctx context.Context, env *Env, o Options, sc SFUScenario) (SFURun,
 	run.RSSMediakB, run.ServerThreads, run.Goroutines = full.RSSkB, full.Threads, full.Goroutine
 	run.RSSPerTrackkB = round3(float64(full.RSSkB-joined.RSSkB) / float64(run.Subscriptions))
 
+	if o.W8Idle > 0 {
+		if err := sfuIdle(ctx, env, srv, tally, &run, sc, o.W8Idle); err != nil {
+			return run, err
+		}
+	}
 	for i := range peers { // the readers add their counts when they end
 		peers[i].close()
 	}
 	return sfuFigures(run, tally, wall, st1.CPUTicks-st0.CPUTicks, self1-self0, sc)
+}
+
+// sfuIdle mutes every publisher, lets the last packets drain, then
+// measures the server's CPU for d with every connection still up.
+func sfuIdle(ctx context.Context, env *Env, srv *Server, tally *sfuTally, run *SFURun, sc SFUScenario, d time.Duration) error {
+	tally.muted.Store(true)
+	if err := sleepCtx(ctx, 2*time.Second); err != nil {
+		return err
+	}
+	env.Logf("W8 %s: idle window (%s, connections up, no media)", sc, d)
+	st0, err := ReadProc(srv.Pid)
+	if err != nil {
+		return err
+	}
+	wall0 := time.Now()
+	if err := sleepCtx(ctx, d); err != nil {
+		return err
+	}
+	st1, err := ReadProc(srv.Pid)
+	if err != nil {
+		return err
+	}
+	wall := time.Since(wall0).Seconds()
+	cpu := CPUSeconds(st1.CPUTicks-st0.CPUTicks) / wall // cores
+	run.IdleCPUPct = round3(100 * cpu)
+	run.IdleConns = sc.Sessions * (sc.Size + sc.Pubs) // a subscribe connection each, a publish one per publisher
+	run.IdleUsPerConnSec = round3(cpu * 1e6 / float64(run.IdleConns))
+	return nil
 }
 
 // toolProfile starts the tool's CPU profile into path.<scenario>.pprof
@@ -538,6 +577,8 @@ func (r *Report) rowsW8() {
 			{"server threads' run-queue wait", "ms/s", false, func(s SFURun) float64 { return s.ServerRunQueueMsPerS }},
 			{"load tool threads' run-queue wait", "ms/s", false, func(s SFURun) float64 { return s.ToolRunQueueMsPerS }},
 			{"server garbage collections", "", false, func(s SFURun) float64 { return float64(s.ServerGCs) }},
+			{"server CPU, connections up and no media (--w8-idle)", "% of a core", false, func(s SFURun) float64 { return s.IdleCPUPct }},
+			{"server CPU per connection up, no media (--w8-idle)", "µs/s", false, func(s SFURun) float64 { return s.IdleUsPerConnSec }},
 			{"server GC pauses, summed", "ms", false, func(s SFURun) float64 { return s.ServerGCPauseMs }},
 		} {
 			a, bv := get(f.v)

@@ -115,6 +115,7 @@ type sfuTally struct {
 	win      *measure     // the measured window, on clock()
 	sent     atomic.Int64 // packets published with a send time in the window
 	firsts   atomic.Int64 // subscriptions that have received media
+	muted    atomic.Bool  // the publishers send nothing (the idle window)
 	mu       sync.Mutex
 	recv     int64           // packets received with a send time in the window
 	bytes    int64           // their RTP bytes
@@ -439,6 +440,9 @@ func (c *sfuPeer) pumpVideo(track *webrtc.TrackLocalStaticRTP, s *webrtc.RTPSend
 				extSet = pkt.Header.SetExtension(midID, []byte(mid)) == nil && pkt.Header.SetExtension(ridID, []byte(rid)) == nil
 			}
 		}
+		if c.tally.muted.Load() {
+			continue
+		}
 		payloads, _, seq, ts := gen.frame()
 		for i, p := range payloads {
 			if i > 0 {
@@ -483,6 +487,9 @@ func (c *sfuPeer) pumpAudio(track *webrtc.TrackLocalStaticRTP, s *webrtc.RTPSend
 					levelSet = pkt.Header.SetExtension(uint8(h.ID), []byte{0x80 | 30}) == nil
 				}
 			}
+		}
+		if c.tally.muted.Load() {
+			continue
 		}
 		now := clock()
 		putStamp(payload, sendStamp{ssrc, pkt.SequenceNumber, now})
