@@ -71,6 +71,7 @@ func benchTrack(b testing.TB, n, workers int, writer func(i int) interface {
 		s := newParticipant(fmt.Sprintf("sub%d", i), r)
 		s.subReady.Store(true)
 		d := newDownTrack(u, s)
+		d.ready.Store(true)
 		d.writer, d.ssrc, d.pt, d.clock = writer(i), uint32(1000+i), 96, 90000
 		u.addSub(d)
 	}

@@ -41,9 +41,17 @@ type downTrack struct {
 
 	reqHeight atomic.Int32 // tile height the page asked for; -1: no limit, 0: hidden
 	need      atomic.Int32 // highest layer this subscriber needs (dynacast); noLayer: none
+	// ready mirrors sub.subReady (set with it, under the participant's
+	// lock): the hot path reads it here, not from the participant's struct,
+	// one cache line fewer per packet and subscriber.
+	ready atomic.Bool
 
 	path *directPath // the subscribe connection's own write path; nil: pion's
 
+	// What forward touches per packet comes first, together, so that one
+	// packet's fan-out to 100 subscribers reads a few consecutive cache
+	// lines of each: before, the header scratch, the picture-id offsets
+	// and the counters each sat kilobytes apart, behind the arrays.
 	mu     sync.Mutex // guards everything below
 	writer webrtc.TrackLocalWriter
 	// own encrypts and sends this SSRC's RTP instead of writer, once
@@ -66,12 +74,8 @@ type downTrack struct {
 	lastSrc   uint16 // newest upstream sequence number seen on cur
 	tsOffset  uint32
 	lastOutTS uint32
-	lastSent  int64                 // unix nanos when lastOutTS went out
-	frameAt   int64                 // unix nanos when lastOutTS's first packet went out (sender reports)
-	srcMap    [seqMapSize]seqEntry  // by upstream seq: its outgoing seq
-	hist      [seqMapSize]histEntry // by outgoing seq: where it came from
-	hdr       rtp.Header            // scratch, so the hot path does not allocate
-	pay       [maxPacket]byte       // scratch for a payload whose VP8 picture id is rewritten
+	lastSent  int64 // unix nanos when lastOutTS went out
+	frameAt   int64 // unix nanos when lastOutTS's first packet went out (sender reports)
 	// VP8 picture id and TL0PICIDX, rewritten like sequence numbers so
 	// that a layer switch does not make them jump (libwebrtc drops frames
 	// whose picture id goes backwards).
@@ -80,11 +84,16 @@ type downTrack struct {
 	lastPid   uint16
 	lastTL0   uint8
 	havePid   bool
-	rtx       [maxPacket]byte // scratch for retransmissions
-	rtxPkt    rtp.Packet
 
 	packets, bytes, nacked, resent uint64
 	octets                         uint64 // payload bytes sent, for sender reports
+
+	srcMap [seqMapSize]seqEntry  // by upstream seq: its outgoing seq
+	hist   [seqMapSize]histEntry // by outgoing seq: where it came from
+	pay    [maxPacket]byte       // scratch for a payload whose VP8 picture id is rewritten
+	rtx    [maxPacket]byte       // scratch for retransmissions
+	rtxPkt rtp.Packet
+	rtxBuf *sendBuf // the retransmissions' send scratch, made at the first
 }
 
 type seqEntry struct {
@@ -196,8 +205,9 @@ func (d *downTrack) waiting() int {
 
 // forward rewrites and sends one upstream packet, if it is for this
 // subscriber. Called by the upstream readers (one per layer).
-func (d *downTrack) forward(l *layer, gen uint32, p *rtp.Packet, fi frameInfo, now int64) {
-	if !d.sub.subReady.Load() {
+// buf is the caller's send scratch.
+func (d *downTrack) forward(l *layer, gen uint32, p *rtp.Packet, fi frameInfo, now int64, buf *sendBuf) {
+	if !d.ready.Load() {
 		return
 	}
 	d.mu.Lock()
@@ -230,7 +240,7 @@ func (d *downTrack) forward(l *layer, gen uint32, p *rtp.Packet, fi frameInfo, n
 	d.hist[out&seqMask] = histEntry{out: out, src: p.SequenceNumber, layer: int8(l.index), gen: gen,
 		tsOffset: d.tsOffset, pidOffset: d.pidOffset, tl0Offset: d.tl0Offset, valid: true}
 	payload := d.rewritePictureID(p.Payload, fi, d.pidOffset, d.tl0Offset, newest)
-	d.write(p, payload, out, ts)
+	d.write(p, payload, out, ts, buf)
 }
 
 // rewritePictureID returns the payload to send: p itself, or for VP8 with
@@ -261,9 +271,11 @@ func pidMask(fi frameInfo) uint16 {
 
 // write sends p with the subscriber's SSRC, payload type, sequence number
 // and timestamp. Header extensions are dropped: their ids were negotiated
-// with the publisher, not with this subscriber.
-func (d *downTrack) write(p *rtp.Packet, payload []byte, seq uint16, ts uint32) {
-	h := &d.hdr
+// with the publisher, not with this subscriber. buf is scratch for the
+// header and the encrypted packet, shared by every downTrack its owner
+// (one fan-out goroutine) writes to, so that it stays in the CPU's cache.
+func (d *downTrack) write(p *rtp.Packet, payload []byte, seq uint16, ts uint32, buf *sendBuf) {
+	h := &buf.hdr
 	*h = rtp.Header{
 		Version: 2, Marker: p.Marker, PayloadType: d.pt, SequenceNumber: seq,
 		Timestamp: ts, SSRC: d.ssrc, Extensions: h.Extensions[:0],
@@ -285,7 +297,7 @@ func (d *downTrack) write(p *rtp.Packet, payload []byte, seq uint16, ts uint32) 
 	var n int
 	var err error
 	if d.own != nil {
-		n, err = d.own.write(h, payload)
+		n, err = d.own.write(h, payload, buf)
 	} else {
 		n, err = d.writer.WriteRTP(h, payload)
 	}
@@ -380,7 +392,10 @@ func (d *downTrack) resend(seq uint16) {
 		fi = vp8Info(d.rtxPkt.Payload)
 	}
 	payload := d.rewritePictureID(d.rtxPkt.Payload, fi, e.pidOffset, e.tl0Offset, false)
-	d.write(&d.rtxPkt, payload, seq, d.rtxPkt.Timestamp+e.tsOffset)
+	if d.rtxBuf == nil {
+		d.rtxBuf = new(sendBuf)
+	}
+	d.write(&d.rtxPkt, payload, seq, d.rtxPkt.Timestamp+e.tsOffset, d.rtxBuf)
 }
 
 // readRTCP handles what the subscriber says about this track until the

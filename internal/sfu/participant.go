@@ -338,6 +338,7 @@ func (p *participant) subscribe(u *upTrack) {
 	}
 	d := newDownTrack(u, p)
 	d.path = p.subPath
+	d.ready.Store(p.subReady.Load())
 	t, err := p.sub.AddTransceiverFromTrack(d, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
 	if err != nil {
 		p.log.Error("sfu: add track", "track", u.id, "err", err)
@@ -358,7 +359,11 @@ func (p *participant) onSubscribeState(pc *webrtc.PeerConnection, s webrtc.PeerC
 	if p.sub != pc {
 		return
 	}
-	p.subReady.Store(s == webrtc.PeerConnectionStateConnected)
+	ready := s == webrtc.PeerConnectionStateConnected
+	p.subReady.Store(ready)
+	for _, d := range p.down {
+		d.ready.Store(ready)
+	}
 	switch s {
 	case webrtc.PeerConnectionStateConnected:
 		for _, d := range p.down {

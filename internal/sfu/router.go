@@ -69,6 +69,10 @@ type Router struct {
 	statDown map[*downTrack]statCounts
 	statUp   map[*participant]statCounts
 
+	// bufs holds the fan-out goroutines' send scratch (*sendBuf): one per
+	// goroutine at a time, reused packet after packet.
+	bufs sync.Pool
+
 	goMu     sync.Mutex // guards goClosed; see goOwned
 	goClosed bool
 	wg       sync.WaitGroup
@@ -97,6 +101,16 @@ func (r *Router) goOwned(f func()) {
 	}
 	r.wg.Go(f)
 }
+
+// sendBuf lends a send scratch; putBuf gives it back.
+func (r *Router) sendBuf() *sendBuf {
+	if b, ok := r.bufs.Get().(*sendBuf); ok {
+		return b
+	}
+	return new(sendBuf)
+}
+
+func (r *Router) putBuf(b *sendBuf) { r.bufs.Put(b) }
 
 // Add makes an admitted peer known to the router: it may then publish, and
 // it is offered every track of the session.

@@ -130,28 +130,43 @@ func (dp *directPath) newWriter() (*ownWriter, writerDecision) {
 	return &ownWriter{path: dp, ctx: ctx, out: out}, writeOwn
 }
 
-// ownWriter encrypts and sends one SSRC's RTP; used under its downTrack's
-// lock, so its buffers are reused without allocation.
-type ownWriter struct {
-	path  *directPath
-	ctx   *srtp.Context
-	out   *rawudp.Sender
-	hdr   rtp.Header // scratch for EncryptRTP's parse
-	plain [maxPacket + 64]byte
-	enc   [maxPacket + 128]byte
+// sendBuf is the scratch of one packet's way out: the header being
+// written, the packet (encrypted in place) and EncryptRTP's parse of it.
+// Each fan-out goroutine has one, used for every subscriber in turn; a
+// buffer per subscriber (3 KB each) made a fan-out to 100 walk 300 KB.
+type sendBuf struct {
+	hdr    rtp.Header // the outgoing header (downTrack.write)
+	parsed rtp.Header // EncryptRTP's parse of it
+	// b holds the header and payload, then the same encrypted, with room
+	// for the auth tag (16 bytes with AES-GCM, 10 with AES-CM) and an MKI.
+	b [maxPacket + 128]byte
 }
 
-// write sends one RTP packet; it returns the bytes put on the wire.
-func (w *ownWriter) write(h *rtp.Header, payload []byte) (int, error) {
-	n, err := h.MarshalTo(w.plain[:])
+// ownWriter encrypts and sends one SSRC's RTP; used under its downTrack's
+// lock.
+type ownWriter struct {
+	path *directPath
+	ctx  *srtp.Context
+	out  *rawudp.Sender
+}
+
+// maxPlain leaves the encryption's overhead free at the end of a sendBuf.
+const maxPlain = maxPacket + 64
+
+// write sends one RTP packet, encrypted in buf; it returns the bytes put
+// on the wire.
+func (w *ownWriter) write(h *rtp.Header, payload []byte, buf *sendBuf) (int, error) {
+	n, err := h.MarshalTo(buf.b[:maxPlain])
 	if err != nil {
 		return 0, err
 	}
-	if n+len(payload) > len(w.plain) {
+	if n+len(payload) > maxPlain {
 		return 0, errPacketTooBig
 	}
-	n += copy(w.plain[n:], payload)
-	out, err := w.ctx.EncryptRTP(w.enc[:0], w.plain[:n], &w.hdr)
+	n += copy(buf.b[n:maxPlain], payload)
+	// In place: pion encrypts over the plaintext when dst starts where it
+	// does (its sameBuffer case; AES-GCM and AES-CM both allow it).
+	out, err := w.ctx.EncryptRTP(buf.b[:0], buf.b[:n], &buf.parsed)
 	if err != nil {
 		return 0, err
 	}

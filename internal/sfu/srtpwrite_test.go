@@ -301,12 +301,13 @@ func TestDirectPathFollowsPair(t *testing.T) {
 	out, err := rawudp.NewSender(conn, false)
 	must(t, err)
 	w := &ownWriter{path: dp, ctx: ctx, out: out}
+	var buf sendBuf
 	dp.used.Store(true)
 	seq := uint16(100)
 	send := func() error {
 		seq++
 		h := rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: seq, SSRC: 7}
-		_, err := w.write(&h, []byte("payload"))
+		_, err := w.write(&h, []byte("payload"), &buf)
 		return err
 	}
 	expect := func(c *net.UDPConn) {

@@ -320,6 +320,7 @@ type fanJob struct {
 	p     *rtp.Packet
 	fi    frameInfo
 	now   int64
+	r     *Router        // lends the send scratch
 	next  atomic.Int32   // index of the next subscriber to take
 	done  sync.WaitGroup // one count per subscriber
 }
@@ -351,6 +352,8 @@ func (f *fanPool) close() {
 // work forwards the packet to subscribers taken one at a time, so whoever
 // runs takes more: a helper whose core is busy costs the reader nothing.
 func (j *fanJob) work() {
+	buf := j.r.sendBuf()
+	defer j.r.putBuf(buf)
 	for {
 		i := int(j.next.Add(1)) - 1
 		if i >= len(j.subs) {
@@ -359,7 +362,7 @@ func (j *fanJob) work() {
 		if i += j.start; i >= len(j.subs) {
 			i -= len(j.subs)
 		}
-		j.subs[i].forward(j.l, j.gen, j.p, j.fi, j.now)
+		j.subs[i].forward(j.l, j.gen, j.p, j.fi, j.now, buf)
 		j.done.Done()
 	}
 }
@@ -376,16 +379,19 @@ func (u *upTrack) fanOut(f *fanPool, subs []*downTrack, start int, l *layer, gen
 	if f != nil {
 		helpers = min(cap(f.jobs), len(subs)/fanOutChunk-1)
 	}
+	r := u.publisher.r
 	if helpers < 1 {
+		buf := r.sendBuf()
+		defer r.putBuf(buf)
 		for _, d := range subs[start:] {
-			d.forward(l, gen, p, fi, now)
+			d.forward(l, gen, p, fi, now, buf)
 		}
 		for _, d := range subs[:start] {
-			d.forward(l, gen, p, fi, now)
+			d.forward(l, gen, p, fi, now, buf)
 		}
 		return
 	}
-	j := &fanJob{subs: subs, start: start, l: l, gen: gen, p: p, fi: fi, now: now}
+	j := &fanJob{subs: subs, start: start, l: l, gen: gen, p: p, fi: fi, now: now, r: r}
 	j.done.Add(len(subs))
 	for range helpers {
 		select {
