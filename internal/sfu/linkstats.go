@@ -243,25 +243,21 @@ func ntpMiddle(t time.Time) uint32 {
 	return uint32(toNTP(t.UnixNano()) >> 16) // the clock of the sender reports
 }
 
-// iceRTT is the round trip of pc's candidate pair in use, from ICE's own
-// checks (0 when not known): a publish connection carries no reports that
-// give the server a round trip. The nominated pair wins; a controlled
-// agent may not flag it, so otherwise the pair with the latest answer.
+// iceRTT is the round trip of pc's selected candidate pair, from ICE's own
+// checks (the server's keepalive asks every 2 s; 0 when not known): a
+// publish connection carries no reports that give the server a round trip.
+// Only the selected pair's stats, from its ICE agent: pc.GetStats built the
+// connection's whole report (every transceiver, codec, certificate and
+// candidate, in goroutines of its own) for each page every 2 s.
 func iceRTT(pc *webrtc.PeerConnection) time.Duration {
 	if pc == nil {
 		return 0
 	}
-	var best webrtc.ICECandidatePairStats
-	for _, s := range pc.GetStats() {
-		p, ok := s.(webrtc.ICECandidatePairStats)
-		if !ok || p.CurrentRoundTripTime <= 0 {
-			continue
-		}
-		if p.Nominated && !best.Nominated || p.Nominated == best.Nominated && p.LastResponseTimestamp > best.LastResponseTimestamp {
-			best = p
-		}
+	s, ok := pc.SCTP().Transport().ICETransport().GetSelectedCandidatePairStats()
+	if !ok || s.CurrentRoundTripTime <= 0 {
+		return 0
 	}
-	return time.Duration(best.CurrentRoundTripTime * float64(time.Second))
+	return time.Duration(s.CurrentRoundTripTime * float64(time.Second))
 }
 
 // counters is where the router counts for its engine (a router built

@@ -88,6 +88,41 @@ func TestStatsReflectLoss(t *testing.T) {
 	}
 }
 
+// The round trip from ICE's checks, which the sfu-stats of a publish link
+// (and of a subscribe link without receiver reports) carry: known on both
+// of a page's connections once the server's keepalive got its answer.
+func TestICERoundTrip(t *testing.T) {
+	e := newEnv(t, RouterConfig{})
+	sub := e.join("bob")
+	pub := e.join("alice")
+	video := localTrack(t, capVP8, "cam", "alice")
+	senders := pub.publish([]webrtc.TrackLocal{video}, []string{"camera"})
+	pump := newPump()
+	t.Cleanup(pump.close)
+	pump.video(t, video, senders[0], "", &vp8Source{width: 640, height: 360, frameSize: 3000, keyEvery: 30})
+	waitPackets(t, sub.track("alice/cam"), 10)
+	e.router.mu.Lock()
+	alice, bob := e.router.peers["alice"], e.router.peers["bob"]
+	e.router.mu.Unlock()
+	for _, tc := range []struct {
+		name string
+		pc   func() *webrtc.PeerConnection
+	}{
+		{"publish connection", func() *webrtc.PeerConnection { alice.mu.Lock(); defer alice.mu.Unlock(); return alice.pub }},
+		{"subscribe connection", func() *webrtc.PeerConnection { bob.mu.Lock(); defer bob.mu.Unlock(); return bob.sub }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			eventually(t, 3*iceKeepalive+time.Second, "a round trip", func() bool {
+				rtt := iceRTT(tc.pc())
+				return rtt > 0 && rtt < time.Second
+			})
+		})
+	}
+	if iceRTT(nil) != 0 {
+		t.Error("no connection, yet a round trip")
+	}
+}
+
 // RTT from a receiver report: now − LSR − DLSR, in 1/65536 s.
 func TestReportRTT(t *testing.T) {
 	w := newLinkWatch()
