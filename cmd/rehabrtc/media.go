@@ -14,6 +14,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/rehabrtc/rehabrtc/internal/config"
+	"github.com/rehabrtc/rehabrtc/internal/rawudp"
 	"github.com/rehabrtc/rehabrtc/internal/sfu"
 )
 
@@ -58,6 +59,11 @@ func openMedia(cfg *config.Config, log *slog.Logger) (*mediaSockets, error) {
 	// the kernel caps it at net.core.rmem_max / wmem_max.
 	_ = udp.SetReadBuffer(mediaSocketBuffer)
 	_ = udp.SetWriteBuffer(mediaSocketBuffer)
+	// DF on every datagram, as Chromium's WebRTC sockets: no fragments,
+	// and no hashed IP ID per datagram (rawudp.DontFragment). Best effort.
+	if err := rawudp.DontFragment(udp); err != nil {
+		log.Warn("SFU UDP socket: cannot set Don't Fragment", "err", err)
+	}
 	tcp, err := net.Listen(network("tcp", bind), net.JoinHostPort(bind.String(), strconv.Itoa(s.TCPPort)))
 	if err != nil {
 		udp.Close()

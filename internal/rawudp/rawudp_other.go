@@ -13,6 +13,9 @@ func IsV6(uc *net.UDPConn) (bool, error) {
 	return ok && a.IP.To4() == nil, nil
 }
 
+// DontFragment is Linux's socket option only: elsewhere, nothing.
+func DontFragment(*net.UDPConn) error { return nil }
+
 // Reader is net.UDPConn's read where raw system calls are not written for.
 type Reader struct{ uc *net.UDPConn }
 

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -93,5 +94,70 @@ func TestRawWriteFamilies(t *testing.T) {
 	}
 	if _, err := w.Send([]byte("x"), netip.MustParseAddrPort("[::ffff:127.0.0.1]:9")); err != nil {
 		t.Fatalf("mapped IPv4 on an IPv4 socket: %v", err)
+	}
+}
+
+// TestDontFragment: the option is set for each family the socket sends
+// (both on a dual-stack one), and datagrams still go through.
+func TestDontFragment(t *testing.T) {
+	for _, tc := range []struct {
+		name, sock, peer string
+		v6               bool
+	}{
+		{"ipv4", "127.0.0.1:0", "127.0.0.1:0", false},
+		{"ipv6", "[::1]:0", "[::1]:0", true},
+		{"ipv4 on dual stack", "[::]:0", "127.0.0.1:0", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sock, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort(tc.sock)))
+			if err != nil {
+				if tc.name != "ipv4" {
+					t.Logf("no %s here: %v", tc.name, err)
+					return
+				}
+				t.Fatal(err)
+			}
+			defer sock.Close()
+			peer, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort(tc.peer)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer peer.Close()
+			if err := DontFragment(sock); err != nil {
+				t.Fatal(err)
+			}
+			opt := func(level, name int) int {
+				rc, err := sock.SyscallConn()
+				if err != nil {
+					t.Fatal(err)
+				}
+				var v int
+				var gerr error
+				if err := rc.Control(func(fd uintptr) { v, gerr = syscall.GetsockoptInt(int(fd), level, name) }); err != nil || gerr != nil {
+					t.Fatal(err, gerr)
+				}
+				return v
+			}
+			if v := opt(syscall.IPPROTO_IP, syscall.IP_MTU_DISCOVER); v != syscall.IP_PMTUDISC_DO {
+				t.Errorf("IP_MTU_DISCOVER %d, want %d", v, syscall.IP_PMTUDISC_DO)
+			}
+			if tc.v6 {
+				if v := opt(syscall.IPPROTO_IPV6, syscall.IPV6_MTU_DISCOVER); v != syscall.IPV6_PMTUDISC_DO {
+					t.Errorf("IPV6_MTU_DISCOVER %d, want %d", v, syscall.IPV6_PMTUDISC_DO)
+				}
+			}
+			w, err := NewSenders(sock)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := w.Send(make([]byte, 1200), peer.LocalAddr().(*net.UDPAddr).AddrPort()); err != nil {
+				t.Fatal(err)
+			}
+			b := make([]byte, 1500)
+			peer.SetReadDeadline(time.Now().Add(2 * time.Second))
+			if n, _, err := peer.ReadFromUDPAddrPort(b); err != nil || n != 1200 {
+				t.Fatalf("peer read %d bytes, %v", n, err)
+			}
+		})
 	}
 }
