@@ -16,6 +16,7 @@ import (
 	"github.com/pion/sdp/v3"
 	"github.com/pion/transport/v5/stdnet"
 	"github.com/pion/webrtc/v4"
+	"github.com/rehabrtc/rehabrtc/internal/rawudp"
 	"github.com/rehabrtc/rehabrtc/internal/testutil"
 	"go.uber.org/goleak"
 )
@@ -62,6 +63,10 @@ func newEnvWith(t testing.TB, ecfg EngineConfig, cfg RouterConfig) *env {
 	t.Helper()
 	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
+		t.Fatal(err)
+	}
+	// As serve's socket: Don't Fragment, so every test forwards over it.
+	if err := rawudp.DontFragment(conn); err != nil {
 		t.Fatal(err)
 	}
 	e := &env{t: t, conn: conn, mux: webrtc.NewICEUDPMux(nil, conn), clients: map[string]*client{}}
