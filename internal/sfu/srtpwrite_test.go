@@ -399,3 +399,59 @@ func TestMuxConn(t *testing.T) {
 		t.Fatal("a read outlived the socket's close")
 	}
 }
+
+// TestOwnWriterSharedBuf: writers of several subscribers take turns on
+// one send scratch, encrypting in place, as one fan-out goroutine does;
+// every datagram decrypts, with each profile the server may negotiate.
+func TestOwnWriterSharedBuf(t *testing.T) {
+	for _, tc := range []struct {
+		name           string
+		profile        srtp.ProtectionProfile
+		keyLen, saltLn int
+	}{
+		{"AEAD AES-128-GCM", srtp.ProtectionProfileAeadAes128Gcm, 16, 12},
+		{"AEAD AES-256-GCM", srtp.ProtectionProfileAeadAes256Gcm, 32, 12},
+		{"AES-128-CM HMAC-SHA1-80", srtp.ProtectionProfileAes128CmHmacSha1_80, 16, 14},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+			must(t, err)
+			defer conn.Close()
+			rx, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+			must(t, err)
+			defer rx.Close()
+			dp := newDirectPath(conn, &keyCatcher{})
+			dp.setPair(udpPair("127.0.0.1", uint16(rx.LocalAddr().(*net.UDPAddr).Port), webrtc.ICEProtocolUDP, webrtc.ICECandidateTypeHost))
+			key, salt := bytes.Repeat([]byte{3}, tc.keyLen), bytes.Repeat([]byte{4}, tc.saltLn)
+			var ws [3]*ownWriter
+			for i := range ws {
+				ctx, err := srtp.CreateContext(key, salt, tc.profile)
+				must(t, err)
+				out, err := rawudp.NewSender(conn, false)
+				must(t, err)
+				ws[i] = &ownWriter{path: dp, ctx: ctx, out: out}
+			}
+			dec, err := srtp.CreateContext(key, salt, tc.profile)
+			must(t, err)
+			var buf sendBuf
+			payload := bytes.Repeat([]byte{0xab}, 1100)
+			got := make([]byte, 1600)
+			for seq := uint16(1); seq <= 3; seq++ {
+				for i, w := range ws {
+					h := rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: seq, Timestamp: 9000, SSRC: uint32(100 + i)}
+					_, err := w.write(&h, payload, &buf)
+					must(t, err)
+					must(t, rx.SetReadDeadline(time.Now().Add(5*time.Second)))
+					n, err := rx.Read(got)
+					must(t, err)
+					var gh rtp.Header
+					pt, err := dec.DecryptRTP(nil, got[:n], &gh)
+					must(t, err)
+					if gh.SSRC != h.SSRC || gh.SequenceNumber != seq || !bytes.Equal(pt[len(pt)-len(payload):], payload) {
+						t.Fatalf("ssrc %d seq %d: got ssrc %d seq %d", h.SSRC, seq, gh.SSRC, gh.SequenceNumber)
+					}
+				}
+			}
+		})
+	}
+}
