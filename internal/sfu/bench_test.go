@@ -135,7 +135,7 @@ func benchForward(b *testing.B, kind string, n, workers int) {
 		m, err := pkt.MarshalTo(raw)
 		must(b, err)
 		must(b, p.Unmarshal(raw[:m]))
-		u.handle(fan, l, 0, &p, raw[:m], 0, time.Now().UnixNano())
+		u.handle(fan, l, &ingress{}, &p, raw[:m], time.Now().UnixNano())
 	}
 	for _, pkt := range key {
 		feed(pkt)

@@ -9,8 +9,6 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
-	"github.com/pion/interceptor/pkg/nack"
-	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
@@ -191,7 +189,7 @@ func newMedia(publish bool, links *linkWatch) (*webrtc.MediaEngine, *interceptor
 	videoFB := []webrtc.RTCPFeedback{
 		{Type: "nack"}, {Type: "nack", Parameter: "pli"}, {Type: "ccm", Parameter: "fir"},
 	}
-	if !publish { // publishers get transport-cc from ConfigureTWCCSender below
+	if !publish { // publishers get transport-cc below
 		videoFB = append(videoFB, webrtc.RTCPFeedback{Type: webrtc.TypeRTCPFBGoogREMB})
 	}
 	vp8, h264 := codecVP8, codecH264
@@ -208,14 +206,14 @@ func newMedia(publish bool, links *linkWatch) (*webrtc.MediaEngine, *interceptor
 		webrtc.RTPCodecTypeAudio); err != nil {
 		return nil, nil, err
 	}
-	// Subscribe connections run no interceptor on RTP: pion's
+	// No connection runs an interceptor on RTP. Subscribe side: pion's
 	// sender-report interceptor took a lock on every forwarded packet and
 	// ran goroutines per connection, so the router sends the reports itself
 	// from each downTrack's counters (sendReports); NACKs are answered from
 	// the router's cache and the estimate comes from the page's REMB. Such a
 	// connection receives no RTP, so it has no receiver reports to make.
-	// Both kinds keep links, which reads RTCP only; first, so that it sees
-	// the reports the interceptors below write.
+	// Publish side: see below. Both kinds keep links, which reads RTCP
+	// only, among it the feedback the router writes.
 	ir := &interceptor.Registry{}
 	ir.Add(links)
 	if publish {
@@ -226,25 +224,15 @@ func newMedia(publish bool, links *linkWatch) (*webrtc.MediaEngine, *interceptor
 		if err := webrtc.ConfigureSimulcastExtensionHeaders(m); err != nil {
 			return nil, nil, err
 		}
-		// Receiver reports to publishers (their congestion control reads
-		// the loss), and NACKs for what the server lost on the way in.
-		rr, err := report.NewReceiverInterceptor()
-		if err != nil {
-			return nil, nil, err
-		}
-		ir.Add(rr)
-		// Subscribers' NACKs are answered by the router from its own cache,
-		// so no NACK responder (it would copy every packet per subscriber).
-		// A packet gone for good (the publisher no longer has it) is asked
-		// for a few times, not every 100 ms for as long as it stays in the
-		// receive log (about 5 s of video).
-		gen, err := nack.NewGeneratorInterceptor(nack.GeneratorMaxNacksPerPacket(maxNACKsPerPacket))
-		if err != nil {
-			return nil, nil, err
-		}
-		ir.Add(gen)
-		if err := webrtc.ConfigureTWCCSender(m, ir); err != nil {
-			return nil, nil, err
+		// Feedback to publishers (receiver reports, NACKs, transport-cc)
+		// is the router's own, computed from the packets it forwards
+		// (feedback.go): pion's interceptors wrapped every upstream read.
+		// Negotiated as ConfigureTWCCSender would, without its interceptor.
+		for _, kind := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
+			m.RegisterFeedback(webrtc.RTCPFeedback{Type: webrtc.TypeRTCPFBTransportCC}, kind)
+			if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.TransportCCURI}, kind); err != nil {
+				return nil, nil, err
+			}
 		}
 	}
 	return m, ir, nil

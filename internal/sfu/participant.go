@@ -144,8 +144,15 @@ func (p *participant) handlePublishOffer(m Message) error {
 			p.mu.Unlock()
 			return withDetail(ErrNegotiation, err)
 		}
-		pc.OnTrack(func(t *webrtc.TrackRemote, rcv *webrtc.RTPReceiver) { p.onTrack(pc, t, rcv) })
-		pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) { p.onPublishState(pc, s) })
+		fb := newPubFeedback(pc.WriteRTCP, time.Now().UnixNano())
+		pc.OnTrack(func(t *webrtc.TrackRemote, rcv *webrtc.RTPReceiver) { p.onTrack(pc, fb, t, rcv) })
+		pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+			if s == webrtc.PeerConnectionStateClosed || s == webrtc.PeerConnectionStateFailed {
+				fb.stop()
+			}
+			p.onPublishState(pc, s)
+		})
+		p.r.goOwned(func() { fb.run(p.done) })
 		p.pub = pc
 	}
 	for mid, src := range m.Sources {
@@ -245,19 +252,10 @@ func midOf(pc *webrtc.PeerConnection, rcv *webrtc.RTPReceiver) string {
 	return ""
 }
 
-// audioLevelID is the negotiated id of the audio-level extension, or 0.
-func audioLevelID(rcv *webrtc.RTPReceiver) uint8 {
-	for _, h := range rcv.GetParameters().HeaderExtensions {
-		if h.URI == sdp.AudioLevelURI {
-			return uint8(h.ID)
-		}
-	}
-	return 0
-}
-
 // onTrack binds a remote track (or one simulcast layer of it) to its
-// upTrack, creating and publishing the upTrack the first time.
-func (p *participant) onTrack(pc *webrtc.PeerConnection, remote *webrtc.TrackRemote, rcv *webrtc.RTPReceiver) {
+// upTrack, creating and publishing the upTrack the first time; fb is the
+// connection's feedback, which the new stream joins.
+func (p *participant) onTrack(pc *webrtc.PeerConnection, fb *pubFeedback, remote *webrtc.TrackRemote, rcv *webrtc.RTPReceiver) {
 	mid := midOf(pc, rcv)
 	p.mu.Lock()
 	if p.pub != pc || p.closed {
@@ -301,8 +299,11 @@ func (p *participant) onTrack(pc *webrtc.PeerConnection, remote *webrtc.TrackRem
 	l := u.layers[idx]
 	gen := l.attach(remote, pc)
 	p.mu.Unlock()
-	alID := audioLevelID(rcv)
-	p.r.goOwned(func() { u.readLayer(l, remote, gen, alID) })
+	c := remote.Codec()
+	in := &ingress{gen: gen, audioLevelID: extID(rcv, sdp.AudioLevelURI), twccID: extID(rcv, sdp.TransportCCURI),
+		fb: fb, rx: newRxStream(uint32(remote.SSRC()), c.ClockRate, hasNACK(c))}
+	p.r.goOwned(func() { u.readLayer(l, remote, in) })
+	p.r.goOwned(func() { readSenderReports(rcv, remote.RID(), in.rx) })
 	if isNew {
 		p.r.publish(u)
 	} else {

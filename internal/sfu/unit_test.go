@@ -249,7 +249,7 @@ func TestFanOutSplit(t *testing.T) {
 					must(t, err)
 					must(t, p.Unmarshal(raw[:m]))
 					sent = append(sent, slices.Clone(p.Payload))
-					u.handle(fan, l, 0, &p, raw[:m], 0, time.Now().UnixNano())
+					u.handle(fan, l, &ingress{}, &p, raw[:m], time.Now().UnixNano())
 				}
 			}
 			for i, r := range recs {
@@ -295,7 +295,7 @@ func TestFanOutRotates(t *testing.T) {
 		m, err := pkt.MarshalTo(raw)
 		must(t, err)
 		must(t, p.Unmarshal(raw[:m]))
-		u.handle(nil, l, 0, &p, raw[:m], 0, time.Now().UnixNano())
+		u.handle(nil, l, &ingress{}, &p, raw[:m], time.Now().UnixNano())
 		if len(order) != subs {
 			t.Fatalf("packet %d reached %d of %d subscribers: %v", pkt.SequenceNumber, len(order), subs, order)
 		}
@@ -351,7 +351,7 @@ func TestDownTrackSenderReport(t *testing.T) {
 					must(t, err)
 					must(t, p.Unmarshal(raw[:m]))
 					payload += uint32(len(p.Payload))
-					u.handle(nil, l, 0, &p, raw[:m], 0, now)
+					u.handle(nil, l, &ingress{}, &p, raw[:m], now)
 					d.mu.Lock()
 					last = d.lastOutTS
 					d.mu.Unlock()

@@ -247,7 +247,11 @@ func (u *upTrack) info(payload []byte) frameInfo {
 
 // readLayer is the hot path: it reads one remote track until it ends,
 // caches each packet and hands it to every subscriber.
-func (u *upTrack) readLayer(l *layer, remote *webrtc.TrackRemote, gen uint32, audioLevelID uint8) {
+func (u *upTrack) readLayer(l *layer, remote *webrtc.TrackRemote, in *ingress) {
+	if in.fb != nil && in.rx != nil {
+		in.fb.add(in.rx)
+		defer in.fb.remove(in.rx)
+	}
 	buf := make([]byte, maxPacket)
 	var p rtp.Packet
 	fan := newFanPool(u.workers - 1)
@@ -260,12 +264,14 @@ func (u *upTrack) readLayer(l *layer, remote *webrtc.TrackRemote, gen uint32, au
 		if p.Unmarshal(buf[:n]) != nil {
 			continue
 		}
-		u.handle(fan, l, gen, &p, buf[:n], audioLevelID, time.Now().UnixNano())
+		u.handle(fan, l, in, &p, buf[:n], time.Now().UnixNano())
 	}
 }
 
-// handle caches, measures and fans out one packet.
-func (u *upTrack) handle(fan *fanPool, l *layer, gen uint32, p *rtp.Packet, raw []byte, audioLevelID uint8, now int64) {
+// handle accounts (for the publisher's feedback), caches, measures and
+// fans out one packet that arrived at now (unix nanos).
+func (u *upTrack) handle(fan *fanPool, l *layer, in *ingress, p *rtp.Packet, raw []byte, now int64) {
+	in.onPacket(&p.Header, now)
 	fi := u.info(p.Payload)
 	tid := 3
 	if u.isVP8 && len(p.Payload) > 0 {
@@ -281,11 +287,11 @@ func (u *upTrack) handle(fan *fanPool, l *layer, gen uint32, p *rtp.Packet, raw 
 		l.width, l.height = fi.width, fi.height
 		l.mu.Unlock()
 	}
-	if audioLevelID != 0 {
-		u.noteLevel(p, audioLevelID)
+	if in.audioLevelID != 0 {
+		u.noteLevel(p, in.audioLevelID)
 	}
 	subs := *u.subs.Load()
-	u.fanOut(fan, subs, rotation(n, len(subs)), l, gen, p, fi, now)
+	u.fanOut(fan, subs, rotation(n, len(subs)), l, in.gen, p, fi, now)
 }
 
 // rotation is where packet number n's fan-out starts in a list of subs:

@@ -1,0 +1,246 @@
+package sfu
+
+import (
+	"encoding/binary"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/pion/interceptor/pkg/twcc"
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+// The publish side's feedback cadence. The loop ticks every feedbackTick:
+// NACKs go out at every tick, so a loss is asked for 25 ms after it is
+// seen on average (pion's generator: 50 ms, at a 100 ms interval), and
+// again every nackRetryTicks; transport-cc feedback every twccTicks
+// (libwebrtc's default 100 ms), sooner when twccFullPackets wait; receiver
+// reports every reportTicks (1 s, as browsers send theirs).
+const (
+	feedbackTick    = 50 * time.Millisecond
+	twccTicks       = 2
+	reportTicks     = 20
+	twccFullPackets = 250 // about 600 bytes of feedback: well inside one datagram
+)
+
+// pubFeedback is the server's RTCP feedback to one publish connection:
+// transport-cc feedback over every packet that carries a transport-wide
+// sequence number, NACKs for lost video packets and receiver reports for
+// each stream. It is fed by the layer readers (onPacket, from upTrack.handle)
+// and the streams' sender reports (rxStream.noteSR); nothing of pion's
+// receive path is needed, so a reader of the connection's SRTP of its own
+// feeds it the same way. One goroutine (run) writes it all.
+type pubFeedback struct {
+	write func([]rtcp.Packet) error // the connection's RTCP writer
+	ssrc  uint32                    // sender SSRC of the feedback
+	start int64                     // unix nanos: origin of transport-cc arrival times
+	kick  chan struct{}             // transport-cc feedback is full: send it now
+	done  chan struct{}             // closed by stop
+	once  sync.Once
+
+	twccMu sync.Mutex // guards rec; taken by this connection's readers only
+	rec    *twcc.Recorder
+
+	mu      sync.Mutex // guards streams
+	streams []*rxStream
+}
+
+func newPubFeedback(write func([]rtcp.Packet) error, now int64) *pubFeedback {
+	ssrc := rand.Uint32()
+	return &pubFeedback{write: write, ssrc: ssrc, start: now, kick: make(chan struct{}, 1),
+		done: make(chan struct{}), rec: twcc.NewRecorder(ssrc)}
+}
+
+// stop ends run; the connection is closed or replaced.
+func (f *pubFeedback) stop() { f.once.Do(func() { close(f.done) }) }
+
+// add and remove register the streams the connection carries.
+func (f *pubFeedback) add(s *rxStream) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.streams = append(f.streams, s)
+}
+
+func (f *pubFeedback) remove(s *rxStream) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.streams = slices.DeleteFunc(f.streams, func(x *rxStream) bool { return x == s })
+}
+
+// ingress is what one reader of a layer hands upTrack.handle with each
+// packet besides the packet: the layer's generation and negotiated header
+// extensions, and where the packet is accounted for feedback.
+type ingress struct {
+	gen          uint32
+	audioLevelID uint8 // 0: none
+	twccID       uint8 // transport-wide sequence number extension; 0: none
+	fb           *pubFeedback
+	rx           *rxStream // nil: no feedback (benchmarks)
+}
+
+// onPacket accounts one packet that arrived at now (unix nanos): its
+// transport-wide sequence number and its place in its stream. No
+// allocation, and no lock other publishers take.
+func (in *ingress) onPacket(p *rtp.Header, now int64) {
+	if in.rx == nil {
+		return
+	}
+	in.rx.note(p.SequenceNumber, p.Timestamp, now)
+	if in.twccID == 0 || in.fb == nil {
+		return
+	}
+	ext := p.GetExtension(in.twccID)
+	if len(ext) < 2 {
+		return
+	}
+	in.fb.record(p.SSRC, binary.BigEndian.Uint16(ext), now)
+}
+
+// record notes a transport-wide sequence number's arrival.
+func (f *pubFeedback) record(ssrc uint32, seq uint16, now int64) {
+	f.twccMu.Lock()
+	f.rec.Record(ssrc, seq, max(now-f.start, 0)/1e3)
+	full := f.rec.PacketsHeld() >= twccFullPackets
+	f.twccMu.Unlock()
+	if full {
+		select {
+		case f.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// run writes the feedback until stop or until quit closes (the
+// participant left); the router owns it.
+func (f *pubFeedback) run(quit <-chan struct{}) {
+	t := time.NewTicker(feedbackTick)
+	defer t.Stop()
+	var fb feedbackScratch
+	for tick := uint32(1); ; {
+		select {
+		case <-f.done:
+			return
+		case <-quit:
+			return
+		case <-f.kick:
+			f.send(f.twcc(nil))
+		case now := <-t.C:
+			f.send(f.collect(tick, now.UnixNano(), &fb))
+			tick++
+		}
+	}
+}
+
+// feedbackScratch is run's reused storage.
+type feedbackScratch struct {
+	streams []*rxStream
+	pairs   []rtcp.NackPair
+	pkts    []rtcp.Packet
+}
+
+// collect is the feedback due at tick.
+func (f *pubFeedback) collect(tick uint32, now int64, fb *feedbackScratch) []rtcp.Packet {
+	f.mu.Lock()
+	fb.streams = append(fb.streams[:0], f.streams...)
+	f.mu.Unlock()
+	pkts := fb.pkts[:0]
+	for _, s := range fb.streams {
+		fb.pairs = s.nacks(tick, fb.pairs[:0])
+		if len(fb.pairs) > 0 {
+			pkts = append(pkts, &rtcp.TransportLayerNack{SenderSSRC: f.ssrc, MediaSSRC: s.ssrc,
+				Nacks: slices.Clone(fb.pairs)})
+		}
+	}
+	if tick%twccTicks == 0 {
+		pkts = f.twcc(pkts)
+	}
+	if tick%reportTicks == 0 {
+		pkts = f.reports(fb.streams, now, pkts)
+	}
+	fb.pkts = pkts[:0]
+	clear(fb.streams) // hold no stream past its connection
+	return pkts
+}
+
+// twcc appends the transport-cc feedback since the last.
+func (f *pubFeedback) twcc(pkts []rtcp.Packet) []rtcp.Packet {
+	f.twccMu.Lock()
+	defer f.twccMu.Unlock()
+	return append(pkts, f.rec.BuildFeedbackPacket()...)
+}
+
+// reports appends receiver reports for the streams, maxReportsPerPacket
+// blocks (the most RTCP allows is 31) to a report.
+func (f *pubFeedback) reports(streams []*rxStream, now int64, pkts []rtcp.Packet) []rtcp.Packet {
+	var rr *rtcp.ReceiverReport
+	for _, s := range streams {
+		b, ok := s.report(now)
+		if !ok {
+			continue
+		}
+		if rr == nil || len(rr.Reports) == maxBlocksPerReport {
+			rr = &rtcp.ReceiverReport{SSRC: f.ssrc}
+			pkts = append(pkts, rr)
+		}
+		rr.Reports = append(rr.Reports, b)
+	}
+	return pkts
+}
+
+// maxBlocksPerReport is the report blocks one RTCP receiver report holds.
+const maxBlocksPerReport = 31
+
+// send writes pkts; a closed connection's errors are expected (the loop
+// is stopped soon after).
+func (f *pubFeedback) send(pkts []rtcp.Packet) {
+	if len(pkts) > 0 {
+		_ = f.write(pkts)
+	}
+}
+
+// readSenderReports passes the sender reports the publisher sends for a
+// stream (one simulcast layer: rid) to rx, until the receiver stops. The
+// reports give the receiver reports' LSR and DLSR, from which the
+// publisher learns its round trip to the server.
+func readSenderReports(rcv *webrtc.RTPReceiver, rid string, rx *rxStream) {
+	buf := make([]byte, maxPacket)
+	for {
+		n, _, err := rcv.ReadSimulcast(buf, rid)
+		if err != nil {
+			return
+		}
+		pkts, err := rtcp.Unmarshal(buf[:n])
+		if err != nil {
+			continue
+		}
+		now := time.Now().UnixNano()
+		for _, p := range pkts {
+			if sr, ok := p.(*rtcp.SenderReport); ok && sr.SSRC == rx.ssrc {
+				rx.noteSR(sr.NTPTime, now)
+			}
+		}
+	}
+}
+
+// hasNACK reports whether the codec negotiated plain NACK feedback.
+func hasNACK(c webrtc.RTPCodecParameters) bool {
+	for _, fb := range c.RTCPFeedback {
+		if fb.Type == webrtc.TypeRTCPFBNACK && fb.Parameter == "" {
+			return true
+		}
+	}
+	return false
+}
+
+// extID is the negotiated id of the header extension uri on rcv, or 0.
+func extID(rcv *webrtc.RTPReceiver, uri string) uint8 {
+	for _, h := range rcv.GetParameters().HeaderExtensions {
+		if h.URI == uri {
+			return uint8(h.ID)
+		}
+	}
+	return 0
+}
