@@ -111,8 +111,9 @@ func (e *env) Signal(peer string, m Message) {
 // (receiver reports, NACK, TWCC); the tests add REMB and NACKs themselves.
 func clientAPI(t testing.TB) *webrtc.API { return clientAPIWith(t, nil) }
 
-// clientAPIWith is clientAPI with tweak, if any, applied to its SettingEngine.
-func clientAPIWith(t testing.TB, tweak func(*webrtc.SettingEngine)) *webrtc.API {
+// clientAPIWith is clientAPI with tweak, if any, applied to its
+// SettingEngine, and extra interceptors configured after pion's defaults.
+func clientAPIWith(t testing.TB, tweak func(*webrtc.SettingEngine), extra ...func(*webrtc.MediaEngine, *interceptor.Registry) error) *webrtc.API {
 	t.Helper()
 	m := &webrtc.MediaEngine{}
 	fb := []webrtc.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}, {Type: webrtc.TypeRTCPFBGoogREMB}}
@@ -135,7 +136,15 @@ func clientAPIWith(t testing.TB, tweak func(*webrtc.SettingEngine)) *webrtc.API 
 	if tweak != nil {
 		tweak(&se)
 	}
-	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se))
+	if len(extra) == 0 {
+		return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se))
+	}
+	ir := &interceptor.Registry{}
+	must(t, webrtc.RegisterDefaultInterceptors(m, ir))
+	for _, f := range extra {
+		must(t, f(m, ir))
+	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se), webrtc.WithInterceptorRegistry(ir))
 }
 
 // leanClientAPI is a client without interceptors: no reports, no NACK,

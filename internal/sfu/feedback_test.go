@@ -1,0 +1,290 @@
+package sfu
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+// lossyLink holds back the packets a publisher's pump would send while
+// dropping is on and drop selects them, as a lossy path would lose them,
+// and sends each held packet once the server NACKs it, as a browser
+// retransmits.
+type lossyLink struct {
+	drop     func(seq uint16) bool
+	dropping atomic.Bool
+
+	mu     sync.Mutex
+	held   map[uint16]*rtp.Packet // lost, not yet asked for
+	resent []*rtp.Packet
+}
+
+// send writes the frame's packets to track, except those lost, after the
+// retransmissions asked for in nacks.
+func (l *lossyLink) send(track *webrtc.TrackLocalStaticRTP, frame []*rtp.Packet, nacks []uint16) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, q := range nacks {
+		if p := l.held[q]; p != nil {
+			delete(l.held, q)
+			l.resent = append(l.resent, p)
+			_ = track.WriteRTP(p)
+		}
+	}
+	for _, p := range frame {
+		if l.dropping.Load() && l.drop(p.SequenceNumber) {
+			l.held[p.SequenceNumber] = p
+			continue
+		}
+		_ = track.WriteRTP(p)
+	}
+}
+
+func (l *lossyLink) retransmitted() []*rtp.Packet {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.resent)
+}
+
+// nacked returns the sequence numbers NACKed for ssrc in pkts.
+func nacked(pkts []rtcp.Packet, ssrc uint32) []uint16 {
+	var out []uint16
+	for _, p := range pkts {
+		if n, ok := p.(*rtcp.TransportLayerNack); ok && n.MediaSSRC == ssrc {
+			out = append(out, nackedSeqs(n.Nacks)...)
+		}
+	}
+	return out
+}
+
+// pumpLossy sends src over link at 30 fps and audio (20 ms packets, every
+// fifth sequence number never sent) until the test ends.
+func pumpLossy(t *testing.T, pub *client, video, audio *webrtc.TrackLocalStaticRTP, vssrc uint32, src *vp8Source, link *lossyLink) {
+	t.Helper()
+	pump := newPump()
+	t.Cleanup(pump.close)
+	pump.wg.Go(func() {
+		tk := time.NewTicker(time.Second / 30)
+		defer tk.Stop()
+		seen := 0
+		for {
+			select {
+			case <-pump.stop:
+				return
+			case <-tk.C:
+			}
+			all := pub.publisherRTCP()
+			link.send(video, src.next(), nacked(all[seen:], vssrc))
+			seen = len(all)
+		}
+	})
+	pump.wg.Go(func() {
+		tk := time.NewTicker(20 * time.Millisecond)
+		defer tk.Stop()
+		for seq := uint16(0); ; seq++ {
+			select {
+			case <-pump.stop:
+				return
+			case <-tk.C:
+			}
+			if seq%5 != 4 {
+				_ = audio.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: seq, Timestamp: uint32(seq) * 960},
+					Payload: make([]byte, 80)})
+			}
+		}
+	})
+	pub.keyOnPLI(pump, map[uint32]*vp8Source{vssrc: src})
+}
+
+// The server NACKs what it lost of a publisher's video (not its audio,
+// which negotiated no NACK), and the retransmission reaches subscribers.
+func TestServerNACKsPublisher(t *testing.T) {
+	for name, drop := range map[string]func(uint16) bool{
+		"isolated losses":  func(q uint16) bool { return q%40 == 20 },
+		"a burst of three": func(q uint16) bool { return q%100 >= 50 && q%100 < 53 },
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t, RouterConfig{})
+			sub := e.join("bob")
+			pub := e.join("alice")
+			video := localTrack(t, capVP8, "cam", "alice")
+			audio := localTrack(t, capOpus, "mic", "alice")
+			senders := pub.publish([]webrtc.TrackLocal{video, audio}, []string{"camera", "mic"})
+			vssrc := uint32(senders[0].GetParameters().Encodings[0].SSRC)
+			assrc := uint32(senders[1].GetParameters().Encodings[0].SSRC)
+			link := &lossyLink{drop: drop, held: map[uint16]*rtp.Packet{}}
+			pumpLossy(t, pub, video, audio, vssrc, &vp8Source{width: 640, height: 360, frameSize: 3000, keyEvery: 60}, link)
+			v := sub.track("alice/cam")
+			waitPackets(t, v, 10) // bob receives: losses from now on reach him repaired
+			link.dropping.Store(true)
+
+			eventually(t, 15*time.Second, "six retransmissions at bob", func() bool {
+				resent := link.retransmitted()
+				if len(resent) < 6 {
+					return false
+				}
+				got := map[string]bool{}
+				for _, p := range v.packets() {
+					got[string(p.Payload)] = true
+				}
+				for _, p := range resent {
+					if !got[string(p.Payload)] {
+						return false
+					}
+				}
+				return true
+			})
+			rtcpPkts := pub.publisherRTCP()
+			if n := nacked(rtcpPkts, assrc); len(n) > 0 {
+				t.Fatalf("the server NACKed audio: %v", n)
+			}
+			// Each lost packet was asked for, and only lost ones.
+			for _, q := range nacked(rtcpPkts, vssrc) {
+				if !drop(q) {
+					t.Fatalf("the server NACKed %d, which it received", q)
+				}
+			}
+		})
+	}
+}
+
+// tccReceived returns the transport-wide sequence numbers a feedback
+// packet reports received, and how many it reports lost.
+func tccReceived(cc *rtcp.TransportLayerCC) (got []uint16, lost int) {
+	q := cc.BaseSequenceNumber
+	note := func(sym uint16) {
+		if sym == rtcp.TypeTCCPacketNotReceived {
+			lost++
+		} else {
+			got = append(got, q)
+		}
+		q++
+	}
+	for _, c := range cc.PacketChunks {
+		switch c := c.(type) {
+		case *rtcp.RunLengthChunk:
+			for range c.RunLength {
+				note(c.PacketStatusSymbol)
+			}
+		case *rtcp.StatusVectorChunk:
+			for _, s := range c.SymbolList {
+				note(s)
+			}
+		}
+	}
+	// The last chunk may hold more symbols than the packet counts.
+	return got[:min(len(got), int(cc.PacketStatusCount)-lost)], lost
+}
+
+// A publisher whose packets carry transport-wide sequence numbers (pion's
+// header extension interceptor, as a browser's) gets transport-cc feedback
+// about every 100 ms covering every packet it sent, audio and video.
+func TestTransportCCFeedbackToPublisher(t *testing.T) {
+	e := newEnv(t, RouterConfig{})
+	pub := e.addClient("alice", clientAPIWith(t, nil, webrtc.ConfigureTWCCHeaderExtensionSender))
+	pub.wg.Go(pub.run)
+	publishCamera(t, pub, 30)
+	// From the second second on: the start, when the streams' readers
+	// begin one after the other, may report a packet late.
+	time.Sleep(time.Second)
+	skip := len(pub.publisherRTCP())
+	start := time.Now()
+	time.Sleep(2 * time.Second)
+	var feedbacks []*rtcp.TransportLayerCC
+	for _, p := range pub.publisherRTCP()[skip:] {
+		if cc, ok := p.(*rtcp.TransportLayerCC); ok {
+			feedbacks = append(feedbacks, cc)
+		}
+	}
+	elapsed := time.Since(start)
+	// Every 100 ms: 20 in 2 s.
+	if n, most := len(feedbacks), int(elapsed/(100*time.Millisecond))+2; n < 14 || n > most {
+		t.Fatalf("%d transport-cc feedback packets in %v, want 14–%d", n, elapsed, most)
+	}
+	seen := map[uint16]bool{}
+	lost := 0
+	for _, cc := range feedbacks {
+		got, l := tccReceived(cc)
+		lost += l
+		for _, q := range got {
+			seen[q] = true
+		}
+	}
+	// Loopback loses nothing: all sequence numbers from the first to the
+	// newest are reported received: 2 s of 90 video and 50 audio packets
+	// a second.
+	first, last := uint16(0xffff), uint16(0)
+	for q := range seen {
+		first, last = min(first, q), max(last, q)
+	}
+	if lost > 0 || len(seen) < 220 || int(last-first)+1 != len(seen) {
+		t.Fatalf("feedback reports %d packets received (%d–%d) and %d lost; want ≥ 220, contiguous, none lost",
+			len(seen), first, last, lost)
+	}
+}
+
+// The publisher's receiver reports: one a second per stream, with the
+// loss its packets suffered (packets never sent stay lost: nobody can
+// retransmit them), the highest sequence number, a small jitter on
+// loopback, and LSR/DLSR from the publisher's sender reports.
+func TestReceiverReportsToPublisher(t *testing.T) {
+	for name, tc := range map[string]struct {
+		holeEvery    uint16
+		fractionMin  uint8 // /256
+		fractionMax  uint8
+		cumulativeLo uint32
+	}{
+		"clean":           {0, 0, 0, 0},
+		"one in ten lost": {10, 18, 32, 20}, // 1 in 10: 25.6/256, by frame boundaries a little less or more
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t, RouterConfig{})
+			pub := e.join("alice")
+			video := localTrack(t, capVP8, "cam", "alice")
+			senders := pub.publish([]webrtc.TrackLocal{video}, []string{"camera"})
+			ssrc := uint32(senders[0].GetParameters().Encodings[0].SSRC)
+			src := &vp8Source{width: 640, height: 360, frameSize: 3000, keyEvery: 60, holeEvery: tc.holeEvery}
+			pump := newPump()
+			t.Cleanup(pump.close)
+			pump.video(t, video, senders[0], "", src)
+			var last rtcp.ReceptionReport
+			var reports int
+			eventually(t, 15*time.Second, "receiver reports with LSR", func() bool {
+				reports = 0
+				for _, p := range pub.publisherRTCP() {
+					rr, ok := p.(*rtcp.ReceiverReport)
+					if !ok {
+						continue
+					}
+					for _, b := range rr.Reports {
+						if b.SSRC == ssrc {
+							last = b
+							reports++
+						}
+					}
+				}
+				return reports >= 3 && last.LastSenderReport != 0
+			})
+			desc := fmt.Sprintf("report %d: %+v", reports, last)
+			if last.FractionLost < tc.fractionMin || last.FractionLost > tc.fractionMax ||
+				last.TotalLost < tc.cumulativeLo || (tc.holeEvery == 0) != (last.TotalLost == 0) {
+				t.Fatalf("%s: want fraction %d–%d, cumulative ≥ %d", desc, tc.fractionMin, tc.fractionMax, tc.cumulativeLo)
+			}
+			// 90 packets a second from 0, for over 3 s: no wrap yet.
+			if last.LastSequenceNumber < 200 || last.LastSequenceNumber > 0xffff {
+				t.Fatalf("%s: implausible highest sequence number", desc)
+			}
+			// Frames go out as bursts on loopback: a few ms of jitter at most.
+			if last.Jitter > 90*20 || last.Delay > 2*65536 {
+				t.Fatalf("%s: jitter or DLSR out of range", desc)
+			}
+		})
+	}
+}
