@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 )
@@ -69,6 +70,7 @@ func TestSFUGroupSeeEachOther(t *testing.T) {
 		p.waitJS(fmt.Sprintf("%d remote camera tiles", n-1), fmt.Sprintf(`document.querySelectorAll('.tile.remote[data-stream="camera"]').length === %d`, n-1), 5*time.Second)
 	}
 	pages[0].shot("sfu-group")
+	logRamp(t, pages)
 	// Chromium decrypts what the server's own SRTP writer sends: every subscribed track took that path.
 	if own, viaPion := srv.metric("rehabrtc_sfu_own_writers_total"), srv.metric("rehabrtc_sfu_pion_writers_total"); own < float64(n*(n-1)) || viaPion != 0 {
 		t.Errorf("tracks written by the server itself %v, by pion %v; want at least %d (the cameras) and 0", own, viaPion, n*(n-1))
@@ -93,6 +95,55 @@ func TestSFUGroupSeeEachOther(t *testing.T) {
 	gone.watched("removed screen", 10*time.Second)
 	for _, p := range rest {
 		p.waitVideoFlowing(n-2, 10*time.Second) // the others keep decoding
+	}
+}
+
+// rampJS measures a page's media over 2 s from its own getStats: the send-side estimate of its
+// publish connection (Chromium's congestion control, fed by the server's transport-cc feedback), what
+// it sends and receives, each simulcast layer's height and frame rate, and what limits its encoder.
+const rampJS = `(async () => {
+	const pcs = (window.__pcs || []).filter(pc => pc.connectionState === 'connected');
+	const snap = () => Promise.all(pcs.map(pc => pc.getStats()));
+	const a = await snap();
+	await new Promise(r => setTimeout(r, 2000));
+	const b = await snap();
+	const r = { estimateKbps: 0, outKbps: 0, inKbps: 0, layers: [], inFps: [], limit: 'none' };
+	b.forEach((rep, i) => rep.forEach(s => {
+		const prev = a[i].get(s.id);
+		if (s.type === 'candidate-pair' && s.nominated && s.availableOutgoingBitrate) {
+			r.estimateKbps = Math.max(r.estimateKbps, Math.round(s.availableOutgoingBitrate / 1000));
+		}
+		if (s.type === 'outbound-rtp' && s.kind === 'video') {
+			if (prev) r.outKbps += Math.round((s.bytesSent - prev.bytesSent) * 8 / 2000);
+			r.layers.push((s.rid || '-') + ':' + (s.frameHeight || 0) + 'p@' + (s.framesPerSecond || 0));
+			if (s.qualityLimitationReason && s.qualityLimitationReason !== 'none') r.limit = s.qualityLimitationReason;
+		}
+		if (s.type === 'inbound-rtp' && s.kind === 'video') {
+			if (prev) r.inKbps += Math.round((s.bytesReceived - prev.bytesReceived) * 8 / 2000);
+			r.inFps.push(s.framesPerSecond || 0);
+		}
+	}));
+	return JSON.stringify(r);
+})()`
+
+// logRamp logs every page's rampJS figures, measured at once on all pages: whether the browsers'
+// congestion control ramps up their sending (a figure to compare between versions, not a check).
+func logRamp(t *testing.T, pages []*page) {
+	t.Helper()
+	out := make([]string, len(pages))
+	var wg sync.WaitGroup
+	for i, p := range pages {
+		wg.Go(func() {
+			s, err := eval[string](p, rampJS)
+			if err != nil {
+				s = err.Error()
+			}
+			out[i] = s
+		})
+	}
+	wg.Wait()
+	for i, p := range pages {
+		t.Logf("%s: media over 2 s: %s", p.name, out[i])
 	}
 }
 

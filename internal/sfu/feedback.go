@@ -128,6 +128,11 @@ func (f *pubFeedback) run(quit <-chan struct{}) {
 		case <-f.kick:
 			f.send(f.twcc(nil))
 		case now := <-t.C:
+			// Transport-cc apart from the rest, so that no compound packet
+			// grows past a datagram.
+			if tick%twccTicks == 0 {
+				f.send(f.twcc(nil))
+			}
 			f.send(f.collect(tick, now.UnixNano(), &fb))
 			tick++
 		}
@@ -141,7 +146,7 @@ type feedbackScratch struct {
 	pkts    []rtcp.Packet
 }
 
-// collect is the feedback due at tick.
+// collect is the NACKs and receiver reports due at tick.
 func (f *pubFeedback) collect(tick uint32, now int64, fb *feedbackScratch) []rtcp.Packet {
 	f.mu.Lock()
 	fb.streams = append(fb.streams[:0], f.streams...)
@@ -153,9 +158,6 @@ func (f *pubFeedback) collect(tick uint32, now int64, fb *feedbackScratch) []rtc
 			pkts = append(pkts, &rtcp.TransportLayerNack{SenderSSRC: f.ssrc, MediaSSRC: s.ssrc,
 				Nacks: slices.Clone(fb.pairs)})
 		}
-	}
-	if tick%twccTicks == 0 {
-		pkts = f.twcc(pkts)
 	}
 	if tick%reportTicks == 0 {
 		pkts = f.reports(fb.streams, now, pkts)
@@ -172,8 +174,8 @@ func (f *pubFeedback) twcc(pkts []rtcp.Packet) []rtcp.Packet {
 	return append(pkts, f.rec.BuildFeedbackPacket()...)
 }
 
-// reports appends receiver reports for the streams, maxReportsPerPacket
-// blocks (the most RTCP allows is 31) to a report.
+// reports appends receiver reports for the streams, up to 31 blocks (what
+// the RTCP header can count) to a report.
 func (f *pubFeedback) reports(streams []*rxStream, now int64, pkts []rtcp.Packet) []rtcp.Packet {
 	var rr *rtcp.ReceiverReport
 	for _, s := range streams {

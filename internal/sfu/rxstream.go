@@ -194,19 +194,25 @@ func (s *rxStream) nacks(tick uint32, out []rtcp.NackPair) []rtcp.NackPair {
 		return out
 	}
 	// The window is the nackWindow packets ending at maxSeq, but not
-	// before the stream's first.
+	// before the stream's first; words with nothing missing are skipped
+	// whole (the usual case).
 	span := min(uint32(nackWindow-1), s.cycles+uint32(s.maxSeq)-s.baseSeq)
-	for back := span; back > 0; back-- {
-		q := s.maxSeq - uint16(back)
+	first := s.maxSeq - uint16(span)
+	for i := uint32(0); i < span; i++ {
+		q := first + uint16(i)
+		if q%64 == 0 && i+64 <= span && s.got[q%nackWindow/64] == ^uint64(0) {
+			i += 63
+			continue
+		}
 		if s.hasBit(q) {
 			continue
 		}
-		i := q % nackWindow
-		if s.tries[i] >= maxNACKsPerPacket || s.tries[i] > 0 && tick-s.askedAt[i] < nackRetryTicks {
+		j := q % nackWindow
+		if s.tries[j] >= maxNACKsPerPacket || s.tries[j] > 0 && tick-s.askedAt[j] < nackRetryTicks {
 			continue
 		}
-		s.tries[i]++
-		s.askedAt[i] = tick
+		s.tries[j]++
+		s.askedAt[j] = tick
 		out = addNack(out, q)
 	}
 	return out

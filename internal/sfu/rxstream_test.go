@@ -18,6 +18,17 @@ func nackedSeqs(pairs []rtcp.NackPair) []uint16 {
 	return out
 }
 
+// seqsWithout is from, from+1 … to−1 without the holes.
+func seqsWithout(from, to uint16, holes ...uint16) []uint16 {
+	var out []uint16
+	for q := from; q != to; q++ {
+		if !slices.Contains(holes, q) {
+			out = append(out, q)
+		}
+	}
+	return out
+}
+
 // A stream's NACKs: holes are asked for at the next tick, again every
 // nackRetryTicks, at most maxNACKsPerPacket times; reordered and late
 // packets fill them; wraps, big jumps and new sequences do not make holes.
@@ -55,6 +66,10 @@ func TestRxStreamNACKs(t *testing.T) {
 		// follows (RFC 3550 A.1), with no holes between the two.
 		"new sequence": {true, []step{{recv: []uint16{100, 101, 40000, 40001, 40003}, want: []uint16{40002}}}},
 		"a lone stray": {true, []step{{recv: []uint16{100, 101, 40000, 102}}}},
+		// Whole words of the log received around the hole, which is near
+		// the window's far end; and one just inside it, one just out.
+		"a hole among full words": {true, []step{{recv: seqsWithout(0, 600, 300), want: []uint16{300}}}},
+		"the window's edges":      {true, []step{{recv: seqsWithout(999, 999+nackWindow+2, 1000, 1001), want: []uint16{1001}}}},
 		// Older than the window: neither NACKed nor does it disturb.
 		"far-old late packet": {true, []step{{recv: []uint16{1000, 1000 + nackWindow + 5, 1000}}}},
 	} {
