@@ -197,6 +197,7 @@ func sizeFlags(fs *flag.FlagSet, o *loadgen.Options) (set func()) {
 	fs.IntVar(&o.W9Clients, "w9-clients", o.W9Clients, "W9: WebSocket clients in those sessions")
 	fs.StringVar(&o.W8Scenarios, "w8-scenarios", o.W8Scenarios, "W8: SFU scenarios, SESSIONSxPARTICIPANTS[/PUBLISHERS] comma-separated (1x101/1: 1 publisher × 100 subscribers)")
 	fs.DurationVar(&o.W8Duration, "w8-duration", o.W8Duration, "W8: measured time per scenario")
+	fs.BoolVar(&o.W8TWCC, "w8-twcc", o.W8TWCC, "W8: publishers stamp transport-wide sequence numbers, as browsers do (the server then sends transport-cc feedback)")
 	fs.BoolVar(&o.W8NoAudio, "w8-no-audio", o.W8NoAudio, "W8: publish the camera alone, no mic (issue 11's Galène figures are video only)")
 	fs.BoolVar(&o.W8Simulcast, "w8-simulcast", o.W8Simulcast, "W8: publish the camera in three simulcast layers (q, h, f) as pages do; the top one is forwarded")
 	fs.DurationVar(&o.W8Warmup, "w8-warmup", o.W8Warmup, "W8: media flowing to every subscriber → measured window")

@@ -70,6 +70,10 @@ type Options struct {
 	W8Warmup    time.Duration `json:"w8_warmup"`    // every subscription receiving → window
 	W8NoAudio   bool          `json:"w8_no_audio"`  // publish the camera alone (Galène's figures are video only)
 	W8Simulcast bool          `json:"w8_simulcast"` // publish the camera in three layers, as pages do
+	// W8TWCC stamps a transport-wide sequence number on every published
+	// packet, as browsers do, so that the server's transport-cc feedback
+	// (its per-packet accounting) is part of what is measured.
+	W8TWCC bool `json:"w8_twcc,omitempty"`
 	// W8ToolProfile, when set, is where the tool's own CPU profile of each
 	// measured window goes (FILE.<scenario>.pprof): where a received
 	// packet's cost goes in the tool.

@@ -264,7 +264,7 @@ func rehabSFU(ctx context.Context, env *Env, o Options, sc SFUScenario) (SFURun,
 		return run, err
 	}
 	defer srv.Stop()
-	api, socks, err := sfuClientAPI(o.W8Simulcast)
+	api, socks, err := sfuClientAPI(o.W8Simulcast, o.W8TWCC)
 	if err != nil {
 		return run, err
 	}

@@ -7,8 +7,9 @@ package loadgen
 //
 // Lean on purpose, since the load tool shares the machine with the server:
 // pion without any interceptor (no reports, NACK or TWCC; a REMB a second
-// stands in for a browser's estimate), one reused buffer per received
-// track, the header parsed by hand. The clients cannot share one UDP
+// stands in for a browser's estimate; --w8-twcc adds the transport-wide
+// sequence number stamp on what publishers send), one reused buffer per
+// received track, the header parsed by hand. The clients cannot share one UDP
 // socket (a client-side ice.UDPMux): the server's UDP mux tells its peer
 // connections apart by the client's address, so each client connection
 // needs an address of its own. Each of those sockets is a stampConn
@@ -43,8 +44,9 @@ import (
 // Opus as Chromium offers them, the audio-level extension the router reads
 // for active speakers, loopback ICE over UDP only, pion's logs dropped.
 // Every UDP socket it opens is a stampConn registered in the returned
-// stampSockets.
-func sfuClientAPI(simulcast bool) (*webrtc.API, *stampSockets, error) {
+// stampSockets. With twcc, the one interceptor: pion's transport-wide
+// sequence number stamp on what publishers send.
+func sfuClientAPI(simulcast, twcc bool) (*webrtc.API, *stampSockets, error) {
 	m := &webrtc.MediaEngine{}
 	fb := []webrtc.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}, {Type: webrtc.TypeRTCPFBGoogREMB}}
 	if err := m.RegisterCodec(webrtc.RTPCodecParameters{
@@ -79,8 +81,14 @@ func sfuClientAPI(simulcast bool) (*webrtc.API, *stampSockets, error) {
 	se.SetNet(bufferedNet{std, socks})
 	se.LoggerFactory = &logging.DefaultLoggerFactory{Writer: io.Discard, DefaultLogLevel: logging.LogLevelDisabled,
 		ScopeLevels: map[string]logging.LogLevel{}}
+	ir := &interceptor.Registry{}
+	if twcc {
+		if err := webrtc.ConfigureTWCCHeaderExtensionSender(m, ir); err != nil {
+			return nil, nil, err
+		}
+	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se),
-		webrtc.WithInterceptorRegistry(&interceptor.Registry{})), socks, nil
+		webrtc.WithInterceptorRegistry(ir)), socks, nil
 }
 
 // clientSocketBuffer is the receive buffer of each client UDP socket:
