@@ -39,7 +39,8 @@ type pubFeedback struct {
 	start int64                     // unix nanos: origin of transport-cc arrival times
 	kick  chan struct{}             // transport-cc feedback is full: send it now
 	done  chan struct{}             // closed by stop
-	once  sync.Once
+	once  sync.Once                 // closes done
+	begin sync.Once                 // starts run
 
 	twccMu sync.Mutex // guards rec; taken by this connection's readers only
 	rec    *twcc.Recorder

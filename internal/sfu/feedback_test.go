@@ -298,9 +298,10 @@ func TestReceiverReportsToPublisher(t *testing.T) {
 // publisher: pion's three receive interceptors (receiver reports, NACK
 // generator, transport-cc), as publish connections ran them before,
 // against the router's own accounting (ingress.onPacket, its loop
-// running). Both see a 1,100-byte VP8 packet with a transport-wide
-// sequence number; pion's chain parses the header itself, the router's
-// reader has it parsed already (it needs it to forward).
+// running), each on top of the same packet source. Both see a 1,100-byte
+// VP8 packet with a transport-wide sequence number; pion's chain parses
+// the header itself, the router's reader has it parsed already (it needs
+// it to forward). The router reads the clock again, as readLayer does.
 func BenchmarkUpstreamFeedback(b *testing.B) {
 	const twccID = 5
 	ext := make([]byte, 2)
@@ -313,6 +314,20 @@ func BenchmarkUpstreamFeedback(b *testing.B) {
 		pkt.SequenceNumber, pkt.Timestamp = seq, uint32(now/11111)
 		ext[0], ext[1] = byte(seq>>8), byte(seq)
 	}
+	read := interceptor.RTPReaderFunc(func(buf []byte, a interceptor.Attributes) (int, interceptor.Attributes, error) {
+		next(time.Now().UnixNano())
+		n, err := pkt.MarshalTo(buf)
+		return n, a, err
+	})
+	// The packet source alone: what the other two add to it is theirs.
+	b.Run("source-alone", func(b *testing.B) {
+		buf := make([]byte, maxPacket)
+		for b.Loop() {
+			if _, _, err := read.Read(buf, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	b.Run("pion-interceptors", func(b *testing.B) {
 		ir := &interceptor.Registry{}
 		rr, err := report.NewReceiverInterceptor()
@@ -330,11 +345,7 @@ func BenchmarkUpstreamFeedback(b *testing.B) {
 		info := &interceptor.StreamInfo{SSRC: 5, ClockRate: 90000, MimeType: webrtc.MimeTypeVP8,
 			RTPHeaderExtensions: []interceptor.RTPHeaderExtension{{URI: sdp.TransportCCURI, ID: twccID}},
 			RTCPFeedback:        []interceptor.RTCPFeedback{{Type: "nack"}}}
-		r := chain.BindRemoteStream(info, interceptor.RTPReaderFunc(func(buf []byte, a interceptor.Attributes) (int, interceptor.Attributes, error) {
-			next(time.Now().UnixNano())
-			n, err := pkt.MarshalTo(buf)
-			return n, a, err
-		}))
+		r := chain.BindRemoteStream(info, read)
 		buf := make([]byte, maxPacket)
 		for b.Loop() {
 			if _, _, err := r.Read(buf, nil); err != nil {
@@ -352,10 +363,12 @@ func BenchmarkUpstreamFeedback(b *testing.B) {
 		quit := make(chan struct{})
 		var wg sync.WaitGroup
 		wg.Go(func() { fb.run(quit) })
+		buf := make([]byte, maxPacket)
 		for b.Loop() {
-			now := time.Now().UnixNano()
-			next(now)
-			in.onPacket(&pkt.Header, now)
+			if _, _, err := read.Read(buf, nil); err != nil {
+				b.Fatal(err)
+			}
+			in.onPacket(&pkt.Header, time.Now().UnixNano())
 		}
 		b.StopTimer()
 		close(quit)

@@ -152,7 +152,6 @@ func (p *participant) handlePublishOffer(m Message) error {
 			}
 			p.onPublishState(pc, s)
 		})
-		p.r.goOwned(func() { fb.run(p.done) })
 		p.pub = pc
 	}
 	for mid, src := range m.Sources {
@@ -302,6 +301,9 @@ func (p *participant) onTrack(pc *webrtc.PeerConnection, fb *pubFeedback, remote
 	c := remote.Codec()
 	in := &ingress{gen: gen, audioLevelID: extID(rcv, sdp.AudioLevelURI), twccID: extID(rcv, sdp.TransportCCURI),
 		fb: fb, rx: newRxStream(uint32(remote.SSRC()), c.ClockRate, hasNACK(c))}
+	// The feedback loop starts with the connection's first stream: a
+	// connection that carries none has nothing to say.
+	fb.begin.Do(func() { p.r.goOwned(func() { fb.run(p.done) }) })
 	p.r.goOwned(func() { u.readLayer(l, remote, in) })
 	p.r.goOwned(func() { readSenderReports(rcv, remote.RID(), in.rx) })
 	if isNew {
