@@ -15,7 +15,7 @@ import (
 
 // The publish side's feedback cadence. The loop ticks every feedbackTick:
 // NACKs go out at every tick, so a loss is asked for 25 ms after it is
-// seen on average (pion's generator: 50 ms, at a 100 ms interval), and
+// seen on average (pion's generator: 50 ms, at its 100 ms interval), and
 // again every nackRetryTicks; transport-cc feedback every twccTicks
 // (libwebrtc's default 100 ms), sooner when twccFullPackets wait; receiver
 // reports every reportTicks (1 s, as browsers send theirs).
