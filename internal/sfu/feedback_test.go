@@ -161,16 +161,21 @@ func TestServerNACKsPublisher(t *testing.T) {
 }
 
 // tccReceived returns the transport-wide sequence numbers a feedback
-// packet reports received, and how many it reports lost.
-func tccReceived(cc *rtcp.TransportLayerCC) (got []uint16, lost int) {
-	q := cc.BaseSequenceNumber
+// packet reports received, and how many it reports not received. Symbols
+// past the packet's status count (a status vector chunk's padding) are
+// none.
+func tccReceived(cc *rtcp.TransportLayerCC) (got []uint16, notReceived int) {
+	n := 0
 	note := func(sym uint16) {
-		if sym == rtcp.TypeTCCPacketNotReceived {
-			lost++
-		} else {
-			got = append(got, q)
+		if n >= int(cc.PacketStatusCount) {
+			return
 		}
-		q++
+		if sym == rtcp.TypeTCCPacketNotReceived {
+			notReceived++
+		} else {
+			got = append(got, cc.BaseSequenceNumber+uint16(n))
+		}
+		n++
 	}
 	for _, c := range cc.PacketChunks {
 		switch c := c.(type) {
@@ -184,8 +189,18 @@ func tccReceived(cc *rtcp.TransportLayerCC) (got []uint16, lost int) {
 			}
 		}
 	}
-	// The last chunk may hold more symbols than the packet counts.
-	return got[:min(len(got), int(cc.PacketStatusCount)-lost)], lost
+	return got, notReceived
+}
+
+// transportCC returns the transport-cc feedback packets in pkts.
+func transportCC(pkts []rtcp.Packet) []*rtcp.TransportLayerCC {
+	var out []*rtcp.TransportLayerCC
+	for _, p := range pkts {
+		if cc, ok := p.(*rtcp.TransportLayerCC); ok {
+			out = append(out, cc)
+		}
+	}
+	return out
 }
 
 // A publisher whose packets carry transport-wide sequence numbers (pion's
@@ -202,37 +217,47 @@ func TestTransportCCFeedbackToPublisher(t *testing.T) {
 	skip := len(pub.publisherRTCP())
 	start := time.Now()
 	time.Sleep(2 * time.Second)
-	var feedbacks []*rtcp.TransportLayerCC
-	for _, p := range pub.publisherRTCP()[skip:] {
-		if cc, ok := p.(*rtcp.TransportLayerCC); ok {
-			feedbacks = append(feedbacks, cc)
-		}
-	}
+	feedbacks := transportCC(pub.publisherRTCP()[skip:])
 	elapsed := time.Since(start)
 	// Every 100 ms: 20 in 2 s.
 	if n, most := len(feedbacks), int(elapsed/(100*time.Millisecond))+2; n < 14 || n > most {
 		t.Fatalf("%d transport-cc feedback packets in %v, want 14–%d", n, elapsed, most)
 	}
-	seen := map[uint16]bool{}
-	lost := 0
+	// The window: from the first to the newest packet reported received.
+	first, last := uint16(0xffff), uint16(0)
 	for _, cc := range feedbacks {
-		got, l := tccReceived(cc)
-		lost += l
+		got, _ := tccReceived(cc)
+		for _, q := range got {
+			first, last = min(first, q), max(last, q)
+		}
+	}
+	// Each stream has its own reader, so a packet can be accounted after a
+	// later one of another stream and a feedback in between reports it not
+	// received; the next reports it again, received (as pion's interceptor
+	// did). So read the feedback a little longer.
+	time.Sleep(300 * time.Millisecond)
+	seen := map[uint16]bool{}
+	late := 0
+	for _, cc := range transportCC(pub.publisherRTCP()[skip:]) {
+		got, n := tccReceived(cc)
+		late += n
 		for _, q := range got {
 			seen[q] = true
 		}
 	}
-	// Loopback loses nothing: all sequence numbers from the first to the
-	// newest are reported received: 2 s of 90 video and 50 audio packets
-	// a second.
-	first, last := uint16(0xffff), uint16(0)
-	for q := range seen {
-		first, last = min(first, q), max(last, q)
+	// Loopback loses nothing: every sequence number in the window is
+	// reported received: 2 s of 90 video and 50 audio packets a second.
+	var missing []uint16
+	for q := first; q != last+1; q++ {
+		if !seen[q] {
+			missing = append(missing, q)
+		}
 	}
-	if lost > 0 || len(seen) < 220 || int(last-first)+1 != len(seen) {
-		t.Fatalf("feedback reports %d packets received (%d–%d) and %d lost; want ≥ 220, contiguous, none lost",
-			len(seen), first, last, lost)
+	if int(last-first)+1 < 220 || len(missing) > 0 {
+		t.Fatalf("feedback covers %d–%d; not reported received: %v (reported late %d times); want ≥ 220, all received",
+			first, last, missing, late)
 	}
+	t.Logf("%d feedback packets cover %d–%d; %d reports of a packet not (yet) received", len(feedbacks), first, last, late)
 }
 
 // The publisher's receiver reports: one a second per stream, with the
