@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/coder/websocket"
@@ -76,16 +78,24 @@ func TestServersBoundBodies(t *testing.T) {
 // port is held by an outgoing connection (as when the pool overlaps the
 // ephemeral range); a start takes the next port instead of answering 500.
 func TestStartSkipsHeldPort(t *testing.T) {
-	cfg := testConfig(t, t.TempDir(), 2)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: cfg.WebRTC.LocalBasePort}}
-	c, err := d.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
+	// The ports testConfig found free may be taken by another process
+	// before the dial binds one: then take a fresh range.
+	var cfg *config.Config
+	var c net.Conn
+	for try := 0; ; try++ {
+		cfg = testConfig(t, t.TempDir(), 2)
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: cfg.WebRTC.LocalBasePort}}
+		if c, err = d.Dial("tcp", ln.Addr().String()); err == nil {
+			break
+		}
+		if try == 4 || !errors.Is(err, syscall.EADDRINUSE) {
+			t.Fatal(err)
+		}
 	}
 	defer c.Close()
 	ts := startServer(t, cfg)
