@@ -26,6 +26,13 @@ type EngineConfig struct {
 	// chain; without it, or where that cannot be done, pion writes.
 	// Optional.
 	UDPConn *net.UDPConn
+	// ReadTap, when the UDPMux's socket is read through it (MuxConnWith),
+	// lets the SFU read publishers' SRTP itself (srtpread.go): publish
+	// connections then answer as DTLS server, so that their receive keys
+	// are known, and each attached layer's packets are decrypted by the
+	// layer, never by pion. Nil (or a tap no socket reads through): pion
+	// reads. Optional.
+	ReadTap *ReadTap
 	// TCPMux adds ICE-TCP candidates on one TCP port (webrtc.NewICETCPMux
 	// over the caller's listener), for networks that block UDP. Optional.
 	TCPMux ice.TCPMux
@@ -50,6 +57,12 @@ type EngineConfig struct {
 // APIs. It owns no goroutine and no socket, so it needs no Close.
 type Engine struct {
 	pubAPI *webrtc.API // peer connections that receive a participant's media
+	// With a tap, publish connections get an API each too
+	// (newPublishConnection), built from these.
+	pubSE webrtc.SettingEngine
+	pubME *webrtc.MediaEngine
+	pubIR *interceptor.Registry
+	tap   *ReadTap
 	// Subscribe connections get an API each (newSubscribeConnection), built
 	// from these: the SettingEngine's DTLS hooks are per connection.
 	subSE    webrtc.SettingEngine
@@ -116,7 +129,7 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	se.SetLite(false)
 
 	links := newLinkWatch()
-	pub, err := newAPI(se, true, links)
+	pubME, pubIR, err := newMedia(true, links)
 	if err != nil {
 		return nil, fmt.Errorf("sfu: publisher API: %w", err)
 	}
@@ -124,8 +137,48 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sfu: subscriber API: %w", err)
 	}
-	return &Engine{pubAPI: pub, subSE: se, subME: subME, subIR: subIR, udpConn: cfg.UDPConn,
-		log: cfg.Logger, links: links}, nil
+	e := &Engine{pubSE: se, pubME: pubME, pubIR: pubIR, subSE: se, subME: subME, subIR: subIR,
+		udpConn: cfg.UDPConn, log: cfg.Logger, links: links}
+	e.pubAPI = webrtc.NewAPI(webrtc.WithMediaEngine(pubME), webrtc.WithSettingEngine(se),
+		webrtc.WithInterceptorRegistry(pubIR))
+	if cfg.ReadTap.usable() {
+		e.tap = cfg.ReadTap
+	}
+	return e, nil
+}
+
+// newPublishConnection makes a publish peer connection for offer and,
+// with a read tap, its registration (nil without): an API of its own
+// catches the connection's DTLS key material, as for subscribe
+// connections.
+func (e *Engine) newPublishConnection(offer *sdp.SessionDescription) (*webrtc.PeerConnection, *recvPath, error) {
+	if e.tap == nil {
+		pc, err := e.pubAPI.NewPeerConnection(webrtc.Configuration{})
+		return pc, nil, err
+	}
+	se := e.pubSE
+	kc := &keyCatcher{}
+	se.SetDTLSKeyLogWriter(kc)
+	se.SetDTLSServerHelloMessageHook(kc.serverHello)
+	// A page offers actpass; answering passive makes the server the DTLS
+	// server, the role in which its key log and ServerHello hook give the
+	// keys (srtpkeys.go). Not to an offer that is passive itself: pion
+	// would still write passive in the answer while acting as the client.
+	if !offersSetup(offer, "passive") {
+		if err := se.SetAnsweringDTLSRole(webrtc.DTLSRoleServer); err != nil {
+			return nil, nil, err
+		}
+	}
+	api := webrtc.NewAPI(webrtc.WithMediaEngine(e.pubME), webrtc.WithSettingEngine(se),
+		webrtc.WithInterceptorRegistry(e.pubIR))
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return nil, nil, err
+	}
+	rp := newRecvPath(e.tap, kc, &e.counters)
+	rp.dtls = pc.SCTP().Transport()
+	rp.dtls.ICETransport().OnSelectedCandidatePairChange(rp.setPair)
+	return pc, rp, nil
 }
 
 // newSubscribeConnection makes a subscribe peer connection with its own
@@ -155,6 +208,23 @@ func (e *Engine) newSubscribeConnection() (*webrtc.PeerConnection, *directPath, 
 	return pc, dp, nil
 }
 
+// offersSetup reports whether the offer's DTLS setup attribute (RFC 4145,
+// session or first media level, as pion reads it) is role.
+func offersSetup(offer *sdp.SessionDescription, role string) bool {
+	if offer == nil {
+		return false
+	}
+	if v, ok := offer.Attribute("setup"); ok {
+		return v == role
+	}
+	for _, m := range offer.MediaDescriptions {
+		if v, ok := m.Attribute("setup"); ok {
+			return v == role
+		}
+	}
+	return false
+}
+
 // maxNACKsPerPacket is how often the server asks a publisher again for
 // one lost packet (libwebrtc gives up after 10).
 const maxNACKsPerPacket = 5
@@ -172,15 +242,6 @@ var (
 		SDPFmtpLine: "minptime=10;useinbandfec=1",
 	}
 )
-
-func newAPI(se webrtc.SettingEngine, publish bool, links *linkWatch) (*webrtc.API, error) {
-	m, ir, err := newMedia(publish, links)
-	if err != nil {
-		return nil, err
-	}
-	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se),
-		webrtc.WithInterceptorRegistry(ir)), nil
-}
 
 // newMedia is the codecs, header extensions and interceptors of one kind
 // of connection.

@@ -57,9 +57,17 @@ func newEnv(t testing.TB, cfg RouterConfig) *env {
 	return newEnvWith(t, EngineConfig{}, cfg)
 }
 
-// newEnvWith also sets the engine's configuration; the UDP mux, loopback
-// candidates and (unless given) the TCP mux are the env's.
+// newEnvWith also sets the engine's configuration; the UDP mux (read
+// through a MuxConn with a read tap), loopback candidates and (unless
+// given) the TCP mux are the env's.
 func newEnvWith(t testing.TB, ecfg EngineConfig, cfg RouterConfig) *env {
+	t.Helper()
+	return newEnvTap(t, ecfg, cfg, true)
+}
+
+// newEnvTap is newEnvWith with the read tap on or off (pion reads every
+// publisher).
+func newEnvTap(t testing.TB, ecfg EngineConfig, cfg RouterConfig, tap bool) *env {
 	t.Helper()
 	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
@@ -69,7 +77,11 @@ func newEnvWith(t testing.TB, ecfg EngineConfig, cfg RouterConfig) *env {
 	if err := rawudp.DontFragment(conn); err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, conn: conn, mux: webrtc.NewICEUDPMux(nil, conn), clients: map[string]*client{}}
+	ecfg.ReadTap = nil
+	if tap {
+		ecfg.ReadTap = NewReadTap()
+	}
+	e := &env{t: t, conn: conn, mux: webrtc.NewICEUDPMux(nil, MuxConnWith(conn, ecfg.ReadTap)), clients: map[string]*client{}}
 	ecfg.UDPMux, ecfg.UDPConn, ecfg.IncludeLoopback = e.mux, conn, true
 	e.engine, err = NewEngine(ecfg)
 	if err != nil {
@@ -206,6 +218,9 @@ type client struct {
 	onPacket func(b []byte, arrival int64)
 	// socks are the lean client's UDP sockets (nil for other clients).
 	socks *stampSockets
+	// editOffer, when set before publish, rewrites the publish offer the
+	// server gets (a client pion cannot configure so).
+	editOffer func(sdp string) string
 }
 
 // recvTrack is a track the client receives, with every packet it got.
@@ -470,7 +485,11 @@ func (c *client) offerPublish(pc *webrtc.PeerConnection, sources []string, resta
 			src[t.Mid()] = sources[i]
 		}
 	}
-	must(c.e.t, c.e.rt.Handle(c.id, Message{Type: TypeOffer, PC: PCPublish, SDP: pc.LocalDescription().SDP,
+	sdp := pc.LocalDescription().SDP
+	if c.editOffer != nil {
+		sdp = c.editOffer(sdp)
+	}
+	must(c.e.t, c.e.rt.Handle(c.id, Message{Type: TypeOffer, PC: PCPublish, SDP: sdp,
 		Sources: src, Restart: restart}))
 }
 

@@ -45,15 +45,32 @@ type Counters struct {
 	// Subscribed tracks whose RTP the server encrypts and sends itself,
 	// and those left on pion's write path (no keys, ICE-TCP).
 	OwnWriters, PionWriters uint64
+	// Upstream layers (SSRCs) whose SRTP the server reads and decrypts
+	// itself, and those left on pion's read path (no read tap, the server
+	// as DTLS client, ICE-TCP).
+	OwnReaders, PionReaders uint64
+	// ReadRejected are packets the read tap took that failed SRTP
+	// authentication or were replays: dropped. ReadOverflow are packets
+	// it left to pion because their layer's queue was full.
+	ReadRejected, ReadOverflow uint64
+	// ReadTaken are packets the read tap took from pion's path.
+	ReadTaken uint64
 }
 
 // counters are the atomic Counters of an engine.
-type counters struct{ nacks, resent, ownWriters, pionWriters atomic.Uint64 }
+type counters struct {
+	nacks, resent, ownWriters, pionWriters atomic.Uint64
+	ownReaders, pionReaders                atomic.Uint64
+	readRejected, readOverflow, readTaken  atomic.Uint64
+}
 
 // Counters returns the engine's totals.
 func (e *Engine) Counters() Counters {
-	return Counters{NACKs: e.counters.nacks.Load(), Resent: e.counters.resent.Load(),
-		OwnWriters: e.counters.ownWriters.Load(), PionWriters: e.counters.pionWriters.Load()}
+	c := &e.counters
+	return Counters{NACKs: c.nacks.Load(), Resent: c.resent.Load(),
+		OwnWriters: c.ownWriters.Load(), PionWriters: c.pionWriters.Load(),
+		OwnReaders: c.ownReaders.Load(), PionReaders: c.pionReaders.Load(),
+		ReadRejected: c.readRejected.Load(), ReadOverflow: c.readOverflow.Load(), ReadTaken: c.readTaken.Load()}
 }
 
 // linkWatch is an interceptor factory that reads, per peer connection,

@@ -37,7 +37,10 @@ func TestStatsReflectLoss(t *testing.T) {
 		{"lossy links", 10, 51, 0.08, 0.15},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t, RouterConfig{})
+			// pion's NACK generator counts the upstream loss: it sees only
+			// what pion reads, so the read tap stays off here until the
+			// router makes its own feedback.
+			e := newEnvTap(t, EngineConfig{}, RouterConfig{}, false)
 			sub := e.join("bob")
 			pub := e.join("alice")
 			video := localTrack(t, capVP8, "cam", "alice")

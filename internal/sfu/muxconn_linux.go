@@ -20,7 +20,11 @@ import (
 // the server's profile at 1 × 100, sysmon's sleeps were 14 % of its CPU
 // once the downTracks' writes were raw and the mux's reads were not. The
 // socket's other methods (Close, deadlines, addresses) are its own.
-func MuxConn(uc *net.UDPConn) net.PacketConn {
+func MuxConn(uc *net.UDPConn) net.PacketConn { return MuxConnWith(uc, nil) }
+
+// MuxConnWith is MuxConn whose reads go through tap first (srtpread.go):
+// the datagrams it takes never reach pion. A nil tap takes nothing.
+func MuxConnWith(uc *net.UDPConn, tap *ReadTap) net.PacketConn {
 	r, err := rawudp.NewReader(uc)
 	if err != nil {
 		return uc
@@ -29,7 +33,11 @@ func MuxConn(uc *net.UDPConn) net.PacketConn {
 	if err != nil {
 		return uc
 	}
-	return &muxConn{UDPConn: uc, r: r, w: w}
+	c := &muxConn{UDPConn: uc, r: r, w: w}
+	if tap != nil && tap.attach(uc) == nil {
+		c.tap = tap
+	}
+	return c
 }
 
 type muxConn struct {
@@ -37,6 +45,7 @@ type muxConn struct {
 	w   *rawudp.Senders // writers are many goroutines
 	rmu sync.Mutex      // one reader in practice (the mux's); the lock keeps a second one safe
 	r   *rawudp.Reader
+	tap *ReadTap // nil: every datagram is pion's
 }
 
 // ReadFromAddrPort is pion's ice.AddrPortReaderWriter.
@@ -46,7 +55,12 @@ func (c *muxConn) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
 	}
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
-	return c.r.Read(b)
+	for {
+		n, from, err := c.r.Read(b)
+		if err != nil || c.tap == nil || !c.tap.take(b[:n], from) {
+			return n, from, err
+		}
+	}
 }
 
 // WriteToAddrPort is pion's ice.AddrPortReaderWriter.

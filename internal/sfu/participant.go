@@ -35,6 +35,7 @@ type participant struct {
 	closed         bool
 	pub, sub       *webrtc.PeerConnection
 	subPath        *directPath           // sub's own RTP write path; nil: pion's
+	pubPath        *recvPath             // pub's registration with the read tap; nil: pion reads
 	sources        map[string]string     // mid → source, from the publish offers
 	published      map[string]*upTrack   // by track id
 	down           map[string]*downTrack // by upTrack id
@@ -68,7 +69,8 @@ func (p *participant) close() []*upTrack {
 	p.closed = true
 	close(p.done)
 	pub, sub := p.pub, p.sub
-	p.pub, p.sub, p.subPath = nil, nil, nil
+	p.pubPath.close() // before pub closes: no packet meets its keys after
+	p.pub, p.sub, p.subPath, p.pubPath = nil, nil, nil, nil
 	ups := make([]*upTrack, 0, len(p.published))
 	for _, u := range p.published {
 		ups = append(ups, u)
@@ -136,10 +138,10 @@ func (p *participant) handlePublishOffer(m Message) error {
 	}
 	var old *webrtc.PeerConnection
 	if m.Restart && p.pub != nil {
-		old, p.pub = p.pub, nil
+		old = p.dropPub()
 	}
 	if p.pub == nil {
-		pc, err := p.r.e.pubAPI.NewPeerConnection(webrtc.Configuration{})
+		pc, path, err := p.r.e.newPublishConnection(parsed)
 		if err != nil {
 			p.mu.Unlock()
 			return withDetail(ErrNegotiation, err)
@@ -152,7 +154,7 @@ func (p *participant) handlePublishOffer(m Message) error {
 			}
 			p.onPublishState(pc, s)
 		})
-		p.pub = pc
+		p.pub, p.pubPath = pc, path
 	}
 	for mid, src := range m.Sources {
 		p.sources[mid] = src
@@ -164,7 +166,7 @@ func (p *participant) handlePublishOffer(m Message) error {
 	} else if !p.recover(pc) {
 		// A connection stuck half-way is dropped; the next offer makes a
 		// new one.
-		p.pub = nil
+		p.dropPub()
 		if old == nil {
 			old = pc
 		} else {
@@ -176,6 +178,16 @@ func (p *participant) handlePublishOffer(m Message) error {
 		_ = old.Close()
 	}
 	return err
+}
+
+// dropPub forgets the publish connection and takes it off the read tap,
+// and returns it for the caller to close (after p.mu). Called with p.mu
+// held.
+func (p *participant) dropPub() *webrtc.PeerConnection {
+	pc := p.pub
+	p.pubPath.close()
+	p.pub, p.pubPath = nil, nil
+	return pc
 }
 
 // recover brings a publish connection whose negotiation failed back to
@@ -227,7 +239,7 @@ func (p *participant) onPublishState(pc *webrtc.PeerConnection, s webrtc.PeerCon
 		p.mu.Unlock()
 		return
 	}
-	p.pub = nil
+	p.dropPub()
 	ups := make([]*upTrack, 0, len(p.published))
 	for _, u := range p.published {
 		ups = append(ups, u)
@@ -297,6 +309,9 @@ func (p *participant) onTrack(pc *webrtc.PeerConnection, fb *pubFeedback, remote
 	}
 	l := u.layers[idx]
 	gen := l.attach(remote, pc)
+	// Only now may the tap take this SSRC: pion has seen its first
+	// packets and announced it.
+	sink := p.pubPath.newSink(uint32(remote.SSRC()), p.r.counters())
 	p.mu.Unlock()
 	c := remote.Codec()
 	in := &ingress{gen: gen, audioLevelID: extID(rcv, sdp.AudioLevelURI), twccID: extID(rcv, sdp.TransportCCURI),
@@ -304,7 +319,7 @@ func (p *participant) onTrack(pc *webrtc.PeerConnection, fb *pubFeedback, remote
 	// The feedback loop starts with the connection's first stream: a
 	// connection that carries none has nothing to say.
 	fb.begin.Do(func() { p.r.goOwned(func() { fb.run(p.done) }) })
-	p.r.goOwned(func() { u.readLayer(l, remote, in) })
+	p.r.goOwned(func() { u.readLayer(l, remote, in, sink) })
 	p.r.goOwned(func() { readSenderReports(rcv, remote.RID(), in.rx) })
 	if isNew {
 		p.r.publish(u)

@@ -15,7 +15,7 @@ import (
 	"github.com/pion/srtp/v3"
 )
 
-// The SRTP keys of a subscribe connection, through pion's public API only.
+// The SRTP keys of a connection, through pion's public API only.
 // pion does not hand out a connection's SRTP keys, but its SettingEngine
 // lets the process see the two halves of what they are made of: the DTLS
 // key log gives the client random and the master secret, and the
@@ -25,7 +25,7 @@ import (
 // dtls.State.ExportKeyingMaterial computes it. Only a connection on which
 // the server is the DTLS server sees both halves (the hook runs on the
 // server's own ServerHello); anything else leaves the connection on pion's
-// write path.
+// write path (srtpwrite.go) or read path (srtpread.go).
 
 // dtlsSRTPLabel is RFC 5764's exporter label.
 const dtlsSRTPLabel = "EXTRACTOR-dtls_srtp"
@@ -34,12 +34,13 @@ var (
 	errKeysIncomplete = errors.New("sfu: SRTP keys not known for this connection")
 )
 
-// srtpKeys are the keys this server encrypts SRTP with on one connection.
+// srtpKeys are the keys of one connection's SRTP: the server's own (it
+// encrypts with them) and the peer's (it decrypts what the peer sends).
 // Secret: kept in memory only, never logged or formatted.
 type srtpKeys struct {
-	profile srtp.ProtectionProfile
-	key     []byte
-	salt    []byte
+	profile               srtp.ProtectionProfile
+	key, salt             []byte // the server's
+	remoteKey, remoteSalt []byte // the peer's
 }
 
 // keyCatcher collects one DTLS handshake's key material from the key log
@@ -106,7 +107,7 @@ func (k *keyCatcher) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// srtpKeys derives the server's SRTP write key and salt once both halves
+// srtpKeys derives the connection's SRTP keys and salts once both halves
 // are known; errKeysIncomplete until then, or for good on a connection
 // where this server is the DTLS client.
 func (k *keyCatcher) srtpKeys() (*srtpKeys, error) {
@@ -128,11 +129,10 @@ func (k *keyCatcher) srtpKeys() (*srtpKeys, error) {
 	if err := cfg.ExtractSessionKeysFromDTLS(x, false); err != nil {
 		return nil, errors.Join(errKeysIncomplete, err)
 	}
-	clear(cfg.Keys.RemoteMasterKey)
-	clear(cfg.Keys.RemoteMasterSalt)
 	clear(k.master)
 	k.master = nil
-	k.keys = &srtpKeys{profile: k.profile, key: cfg.Keys.LocalMasterKey, salt: cfg.Keys.LocalMasterSalt}
+	k.keys = &srtpKeys{profile: k.profile, key: cfg.Keys.LocalMasterKey, salt: cfg.Keys.LocalMasterSalt,
+		remoteKey: cfg.Keys.RemoteMasterKey, remoteSalt: cfg.Keys.RemoteMasterSalt}
 	return k.keys, nil
 }
 

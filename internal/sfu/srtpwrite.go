@@ -55,10 +55,16 @@ func newDirectPath(conn *net.UDPConn, keys *keyCatcher) *directPath {
 }
 
 // pairAddr is the remote address to write to for pair, if the pair is one
-// this socket carries: a host UDP candidate of ours (the mux socket; the
-// server gathers nothing else over UDP) and a UDP remote of the socket's
-// family with a literal address.
+// this socket carries (udpPairAddr).
 func (dp *directPath) pairAddr(pair *webrtc.ICECandidatePair) (netip.AddrPort, bool) {
+	return udpPairAddr(pair, dp.v4)
+}
+
+// udpPairAddr is the remote address of pair if the SFU's UDP socket (of
+// family v4 or not) carries it: a host UDP candidate of ours (the mux
+// socket; the server gathers nothing else over UDP) and a UDP remote of
+// the socket's family with a literal address.
+func udpPairAddr(pair *webrtc.ICECandidatePair, v4 bool) (netip.AddrPort, bool) {
 	if pair == nil || pair.Local == nil || pair.Remote == nil ||
 		pair.Local.Protocol != webrtc.ICEProtocolUDP || pair.Local.Typ != webrtc.ICECandidateTypeHost ||
 		pair.Remote.Protocol != webrtc.ICEProtocolUDP || pair.Remote.Port == 0 {
@@ -69,7 +75,7 @@ func (dp *directPath) pairAddr(pair *webrtc.ICECandidatePair) (netip.AddrPort, b
 		return netip.AddrPort{}, false
 	}
 	a = a.Unmap()
-	if a.Is4() != dp.v4 {
+	if a.Is4() != v4 {
 		return netip.AddrPort{}, false
 	}
 	return netip.AddrPortFrom(a, pair.Remote.Port), true

@@ -135,6 +135,23 @@ func TestSRTPKeysMatchPion(t *testing.T) {
 			if !bytes.Equal(pt, raw) {
 				t.Error("the client decrypts something else")
 			}
+			// The receive direction (the read tap): the peer's keys are the
+			// client's own, and what it encrypts, the server decrypts.
+			if !bytes.Equal(got.remoteKey, want.Keys.RemoteMasterKey) || !bytes.Equal(got.remoteSalt, want.Keys.RemoteMasterSalt) ||
+				!bytes.Equal(got.remoteKey, peer.Keys.LocalMasterKey) || !bytes.Equal(got.remoteSalt, peer.Keys.LocalMasterSalt) {
+				t.Error("derived receive keys differ from pion's")
+			}
+			cenc, err := srtp.CreateContext(peer.Keys.LocalMasterKey, peer.Keys.LocalMasterSalt, tc.profile)
+			must(t, err)
+			sdec, err := srtp.CreateContext(got.remoteKey, got.remoteSalt, got.profile)
+			must(t, err)
+			ct, err = cenc.EncryptRTP(nil, raw, nil)
+			must(t, err)
+			pt, err = sdec.DecryptRTP(ct[:0:0], ct, nil)
+			must(t, err)
+			if !bytes.Equal(pt, raw) {
+				t.Error("the server decrypts something else than the client sent")
+			}
 		})
 	}
 	t.Run("server in the DTLS client role", func(t *testing.T) {
@@ -245,6 +262,7 @@ func TestOwnWriterFallbackDTLSClient(t *testing.T) {
 	alice := e.join("alice")
 	publishCamera(t, alice, 30)
 	checkContinuous(t, waitPackets(t, bob.track("alice/cam"), 60))
+	checkContinuous(t, waitPackets(t, bob.track("alice/mic"), 25))
 	if c := e.engine.Counters(); c.OwnWriters != 0 || c.PionWriters != 2 {
 		t.Errorf("writers: own %d, pion %d; want 2 pion", c.OwnWriters, c.PionWriters)
 	}

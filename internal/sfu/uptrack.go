@@ -246,16 +246,40 @@ func (u *upTrack) info(payload []byte) frameInfo {
 }
 
 // readLayer is the hot path: it reads one remote track until it ends,
-// caches each packet and hands it to every subscriber.
-func (u *upTrack) readLayer(l *layer, remote *webrtc.TrackRemote, in *ingress) {
+// caches each packet and hands it to every subscriber. With a sink, the
+// read tap delivers the layer's packets (srtpread.go) and pion's reader
+// only those the tap left it; the two take turns at handle, which also
+// keeps the feedback's per-stream state (in) to one packet at a time.
+func (u *upTrack) readLayer(l *layer, remote *webrtc.TrackRemote, in *ingress, sink *tapSink) {
 	if in.fb != nil && in.rx != nil {
 		in.fb.add(in.rx)
 		defer in.fb.remove(in.rx)
 	}
-	buf := make([]byte, maxPacket)
-	var p rtp.Packet
 	fan := newFanPool(u.workers - 1)
 	defer fan.close()
+	var mu sync.Mutex // one packet at a time: fan and the layer's sequence of packets are shared
+	handle := func(p *rtp.Packet, raw []byte, now int64) {
+		mu.Lock()
+		u.handle(fan, l, in, p, raw, now)
+		mu.Unlock()
+	}
+	if sink != nil {
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Go(func() { sink.run(stop, handle) })
+		defer func() {
+			sink.remove()
+			close(stop)
+			wg.Wait()
+		}()
+	}
+	readPion(remote, handle)
+}
+
+// readPion reads remote through pion until it ends.
+func readPion(remote *webrtc.TrackRemote, handle func(p *rtp.Packet, raw []byte, now int64)) {
+	buf := make([]byte, maxPacket)
+	var p rtp.Packet
 	for {
 		n, _, err := remote.Read(buf)
 		if err != nil {
@@ -264,7 +288,7 @@ func (u *upTrack) readLayer(l *layer, remote *webrtc.TrackRemote, in *ingress) {
 		if p.Unmarshal(buf[:n]) != nil {
 			continue
 		}
-		u.handle(fan, l, in, &p, buf[:n], time.Now().UnixNano())
+		handle(&p, buf[:n], time.Now().UnixNano())
 	}
 }
 
