@@ -29,7 +29,10 @@ func sfuPages(t *testing.T) int {
 func TestSFUGroupSeeEachOther(t *testing.T) {
 	needBrowser(t)
 	n := sfuPages(t)
-	srv := startServerWith(t, func(r map[string]any) { r["media_mode"] = "sfu" })
+	srv := startServerWith(t, func(r map[string]any) {
+		r["media_mode"] = "sfu"
+		r["sfu"].(map[string]any)["own_read"] = true // real browsers through the SFU's own SRTP reader
+	})
 	users := []string{therapistUUID}
 	var patients []string
 	for i := 1; i < n; i++ {
@@ -74,6 +77,13 @@ func TestSFUGroupSeeEachOther(t *testing.T) {
 	// Chromium decrypts what the server's own SRTP writer sends: every subscribed track took that path.
 	if own, viaPion := srv.metric("rehabrtc_sfu_own_writers_total"), srv.metric("rehabrtc_sfu_pion_writers_total"); own < float64(n*(n-1)) || viaPion != 0 {
 		t.Errorf("tracks written by the server itself %v, by pion %v; want at least %d (the cameras) and 0", own, viaPion, n*(n-1))
+	}
+	// And the server decrypts what Chromium publishes: every camera layer and mic took its own reader.
+	if own, viaPion := srv.metric("rehabrtc_sfu_own_readers_total"), srv.metric("rehabrtc_sfu_pion_readers_total"); own < float64(n) || viaPion != 0 {
+		t.Errorf("published layers read by the server itself %v, by pion %v; want at least %d (the cameras) and 0", own, viaPion, n)
+	}
+	if rejected := srv.metric("rehabrtc_sfu_read_rejected_total"); rejected != 0 {
+		t.Errorf("%v upstream packets failed authentication", rejected)
 	}
 
 	// Remove the last patient: its tile leaves every other page within 1 s, and its media with it.

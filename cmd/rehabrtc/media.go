@@ -69,11 +69,17 @@ func openMedia(cfg *config.Config, log *slog.Logger) (*mediaSockets, error) {
 		udp.Close()
 		return nil, fmt.Errorf("RehabRTC.sfu.tcp_port: %w", err)
 	}
+	// With own_read, publishers' SRTP is taken out of the socket's reads
+	// before pion's mux sees it (sfu.ReadTap); without, pion reads it all.
+	var tap *sfu.ReadTap
+	if s.OwnRead {
+		tap = sfu.NewReadTap()
+	}
 	m := &mediaSockets{udp: udp, tcp: tcp,
-		udpMux: webrtc.NewICEUDPMux(nil, sfu.MuxConn(udp)),
+		udpMux: webrtc.NewICEUDPMux(nil, sfu.MuxConnWith(udp, tap)),
 		tcpMux: webrtc.NewICETCPMux(nil, tcp, 16)}
 	m.engine, err = sfu.NewEngine(sfu.EngineConfig{
-		UDPMux: m.udpMux, UDPConn: udp, TCPMux: m.tcpMux, NAT1To1IPs: nat,
+		UDPMux: m.udpMux, UDPConn: udp, ReadTap: tap, TCPMux: m.tcpMux, NAT1To1IPs: nat,
 		// A loopback bind can only be reached through loopback candidates.
 		IncludeLoopback: bind.IsLoopback(),
 		Family:          family(bind),

@@ -46,6 +46,15 @@ func (s *server) metrics() http.Handler {
 			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "rehabrtc_sfu_pion_writers_total",
 				Help: "Subscribed tracks left on pion's write path (no SRTP keys, ICE-TCP)."},
 				func() float64 { return float64(e.Counters().PionWriters) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "rehabrtc_sfu_own_readers_total",
+				Help: "Published layers whose SRTP the SFU read and decrypted itself (RehabRTC.sfu.own_read)."},
+				func() float64 { return float64(e.Counters().OwnReaders) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "rehabrtc_sfu_pion_readers_total",
+				Help: "Published layers left on pion's read path (own_read off, no SRTP keys, ICE-TCP)."},
+				func() float64 { return float64(e.Counters().PionReaders) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "rehabrtc_sfu_read_rejected_total",
+				Help: "Packets the SFU's own SRTP reader dropped: failed authentication, or replays."},
+				func() float64 { return float64(e.Counters().ReadRejected) }),
 		)
 	}
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})

@@ -124,6 +124,12 @@ type SFU struct {
 	// NAT1To1IPs are the public addresses announced instead of the host's
 	// own, for a cloud host behind 1:1 NAT.
 	NAT1To1IPs []string `json:"nat_1to1_ips"`
+	// OwnRead makes the SFU read and decrypt publishers' SRTP itself, in
+	// front of pion's receive path (fewer CPU-µs per upstream packet). Off
+	// by default until the SFU sends publishers its own RTCP feedback
+	// (receiver reports, NACKs, transport-cc): pion's interceptors no
+	// longer see the packets it reads.
+	OwnRead bool `json:"own_read"`
 }
 
 // TURN is the embedded TURN server, plus external TURN servers (coturn)
