@@ -175,7 +175,7 @@ func benchSession(b *testing.B, remote bool, groups, size, pubs int) {
 	for g := range groups {
 		// Lean clients send no REMB: an initial estimate that fits all
 		// their tracks stands in for it.
-		e := newEnv(b, RouterConfig{InitialBitrate: 20_000_000})
+		e := newEnvTap(b, EngineConfig{}, RouterConfig{InitialBitrate: 20_000_000}, benchReadTap())
 		e.lean, e.sent = true, lat.sent
 		if remote {
 			e.rt = room{rr, g}

@@ -29,6 +29,14 @@ const envBenchServer = "SFU_BENCH_SERVER"
 // then has GOMAXPROCS 1, so its fan-out is not split.
 const envBenchPin = "SFU_BENCH_PIN"
 
+// envBenchReadTap=0 leaves every publisher on pion's read path (the
+// router's read tap is on otherwise, as in the package's tests): the A/B
+// of srtpread.go.
+const envBenchReadTap = "SFU_BENCH_READTAP"
+
+// benchReadTap reports whether the benchmark's routers read through a tap.
+func benchReadTap() bool { return os.Getenv(envBenchReadTap) != "0" }
+
 // benchLine is one line of the parent↔child protocol (JSON lines on the
 // child's stdin and stdout).
 type benchLine struct {
@@ -65,9 +73,13 @@ func runBenchServer() int {
 	}
 	defer conn.Close()
 	_ = conn.SetReadBuffer(4 << 20)
-	mux := webrtc.NewICEUDPMux(nil, conn)
+	var tap *ReadTap
+	if benchReadTap() {
+		tap = NewReadTap()
+	}
+	mux := webrtc.NewICEUDPMux(nil, MuxConnWith(conn, tap))
 	defer mux.Close()
-	eng, err := NewEngine(EngineConfig{UDPMux: mux, UDPConn: conn, IncludeLoopback: true})
+	eng, err := NewEngine(EngineConfig{UDPMux: mux, UDPConn: conn, ReadTap: tap, IncludeLoopback: true})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
