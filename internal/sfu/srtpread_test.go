@@ -127,7 +127,8 @@ func TestRecvPathFollowsPair(t *testing.T) {
 }
 
 // TestTapSinkDecrypts: a sink decrypts what a real DTLS peer's keys
-// encrypt (GCM and CM profiles); a forged packet or a replay is dropped
+// encrypt (GCM and CM profiles, header extensions in clear or encrypted
+// by cryptex); a forged packet or a replay is dropped
 // and counted, never handed on; a sink that keeps failing gives its SSRC
 // back to pion.
 func TestTapSinkDecrypts(t *testing.T) {
@@ -136,9 +137,12 @@ func TestTapSinkDecrypts(t *testing.T) {
 		suite   dtls.CipherSuiteID
 		dprof   dtls.SRTPProtectionProfile
 		profile srtp.ProtectionProfile
+		cryptex bool
 	}{
-		{"AEAD-128", dtls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, dtls.SRTP_AEAD_AES_128_GCM, srtp.ProtectionProfileAeadAes128Gcm},
-		{"AES-CM", dtls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, dtls.SRTP_AES128_CM_HMAC_SHA1_80, srtp.ProtectionProfileAes128CmHmacSha1_80},
+		{"AEAD-128", dtls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, dtls.SRTP_AEAD_AES_128_GCM, srtp.ProtectionProfileAeadAes128Gcm, false},
+		{"AES-CM", dtls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, dtls.SRTP_AES128_CM_HMAC_SHA1_80, srtp.ProtectionProfileAes128CmHmacSha1_80, false},
+		{"AEAD-128, cryptex", dtls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, dtls.SRTP_AEAD_AES_128_GCM, srtp.ProtectionProfileAeadAes128Gcm, true},
+		{"AES-CM, cryptex", dtls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, dtls.SRTP_AES128_CM_HMAC_SHA1_80, srtp.ProtectionProfileAes128CmHmacSha1_80, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			kc, _, cs := dtlsHandshake(t, tc.suite, tc.dprof, dtls.RequireExtendedMasterSecret, false)
@@ -146,7 +150,11 @@ func TestTapSinkDecrypts(t *testing.T) {
 			must(t, err)
 			peer := srtp.Config{Profile: tc.profile}
 			must(t, peer.ExtractSessionKeysFromDTLS(&cs, true))
-			enc, err := srtp.CreateContext(peer.Keys.LocalMasterKey, peer.Keys.LocalMasterSalt, tc.profile)
+			var opts []srtp.ContextOption
+			if tc.cryptex {
+				opts = append(opts, srtp.Cryptex(srtp.CryptexModeEnabled))
+			}
+			enc, err := srtp.CreateContext(peer.Keys.LocalMasterKey, peer.Keys.LocalMasterSalt, tc.profile, opts...)
 			must(t, err)
 			dec, err := newRecvContext(keys)
 			must(t, err)
@@ -171,8 +179,10 @@ func TestTapSinkDecrypts(t *testing.T) {
 				s.q <- pk
 			}
 			plain := func(seq uint16) []byte {
-				raw, err := (&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: seq, SSRC: 42},
-					Payload: []byte("upstream")}).Marshal()
+				p := &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: seq, SSRC: 42},
+					Payload: []byte("upstream")}
+				must(t, p.SetExtension(1, []byte{0x7f})) // an audio level
+				raw, err := p.Marshal()
 				must(t, err)
 				return raw
 			}
@@ -269,5 +279,40 @@ func TestReadTapFallback(t *testing.T) {
 				t.Errorf("readers: own %d, pion %d, taken %d; want 2 pion", c.OwnReaders, c.PionReaders, c.ReadTaken)
 			}
 		})
+	}
+}
+
+// TestReadTapHandsBack: packets move between the two readers of a layer
+// without a loss: pion's first packets, then the tap's (the stream's
+// start), then pion's again once the tap lets the SSRCs go (as during a
+// pair change, or after repeated authentication failures).
+func TestReadTapHandsBack(t *testing.T) {
+	e := newEnv(t, RouterConfig{})
+	bob := e.join("bob")
+	alice := e.join("alice")
+	publishCamera(t, alice, 30)
+	cam := bob.track("alice/cam")
+	waitPackets(t, cam, 40)
+	if e.engine.Counters().ReadTaken == 0 {
+		t.Fatal("the tap took nothing")
+	}
+	var sinks []*tapSink
+	for _, rp := range *e.engine.tap.addrs.Load() {
+		for _, s := range *rp.sinks.Load() {
+			sinks = append(sinks, s)
+		}
+	}
+	if len(sinks) != 2 {
+		t.Fatalf("%d sinks, want the camera's and the mic's", len(sinks))
+	}
+	for _, s := range sinks {
+		s.remove()
+	}
+	taken := e.engine.Counters().ReadTaken
+	n := len(cam.packets())
+	checkContinuous(t, waitPackets(t, cam, n+60))
+	checkContinuous(t, waitPackets(t, bob.track("alice/mic"), 50))
+	if now := e.engine.Counters().ReadTaken; now > taken+1 { // the reader may have looked the sink up just before
+		t.Errorf("the tap took %d more packets after letting its SSRCs go", now-taken)
 	}
 }
