@@ -42,6 +42,9 @@ const tapQueue = 256
 // the only state ours can get wrong).
 const maxTapFailures = 64
 
+// recvReplayWindow is the SRTP replay window of our receive contexts.
+const recvReplayWindow = 1024
+
 var errTapTaken = errors.New("sfu: the read tap already serves a socket")
 
 // ReadTap takes publishers' SRTP out of the SFU's UDP socket before pion's
@@ -248,14 +251,16 @@ func (rp *recvPath) sink(ssrc uint32) *tapSink {
 }
 
 // newRecvContext is an SRTP context that decrypts what the peer sends.
-// Replay protection as pion's receive side has it by default (a window of
-// 64: a retransmission of a lost packet is new to it). Cryptex (RFC 9335,
+// Replay protection over libwebrtc's window of 1,024 packets rather than
+// pion's 64: retransmissions come on the media SSRC (no RTX), and one
+// asked for after a keyframe burst of a high layer is already more than
+// 64 packets behind the newest; it is still new to the window. Cryptex (RFC 9335,
 // encrypted header extensions) is accepted, not required: pion negotiates
 // it when both sides offer it, and its choice is not exported; a packet
 // is authenticated by the peer's keys either way.
 func newRecvContext(keys *srtpKeys) (*srtp.Context, error) {
 	return srtp.CreateContext(keys.remoteKey, keys.remoteSalt, keys.profile,
-		srtp.SRTPReplayProtection(64), srtp.Cryptex(srtp.CryptexModeEnabled))
+		srtp.SRTPReplayProtection(recvReplayWindow), srtp.Cryptex(srtp.CryptexModeEnabled))
 }
 
 // tapSink is one SSRC's queue from the tap to its layer.

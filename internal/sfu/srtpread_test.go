@@ -193,13 +193,23 @@ func TestTapSinkDecrypts(t *testing.T) {
 			push(forged)
 			push(ct)
 			push(ct) // a replay
-			eventually(t, 5*time.Second, "two rejected, one handed on", func() bool {
+			// A retransmission of packet 2 after 200 newer ones is still
+			// new to the window (pion's 64 would refuse it).
+			late, err := enc.EncryptRTP(nil, plain(2), nil)
+			must(t, err)
+			for seq := uint16(3); seq < 203; seq++ {
+				ct, err := enc.EncryptRTP(nil, plain(seq), nil)
+				must(t, err)
+				push(ct)
+			}
+			push(late)
+			eventually(t, 5*time.Second, "two rejected, 202 handed on", func() bool {
 				mu.Lock()
 				defer mu.Unlock()
-				return rp.c.readRejected.Load() == 2 && len(got) == 1
+				return rp.c.readRejected.Load() == 2 && len(got) == 202
 			})
 			mu.Lock()
-			if !bytes.Equal(got[0], plain(1)) {
+			if !bytes.Equal(got[0], plain(1)) || !bytes.Equal(got[201], plain(2)) {
 				t.Error("the sink handed on something else than the publisher sent")
 			}
 			mu.Unlock()
