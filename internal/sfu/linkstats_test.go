@@ -37,10 +37,7 @@ func TestStatsReflectLoss(t *testing.T) {
 		{"lossy links", 10, 51, 0.08, 0.15},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			// pion's NACK generator counts the upstream loss: it sees only
-			// what pion reads, so the read tap stays off here until the
-			// router makes its own feedback.
-			e := newEnvTap(t, EngineConfig{}, RouterConfig{}, false)
+			e := newEnv(t, RouterConfig{})
 			sub := e.join("bob")
 			pub := e.join("alice")
 			video := localTrack(t, capVP8, "cam", "alice")
