@@ -125,10 +125,9 @@ type SFU struct {
 	// own, for a cloud host behind 1:1 NAT.
 	NAT1To1IPs []string `json:"nat_1to1_ips"`
 	// OwnRead makes the SFU read and decrypt publishers' SRTP itself, in
-	// front of pion's receive path (fewer CPU-µs per upstream packet). Off
-	// by default until the SFU sends publishers its own RTCP feedback
-	// (receiver reports, NACKs, transport-cc): pion's interceptors no
-	// longer see the packets it reads.
+	// front of pion's receive path (fewer CPU-µs per upstream packet);
+	// default true. false leaves every publisher on pion's path (publish
+	// connections then answer the DTLS role pion picks).
 	OwnRead bool `json:"own_read"`
 }
 
@@ -268,7 +267,7 @@ func Default() *Config {
 			},
 			TrustedProxies: []string{"127.0.0.0/8", "::1/128"},
 			MediaMode:      MediaAuto,
-			SFU:            SFU{UDPPort: DefaultSFUUDPPort, TCPPort: DefaultSFUTCPPort, NAT1To1IPs: []string{}},
+			SFU:            SFU{UDPPort: DefaultSFUUDPPort, TCPPort: DefaultSFUTCPPort, NAT1To1IPs: []string{}, OwnRead: true},
 		},
 	}
 }
