@@ -87,6 +87,8 @@ func TestSFUGroupSeeEachOther(t *testing.T) {
 	if rejected := srv.metric("rehabrtc_sfu_read_rejected_total"); rejected != 0 {
 		t.Errorf("%v upstream packets failed authentication", rejected)
 	}
+	t.Logf("upstream replays dropped (retransmissions of packets that came after all): %v",
+		srv.metric("rehabrtc_sfu_read_replayed_total"))
 
 	// Remove the last patient: its tile leaves every other page within 1 s, and its media with it.
 	gone, rest := pages[n-1], pages[:n-1]

@@ -53,8 +53,11 @@ func (s *server) metrics() http.Handler {
 				Help: "Published layers left on pion's read path (own_read off, no SRTP keys, ICE-TCP)."},
 				func() float64 { return float64(e.Counters().PionReaders) }),
 			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "rehabrtc_sfu_read_rejected_total",
-				Help: "Packets the SFU's own SRTP reader dropped: failed authentication, or replays."},
+				Help: "Packets the SFU's own SRTP reader dropped because they failed SRTP authentication."},
 				func() float64 { return float64(e.Counters().ReadRejected) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "rehabrtc_sfu_read_replayed_total",
+				Help: "Packets the SFU's own SRTP reader dropped as replays (a retransmission of a packet already received)."},
+				func() float64 { return float64(e.Counters().ReadReplayed) }),
 		)
 	}
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})

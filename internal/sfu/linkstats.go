@@ -50,9 +50,10 @@ type Counters struct {
 	// as DTLS client, ICE-TCP).
 	OwnReaders, PionReaders uint64
 	// ReadRejected are packets the read tap took that failed SRTP
-	// authentication or were replays: dropped. ReadOverflow are packets
-	// it left to pion because their layer's queue was full.
-	ReadRejected, ReadOverflow uint64
+	// authentication; ReadReplayed, those it dropped as replays (or too
+	// short to be SRTP). ReadOverflow are packets it left to pion because
+	// their layer's queue was full.
+	ReadRejected, ReadReplayed, ReadOverflow uint64
 	// ReadTaken are packets the read tap took from pion's path.
 	ReadTaken uint64
 }
@@ -61,7 +62,8 @@ type Counters struct {
 type counters struct {
 	nacks, resent, ownWriters, pionWriters atomic.Uint64
 	ownReaders, pionReaders                atomic.Uint64
-	readRejected, readOverflow, readTaken  atomic.Uint64
+	readRejected, readReplayed             atomic.Uint64
+	readOverflow, readTaken                atomic.Uint64
 }
 
 // Counters returns the engine's totals.
@@ -70,7 +72,8 @@ func (e *Engine) Counters() Counters {
 	return Counters{NACKs: c.nacks.Load(), Resent: c.resent.Load(),
 		OwnWriters: c.ownWriters.Load(), PionWriters: c.pionWriters.Load(),
 		OwnReaders: c.ownReaders.Load(), PionReaders: c.pionReaders.Load(),
-		ReadRejected: c.readRejected.Load(), ReadOverflow: c.readOverflow.Load(), ReadTaken: c.readTaken.Load()}
+		ReadRejected: c.readRejected.Load(), ReadReplayed: c.readReplayed.Load(),
+		ReadOverflow: c.readOverflow.Load(), ReadTaken: c.readTaken.Load()}
 }
 
 // linkWatch is an interceptor factory that reads, per peer connection,

@@ -291,8 +291,11 @@ func (s *tapSink) remove() {
 }
 
 // run decrypts the sink's packets and hands them to handle until stop is
-// closed. A packet that fails authentication (or is a replay) is dropped
-// and counted, never forwarded.
+// closed. A packet that fails authentication is dropped and counted, never
+// forwarded; so is a replay, counted apart: a publisher's retransmission of
+// a packet that came after all (late, or asked for twice) is one, and a
+// browser sends those in normal operation. Only authentication failures
+// count towards handing the SSRC back to pion.
 func (s *tapSink) run(stop <-chan struct{}, handle func(p *rtp.Packet, raw []byte, now int64)) {
 	var p rtp.Packet
 	fails := 0
@@ -305,11 +308,13 @@ func (s *tapSink) run(stop <-chan struct{}, handle func(p *rtp.Packet, raw []byt
 		}
 		out, err := s.ctx.DecryptRTP(pk.b[:0], pk.b[:pk.n], &s.hdr)
 		switch {
-		case err != nil:
+		case errors.Is(err, srtp.ErrFailedToVerifyAuthTag):
 			s.path.c.readRejected.Add(1)
 			if fails++; fails == maxTapFailures {
 				s.remove()
 			}
+		case err != nil: // a replay, or too short to be SRTP
+			s.path.c.readReplayed.Add(1)
 		case p.Unmarshal(out) == nil:
 			fails = 0
 			handle(&p, out, pk.at)
