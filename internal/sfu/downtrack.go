@@ -152,7 +152,8 @@ func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 	d.mu.Lock()
 	d.writer = ctx.WriteStream()
 	if ssrc := uint32(ctx.SSRC()); ssrc != d.ssrc {
-		d.own, d.decided = nil, false // a new SSRC: nothing sent on it yet
+		d.dropWriter()
+		d.decided = false // a new SSRC: nothing sent on it yet
 	}
 	d.ssrc = uint32(ctx.SSRC())
 	d.pt = uint8(pick.PayloadType)
@@ -282,7 +283,7 @@ func (d *downTrack) write(p *rtp.Packet, payload []byte, seq uint16, ts uint32, 
 	}
 	if !d.decided {
 		var how writerDecision
-		d.own, how = d.path.newWriter()
+		d.own, how = d.path.newWriter(&d.mu)
 		if how == writeLater {
 			return // the transport is not up: pion would drop it too
 		}
@@ -306,6 +307,21 @@ func (d *downTrack) write(p *rtp.Packet, payload []byte, seq uint16, ts uint32, 
 		d.bytes += uint64(n)
 		d.octets += uint64(len(payload))
 	}
+}
+
+// dropWriter stops using the SSRC's own writer; under d.mu.
+func (d *downTrack) dropWriter() {
+	if d.own != nil {
+		d.path.forget(d.own)
+		d.own = nil
+	}
+}
+
+// close ends the downTrack's use of its subscribe connection's write path.
+func (d *downTrack) close() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.dropWriter()
 }
 
 // switchTo starts forwarding another layer (or a new source of the same
