@@ -55,8 +55,9 @@ type downTrack struct {
 	mu     sync.Mutex // guards everything below
 	writer webrtc.TrackLocalWriter
 	// own encrypts and sends this SSRC's RTP instead of writer, once
-	// decided (srtpwrite.go); decided is set before the first packet.
-	own     *ownWriter
+	// decided (srtpwrite.go), if own.ctx is set; decided is set before
+	// the first packet.
+	own     ownWriter
 	decided bool
 	ssrc    uint32
 	pt      uint8
@@ -282,8 +283,7 @@ func (d *downTrack) write(p *rtp.Packet, payload []byte, seq uint16, ts uint32, 
 		Timestamp: ts, SSRC: d.ssrc, Extensions: h.Extensions[:0],
 	}
 	if !d.decided {
-		var how writerDecision
-		d.own, how = d.path.newWriter(&d.mu)
+		how := d.path.newWriter(&d.own, &d.mu)
 		if how == writeLater {
 			return // the transport is not up: pion would drop it too
 		}
@@ -297,7 +297,7 @@ func (d *downTrack) write(p *rtp.Packet, payload []byte, seq uint16, ts uint32, 
 	}
 	var n int
 	var err error
-	if d.own != nil {
+	if d.own.ctx != nil {
 		n, err = d.own.write(h, payload, buf)
 	} else {
 		n, err = d.writer.WriteRTP(h, payload)
@@ -311,9 +311,9 @@ func (d *downTrack) write(p *rtp.Packet, payload []byte, seq uint16, ts uint32, 
 
 // dropWriter stops using the SSRC's own writer; under d.mu.
 func (d *downTrack) dropWriter() {
-	if d.own != nil {
-		d.path.forget(d.own)
-		d.own = nil
+	if d.own.ctx != nil {
+		d.path.forget(&d.own)
+		d.own = ownWriter{}
 	}
 }
 

@@ -144,18 +144,19 @@ const (
 	writeOwn                         // our SRTP writer, for good
 )
 
-// newWriter decides, before an SSRC's first packet, which path carries it.
-// mu is the lock its downTrack holds while writing (and now).
-func (dp *directPath) newWriter(mu *sync.Mutex) (*ownWriter, writerDecision) {
+// newWriter decides, before an SSRC's first packet, which path carries
+// it; with writeOwn, w is ready to write. mu is the lock its downTrack
+// holds while writing (and now).
+func (dp *directPath) newWriter(w *ownWriter, mu *sync.Mutex) writerDecision {
 	if dp == nil {
-		return nil, writePion
+		return writePion
 	}
 	if dp.dtls == nil || dp.dtls.State() != webrtc.DTLSTransportStateConnected {
-		return nil, writeLater
+		return writeLater
 	}
 	keys, err := dp.keys.srtpKeys()
 	if err != nil { // the server is the DTLS client, or an unknown suite or profile
-		return nil, writePion
+		return writePion
 	}
 	if dp.remote.Load() == nil {
 		// Not setPair: telling the other writers would take their
@@ -167,19 +168,20 @@ func (dp *directPath) newWriter(mu *sync.Mutex) (*ownWriter, writerDecision) {
 			}
 		}
 		if dp.remote.Load() == nil { // ICE-TCP, or an address this socket cannot reach
-			return nil, writePion
+			return writePion
 		}
 	}
 	ctx, err := srtp.CreateContext(keys.key, keys.salt, keys.profile)
 	if err != nil {
-		return nil, writePion
+		return writePion
 	}
-	out, err := rawudp.NewSender(dp.conn, !dp.v4)
-	if err != nil {
-		return nil, writePion
+	if _, err := rawudp.NewSender(dp.conn, !dp.v4); err != nil { // what sendBuf.sender makes
+		return writePion
 	}
 	dp.used.Store(true)
-	return dp.register(&ownWriter{path: dp, ctx: ctx, out: out, mu: mu}), writeOwn
+	*w = ownWriter{path: dp, ctx: ctx, conn: dp.conn, v6: !dp.v4, mu: mu}
+	dp.register(w)
+	return writeOwn
 }
 
 // register adds w to the writers told of the pair's changes, with the
@@ -206,17 +208,36 @@ func (dp *directPath) register(w *ownWriter) *ownWriter {
 type sendBuf struct {
 	hdr    rtp.Header // the outgoing header (downTrack.write)
 	parsed rtp.Header // EncryptRTP's parse of it
+	// out sends on conn, for every subscriber in turn (they share the
+	// SFU's one socket): a Sender per subscriber was one more cache line
+	// missed per packet and subscriber.
+	out  *rawudp.Sender
+	conn *net.UDPConn
 	// b holds the header and payload, then the same encrypted, with room
 	// for the auth tag (16 bytes with AES-GCM, 10 with AES-CM) and an MKI.
 	b [maxPacket + 128]byte
 }
 
+// sender is buf's Sender on conn.
+func (buf *sendBuf) sender(conn *net.UDPConn, v6 bool) (*rawudp.Sender, error) {
+	if buf.conn != conn {
+		s, err := rawudp.NewSender(conn, v6)
+		if err != nil {
+			return nil, err
+		}
+		buf.out, buf.conn = s, conn
+	}
+	return buf.out, nil
+}
+
 // ownWriter encrypts and sends one SSRC's RTP; used under its downTrack's
-// lock, mu.
+// lock, mu. A downTrack holds one by value (no pointer to follow per
+// packet); a zero ownWriter (ctx nil) is none.
 type ownWriter struct {
 	path *directPath
 	ctx  *srtp.Context
-	out  *rawudp.Sender
+	conn *net.UDPConn // path's, copied here: read per packet
+	v6   bool
 	mu   *sync.Mutex
 	to   netip.AddrPort // the pair's remote address, told by path (guarded by mu)
 	toOK bool           // false: none known here; ask path
@@ -260,7 +281,11 @@ func (w *ownWriter) write(h *rtp.Header, payload []byte, buf *sendBuf) (int, err
 	if !ok {
 		return 0, errPathLost
 	}
-	n, err = w.out.Send(out, to)
+	s, err := buf.sender(w.conn, w.v6)
+	if err != nil {
+		return 0, err
+	}
+	n, err = s.Send(out, to)
 	if errors.Is(err, rawudp.ErrUnsupportedAddr) {
 		return 0, errPathLost
 	}

@@ -25,7 +25,6 @@ import (
 	"github.com/pion/srtp/v3"
 	"github.com/pion/webrtc/v4"
 
-	"github.com/rehabrtc/rehabrtc/internal/rawudp"
 )
 
 // handshake runs a real pion DTLS handshake over a pipe, with the key
@@ -317,10 +316,8 @@ func TestDirectPathFollowsPair(t *testing.T) {
 	must(t, err)
 	dec, err := srtp.CreateContext(key, salt, srtp.ProtectionProfileAeadAes128Gcm)
 	must(t, err)
-	out, err := rawudp.NewSender(conn, false)
-	must(t, err)
 	var mu sync.Mutex
-	w := dp.register(&ownWriter{path: dp, ctx: ctx, out: out, mu: &mu})
+	w := dp.register(&ownWriter{path: dp, ctx: ctx, conn: conn, mu: &mu})
 	var buf sendBuf
 	dp.used.Store(true)
 	seq := uint16(100)
@@ -394,10 +391,8 @@ func TestDirectPathTellsWhileWriting(t *testing.T) {
 	for i := range writers {
 		ctx, err := srtp.CreateContext(bytes.Repeat([]byte{1}, 16), bytes.Repeat([]byte{2}, 12), srtp.ProtectionProfileAeadAes128Gcm)
 		must(t, err)
-		out, err := rawudp.NewSender(conn, false)
-		must(t, err)
 		var mu sync.Mutex
-		w := dp.register(&ownWriter{path: dp, ctx: ctx, out: out, mu: &mu})
+		w := dp.register(&ownWriter{path: dp, ctx: ctx, conn: conn, mu: &mu})
 		wg.Go(func() {
 			var buf sendBuf
 			for seq := range uint16(rounds) {
@@ -519,9 +514,7 @@ func TestOwnWriterSharedBuf(t *testing.T) {
 			for i := range ws {
 				ctx, err := srtp.CreateContext(key, salt, tc.profile)
 				must(t, err)
-				out, err := rawudp.NewSender(conn, false)
-				must(t, err)
-				ws[i] = dp.register(&ownWriter{path: dp, ctx: ctx, out: out, mu: new(sync.Mutex)})
+				ws[i] = dp.register(&ownWriter{path: dp, ctx: ctx, conn: conn, mu: new(sync.Mutex)})
 			}
 			dec, err := srtp.CreateContext(key, salt, tc.profile)
 			must(t, err)
