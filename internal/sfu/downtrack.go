@@ -55,9 +55,8 @@ type downTrack struct {
 	mu     sync.Mutex // guards everything below
 	writer webrtc.TrackLocalWriter
 	// own encrypts and sends this SSRC's RTP instead of writer, once
-	// decided (srtpwrite.go), if own.ctx is set; decided is set before
-	// the first packet.
-	own     ownWriter
+	// decided (srtpwrite.go); decided is set before the first packet.
+	own     *ownWriter
 	decided bool
 	ssrc    uint32
 	pt      uint8
@@ -153,8 +152,7 @@ func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 	d.mu.Lock()
 	d.writer = ctx.WriteStream()
 	if ssrc := uint32(ctx.SSRC()); ssrc != d.ssrc {
-		d.dropWriter()
-		d.decided = false // a new SSRC: nothing sent on it yet
+		d.own, d.decided = nil, false // a new SSRC: nothing sent on it yet
 	}
 	d.ssrc = uint32(ctx.SSRC())
 	d.pt = uint8(pick.PayloadType)
@@ -283,7 +281,8 @@ func (d *downTrack) write(p *rtp.Packet, payload []byte, seq uint16, ts uint32, 
 		Timestamp: ts, SSRC: d.ssrc, Extensions: h.Extensions[:0],
 	}
 	if !d.decided {
-		how := d.path.newWriter(&d.own, &d.mu)
+		var how writerDecision
+		d.own, how = d.path.newWriter()
 		if how == writeLater {
 			return // the transport is not up: pion would drop it too
 		}
@@ -297,7 +296,7 @@ func (d *downTrack) write(p *rtp.Packet, payload []byte, seq uint16, ts uint32, 
 	}
 	var n int
 	var err error
-	if d.own.ctx != nil {
+	if d.own != nil {
 		n, err = d.own.write(h, payload, buf)
 	} else {
 		n, err = d.writer.WriteRTP(h, payload)
@@ -307,21 +306,6 @@ func (d *downTrack) write(p *rtp.Packet, payload []byte, seq uint16, ts uint32, 
 		d.bytes += uint64(n)
 		d.octets += uint64(len(payload))
 	}
-}
-
-// dropWriter stops using the SSRC's own writer; under d.mu.
-func (d *downTrack) dropWriter() {
-	if d.own.ctx != nil {
-		d.path.forget(&d.own)
-		d.own = ownWriter{}
-	}
-}
-
-// close ends the downTrack's use of its subscribe connection's write path.
-func (d *downTrack) close() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.dropWriter()
 }
 
 // switchTo starts forwarding another layer (or a new source of the same

@@ -431,7 +431,6 @@ func (p *participant) unsubscribe(u *upTrack) {
 	sender := p.senders[u.id]
 	delete(p.senders, u.id)
 	u.removeSub(d)
-	d.close() // the connection stays: its path must not keep telling d's writer
 	if p.sub != nil && sender != nil {
 		if err := p.sub.RemoveTrack(sender); err != nil && !errors.Is(err, webrtc.ErrConnectionClosed) {
 			p.log.Debug("sfu: remove track", "err", err)

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net"
 	"net/netip"
-	"sync"
 	"sync/atomic"
 
 	"github.com/pion/rtp"
@@ -42,13 +41,6 @@ type directPath struct {
 	remote atomic.Pointer[netip.AddrPort] // nil: the selected pair cannot be written directly
 	used   atomic.Bool                    // a downTrack writes through it
 	lost   atomic.Pointer[func()]         // called once a used path's pair moves where it cannot follow
-
-	// writers are told the new remote address when the pair changes, so
-	// that a packet's write reads it from its own writer: reading remote
-	// here cost two dependent cache misses per packet and subscriber (this
-	// struct, then the address it points to), 3 % of the server at 1 × 100.
-	mu      sync.Mutex
-	writers map[*ownWriter]struct{}
 }
 
 func newDirectPath(conn *net.UDPConn, keys *keyCatcher) *directPath {
@@ -92,47 +84,15 @@ func udpPairAddr(pair *webrtc.ICECandidatePair, v4 bool) (netip.AddrPort, bool) 
 // setPair follows the connection's selected candidate pair (pion's
 // OnSelectedCandidatePairChange).
 func (dp *directPath) setPair(pair *webrtc.ICECandidatePair) {
-	a, ok := dp.pairAddr(pair)
-	if ok {
+	if a, ok := dp.pairAddr(pair); ok {
 		dp.remote.Store(&a)
-	}
-	var was *netip.AddrPort
-	if !ok {
-		was = dp.remote.Swap(nil)
-	}
-	dp.tell(a, ok)
-	if ok {
 		return
 	}
-	if was != nil && dp.used.Load() {
+	if dp.remote.Swap(nil) != nil && dp.used.Load() {
 		if f := dp.lost.Load(); f != nil {
 			(*f)()
 		}
 	}
-}
-
-// tell gives every writer the remote address (ok false: none), each under
-// its downTrack's lock, which its writes hold.
-func (dp *directPath) tell(a netip.AddrPort, ok bool) {
-	dp.mu.Lock()
-	ws := make([]*ownWriter, 0, len(dp.writers))
-	for w := range dp.writers {
-		ws = append(ws, w)
-	}
-	dp.mu.Unlock()
-	for _, w := range ws {
-		w.mu.Lock()
-		w.to, w.toOK = a, ok
-		w.mu.Unlock()
-	}
-}
-
-// forget stops telling w the pair's changes: its downTrack no longer
-// writes with it.
-func (dp *directPath) forget(w *ownWriter) {
-	dp.mu.Lock()
-	delete(dp.writers, w)
-	dp.mu.Unlock()
 }
 
 // writerDecision is what a downTrack does with its SSRC's RTP.
@@ -144,61 +104,36 @@ const (
 	writeOwn                         // our SRTP writer, for good
 )
 
-// newWriter decides, before an SSRC's first packet, which path carries
-// it; with writeOwn, w is ready to write. mu is the lock its downTrack
-// holds while writing (and now).
-func (dp *directPath) newWriter(w *ownWriter, mu *sync.Mutex) writerDecision {
+// newWriter decides, before an SSRC's first packet, which path carries it.
+func (dp *directPath) newWriter() (*ownWriter, writerDecision) {
 	if dp == nil {
-		return writePion
+		return nil, writePion
 	}
 	if dp.dtls == nil || dp.dtls.State() != webrtc.DTLSTransportStateConnected {
-		return writeLater
+		return nil, writeLater
 	}
 	keys, err := dp.keys.srtpKeys()
 	if err != nil { // the server is the DTLS client, or an unknown suite or profile
-		return writePion
+		return nil, writePion
 	}
 	if dp.remote.Load() == nil {
-		// Not setPair: telling the other writers would take their
-		// downTracks' locks under this one's. They see remote themselves
-		// (ownWriter.remote) while they have no address.
 		if pair, err := dp.dtls.ICETransport().GetSelectedCandidatePair(); err == nil {
-			if a, ok := dp.pairAddr(pair); ok {
-				dp.remote.CompareAndSwap(nil, &a)
-			}
+			dp.setPair(pair)
 		}
 		if dp.remote.Load() == nil { // ICE-TCP, or an address this socket cannot reach
-			return writePion
+			return nil, writePion
 		}
 	}
 	ctx, err := srtp.CreateContext(keys.key, keys.salt, keys.profile)
 	if err != nil {
-		return writePion
+		return nil, writePion
 	}
-	if _, err := rawudp.NewSender(dp.conn, !dp.v4); err != nil { // what sendBuf.sender makes
-		return writePion
+	out, err := rawudp.NewSender(dp.conn, !dp.v4)
+	if err != nil {
+		return nil, writePion
 	}
 	dp.used.Store(true)
-	*w = ownWriter{path: dp, ctx: ctx, conn: dp.conn, v6: !dp.v4, mu: mu}
-	dp.register(w)
-	return writeOwn
-}
-
-// register adds w to the writers told of the pair's changes, with the
-// current address.
-func (dp *directPath) register(w *ownWriter) *ownWriter {
-	dp.mu.Lock()
-	defer dp.mu.Unlock()
-	if dp.writers == nil {
-		dp.writers = map[*ownWriter]struct{}{}
-	}
-	dp.writers[w] = struct{}{}
-	// Under dp.mu: a setPair after this tells w; one before it stored
-	// remote first.
-	if to := dp.remote.Load(); to != nil {
-		w.to, w.toOK = *to, true
-	}
-	return w
+	return &ownWriter{path: dp, ctx: ctx, out: out}, writeOwn
 }
 
 // sendBuf is the scratch of one packet's way out: the header being
@@ -208,53 +143,17 @@ func (dp *directPath) register(w *ownWriter) *ownWriter {
 type sendBuf struct {
 	hdr    rtp.Header // the outgoing header (downTrack.write)
 	parsed rtp.Header // EncryptRTP's parse of it
-	// out sends on conn, for every subscriber in turn (they share the
-	// SFU's one socket): a Sender per subscriber was one more cache line
-	// missed per packet and subscriber.
-	out  *rawudp.Sender
-	conn *net.UDPConn
 	// b holds the header and payload, then the same encrypted, with room
 	// for the auth tag (16 bytes with AES-GCM, 10 with AES-CM) and an MKI.
 	b [maxPacket + 128]byte
 }
 
-// sender is buf's Sender on conn.
-func (buf *sendBuf) sender(conn *net.UDPConn, v6 bool) (*rawudp.Sender, error) {
-	if buf.conn != conn {
-		s, err := rawudp.NewSender(conn, v6)
-		if err != nil {
-			return nil, err
-		}
-		buf.out, buf.conn = s, conn
-	}
-	return buf.out, nil
-}
-
 // ownWriter encrypts and sends one SSRC's RTP; used under its downTrack's
-// lock, mu. A downTrack holds one by value (no pointer to follow per
-// packet); a zero ownWriter (ctx nil) is none.
+// lock.
 type ownWriter struct {
 	path *directPath
 	ctx  *srtp.Context
-	conn *net.UDPConn // path's, copied here: read per packet
-	v6   bool
-	mu   *sync.Mutex
-	to   netip.AddrPort // the pair's remote address, told by path (guarded by mu)
-	toOK bool           // false: none known here; ask path
-}
-
-// remote is where to send; ok false if the pair cannot be written
-// directly.
-func (w *ownWriter) remote() (netip.AddrPort, bool) {
-	if w.toOK {
-		return w.to, true
-	}
-	// None told (the pair was lost, or came back through another
-	// writer's newWriter, which tells no one): path knows.
-	if to := w.path.remote.Load(); to != nil {
-		return *to, true
-	}
-	return netip.AddrPort{}, false
+	out  *rawudp.Sender
 }
 
 // maxPlain leaves the encryption's overhead free at the end of a sendBuf.
@@ -277,15 +176,11 @@ func (w *ownWriter) write(h *rtp.Header, payload []byte, buf *sendBuf) (int, err
 	if err != nil {
 		return 0, err
 	}
-	to, ok := w.remote()
-	if !ok {
+	to := w.path.remote.Load()
+	if to == nil {
 		return 0, errPathLost
 	}
-	s, err := buf.sender(w.conn, w.v6)
-	if err != nil {
-		return 0, err
-	}
-	n, err = s.Send(out, to)
+	n, err = w.out.Send(out, *to)
 	if errors.Is(err, rawudp.ErrUnsupportedAddr) {
 		return 0, errPathLost
 	}
