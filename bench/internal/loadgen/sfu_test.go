@@ -160,3 +160,29 @@ func TestFanOutSplitW8(t *testing.T) {
 		t.Errorf("empty: %+v %+v", f, s)
 	}
 }
+
+// TestFirstOfOncePerSSRC: a track pion announces again after a
+// renegotiation (the same SSRC) is no new subscription, so its packets
+// add no join-to-first-media sample; each new SSRC does.
+func TestFirstOfOncePerSSRC(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		ssrcs []uint32
+		want  []bool
+	}{
+		{name: "one track", ssrcs: []uint32{7}, want: []bool{true}},
+		{name: "three tracks", ssrcs: []uint32{1, 2, 3}, want: []bool{true, true, true}},
+		{name: "announced again", ssrcs: []uint32{1, 2, 3, 2}, want: []bool{true, true, true, false}},
+		{name: "twice at once", ssrcs: []uint32{5, 5, 6, 5}, want: []bool{true, false, true, false}},
+	} {
+		c := newSFUPeer(nil, nil, &sfuTally{}, nil, false)
+		for i, s := range tc.ssrcs {
+			c.mu.Lock()
+			got := c.firstOf(s)
+			c.mu.Unlock()
+			if got != tc.want[i] {
+				t.Errorf("%s: call %d (SSRC %d): %v, want %v", tc.name, i, s, got, tc.want[i])
+			}
+		}
+	}
+}

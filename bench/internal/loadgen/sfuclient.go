@@ -168,6 +168,21 @@ type sfuPeer struct {
 	sub    *webrtc.PeerConnection
 	infos  map[string]sfuTrackInfo // by mid, from the subscribe offers
 	closed bool
+	// firstDone holds the SSRCs whose first packet has been counted: a
+	// renegotiation can make pion fire OnTrack again for a track that is
+	// already flowing (seen when peers leave at the end of a scenario),
+	// and that track's packet is no subscription's first media.
+	firstDone map[uint32]bool
+}
+
+// firstOf reports whether ssrc's first packet is still to be counted as
+// a subscription's first media, and marks it counted. Called with c.mu held.
+func (c *sfuPeer) firstOf(ssrc uint32) bool {
+	if c.firstDone[ssrc] {
+		return false
+	}
+	c.firstDone[ssrc] = true
+	return true
 }
 
 type sfuTrackInfo struct {
@@ -179,7 +194,7 @@ type sfuTrackInfo struct {
 
 func newSFUPeer(api *webrtc.API, socks *stampSockets, tally *sfuTally, ws *Peer, publish bool) *sfuPeer {
 	return &sfuPeer{api: api, socks: socks, tally: tally, ws: ws, publish: publish, stop: make(chan struct{}),
-		infos: map[string]sfuTrackInfo{}}
+		infos: map[string]sfuTrackInfo{}, firstDone: map[uint32]bool{}}
 }
 
 // begin starts the participant's message loop and, for a publisher, its
@@ -634,7 +649,8 @@ func (c *sfuPeer) onTrack(pc *webrtc.PeerConnection, t *webrtc.TrackRemote, r *w
 		ref = max(ref, pub.start.Load())
 	}
 	arr, kernel := c.arrivalsOf(r)
-	c.wg.Go(func() { c.read(t, ref, arr, kernel) })
+	count := c.firstOf(uint32(t.SSRC()))
+	c.wg.Go(func() { c.read(t, ref, count, arr, kernel) })
 }
 
 // arrivalsOf returns the socket arrivals of the connection r receives on
@@ -653,14 +669,16 @@ func (c *sfuPeer) arrivalsOf(r *webrtc.RTPReceiver) (*arrivals, bool) {
 
 // read counts a track's packets and their delays until it ends: at the
 // application (now) and at the socket (arr, the datagram's kernel receive
-// time, or the socket read's return when kernel is false).
-func (c *sfuPeer) read(t *webrtc.TrackRemote, ref int64, arr *arrivals, kernel bool) {
+// time, or the socket read's return when kernel is false); with
+// countFirst, its first packet's delay from ref is the subscription's
+// join to first media.
+func (c *sfuPeer) read(t *webrtc.TrackRemote, ref int64, countFirst bool, arr *arrivals, kernel bool) {
 	buf := make([]byte, 1500)
 	var (
 		lat, sockLat                   []time.Duration
 		sockKey                        []uint64
 		recv, bytes, noStamp, noSendto int64
-		first                          = true
+		first                          = countFirst
 	)
 	defer func() {
 		c.tally.mu.Lock()
