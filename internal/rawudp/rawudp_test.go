@@ -22,20 +22,10 @@ func TestReadSend(t *testing.T) {
 		{"ipv4 on dual stack", "[::]:0", "127.0.0.1:0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			sock, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort(tc.sock)))
-			if err != nil {
-				if tc.name != "ipv4" {
-					t.Logf("no %s here: %v", tc.name, err) // IPv6 may be off in a container; IPv4 may not
-					return
-				}
-				t.Fatal(err)
+			sock, peer := socketPair(t, tc.name, tc.sock, tc.peer)
+			if sock == nil {
+				return
 			}
-			defer sock.Close()
-			peer, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort(tc.peer)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer peer.Close()
 			r, err := NewReader(sock)
 			if err != nil {
 				t.Fatal(err)
@@ -109,20 +99,10 @@ func TestDontFragment(t *testing.T) {
 		{"ipv4 on dual stack", "[::]:0", "127.0.0.1:0", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			sock, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort(tc.sock)))
-			if err != nil {
-				if tc.name != "ipv4" {
-					t.Logf("no %s here: %v", tc.name, err)
-					return
-				}
-				t.Fatal(err)
+			sock, peer := socketPair(t, tc.name, tc.sock, tc.peer)
+			if sock == nil {
+				return
 			}
-			defer sock.Close()
-			peer, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort(tc.peer)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer peer.Close()
 			if err := DontFragment(sock); err != nil {
 				t.Fatal(err)
 			}
@@ -160,4 +140,26 @@ func TestDontFragment(t *testing.T) {
 			}
 		})
 	}
+}
+
+// socketPair opens the socket under test on sock and a peer on peer, both
+// closed with the test; nil if the family is not available here (IPv6 may
+// be off in a container; IPv4, the first case, may not).
+func socketPair(t *testing.T, name, sock, peer string) (*net.UDPConn, *net.UDPConn) {
+	t.Helper()
+	s, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort(sock)))
+	if err != nil {
+		if name != "ipv4" {
+			t.Logf("no %s here: %v", name, err)
+			return nil, nil
+		}
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	p, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort(peer)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return s, p
 }
