@@ -132,11 +132,11 @@ type relayConn struct {
 func (c *relayConn) ReadFrom(b []byte) (int, net.Addr, error) {
 	for {
 		n, addr, err := c.read(b)
-		c.s.cfg.Counters.BytesFromPeers.Add(uint64(n))
 		if ua, ok := addr.(*net.UDPAddr); ok && err == nil && c.toClient(unmapped(ua.AddrPort()), b[:n]) {
-			c.s.fastRelayed.Add(1)
+			c.s.fastRelayed.Add(1) // toClient counted the bytes
 			continue
 		}
+		c.s.cfg.Counters.BytesFromPeers.Add(uint64(n))
 		return n, addr, err
 	}
 }

@@ -224,11 +224,7 @@ func (s *Server) relayChannelData(in *turnConn, from netip.AddrPort, p []byte) b
 // ChannelData if c's allocation has a channel bound to from's relayed
 // address; false if not (pion's reader on c then decides).
 func (c *relayConn) forward(from *relayConn, data []byte) bool {
-	if !c.toClient(from.addrPort, data) {
-		return false
-	}
-	c.s.cfg.Counters.BytesFromPeers.Add(uint64(len(data)))
-	return true
+	return c.toClient(from.addrPort, data)
 }
 
 // toClient sends data, which c's relay socket received from peer, to c's
@@ -247,6 +243,9 @@ func (c *relayConn) toClient(peer netip.AddrPort, data []byte) bool {
 	if sock == nil {
 		return false
 	}
+	// Counted before the client can have it, so that whoever sees the
+	// packet arrive also sees it counted.
+	c.s.cfg.Counters.BytesFromPeers.Add(uint64(len(data)))
 	p := c.s.pkts.Get().(*[]byte)
 	n := encodeChannelData(*p, num, data)
 	sock.raw.write((*p)[:n], t.client) // an error is pion's too: its reader would only log it
