@@ -584,6 +584,7 @@ func TestSFULossRecoveredByNACK(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			resentBefore := srv.metric(t, "rehabrtc_sfu_resent_total")
+			replayedBefore := srv.metric(t, "rehabrtc_sfu_read_replayed_total")
 			defer n.drop(t, tc.toSub, 5)()
 			from := sub.lastFrame() + 1
 			// Let 10 s of media through the lossy link; meanwhile the loss shows in sfu-stats.
@@ -619,6 +620,8 @@ func TestSFULossRecoveredByNACK(t *testing.T) {
 			if tc.toSub && resent == 0 {
 				t.Error("the server's packet cache answered no NACK")
 			}
+			// Replays are retransmissions of packets the server already had: asked too early or too often.
+			t.Logf("retransmissions that came as replays: %v", srv.metric(t, "rehabrtc_sfu_read_replayed_total")-replayedBefore)
 		})
 	}
 }
