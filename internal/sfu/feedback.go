@@ -14,15 +14,17 @@ import (
 )
 
 // The publish side's feedback cadence. The loop ticks every feedbackTick:
-// NACKs go out at every tick, so a loss is asked for 25 ms after it is
-// seen on average (pion's generator: 50 ms, at its 100 ms interval), and
-// again every nackRetryTicks; transport-cc feedback every twccTicks
-// (libwebrtc's default 100 ms), sooner when twccFullPackets wait; receiver
-// reports every reportTicks (1 s, as browsers send theirs).
+// transport-cc feedback every twccTicks (libwebrtc's default 100 ms),
+// sooner when twccFullPackets wait; receiver reports every reportTicks
+// (1 s, as browsers send theirs); the connection's round trip is read
+// every rttTicks (ICE measures it every 2 s). NACKs keep no tick: a timer
+// wakes the loop when the next hole falls due (rxStream.nacks), and only
+// while there are holes.
 const (
 	feedbackTick    = 50 * time.Millisecond
 	twccTicks       = 2
 	reportTicks     = 20
+	rttTicks        = 20
 	twccFullPackets = 250 // about 600 bytes of feedback: well inside one datagram
 )
 
@@ -38,6 +40,7 @@ type pubFeedback struct {
 	ssrc  uint32                    // sender SSRC of the feedback
 	start int64                     // unix nanos: origin of transport-cc arrival times
 	kick  chan struct{}             // transport-cc feedback is full: send it now
+	holes chan struct{}             // a stream opened a hole: time its NACK
 	done  chan struct{}             // closed by stop
 	once  sync.Once                 // closes done
 	begin sync.Once                 // starts run
@@ -47,12 +50,17 @@ type pubFeedback struct {
 
 	mu      sync.Mutex // guards streams
 	streams []*rxStream
+
+	// rttOf reads the connection's round trip (0: not known; nil: none),
+	// which spaces the NACKs for one packet; rtt is the last read, run's.
+	rttOf func() time.Duration
+	rtt   time.Duration
 }
 
 func newPubFeedback(write func([]rtcp.Packet) error, now int64) *pubFeedback {
 	ssrc := rand.Uint32()
 	return &pubFeedback{write: write, ssrc: ssrc, start: now, kick: make(chan struct{}, 1),
-		done: make(chan struct{}), rec: twcc.NewRecorder(ssrc)}
+		holes: make(chan struct{}, 1), done: make(chan struct{}), rec: twcc.NewRecorder(ssrc)}
 }
 
 // stop ends run; the connection is closed or replaced.
@@ -89,7 +97,9 @@ func (in *ingress) onPacket(p *rtp.Header, now int64) {
 	if in.rx == nil {
 		return
 	}
-	in.rx.note(p.SequenceNumber, p.Timestamp, now)
+	if in.rx.note(p.SequenceNumber, p.Timestamp, now) && in.fb != nil {
+		in.fb.wake(in.fb.holes)
+	}
 	if in.twccID == 0 || in.fb == nil {
 		return
 	}
@@ -107,10 +117,16 @@ func (f *pubFeedback) record(ssrc uint32, seq uint16, now int64) {
 	full := f.rec.PacketsHeld() >= twccFullPackets
 	f.twccMu.Unlock()
 	if full {
-		select {
-		case f.kick <- struct{}{}:
-		default:
-		}
+		f.wake(f.kick)
+	}
+}
+
+// wake signals the loop on c, once however often it is called before the
+// loop looks.
+func (f *pubFeedback) wake(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
 	}
 }
 
@@ -119,6 +135,10 @@ func (f *pubFeedback) record(ssrc uint32, seq uint16, now int64) {
 func (f *pubFeedback) run(quit <-chan struct{}) {
 	t := time.NewTicker(feedbackTick)
 	defer t.Stop()
+	nack := time.NewTimer(time.Hour) // armed while holes wait
+	nack.Stop()
+	defer nack.Stop()
+	f.readRTT()
 	var fb feedbackScratch
 	for tick := uint32(1); ; {
 		select {
@@ -128,16 +148,71 @@ func (f *pubFeedback) run(quit <-chan struct{}) {
 			return
 		case <-f.kick:
 			f.send(f.twcc(nil))
+		case <-f.holes:
+			f.armNACKs(nack, f.nackRound(time.Now().UnixNano(), &fb))
+		case now := <-nack.C:
+			f.armNACKs(nack, f.nackRound(now.UnixNano(), &fb))
 		case now := <-t.C:
 			// Transport-cc apart from the rest, so that no compound packet
 			// grows past a datagram.
 			if tick%twccTicks == 0 {
 				f.send(f.twcc(nil))
 			}
+			if tick%rttTicks == 0 {
+				f.readRTT()
+			}
 			f.send(f.collect(tick, now.UnixNano(), &fb))
 			tick++
 		}
 	}
+}
+
+// readRTT takes the connection's current round trip, if it has one.
+func (f *pubFeedback) readRTT() {
+	if f.rttOf != nil {
+		if rtt := f.rttOf(); rtt > 0 {
+			f.rtt = rtt
+		}
+	}
+}
+
+// armNACKs sets the NACK timer to fire in wait (0: nothing waits). A
+// millisecond more: the holes' clock counts whole milliseconds.
+func (f *pubFeedback) armNACKs(t *time.Timer, wait time.Duration) {
+	if wait <= 0 {
+		t.Stop()
+		return
+	}
+	t.Reset(wait + time.Millisecond)
+}
+
+// nackRound sends the NACKs due at now (unix nanos), asks a keyframe of
+// each stream that gave a hole up, and returns the wait until the next
+// hole falls due (0: none).
+func (f *pubFeedback) nackRound(now int64, fb *feedbackScratch) (wait time.Duration) {
+	f.mu.Lock()
+	fb.streams = append(fb.streams[:0], f.streams...)
+	f.mu.Unlock()
+	spacing := nackSpacing(f.rtt)
+	pkts := fb.pkts[:0]
+	for _, s := range fb.streams {
+		var due nackDue
+		fb.pairs, due = s.nacks(now, spacing, fb.pairs[:0])
+		if len(fb.pairs) > 0 {
+			pkts = append(pkts, &rtcp.TransportLayerNack{SenderSSRC: f.ssrc, MediaSSRC: s.ssrc,
+				Nacks: slices.Clone(fb.pairs)})
+		}
+		if due.gaveUp && s.keyframe != nil {
+			s.keyframe(time.Unix(0, now))
+		}
+		if due.wait > 0 && (wait == 0 || due.wait < wait) {
+			wait = due.wait
+		}
+	}
+	f.send(pkts)
+	fb.pkts = pkts[:0]
+	clear(fb.streams) // hold no stream past its connection
+	return wait
 }
 
 // feedbackScratch is run's reused storage.
@@ -147,22 +222,15 @@ type feedbackScratch struct {
 	pkts    []rtcp.Packet
 }
 
-// collect is the NACKs and receiver reports due at tick.
+// collect is the receiver reports due at tick.
 func (f *pubFeedback) collect(tick uint32, now int64, fb *feedbackScratch) []rtcp.Packet {
+	if tick%reportTicks != 0 {
+		return nil
+	}
 	f.mu.Lock()
 	fb.streams = append(fb.streams[:0], f.streams...)
 	f.mu.Unlock()
-	pkts := fb.pkts[:0]
-	for _, s := range fb.streams {
-		fb.pairs = s.nacks(tick, fb.pairs[:0])
-		if len(fb.pairs) > 0 {
-			pkts = append(pkts, &rtcp.TransportLayerNack{SenderSSRC: f.ssrc, MediaSSRC: s.ssrc,
-				Nacks: slices.Clone(fb.pairs)})
-		}
-	}
-	if tick%reportTicks == 0 {
-		pkts = f.reports(fb.streams, now, pkts)
-	}
+	pkts := f.reports(fb.streams, now, fb.pkts[:0])
 	fb.pkts = pkts[:0]
 	clear(fb.streams) // hold no stream past its connection
 	return pkts

@@ -160,6 +160,138 @@ func TestServerNACKsPublisher(t *testing.T) {
 	}
 }
 
+// One NACK round over a connection's streams at an injected time: each
+// video stream's due holes in a NACK of its own (none for audio, which
+// negotiated no NACK), the wait until the next hole falls due, spacing
+// from the connection's round trip, and a keyframe asked of a stream
+// once it gives a hole up. Stream 10 loses seq 2 at 0 ms, stream 11 seq 5
+// at 5 ms, audio stream 12 seq 2 at 0 ms.
+func TestFeedbackNACKRound(t *testing.T) {
+	type round struct {
+		at   int                 // ms
+		want map[uint32][]uint16 // NACKed, by media SSRC
+		wait int                 // ms until the next round; 0: none
+	}
+	// retries is the rounds of a 30 ms spacing from the first NACKs on.
+	retries := func(from, until int) []round {
+		var rs []round
+		for at := from; at < until; at += 30 {
+			rs = append(rs, round{at: at, want: map[uint32][]uint16{10: {2}}, wait: 5},
+				round{at: at + 5, want: map[uint32][]uint16{11: {5}}, wait: 25})
+		}
+		return rs
+	}
+	for name, tc := range map[string]struct {
+		rtt       time.Duration
+		rounds    []round
+		keyframes map[uint32]int
+	}{
+		"before the reorder allowance": {rtt: 2 * time.Millisecond, rounds: []round{{at: 10, wait: 10}, {at: 19, wait: 1}}},
+		"LAN round trip": {rtt: 2 * time.Millisecond, rounds: []round{
+			{at: 10, wait: 10}, {at: 20, want: map[uint32][]uint16{10: {2}}, wait: 5},
+			{at: 25, want: map[uint32][]uint16{11: {5}}, wait: 25}, {at: 49, wait: 1}, {at: 50, want: map[uint32][]uint16{10: {2}}, wait: 5},
+		}},
+		"round trip not known yet": {rounds: []round{
+			{at: 25, want: map[uint32][]uint16{10: {2}, 11: {5}}, wait: 150}, {at: 174, wait: 1}, {at: 175, want: map[uint32][]uint16{10: {2}, 11: {5}}, wait: 150},
+		}},
+		"a long round trip": {rtt: 100 * time.Millisecond, rounds: []round{
+			{at: 25, want: map[uint32][]uint16{10: {2}, 11: {5}}, wait: 150},
+		}},
+		"given up, a keyframe asked instead": {rtt: 2 * time.Millisecond, rounds: append(retries(20, 160),
+			round{at: 170, wait: 5}, round{at: 175}, round{at: 600}),
+			keyframes: map[uint32]int{10: 1, 11: 1}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var written []rtcp.Packet
+			fb := newPubFeedback(func(p []rtcp.Packet) error { written = append(written, p...); return nil }, 0)
+			fb.rttOf = func() time.Duration { return tc.rtt }
+			fb.readRTT()
+			keyframes := map[uint32]int{}
+			start := time.Unix(1_800_000_000, 0).UnixNano()
+			ms := func(n int) int64 { return start + int64(n)*int64(time.Millisecond) }
+			for _, st := range []struct {
+				ssrc  uint32
+				nack  bool
+				at    int
+				lose  uint16
+				clock uint32
+			}{{10, true, 0, 2, 90000}, {11, true, 5, 5, 90000}, {12, false, 0, 2, 48000}} {
+				rx := newRxStream(st.ssrc, st.clock, st.nack)
+				rx.keyframe = func(time.Time) { keyframes[st.ssrc]++ }
+				fb.add(rx)
+				for q := st.lose - 1; q != st.lose+2; q++ {
+					if q != st.lose {
+						rx.note(q, 0, ms(st.at))
+					}
+				}
+			}
+			var scratch feedbackScratch
+			for _, r := range tc.rounds {
+				written = nil
+				wait := fb.nackRound(ms(r.at), &scratch)
+				got := map[uint32][]uint16{}
+				for _, p := range written {
+					n := p.(*rtcp.TransportLayerNack)
+					got[n.MediaSSRC] = append(got[n.MediaSSRC], nackedSeqs(n.Nacks)...)
+				}
+				if fmt.Sprint(got) != fmt.Sprint(r.want) || wait != time.Duration(r.wait)*time.Millisecond {
+					t.Fatalf("at %d ms: NACKed %v, next round in %v; want %v, %d ms", r.at, got, wait, r.want, r.wait)
+				}
+			}
+			if fmt.Sprint(keyframes) != fmt.Sprint(tc.keyframes) {
+				t.Fatalf("keyframes asked %v, want %v", keyframes, tc.keyframes)
+			}
+		})
+	}
+}
+
+// The feedback loop times the NACKs itself: the first after the reorder
+// allowance, the retries spaced by the connection's round trip, a
+// keyframe asked once the tries are spent, and nothing more.
+func TestFeedbackLoopNACKTiming(t *testing.T) {
+	var mu sync.Mutex
+	var nacks []time.Time
+	fb := newPubFeedback(func(pkts []rtcp.Packet) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if q := nacked(pkts, 5); len(q) > 0 {
+			nacks = append(nacks, time.Now())
+		}
+		return nil
+	}, time.Now().UnixNano())
+	fb.rttOf = func() time.Duration { return 40 * time.Millisecond } // spacing 60 ms
+	rx := newRxStream(5, 90000, true)
+	var keyframes atomic.Int32
+	rx.keyframe = func(time.Time) { keyframes.Add(1) }
+	fb.add(rx)
+	quit := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() { fb.run(quit) })
+	defer wg.Wait()
+	defer close(quit)
+	in := &ingress{fb: fb, rx: rx}
+	hole := time.Now()
+	for _, q := range []uint16{1, 3} {
+		in.onPacket(&rtp.Header{SSRC: 5, SequenceNumber: q}, hole.UnixNano())
+	}
+	eventually(t, 3*time.Second, "a keyframe asked", func() bool { return keyframes.Load() == 1 })
+	time.Sleep(150 * time.Millisecond) // nothing more comes
+	mu.Lock()
+	defer mu.Unlock()
+	if len(nacks) != maxNACKsPerPacket || keyframes.Load() != 1 {
+		t.Fatalf("%d NACKs, %d keyframes asked; want %d, 1", len(nacks), keyframes.Load(), maxNACKsPerPacket)
+	}
+	// Timers fire late, never early (a millisecond of the log's rounding).
+	if d := nacks[0].Sub(hole); d < nackReorderDelay-time.Millisecond || d > 500*time.Millisecond {
+		t.Fatalf("first NACK %v after the hole, want %v (at most 500 ms)", d, nackReorderDelay)
+	}
+	for i := 1; i < len(nacks); i++ {
+		if d := nacks[i].Sub(nacks[i-1]); d < 59*time.Millisecond {
+			t.Fatalf("NACK %d came %v after the one before, want ≥ 60 ms", i+1, d)
+		}
+	}
+}
+
 // tccReceived returns the transport-wide sequence numbers a feedback
 // packet reports received, and how many it reports not received. Symbols
 // past the packet's status count (a status vector chunk's padding) are

@@ -56,6 +56,11 @@ type Counters struct {
 	ReadRejected, ReadReplayed, ReadOverflow uint64
 	// ReadTaken are packets the read tap took from pion's path.
 	ReadTaken uint64
+	// Publishers' lost packets: PubNACKed, those the server asked for
+	// (each once); PubRepaired, of those, the ones whose retransmission
+	// came; PubLate, holes a late packet filled before the server asked;
+	// PubGaveUp, holes it stopped asking for (a keyframe asked instead).
+	PubNACKed, PubRepaired, PubLate, PubGaveUp uint64
 }
 
 // counters are the atomic Counters of an engine.
@@ -64,6 +69,8 @@ type counters struct {
 	ownReaders, pionReaders                atomic.Uint64
 	readRejected, readReplayed             atomic.Uint64
 	readOverflow, readTaken                atomic.Uint64
+	pubNACKed, pubRepaired                 atomic.Uint64
+	pubLate, pubGaveUp                     atomic.Uint64
 }
 
 // Counters returns the engine's totals.
@@ -73,7 +80,9 @@ func (e *Engine) Counters() Counters {
 		OwnWriters: c.ownWriters.Load(), PionWriters: c.pionWriters.Load(),
 		OwnReaders: c.ownReaders.Load(), PionReaders: c.pionReaders.Load(),
 		ReadRejected: c.readRejected.Load(), ReadReplayed: c.readReplayed.Load(),
-		ReadOverflow: c.readOverflow.Load(), ReadTaken: c.readTaken.Load()}
+		ReadOverflow: c.readOverflow.Load(), ReadTaken: c.readTaken.Load(),
+		PubNACKed: c.pubNACKed.Load(), PubRepaired: c.pubRepaired.Load(),
+		PubLate: c.pubLate.Load(), PubGaveUp: c.pubGaveUp.Load()}
 }
 
 // linkWatch is an interceptor factory that reads, per peer connection,

@@ -147,6 +147,7 @@ func (p *participant) handlePublishOffer(m Message) error {
 			return withDetail(ErrNegotiation, err)
 		}
 		fb := newPubFeedback(pc.WriteRTCP, time.Now().UnixNano())
+		fb.rttOf = func() time.Duration { return iceRTT(pc) } // the only round trip a publish connection gives
 		pc.OnTrack(func(t *webrtc.TrackRemote, rcv *webrtc.RTPReceiver) { p.onTrack(pc, fb, t, rcv) })
 		pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 			if s == webrtc.PeerConnectionStateClosed || s == webrtc.PeerConnectionStateFailed {
@@ -314,8 +315,10 @@ func (p *participant) onTrack(pc *webrtc.PeerConnection, fb *pubFeedback, remote
 	sink := p.pubPath.newSink(uint32(remote.SSRC()), p.r.counters())
 	p.mu.Unlock()
 	c := remote.Codec()
+	rx := newRxStream(uint32(remote.SSRC()), c.ClockRate, hasNACK(c))
+	rx.ctr, rx.keyframe = p.r.counters(), l.requestKeyframe
 	in := &ingress{gen: gen, audioLevelID: extID(rcv, sdp.AudioLevelURI), twccID: extID(rcv, sdp.TransportCCURI),
-		fb: fb, rx: newRxStream(uint32(remote.SSRC()), c.ClockRate, hasNACK(c))}
+		fb: fb, rx: rx}
 	// The feedback loop starts with the connection's first stream: a
 	// connection that carries none has nothing to say.
 	fb.begin.Do(func() { p.r.goOwned(func() { fb.run(p.done) }) })

@@ -3,6 +3,7 @@ package sfu
 import (
 	"math/bits"
 	"sync"
+	"time"
 
 	"github.com/pion/rtcp"
 )
@@ -15,10 +16,37 @@ const (
 	nackWords  = nackWindow / 64
 )
 
-// nackRetryTicks is the feedback ticks between two NACKs for one packet
-// (100 ms): about a round trip on the paths the service sees, so that the
-// retransmission asked for first has had time to come.
-const nackRetryTicks = 2
+// When a lost packet is asked for (2026-12-03; docs/architecture.md, "Who
+// sends what RTCP"). A hole is first NACKed nackReorderDelay after it was
+// seen, so a packet that is only late (reordered on the path, or between
+// the layer's two readers) fills it before anyone asks: LiveKit waits
+// 20 ms too, libwebrtc's WebRTC-SendNackDelayMs trial allows up to 20.
+// Then again every nackSpacing(rtt) while it is missing: a retransmission
+// comes a round trip after its NACK, so asking sooner only makes the
+// publisher send it twice (the replays the read tap counts). A hole is
+// given up once its tries are spent and a last spacing has passed, or
+// once it is maxRepairAge old: subscribers froze on it long enough, and a
+// keyframe (asked instead, rate-limited per layer) repairs more surely.
+const (
+	nackReorderDelay = 20 * time.Millisecond
+	nackMinSpacing   = 30 * time.Millisecond  // LAN round trips: the publisher's pacer and threads
+	nackMaxSpacing   = 400 * time.Millisecond // LiveKit's cap
+	nackDefaultRTT   = 100 * time.Millisecond // before ICE measured one: libwebrtc's default
+	maxRepairAge     = time.Second
+)
+
+// nackGaveUp in a slot's tries marks a hole the server stopped asking for.
+const nackGaveUp = maxNACKsPerPacket + 1
+
+// nackSpacing is the wait between two NACKs for one packet on a path of
+// round trip rtt (0: not known yet): 1.5 round trips, so that the
+// retransmission of the last has had time to come with some jitter.
+func nackSpacing(rtt time.Duration) time.Duration {
+	if rtt <= 0 {
+		rtt = nackDefaultRTT
+	}
+	return min(max(rtt*3/2, nackMinSpacing), nackMaxSpacing)
+}
 
 // maxDropout and maxMisorder say which sequence numbers belong to the
 // stream (RFC 3550 A.1): up to maxDropout ahead is loss, up to
@@ -60,25 +88,36 @@ type rxStream struct {
 	lastSR   uint32
 	lastSRAt int64
 	// The NACK log: a bit per sequence number in the window ending at
-	// maxSeq (set: received), and per slot the NACKs sent for it and the
-	// feedback tick of the last.
-	got     [nackWords]uint64
-	tries   [nackWindow]uint8
-	askedAt [nackWindow]uint32
+	// maxSeq (set: received), and per slot the NACKs sent for it (or
+	// nackGaveUp), when the hole was seen and when it is next due, in
+	// milliseconds since firstAt (uint32: compared by difference, so the
+	// wrap after 49 days does no harm).
+	got    [nackWords]uint64
+	tries  [nackWindow]uint8
+	lostAt [nackWindow]uint32
+	due    [nackWindow]uint32
+	// A hole left the window unrepaired (or a gap wider than the window
+	// forgot some): given up at the next NACK round.
+	stale bool
+	ctr   *counters // where NACKs to the publisher are counted; nil: nowhere
+	// keyframe asks the publisher for a keyframe of the stream, when a hole
+	// is given up (the layer's rate-limited request); nil: nobody.
+	keyframe func(now time.Time)
 }
 
 func newRxStream(ssrc, clock uint32, nack bool) *rxStream {
-	return &rxStream{ssrc: ssrc, clock: clock, nack: nack, badSeq: 1 << 16}
+	return &rxStream{ssrc: ssrc, clock: clock, nack: nack, badSeq: 1 << 16, ctr: &counters{}}
 }
 
-// note records a packet arriving at now (unix nanos).
-func (s *rxStream) note(seq uint16, ts uint32, now int64) {
+// note records a packet arriving at now (unix nanos). It reports whether
+// the packet opened a hole to NACK, so the feedback loop can time it.
+func (s *rxStream) note(seq uint16, ts uint32, now int64) (hole bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.started {
 		s.restart(seq, now)
 		s.noteJitter(ts, now)
-		return
+		return false
 	}
 	switch d := seq - s.maxSeq; {
 	case d == 0: // a repeat of the newest
@@ -87,21 +126,39 @@ func (s *rxStream) note(seq uint16, ts uint32, now int64) {
 		if seq < s.maxSeq {
 			s.cycles += 1 << 16
 		}
-		s.advance(d)
+		s.advance(d, s.ms(now))
 		s.maxSeq = seq
 		s.recv++
 		s.noteJitter(ts, now)
+		return s.nack && d > 1
 	case d > 1<<16-maxMisorder: // late: a reordered or retransmitted packet
 		s.recv++
-		s.markGot(-int(1<<16 - uint32(d)))
+		s.fill(s.maxSeq - uint16(1<<16-uint32(d)))
 	default: // a jump: a new sequence if the next packet follows it
 		if uint32(seq) == s.badSeq {
 			s.restart(seq, now)
 			s.noteJitter(ts, now)
-			return
+			return false
 		}
 		s.badSeq = uint32(seq+1) & 0xffff
 	}
+	return false
+}
+
+// ms is now (unix nanos) on the NACK log's clock.
+func (s *rxStream) ms(now int64) uint32 { return uint32((now - s.firstAt) / 1e6) }
+
+// fill marks late packet q received, counting whether the server had
+// asked for it (a repair) or not yet (only late).
+func (s *rxStream) fill(q uint16) {
+	if s.nack && !s.hasBit(q) {
+		if s.tries[q%nackWindow] > 0 {
+			s.ctr.pubRepaired.Add(1)
+		} else {
+			s.ctr.pubLate.Add(1)
+		}
+	}
+	s.setBit(q)
 }
 
 // restart starts the statistics over at seq (the first packet, or a
@@ -119,27 +176,40 @@ func (s *rxStream) restart(seq uint16, now int64) {
 	s.gotAll() // nothing before the first packet is missing
 }
 
-// advance moves the NACK window d packets on: the new slots are empty
-// (missing) except the newest, set by the caller. A jump beyond the
-// window forgets it: those holes are too old to ask for.
-func (s *rxStream) advance(d uint16) {
+// advance moves the NACK window d packets on at now (ms(now)): the new
+// slots are holes, due nackReorderDelay from now, except the newest, set
+// by the caller. A hole still pending in a slot taken over, or a jump
+// beyond the window (which forgets it), is given up: too old to ask for.
+func (s *rxStream) advance(d uint16, now uint32) {
 	if d >= nackWindow {
+		if s.nack {
+			s.stale = true
+			s.ctr.pubGaveUp.Add(uint64(d - 1))
+		}
 		s.gotAll()
 	} else {
+		due := now + uint32(nackReorderDelay/time.Millisecond)
 		for i := uint16(1); i < d; i++ {
 			q := s.maxSeq + i
+			s.dropSlot(q)
 			s.clearBit(q)
 			s.tries[q%nackWindow] = 0
+			s.lostAt[q%nackWindow], s.due[q%nackWindow] = now, due
 		}
 	}
 	q := s.maxSeq + d
+	s.dropSlot(q)
 	s.setBit(q)
 	s.tries[q%nackWindow] = 0
 }
 
-// markGot marks the packet back packets behind the newest as received.
-func (s *rxStream) markGot(back int) {
-	s.setBit(s.maxSeq + uint16(back))
+// dropSlot notes whether the slot q is about to take over held a hole the
+// server was still asking for (q − nackWindow, unrepaired).
+func (s *rxStream) dropSlot(q uint16) {
+	if s.nack && !s.hasBit(q) && s.tries[q%nackWindow] < nackGaveUp {
+		s.stale = true
+		s.ctr.pubGaveUp.Add(1)
+	}
 }
 
 // gotAll marks the whole window received.
@@ -184,15 +254,27 @@ func (s *rxStream) noteSR(ntp uint64, now int64) {
 	s.lastSR, s.lastSRAt = uint32(ntp>>16), now
 }
 
+// nackDue is what a NACK round found of a stream besides its NACKs.
+type nackDue struct {
+	wait   time.Duration // until the next of its holes falls due; 0: none pending
+	gaveUp bool          // a hole was given up: a keyframe is wanted
+}
+
 // nacks appends to out the NACK pairs of the packets missing in the
-// window (oldest first) that are due at feedback tick: not asked for in
-// the last nackRetryTicks ticks, nor maxNACKsPerPacket times already.
-func (s *rxStream) nacks(tick uint32, out []rtcp.NackPair) []rtcp.NackPair {
+// window (oldest first) that are due at now (unix nanos), asking each
+// again spacing later, and gives up the holes whose time is over.
+func (s *rxStream) nacks(now int64, spacing time.Duration, out []rtcp.NackPair) ([]rtcp.NackPair, nackDue) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	var r nackDue
 	if !s.nack || !s.started {
-		return out
+		return out, r
 	}
+	if s.stale {
+		s.stale, r.gaveUp = false, true
+	}
+	t := s.ms(now)
+	next := int32(-1) // ms until the next due hole; < 0: none
 	// The window is the nackWindow packets ending at maxSeq, but not
 	// before the stream's first; words with nothing missing are skipped
 	// whole (the usual case).
@@ -204,18 +286,47 @@ func (s *rxStream) nacks(tick uint32, out []rtcp.NackPair) []rtcp.NackPair {
 			i += 63
 			continue
 		}
-		if s.hasBit(q) {
+		if s.hasBit(q) || s.tries[q%nackWindow] >= nackGaveUp {
 			continue
 		}
-		j := q % nackWindow
-		if s.tries[j] >= maxNACKsPerPacket || s.tries[j] > 0 && tick-s.askedAt[j] < nackRetryTicks {
+		asked, w := s.nackSlot(q%nackWindow, t, spacing)
+		if w < 0 {
+			r.gaveUp = true
 			continue
+		}
+		if asked {
+			out = addNack(out, q)
+		}
+		if next < 0 || w < next {
+			next = w
+		}
+	}
+	if next >= 0 {
+		r.wait = time.Duration(next) * time.Millisecond
+	}
+	return out, r
+}
+
+// nackSlot decides on hole j at t (ms): asked now or not, and the ms
+// until it is next due (its next NACK, or giving it up); < 0: given up.
+func (s *rxStream) nackSlot(j uint16, t uint32, spacing time.Duration) (asked bool, wait int32) {
+	untilOld := int32(s.lostAt[j] + uint32(maxRepairAge/time.Millisecond) - t)
+	untilDue := int32(s.due[j] - t)
+	if untilOld <= 0 || untilDue <= 0 && s.tries[j] >= maxNACKsPerPacket {
+		s.tries[j] = nackGaveUp
+		s.ctr.pubGaveUp.Add(1)
+		return false, -1
+	}
+	if untilDue <= 0 {
+		if s.tries[j] == 0 {
+			s.ctr.pubNACKed.Add(1)
 		}
 		s.tries[j]++
-		s.askedAt[j] = tick
-		out = addNack(out, q)
+		untilDue = int32(spacing / time.Millisecond)
+		s.due[j] = t + uint32(untilDue)
+		asked = true
 	}
-	return out
+	return asked, min(untilDue, untilOld)
 }
 
 // addNack adds seq to the NACK pairs, in the last pair if it fits.

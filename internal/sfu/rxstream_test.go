@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"cmp"
 	"slices"
 	"testing"
 	"time"
@@ -29,62 +30,112 @@ func seqsWithout(from, to uint16, holes ...uint16) []uint16 {
 	return out
 }
 
-// A stream's NACKs: holes are asked for at the next tick, again every
-// nackRetryTicks, at most maxNACKsPerPacket times; reordered and late
-// packets fill them; wraps, big jumps and new sequences do not make holes.
+// A stream's NACKs, by the clock: a hole is asked for nackReorderDelay
+// after it is seen (a reordered packet fills it first), again every
+// spacing, at most maxNACKsPerPacket times, and given up a spacing after
+// the last try or at maxRepairAge; late packets fill holes; wraps, big
+// jumps and new sequences make no holes to ask for. counts are the
+// stream's counters at the end: NACKed, repaired, late, given up.
 func TestRxStreamNACKs(t *testing.T) {
 	type step struct {
-		recv []uint16 // packets arriving before the tick
-		want []uint16 // sequence numbers NACKed at the tick
+		at     int      // ms since the first packet
+		recv   []uint16 // packets arriving at at, before the round
+		want   []uint16 // sequence numbers NACKed in the round at at
+		gaveUp bool     // the round gives a hole up
+		next   int      // ms until the next hole is due after the round; 0: not checked, −1: none
 	}
+	const W = nackWindow
 	for name, tc := range map[string]struct {
-		nack  bool
-		steps []step
+		nack    bool
+		spacing time.Duration // 0: 40 ms
+		steps   []step
+		counts  [4]uint64
 	}{
-		"in order":   {true, []step{{recv: []uint16{1, 2, 3, 4}}}},
-		"one lost":   {true, []step{{recv: []uint16{1, 2, 4}, want: []uint16{3}}}},
-		"reordered":  {true, []step{{recv: []uint16{1, 3, 2, 4}}}},
-		"audio":      {false, []step{{recv: []uint16{1, 2, 4}}}},
-		"burst lost": {true, []step{{recv: []uint16{10, 15}, want: []uint16{11, 12, 13, 14}}}},
-		"wrap":       {true, []step{{recv: []uint16{65534, 65535, 1}, want: []uint16{0}}}},
-		"retransmission fills the hole": {true, []step{
-			{recv: []uint16{1, 3}, want: []uint16{2}},
-			{recv: []uint16{2, 4}},
-			{}, {}, {},
-		}},
-		"retried every other tick, five times": {true, []step{
-			{recv: []uint16{1, 3}, want: []uint16{2}}, {}, {want: []uint16{2}}, {}, {want: []uint16{2}}, {},
-			{want: []uint16{2}}, {}, {want: []uint16{2}}, {}, {}, {}, {},
-		}},
-		"a new hole while one is retried": {true, []step{
-			{recv: []uint16{1, 3}, want: []uint16{2}}, {recv: []uint16{4, 6}, want: []uint16{5}},
-			{want: []uint16{2}}, {want: []uint16{5}},
-		}},
+		"in order":   {nack: true, steps: []step{{recv: []uint16{1, 2, 3, 4}, next: -1}, {at: 20, next: -1}}},
+		"one lost":   {nack: true, steps: []step{{recv: []uint16{1, 2, 4}, next: 20}, {at: 19, next: 1}, {at: 20, want: []uint16{3}, next: 40}}, counts: [4]uint64{1, 0, 0, 0}},
+		"reordered":  {nack: true, steps: []step{{recv: []uint16{1, 3}}, {at: 10, recv: []uint16{2, 4}, next: -1}, {at: 20}, {at: 200}}, counts: [4]uint64{0, 0, 1, 0}},
+		"audio":      {nack: false, steps: []step{{recv: []uint16{1, 2, 4}, next: -1}, {at: 20, next: -1}}},
+		"burst lost": {nack: true, steps: []step{{recv: []uint16{10, 15}}, {at: 20, want: []uint16{11, 12, 13, 14}}}, counts: [4]uint64{4, 0, 0, 0}},
+		"wrap":       {nack: true, steps: []step{{recv: []uint16{65534, 65535, 1}}, {at: 20, want: []uint16{0}}}, counts: [4]uint64{1, 0, 0, 0}},
+		"retransmission fills the hole": {nack: true, steps: []step{
+			{recv: []uint16{1, 3}}, {at: 20, want: []uint16{2}}, {at: 30, recv: []uint16{2, 4}, next: -1}, {at: 60}, {at: 300},
+		}, counts: [4]uint64{1, 1, 0, 0}},
+		"retried every spacing, five times, then given up": {nack: true, steps: []step{
+			{recv: []uint16{1, 3}}, {at: 20, want: []uint16{2}}, {at: 59, next: 1}, {at: 60, want: []uint16{2}},
+			{at: 100, want: []uint16{2}}, {at: 140, want: []uint16{2}}, {at: 180, want: []uint16{2}, next: 40},
+			{at: 219}, {at: 220, gaveUp: true, next: -1}, {at: 400},
+		}, counts: [4]uint64{1, 0, 0, 1}},
+		"the spacing follows the round trip": {nack: true, spacing: 150 * time.Millisecond, steps: []step{
+			{recv: []uint16{1, 3}}, {at: 20, want: []uint16{2}, next: 150}, {at: 100}, {at: 169}, {at: 170, want: []uint16{2}},
+		}, counts: [4]uint64{1, 0, 0, 0}},
+		"a new hole while one is retried": {nack: true, steps: []step{
+			{recv: []uint16{1, 3}}, {at: 20, want: []uint16{2}}, {at: 30, recv: []uint16{4, 6}, next: 20},
+			{at: 50, want: []uint16{5}, next: 10}, {at: 60, want: []uint16{2}}, {at: 90, want: []uint16{5}},
+		}, counts: [4]uint64{2, 0, 0, 0}},
+		"too old: given up at maxRepairAge": {nack: true, spacing: nackMaxSpacing, steps: []step{
+			{recv: []uint16{1, 3}}, {at: 20, want: []uint16{2}}, {at: 420, want: []uint16{2}},
+			{at: 820, want: []uint16{2}, next: 180}, {at: 999}, {at: 1000, gaveUp: true, next: -1}, {at: 1300},
+		}, counts: [4]uint64{1, 0, 0, 1}},
 		// A jump past the window: the holes are too old to repair.
-		"jump beyond the window": {true, []step{{recv: []uint16{1, 1 + nackWindow + 10}}, {recv: []uint16{1 + nackWindow + 12}, want: []uint16{1 + nackWindow + 11}}}},
+		"jump beyond the window": {nack: true, steps: []step{
+			{recv: []uint16{1, 1 + W + 10}, gaveUp: true, next: -1}, {at: 20, next: -1}, {at: 25, recv: []uint16{1 + W + 12}},
+			{at: 45, want: []uint16{1 + W + 11}},
+		}, counts: [4]uint64{1, 0, 0, W + 9}},
 		// Far out of sequence: a new sequence once a second packet
 		// follows (RFC 3550 A.1), with no holes between the two.
-		"new sequence": {true, []step{{recv: []uint16{100, 101, 40000, 40001, 40003}, want: []uint16{40002}}}},
-		"a lone stray": {true, []step{{recv: []uint16{100, 101, 40000, 102}}}},
+		"new sequence": {nack: true, steps: []step{{recv: []uint16{100, 101, 40000, 40001, 40003}}, {at: 20, want: []uint16{40002}}}, counts: [4]uint64{1, 0, 0, 0}},
+		"a lone stray": {nack: true, steps: []step{{recv: []uint16{100, 101, 40000, 102}}, {at: 20, next: -1}}},
 		// Whole words of the log received around the hole, which is near
-		// the window's far end; and one just inside it, one just out.
-		"a hole among full words": {true, []step{{recv: seqsWithout(0, 600, 300), want: []uint16{300}}}},
-		"the window's edges":      {true, []step{{recv: seqsWithout(999, 999+nackWindow+2, 1000, 1001), want: []uint16{1001}}}},
-		// Older than the window: neither NACKed nor does it disturb.
-		"far-old late packet": {true, []step{{recv: []uint16{1000, 1000 + nackWindow + 5, 1000}}}},
+		// the window's far end; and one just inside it, one just out
+		// (given up when its slot was taken).
+		"a hole among full words": {nack: true, steps: []step{{recv: seqsWithout(0, 600, 300)}, {at: 20, want: []uint16{300}}}, counts: [4]uint64{1, 0, 0, 0}},
+		"the window's edges": {nack: true, steps: []step{
+			{recv: seqsWithout(999, 999+W+2, 1000, 1001), gaveUp: true, next: 20}, {at: 20, want: []uint16{1001}},
+		}, counts: [4]uint64{1, 0, 0, 1}},
+		// Older than the window: neither NACKed nor filling a hole.
+		"far-old late packet": {nack: true, steps: []step{{recv: []uint16{1000, 1000 + W + 5, 1000}, gaveUp: true, next: -1}, {at: 20, next: -1}}, counts: [4]uint64{0, 0, 0, W + 4}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			s := newRxStream(1, 90000, tc.nack)
-			now := time.Now().UnixNano()
-			for i, st := range tc.steps {
+			spacing := cmp.Or(tc.spacing, 40*time.Millisecond)
+			start := time.Unix(1_800_000_000, 0).UnixNano()
+			for _, st := range tc.steps {
+				now := start + int64(st.at)*int64(time.Millisecond)
 				for _, q := range st.recv {
-					now += int64(time.Millisecond)
 					s.note(q, uint32(now/11111), now)
 				}
-				got := nackedSeqs(s.nacks(uint32(i+1), nil))
-				if !slices.Equal(got, st.want) {
-					t.Fatalf("tick %d: NACKed %v, want %v", i+1, got, st.want)
+				pairs, due := s.nacks(now, spacing, nil)
+				if got := nackedSeqs(pairs); !slices.Equal(got, st.want) || due.gaveUp != st.gaveUp {
+					t.Fatalf("at %d ms: NACKed %v, gave up %v; want %v, %v", st.at, got, due.gaveUp, st.want, st.gaveUp)
 				}
+				if want := time.Duration(st.next) * time.Millisecond; st.next > 0 && due.wait != want || st.next < 0 && due.wait != 0 {
+					t.Fatalf("at %d ms: next due in %v, want %d ms", st.at, due.wait, st.next)
+				}
+			}
+			c := s.ctr
+			if got := [4]uint64{c.pubNACKed.Load(), c.pubRepaired.Load(), c.pubLate.Load(), c.pubGaveUp.Load()}; got != tc.counts {
+				t.Fatalf("counted NACKed, repaired, late, given up %v; want %v", got, tc.counts)
+			}
+		})
+	}
+}
+
+// The spacing of a packet's NACKs: 1.5 round trips, within its floor and
+// cap; libwebrtc's 100 ms round trip before ICE measured one.
+func TestNACKSpacing(t *testing.T) {
+	for name, tc := range map[string]struct {
+		rtt, want time.Duration
+	}{
+		"unknown":       {0, 150 * time.Millisecond},
+		"loopback":      {200 * time.Microsecond, nackMinSpacing},
+		"LAN":           {5 * time.Millisecond, nackMinSpacing},
+		"across a city": {40 * time.Millisecond, 60 * time.Millisecond},
+		"transatlantic": {120 * time.Millisecond, 180 * time.Millisecond},
+		"satellite":     {600 * time.Millisecond, nackMaxSpacing},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if got := nackSpacing(tc.rtt); got != tc.want {
+				t.Fatalf("nackSpacing(%v) = %v, want %v", tc.rtt, got, tc.want)
 			}
 		})
 	}
