@@ -622,6 +622,11 @@ func TestSFULossRecoveredByNACK(t *testing.T) {
 			}
 			// Replays are retransmissions of packets the server already had: asked too early or too often.
 			t.Logf("retransmissions that came as replays: %v", srv.metric(t, "rehabrtc_sfu_read_replayed_total")-replayedBefore)
+			if !tc.toSub {
+				t.Logf("the server asked the publisher for %v packets: %v repaired, %v given up; %v came late before it asked",
+					srv.metric(t, "rehabrtc_sfu_publisher_nacked_total"), srv.metric(t, "rehabrtc_sfu_publisher_repaired_total"),
+					srv.metric(t, "rehabrtc_sfu_publisher_gave_up_total"), srv.metric(t, "rehabrtc_sfu_publisher_late_total"))
+			}
 		})
 	}
 }

@@ -58,6 +58,18 @@ func (s *server) metrics() http.Handler {
 			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "rehabrtc_sfu_read_replayed_total",
 				Help: "Packets the SFU's own SRTP reader dropped as replays (a retransmission of a packet already received)."},
 				func() float64 { return float64(e.Counters().ReadReplayed) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "rehabrtc_sfu_publisher_nacked_total",
+				Help: "Lost packets of publishers the SFU asked for (NACK), each counted once."},
+				func() float64 { return float64(e.Counters().PubNACKed) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "rehabrtc_sfu_publisher_repaired_total",
+				Help: "Packets the SFU asked of publishers whose retransmission came."},
+				func() float64 { return float64(e.Counters().PubRepaired) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "rehabrtc_sfu_publisher_late_total",
+				Help: "Publishers' packets that came late (reordered) before the SFU asked for them."},
+				func() float64 { return float64(e.Counters().PubLate) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "rehabrtc_sfu_publisher_gave_up_total",
+				Help: "Publishers' lost packets the SFU stopped asking for (tries spent or too old); it asked a keyframe instead."},
+				func() float64 { return float64(e.Counters().PubGaveUp) }),
 		)
 	}
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
