@@ -89,6 +89,9 @@ func TestSFUGroupSeeEachOther(t *testing.T) {
 	}
 	t.Logf("upstream replays dropped (retransmissions of packets that came after all): %v",
 		srv.metric("rehabrtc_sfu_read_replayed_total"))
+	t.Logf("packets the server asked of publishers %v: repaired %v, given up %v; late before it asked %v",
+		srv.metric("rehabrtc_sfu_publisher_nacked_total"), srv.metric("rehabrtc_sfu_publisher_repaired_total"),
+		srv.metric("rehabrtc_sfu_publisher_gave_up_total"), srv.metric("rehabrtc_sfu_publisher_late_total"))
 
 	// Remove the last patient: its tile leaves every other page within 1 s, and its media with it.
 	gone, rest := pages[n-1], pages[:n-1]
