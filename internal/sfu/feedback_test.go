@@ -305,7 +305,7 @@ func TestFeedbackLoopNACKTiming(t *testing.T) {
 
 // A packet that comes a few milliseconds late, after the one behind it,
 // is not NACKed: the hole it leaves is younger than the reorder allowance
-// when it fills. (Asked at a 50 ms tick, as before, one in five or six of
+// when it fills. (Asked at a 50 ms tick, as before, one in ten of
 // these was NACKed, and a browser would have sent it twice.)
 func TestServerWaitsForReorderedPackets(t *testing.T) {
 	e := newEnv(t, RouterConfig{})
@@ -315,7 +315,7 @@ func TestServerWaitsForReorderedPackets(t *testing.T) {
 	audio := localTrack(t, capOpus, "mic", "alice")
 	senders := pub.publish([]webrtc.TrackLocal{video, audio}, []string{"camera", "mic"})
 	vssrc := uint32(senders[0].GetParameters().Encodings[0].SSRC)
-	const lateBy = 8 * time.Millisecond // well inside nackReorderDelay, on a busy test machine too
+	const lateBy = 5 * time.Millisecond // well inside nackReorderDelay, on a busy test machine too
 	link := &lossyLink{drop: func(q uint16) bool { return q%8 == 3 }, lateBy: lateBy, held: map[uint16]*rtp.Packet{}}
 	// 6 packets a frame: about 20 reordered a second.
 	pumpLossy(t, pub, video, audio, vssrc, &vp8Source{width: 640, height: 360, frameSize: 6000, keyEvery: 60}, link)
