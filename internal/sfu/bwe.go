@@ -19,6 +19,7 @@ type bwe struct {
 	minBps   float64
 	maxBps   float64
 	override float64 // tests and operators: a fixed estimate when > 0
+	rembs    uint64  // REMBs taken: one per packet on the read tap's path, one per named track on pion's
 }
 
 // rembMaxAge is how long a REMB value holds without a fresh one.
@@ -32,6 +33,7 @@ func (b *bwe) remb(bps float64, now time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.rembBps, b.rembAt = bps, now
+	b.rembs++
 }
 
 // loss takes an RTCP fraction lost (0–255).

@@ -399,44 +399,84 @@ func (d *downTrack) resend(seq uint16) {
 }
 
 // readRTCP handles what the subscriber says about this track until the
-// sender stops: NACKs, keyframe requests, bandwidth estimates, losses.
+// sender stops: pion hands this reader the packets of a compound that name
+// the track's SSRC. With the read tap serving the connection (srtcpread.go)
+// it sees only what the tap leaves to pion.
 func (d *downTrack) readRTCP(sender *webrtc.RTPSender) {
+	fb := subFeedback{bwe: d.sub.bwe, track: d.named}
 	for {
 		pkts, _, err := sender.ReadRTCP()
 		if err != nil {
 			return
 		}
-		for _, pkt := range pkts {
-			d.handleRTCP(pkt)
+		fb.handle(pkts, time.Now())
+	}
+}
+
+// named is d if ssrc is its SSRC, else nil: pion's per-track reader answers
+// for its own track only.
+func (d *downTrack) named(ssrc uint32) *downTrack {
+	if ssrc == d.ssrcOf() {
+		return d
+	}
+	return nil
+}
+
+// subFeedback is where a subscriber's RTCP goes: the downTrack of a media
+// SSRC (track; nil for one not its own) and the subscriber's estimate.
+// pion's per-track readers and the read tap's per-connection handler
+// (participant.subRTCP) both hand it their packets.
+type subFeedback struct {
+	bwe   *bwe
+	track func(ssrc uint32) *downTrack
+}
+
+// handle acts on what a subscriber says: NACKs are answered from the
+// cache, keyframe requests go to the publisher, REMB and receiver reports
+// feed the estimate.
+func (f subFeedback) handle(pkts []rtcp.Packet, now time.Time) {
+	for _, pkt := range pkts {
+		switch p := pkt.(type) {
+		case *rtcp.TransportLayerNack:
+			if d := f.track(p.MediaSSRC); d != nil {
+				for _, n := range p.Nacks {
+					for _, seq := range n.PacketList() {
+						d.resend(seq)
+					}
+				}
+			}
+		case *rtcp.PictureLossIndication:
+			if d := f.track(p.MediaSSRC); d != nil {
+				d.keyframeRequested()
+			}
+		case *rtcp.FullIntraRequest:
+			for _, e := range p.FIR {
+				if d := f.track(e.SSRC); d != nil {
+					d.keyframeRequested()
+				}
+			}
+		case *rtcp.ReceiverEstimatedMaximumBitrate:
+			f.bwe.remb(float64(p.Bitrate), now)
+		case *rtcp.ReceiverReport:
+			for _, r := range p.Reports {
+				if f.track(r.SSRC) != nil {
+					f.bwe.loss(r.FractionLost, now)
+				}
+			}
 		}
 	}
 }
 
-func (d *downTrack) handleRTCP(pkt rtcp.Packet) {
-	switch p := pkt.(type) {
-	case *rtcp.TransportLayerNack:
-		for _, n := range p.Nacks {
-			for _, seq := range n.PacketList() {
-				d.resend(seq)
-			}
-		}
-	case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-		d.mu.Lock()
-		cur := d.cur
-		if cur == noLayer {
-			cur = d.target
-		}
-		d.mu.Unlock()
-		d.requestKeyframe(cur)
-	case *rtcp.ReceiverEstimatedMaximumBitrate:
-		d.sub.bwe.remb(float64(p.Bitrate), time.Now())
-	case *rtcp.ReceiverReport:
-		for _, r := range p.Reports {
-			if r.SSRC == d.ssrcOf() {
-				d.sub.bwe.loss(r.FractionLost, time.Now())
-			}
-		}
+// keyframeRequested passes a subscriber's PLI or FIR on to the publisher
+// of the layer it receives (or waits for).
+func (d *downTrack) keyframeRequested() {
+	d.mu.Lock()
+	cur := d.cur
+	if cur == noLayer {
+		cur = d.target
 	}
+	d.mu.Unlock()
+	d.requestKeyframe(cur)
 }
 
 func (d *downTrack) ssrcOf() uint32 {

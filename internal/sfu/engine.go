@@ -183,14 +183,18 @@ func (e *Engine) newPublishConnection(offer *sdp.SessionDescription) (*webrtc.Pe
 
 // newSubscribeConnection makes a subscribe peer connection with its own
 // API, whose SettingEngine catches this connection's DTLS key material
-// (the key log and the ServerHello hook; see srtpkeys.go), and the
-// connection's own write path (nil without a UDP socket). NewAPI only
-// wraps the shared engines: pion copies the MediaEngine per connection
-// anyway and builds the interceptors from the shared registry.
-func (e *Engine) newSubscribeConnection() (*webrtc.PeerConnection, *directPath, error) {
+// (the key log and the ServerHello hook; see srtpkeys.go), the
+// connection's own write path (nil without a UDP socket) and, with a read
+// tap, its registration for the subscriber's SRTCP (srtcpread.go; nil
+// without). The server offers actpass and pages answer active, so it is
+// the DTLS server here, the role in which it knows both halves of the
+// keys. NewAPI only wraps the shared engines: pion copies the MediaEngine
+// per connection anyway and builds the interceptors from the shared
+// registry.
+func (e *Engine) newSubscribeConnection() (*webrtc.PeerConnection, *directPath, *recvPath, error) {
 	se := e.subSE
 	kc := &keyCatcher{}
-	if e.udpConn != nil {
+	if e.udpConn != nil || e.tap != nil {
 		se.SetDTLSKeyLogWriter(kc)
 		se.SetDTLSServerHelloMessageHook(kc.serverHello)
 	}
@@ -198,14 +202,27 @@ func (e *Engine) newSubscribeConnection() (*webrtc.PeerConnection, *directPath, 
 		webrtc.WithInterceptorRegistry(e.subIR))
 	pc, err := api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
+	dtls := pc.SCTP().Transport()
 	dp := newDirectPath(e.udpConn, kc)
-	if dp != nil {
-		dp.dtls = pc.SCTP().Transport()
-		dp.dtls.ICETransport().OnSelectedCandidatePairChange(dp.setPair)
+	var rp *recvPath
+	if e.tap != nil {
+		rp = newRecvPath(e.tap, kc, &e.counters)
+		rp.dtls = dtls
 	}
-	return pc, dp, nil
+	if dp != nil {
+		dp.dtls = dtls
+	}
+	dtls.ICETransport().OnSelectedCandidatePairChange(func(pair *webrtc.ICECandidatePair) {
+		if dp != nil {
+			dp.setPair(pair)
+		}
+		if rp != nil {
+			rp.setPair(pair)
+		}
+	})
+	return pc, dp, rp, nil
 }
 
 // offersSetup reports whether the offer's DTLS setup attribute (RFC 4145,

@@ -275,25 +275,54 @@ func (f *pubFeedback) send(pkts []rtcp.Packet) {
 // readSenderReports passes the sender reports the publisher sends for a
 // stream (one simulcast layer: rid) to rx, until the receiver stops. The
 // reports give the receiver reports' LSR and DLSR, from which the
-// publisher learns its round trip to the server.
+// publisher learns its round trip to the server. With the read tap
+// serving the connection (srtcpread.go, pubFeedback.onRTCP) it sees only
+// what the tap leaves to pion.
 func readSenderReports(rcv *webrtc.RTPReceiver, rid string, rx *rxStream) {
 	buf := make([]byte, maxPacket)
+	own := func(ssrc uint32) *rxStream {
+		if ssrc == rx.ssrc {
+			return rx
+		}
+		return nil
+	}
 	for {
 		n, _, err := rcv.ReadSimulcast(buf, rid)
 		if err != nil {
 			return
 		}
-		pkts, err := rtcp.Unmarshal(buf[:n])
-		if err != nil {
-			continue
+		if pkts, err := rtcp.Unmarshal(buf[:n]); err == nil {
+			takeSRs(pkts, time.Now().UnixNano(), own)
 		}
-		now := time.Now().UnixNano()
-		for _, p := range pkts {
-			if sr, ok := p.(*rtcp.SenderReport); ok && sr.SSRC == rx.ssrc {
+	}
+}
+
+// takeSRs passes the sender reports among pkts to their streams (stream:
+// nil for an SSRC not the caller's).
+func takeSRs(pkts []rtcp.Packet, now int64, stream func(ssrc uint32) *rxStream) {
+	for _, p := range pkts {
+		if sr, ok := p.(*rtcp.SenderReport); ok {
+			if rx := stream(sr.SSRC); rx != nil {
 				rx.noteSR(sr.NTPTime, now)
 			}
 		}
 	}
+}
+
+// onRTCP is the read tap's handler of the connection's SRTCP: one
+// goroutine for the whole connection, where pion ran one per layer.
+func (f *pubFeedback) onRTCP(pkts []rtcp.Packet, now int64) { takeSRs(pkts, now, f.stream) }
+
+// stream is the connection's stream of ssrc, or nil.
+func (f *pubFeedback) stream(ssrc uint32) *rxStream {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, s := range f.streams {
+		if s.ssrc == ssrc {
+			return s
+		}
+	}
+	return nil
 }
 
 // hasNACK reports whether the codec negotiated plain NACK feedback.

@@ -49,10 +49,10 @@ type Counters struct {
 	// itself, and those left on pion's read path (no read tap, the server
 	// as DTLS client, ICE-TCP).
 	OwnReaders, PionReaders uint64
-	// ReadRejected are packets the read tap took that failed SRTP
-	// authentication; ReadReplayed, those it dropped as replays (or too
-	// short to be SRTP). ReadOverflow are packets it left to pion because
-	// their layer's queue was full.
+	// ReadRejected are packets the read tap took that failed SRTP (or
+	// SRTCP) authentication; ReadReplayed, those it dropped as replays (or
+	// too short to be SRTP). ReadOverflow are packets it left to pion
+	// because their layer's (or connection's RTCP) queue was full.
 	ReadRejected, ReadReplayed, ReadOverflow uint64
 	// ReadTaken are packets the read tap took from pion's path.
 	ReadTaken uint64
@@ -61,6 +61,9 @@ type Counters struct {
 	// came; PubLate, holes a late packet filled before the server asked;
 	// PubGaveUp, holes it stopped asking for (a keyframe asked instead).
 	PubNACKed, PubRepaired, PubLate, PubGaveUp uint64
+	// RTCPTaken are SRTCP packets the read tap took from pion's path
+	// (subscribers' feedback, publishers' sender reports).
+	RTCPTaken uint64
 }
 
 // counters are the atomic Counters of an engine.
@@ -71,6 +74,7 @@ type counters struct {
 	readOverflow, readTaken                atomic.Uint64
 	pubNACKed, pubRepaired                 atomic.Uint64
 	pubLate, pubGaveUp                     atomic.Uint64
+	rtcpTaken                              atomic.Uint64
 }
 
 // Counters returns the engine's totals.
@@ -80,7 +84,7 @@ func (e *Engine) Counters() Counters {
 		OwnWriters: c.ownWriters.Load(), PionWriters: c.pionWriters.Load(),
 		OwnReaders: c.ownReaders.Load(), PionReaders: c.pionReaders.Load(),
 		ReadRejected: c.readRejected.Load(), ReadReplayed: c.readReplayed.Load(),
-		ReadOverflow: c.readOverflow.Load(), ReadTaken: c.readTaken.Load(),
+		ReadOverflow: c.readOverflow.Load(), ReadTaken: c.readTaken.Load(), RTCPTaken: c.rtcpTaken.Load(),
 		PubNACKed: c.pubNACKed.Load(), PubRepaired: c.pubRepaired.Load(),
 		PubLate: c.pubLate.Load(), PubGaveUp: c.pubGaveUp.Load()}
 }

@@ -36,6 +36,7 @@ type participant struct {
 	pub, sub       *webrtc.PeerConnection
 	subPath        *directPath           // sub's own RTP write path; nil: pion's
 	pubPath        *recvPath             // pub's registration with the read tap; nil: pion reads
+	subRecv        *recvPath             // sub's registration with the read tap, for its SRTCP; nil: pion reads
 	sources        map[string]string     // mid → source, from the publish offers
 	published      map[string]*upTrack   // by track id
 	down           map[string]*downTrack // by upTrack id
@@ -70,7 +71,8 @@ func (p *participant) close() []*upTrack {
 	close(p.done)
 	pub, sub := p.pub, p.sub
 	p.pubPath.close() // before pub closes: no packet meets its keys after
-	p.pub, p.sub, p.subPath, p.pubPath = nil, nil, nil, nil
+	p.subRecv.close()
+	p.pub, p.sub, p.subPath, p.pubPath, p.subRecv = nil, nil, nil, nil, nil
 	ups := make([]*upTrack, 0, len(p.published))
 	for _, u := range p.published {
 		ups = append(ups, u)
@@ -313,7 +315,11 @@ func (p *participant) onTrack(pc *webrtc.PeerConnection, fb *pubFeedback, remote
 	// Only now may the tap take this SSRC: pion has seen its first
 	// packets and announced it.
 	sink := p.pubPath.newSink(uint32(remote.SSRC()), p.r.counters())
+	ctl := p.pubPath.serveRTCP() // with the connection's first layer; nil after
 	p.mu.Unlock()
+	if ctl != nil {
+		p.r.goOwned(func() { ctl.run(fb.onRTCP) })
+	}
 	c := remote.Codec()
 	rx := newRxStream(uint32(remote.SSRC()), c.ClockRate, hasNACK(c))
 	rx.ctr, rx.keyframe = p.r.counters(), l.requestKeyframe
@@ -339,7 +345,7 @@ func (p *participant) subscribe(u *upTrack) {
 		return
 	}
 	if p.sub == nil {
-		pc, path, err := p.r.e.newSubscribeConnection()
+		pc, path, recv, err := p.r.e.newSubscribeConnection()
 		if err != nil {
 			p.log.Error("sfu: subscribe peer connection", "err", err)
 			return
@@ -355,7 +361,7 @@ func (p *participant) subscribe(u *upTrack) {
 			}
 			path.lost.Store(&lost)
 		}
-		p.sub, p.subPath = pc, path
+		p.sub, p.subPath, p.subRecv = pc, path, recv
 	}
 	d := newDownTrack(u, p)
 	d.path = p.subPath
@@ -373,12 +379,21 @@ func (p *participant) subscribe(u *upTrack) {
 	p.renegotiate()
 }
 
-// onSubscribeState starts forwarding when the subscribe transport is up.
+// onSubscribeState starts forwarding when the subscribe transport is up,
+// and the read tap's reading of the subscriber's SRTCP.
 func (p *participant) onSubscribeState(pc *webrtc.PeerConnection, s webrtc.PeerConnectionState) {
+	if ctl := p.subscribeState(pc, s); ctl != nil {
+		p.r.goOwned(func() { ctl.run(p.subRTCP(pc)) })
+	}
+}
+
+// subscribeState follows the subscribe connection's state; it returns the
+// connection's SRTCP sink to run once the connection is up, or nil.
+func (p *participant) subscribeState(pc *webrtc.PeerConnection, s webrtc.PeerConnectionState) *ctlSink {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.sub != pc {
-		return
+		return nil
 	}
 	ready := s == webrtc.PeerConnectionStateConnected
 	p.subReady.Store(ready)
@@ -391,8 +406,45 @@ func (p *participant) onSubscribeState(pc *webrtc.PeerConnection, s webrtc.PeerC
 			_, target, _ := d.state()
 			d.requestKeyframe(target)
 		}
+		return p.subRecv.serveRTCP() // nil when it serves it already
 	case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
 		p.r.goOwned(func() { p.resubscribe(pc) })
+	}
+	return nil
+}
+
+// subRTCP is the read tap's handler of the subscribe connection pc's
+// SRTCP: one per connection, where pion ran a reader per track and gave
+// each the packets naming it. A REMB reaches the estimate once; the rest
+// goes to the downTrack of the SSRC it names, through the same
+// subFeedback as pion's readers. The receiver reports go to the link's
+// figures too, which pion's interceptor fed on its path.
+func (p *participant) subRTCP(pc *webrtc.PeerConnection) func(pkts []rtcp.Packet, now int64) {
+	var downs []*downTrack // the handler's scratch: one goroutine calls it
+	fb := subFeedback{bwe: p.bwe, track: func(ssrc uint32) *downTrack {
+		for _, d := range downs {
+			if d.ssrcOf() == ssrc {
+				return d
+			}
+		}
+		return nil
+	}}
+	return func(pkts []rtcp.Packet, now int64) {
+		p.mu.Lock()
+		if p.sub != pc {
+			p.mu.Unlock()
+			return
+		}
+		for _, d := range p.down {
+			downs = append(downs, d)
+		}
+		p.mu.Unlock()
+		fb.handle(pkts, time.Unix(0, now))
+		clear(downs) // hold no downTrack past its packet
+		downs = downs[:0]
+		if lr := p.r.e.links.of(pc); lr != nil {
+			lr.take(pkts, true)
+		}
 	}
 }
 
@@ -405,7 +457,8 @@ func (p *participant) resubscribe(old *webrtc.PeerConnection) {
 		p.mu.Unlock()
 		return
 	}
-	p.sub, p.subPath = nil, nil
+	p.subRecv.close()
+	p.sub, p.subPath, p.subRecv = nil, nil, nil
 	p.awaitingAnswer, p.subRestart = false, true
 	downs := p.down
 	p.down = map[string]*downTrack{}

@@ -98,27 +98,37 @@ type tapPacket struct {
 func (t *ReadTap) take(b []byte, from netip.AddrPort) bool {
 	// RFC 7983: RTP and RTCP start with 128-191; RTCP's packet types
 	// (192-223) sit where RTP's marker and payload type are.
-	if len(b) < 12 || len(b) > maxPacket || b[0] < 128 || b[0] > 191 || (b[1] >= 192 && b[1] <= 223) {
+	if len(b) < 8 || len(b) > maxPacket || b[0] < 128 || b[0] > 191 {
 		return false
 	}
 	rp := (*t.addrs.Load())[from]
 	if rp == nil {
 		return false
 	}
-	s := (*rp.sinks.Load())[binary.BigEndian.Uint32(b[8:12])]
-	if s == nil {
+	if b[1] >= 192 && b[1] <= 223 {
+		s := rp.ctl.Load()
+		return s != nil && t.queue(s.q, b, &rp.c.rtcpTaken, rp.c)
+	}
+	if len(b) < 12 {
 		return false
 	}
+	s := (*rp.sinks.Load())[binary.BigEndian.Uint32(b[8:12])]
+	return s != nil && t.queue(s.q, b, &rp.c.readTaken, rp.c)
+}
+
+// queue copies b into a pooled packet on q, and counts it in taken; a full
+// queue leaves b to pion, whose readers keep running beside the sinks.
+func (t *ReadTap) queue(q chan<- *tapPacket, b []byte, taken *atomic.Uint64, c *counters) bool {
 	pk := t.pool.Get().(*tapPacket)
 	pk.n = copy(pk.b[:], b)
 	pk.at = time.Now().UnixNano()
 	select {
-	case s.q <- pk:
-		rp.c.readTaken.Add(1) // this goroutine's alone: no contention
+	case q <- pk:
+		taken.Add(1) // this goroutine's alone: no contention
 		return true
-	default: // the layer is behind: pion's path still reads this SSRC
+	default: // the reader is behind: pion's path still reads this
 		t.pool.Put(pk)
-		rp.c.readOverflow.Add(1)
+		c.readOverflow.Add(1)
 		return false
 	}
 }
@@ -162,10 +172,11 @@ type recvPath struct {
 	dtls *webrtc.DTLSTransport
 	c    *counters
 
-	mu     sync.Mutex     // guards addr and closed; serialises writers of sinks
+	mu     sync.Mutex     // guards addr and closed; serialises writers of sinks and ctl
 	addr   netip.AddrPort // held in the tap; invalid: none
 	closed bool
 	sinks  atomic.Pointer[map[uint32]*tapSink] // by SSRC, copied on write
+	ctl    atomic.Pointer[ctlSink]             // the connection's SRTCP (srtcpread.go); nil: pion's
 }
 
 func newRecvPath(t *ReadTap, keys *keyCatcher, c *counters) *recvPath {
@@ -203,6 +214,9 @@ func (rp *recvPath) close() {
 	rp.tap.setAddr(rp, rp.addr, netip.AddrPort{}, false)
 	rp.addr = netip.AddrPort{}
 	rp.sinks.Store(&map[uint32]*tapSink{})
+	if s := rp.ctl.Swap(nil); s != nil {
+		close(s.stop)
+	}
 }
 
 // newSink registers ssrc with the tap, once pion has announced it (its
@@ -220,15 +234,9 @@ func (rp *recvPath) newSink(ssrc uint32, c *counters) *tapSink {
 }
 
 func (rp *recvPath) sink(ssrc uint32) *tapSink {
-	if rp == nil || rp.dtls == nil || rp.dtls.State() != webrtc.DTLSTransportStateConnected {
+	keys := rp.readyKeys()
+	if keys == nil {
 		return nil
-	}
-	keys, err := rp.keys.srtpKeys()
-	if err != nil {
-		return nil
-	}
-	if pair, err := rp.dtls.ICETransport().GetSelectedCandidatePair(); err == nil {
-		rp.setPair(pair) // the callback may not have run yet
 	}
 	ctx, err := newRecvContext(keys)
 	if err != nil {
@@ -248,6 +256,22 @@ func (rp *recvPath) sink(ssrc uint32) *tapSink {
 	n[ssrc] = s
 	rp.sinks.Store(&n)
 	return s
+}
+
+// readyKeys are the connection's receive keys once its DTLS is up, with
+// the selected pair registered; nil: the tap cannot serve it (yet).
+func (rp *recvPath) readyKeys() *srtpKeys {
+	if rp == nil || rp.dtls == nil || rp.dtls.State() != webrtc.DTLSTransportStateConnected {
+		return nil
+	}
+	keys, err := rp.keys.srtpKeys()
+	if err != nil {
+		return nil
+	}
+	if pair, err := rp.dtls.ICETransport().GetSelectedCandidatePair(); err == nil {
+		rp.setPair(pair) // the callback may not have run yet
+	}
+	return keys
 }
 
 // newRecvContext is an SRTP context that decrypts what the peer sends.
