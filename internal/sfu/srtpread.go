@@ -27,8 +27,9 @@ import (
 // is queued (one copy into a pooled buffer) to that layer's sink; its
 // layer goroutine decrypts it with an SRTP context of its own (the
 // connection's receive keys, srtpkeys.go) and hands it to the forwarder.
-// Everything else (STUN, DTLS, RTCP, an SSRC pion has not announced yet,
-// other addresses) goes to pion unchanged, so OnTrack still sees each
+// Everything else (STUN, DTLS, RTCP of a connection whose SRTCP the tap
+// does not serve (srtcpread.go), an SSRC pion has not announced yet, other
+// addresses) goes to pion unchanged, so OnTrack still sees each
 // SSRC's first packets, and a packet the sink cannot queue goes to pion
 // too: the layer's pion reader keeps running beside the sink.
 
