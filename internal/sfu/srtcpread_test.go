@@ -146,13 +146,14 @@ func TestCtlSinkDecrypts(t *testing.T) {
 	}
 }
 
-// peerOf is the router's participant id, for tests.
+// peerOf is the router's participant of id.
 func (e *env) peerOf(id string) *participant {
 	e.router.mu.Lock()
 	defer e.router.mu.Unlock()
 	return e.router.peers[id]
 }
 
+// rembCount is how many REMBs reached the estimate.
 func (b *bwe) rembCount() uint64 {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -166,10 +167,10 @@ func (b *bwe) rembCount() uint64 {
 // once) and without it (pion's reader of each track named handles it).
 func TestSubscriberRTCPPaths(t *testing.T) {
 	for _, tc := range []struct {
-		name       string
-		tap        bool
-		rembsEach  uint64 // estimate updates per REMB naming both tracks
-		rtcpTakens bool
+		name      string
+		tap       bool
+		rembsEach uint64 // estimate updates per REMB naming both tracks
+		rtcpTaken bool   // the tap takes SRTCP
 	}{
 		{"read tap", true, 1, true},
 		{"pion", false, 2, false},
@@ -234,7 +235,7 @@ func TestSubscriberRTCPPaths(t *testing.T) {
 				return false
 			})
 			c := e.engine.Counters()
-			if (c.RTCPTaken > 0) != tc.rtcpTakens || c.ReadRejected != 0 {
+			if (c.RTCPTaken > 0) != tc.rtcpTaken || c.ReadRejected != 0 {
 				t.Errorf("the tap took %d RTCP packets and rejected %d", c.RTCPTaken, c.ReadRejected)
 			}
 			if tc.tap {
