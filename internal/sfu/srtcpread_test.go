@@ -10,6 +10,9 @@ import (
 	"github.com/pion/dtls/v3"
 	"github.com/pion/rtcp"
 	"github.com/pion/srtp/v3"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/rehabrtc/rehabrtc/internal/testutil"
 )
 
 // testCtl gives rp an SRTCP sink whose queue holds depth packets.
@@ -271,5 +274,48 @@ func tamperedREMB(t *testing.T, e *env, bw *bwe) {
 	})
 	if bw.rembCount() != rembs {
 		t.Error("a forged REMB reached the estimate")
+	}
+}
+
+// BenchmarkSubscriberRTCP is the process's CPU per REMB a subscriber
+// sends naming its two tracks, with the read tap and through pion, media
+// stopped: the client's send side is the same either way, so the
+// difference is the server's receive path. The REMBs are paced, so no
+// queue overflows to pion, and nothing spins while waiting.
+func BenchmarkSubscriberRTCP(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		tap  bool
+		each uint64 // estimate updates per REMB
+	}{{"tap=on", true, 1}, {"tap=off", false, 2}, {"idle", true, 0}} { // idle: the pacing and background alone
+		b.Run(tc.name, func(b *testing.B) {
+			e := newEnvTap(b, EngineConfig{}, RouterConfig{}, tc.tap)
+			sub := e.join("bob")
+			pub := e.join("alice")
+			video, audio := localTrack(b, capVP8, "cam", "alice"), localTrack(b, capOpus, "mic", "alice")
+			senders := pub.publish([]webrtc.TrackLocal{video, audio}, []string{"camera", "mic"})
+			pump := newPump()
+			pump.video(b, video, senders[0], "", &vp8Source{width: 640, height: 360, frameSize: 3000, keyEvery: 60})
+			pump.audio(b, audio, senders[1], 127)
+			ssrcs := []uint32{waitPackets(b, sub.track("alice/cam"), 10)[0].SSRC, waitPackets(b, sub.track("alice/mic"), 10)[0].SSRC}
+			pump.close()
+			time.Sleep(200 * time.Millisecond) // the last media drains
+			bw := e.peerOf("bob").bwe
+			remb := &rtcp.ReceiverEstimatedMaximumBitrate{Bitrate: 2e6, SSRCs: ssrcs}
+			b.ResetTimer()
+			cpu := testutil.CPUTime()
+			want := bw.rembCount() + uint64(b.N)*tc.each
+			for range b.N {
+				if tc.each > 0 {
+					sub.sendRTCP(remb)
+				}
+				time.Sleep(500 * time.Microsecond) // paced: no queue fills, nothing spins
+			}
+			for bw.rembCount() < want {
+				time.Sleep(time.Millisecond)
+			}
+			used := testutil.CPUTime() - cpu
+			b.ReportMetric(float64(used.Microseconds())/float64(b.N), "cpu-µs/remb")
+		})
 	}
 }
