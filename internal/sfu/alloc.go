@@ -206,7 +206,7 @@ func (p *participant) capPublisher(limit int) {
 		}
 	}
 	if len(ssrcs) > 0 {
-		_ = p.pub.WriteRTCP([]rtcp.Packet{&rtcp.ReceiverEstimatedMaximumBitrate{Bitrate: float32(limit), SSRCs: ssrcs}})
+		_ = p.pubRTCPOut.write([]rtcp.Packet{&rtcp.ReceiverEstimatedMaximumBitrate{Bitrate: float32(limit), SSRCs: ssrcs}})
 	}
 	if total > 1.5*float64(limit) {
 		p.overLimit++

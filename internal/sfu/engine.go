@@ -148,13 +148,14 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 }
 
 // newPublishConnection makes a publish peer connection for offer and,
-// with a read tap, its registration (nil without): an API of its own
-// catches the connection's DTLS key material, as for subscribe
-// connections.
-func (e *Engine) newPublishConnection(offer *sdp.SessionDescription) (*webrtc.PeerConnection, *recvPath, error) {
+// with a read tap, its registration (nil without) and, with the UDP
+// socket too, its direct path for the router's RTCP (nil without): an
+// API of its own catches the connection's DTLS key material, as for
+// subscribe connections.
+func (e *Engine) newPublishConnection(offer *sdp.SessionDescription) (*webrtc.PeerConnection, *recvPath, *directPath, error) {
 	if e.tap == nil {
 		pc, err := e.pubAPI.NewPeerConnection(webrtc.Configuration{})
-		return pc, nil, err
+		return pc, nil, nil, err
 	}
 	se := e.pubSE
 	kc := &keyCatcher{}
@@ -166,19 +167,29 @@ func (e *Engine) newPublishConnection(offer *sdp.SessionDescription) (*webrtc.Pe
 	// would still write passive in the answer while acting as the client.
 	if !offersSetup(offer, "passive") {
 		if err := se.SetAnsweringDTLSRole(webrtc.DTLSRoleServer); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	}
 	api := webrtc.NewAPI(webrtc.WithMediaEngine(e.pubME), webrtc.WithSettingEngine(se),
 		webrtc.WithInterceptorRegistry(e.pubIR))
 	pc, err := api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	rp := newRecvPath(e.tap, kc, &e.counters)
 	rp.dtls = pc.SCTP().Transport()
-	rp.dtls.ICETransport().OnSelectedCandidatePairChange(rp.setPair)
-	return pc, rp, nil
+	dp := newDirectPath(e.udpConn, kc)
+	if dp == nil {
+		rp.dtls.ICETransport().OnSelectedCandidatePairChange(rp.setPair)
+		return pc, rp, nil, nil
+	}
+	dp.dtls = rp.dtls
+	// pion keeps one handler: both paths follow the pair through it.
+	rp.dtls.ICETransport().OnSelectedCandidatePairChange(func(pair *webrtc.ICECandidatePair) {
+		rp.setPair(pair)
+		dp.setPair(pair)
+	})
+	return pc, rp, dp, nil
 }
 
 // newSubscribeConnection makes a subscribe peer connection with its own

@@ -45,6 +45,10 @@ type Counters struct {
 	// Subscribed tracks whose RTP the server encrypts and sends itself,
 	// and those left on pion's write path (no keys, ICE-TCP).
 	OwnWriters, PionWriters uint64
+	// Peer connections whose router RTCP (feedback, REMB, PLI, sender
+	// reports) the server encrypts and sends itself, and those left on
+	// pion's WriteRTCP.
+	OwnRTCP, PionRTCP uint64
 	// Upstream layers (SSRCs) whose SRTP the server reads and decrypts
 	// itself, and those left on pion's read path (no read tap, the server
 	// as DTLS client, ICE-TCP).
@@ -70,6 +74,7 @@ type Counters struct {
 type counters struct {
 	nacks, resent, ownWriters, pionWriters atomic.Uint64
 	ownReaders, pionReaders                atomic.Uint64
+	ownRTCP, pionRTCP                      atomic.Uint64
 	readRejected, readReplayed             atomic.Uint64
 	readOverflow, readTaken                atomic.Uint64
 	pubNACKed, pubRepaired                 atomic.Uint64
@@ -82,6 +87,7 @@ func (e *Engine) Counters() Counters {
 	c := &e.counters
 	return Counters{NACKs: c.nacks.Load(), Resent: c.resent.Load(),
 		OwnWriters: c.ownWriters.Load(), PionWriters: c.pionWriters.Load(),
+		OwnRTCP: c.ownRTCP.Load(), PionRTCP: c.pionRTCP.Load(),
 		OwnReaders: c.ownReaders.Load(), PionReaders: c.pionReaders.Load(),
 		ReadRejected: c.readRejected.Load(), ReadReplayed: c.readReplayed.Load(),
 		ReadOverflow: c.readOverflow.Load(), ReadTaken: c.readTaken.Load(), RTCPTaken: c.rtcpTaken.Load(),

@@ -37,6 +37,8 @@ type participant struct {
 	subPath        *directPath           // sub's own RTP write path; nil: pion's
 	pubPath        *recvPath             // pub's registration with the read tap; nil: pion reads
 	subRecv        *recvPath             // sub's registration with the read tap, for its SRTCP; nil: pion reads
+	pubRTCPOut     *rtcpWriter           // the router's RTCP to pub (feedback, REMB, PLI)
+	subRTCPOut     *rtcpWriter           // the router's RTCP to sub (sender reports)
 	sources        map[string]string     // mid → source, from the publish offers
 	published      map[string]*upTrack   // by track id
 	down           map[string]*downTrack // by upTrack id
@@ -73,6 +75,7 @@ func (p *participant) close() []*upTrack {
 	p.pubPath.close() // before pub closes: no packet meets its keys after
 	p.subRecv.close()
 	p.pub, p.sub, p.subPath, p.pubPath, p.subRecv = nil, nil, nil, nil, nil
+	p.pubRTCPOut, p.subRTCPOut = nil, nil
 	ups := make([]*upTrack, 0, len(p.published))
 	for _, u := range p.published {
 		ups = append(ups, u)
@@ -143,12 +146,23 @@ func (p *participant) handlePublishOffer(m Message) error {
 		old = p.dropPub()
 	}
 	if p.pub == nil {
-		pc, path, err := p.r.e.newPublishConnection(parsed)
+		pc, path, dpath, err := p.r.e.newPublishConnection(parsed)
 		if err != nil {
 			p.mu.Unlock()
 			return withDetail(ErrNegotiation, err)
 		}
-		fb := newPubFeedback(pc.WriteRTCP, time.Now().UnixNano())
+		if dpath != nil {
+			// The router's SRTCP to this connection cannot move to pion
+			// (the page would drop it as replays) nor follow a pair the
+			// socket does not carry (ICE-TCP): it stops until the page
+			// republishes.
+			lost := func() {
+				p.log.Warn("sfu: publish connection moved off the UDP socket; its RTCP feedback stops")
+			}
+			dpath.lost.Store(&lost)
+		}
+		rw := newRTCPWriter(pc.WriteRTCP, dpath, p.r.counters())
+		fb := newPubFeedback(rw.write, time.Now().UnixNano())
 		fb.rttOf = func() time.Duration { return iceRTT(pc) } // the only round trip a publish connection gives
 		pc.OnTrack(func(t *webrtc.TrackRemote, rcv *webrtc.RTPReceiver) { p.onTrack(pc, fb, t, rcv) })
 		pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
@@ -157,7 +171,7 @@ func (p *participant) handlePublishOffer(m Message) error {
 			}
 			p.onPublishState(pc, s)
 		})
-		p.pub, p.pubPath = pc, path
+		p.pub, p.pubPath, p.pubRTCPOut = pc, path, rw
 	}
 	for mid, src := range m.Sources {
 		p.sources[mid] = src
@@ -189,7 +203,7 @@ func (p *participant) handlePublishOffer(m Message) error {
 func (p *participant) dropPub() *webrtc.PeerConnection {
 	pc := p.pub
 	p.pubPath.close()
-	p.pub, p.pubPath = nil, nil
+	p.pub, p.pubPath, p.pubRTCPOut = nil, nil, nil
 	return pc
 }
 
@@ -311,7 +325,7 @@ func (p *participant) onTrack(pc *webrtc.PeerConnection, fb *pubFeedback, remote
 		return
 	}
 	l := u.layers[idx]
-	gen := l.attach(remote, pc)
+	gen := l.attach(remote, pc, p.pubRTCPOut)
 	// Only now may the tap take this SSRC: pion has seen its first
 	// packets and announced it.
 	sink := p.pubPath.newSink(uint32(remote.SSRC()), p.r.counters())
@@ -362,6 +376,7 @@ func (p *participant) subscribe(u *upTrack) {
 			path.lost.Store(&lost)
 		}
 		p.sub, p.subPath, p.subRecv = pc, path, recv
+		p.subRTCPOut = newRTCPWriter(pc.WriteRTCP, path, p.r.counters())
 	}
 	d := newDownTrack(u, p)
 	d.path = p.subPath
@@ -458,7 +473,7 @@ func (p *participant) resubscribe(old *webrtc.PeerConnection) {
 		return
 	}
 	p.subRecv.close()
-	p.sub, p.subPath, p.subRecv = nil, nil, nil
+	p.sub, p.subPath, p.subRecv, p.subRTCPOut = nil, nil, nil, nil
 	p.awaitingAnswer, p.subRestart = false, true
 	downs := p.down
 	p.down = map[string]*downTrack{}
@@ -638,13 +653,13 @@ func (p *participant) sendReports(now int64) {
 		return
 	}
 	p.mu.Lock()
-	pc := p.sub
+	w := p.subRTCPOut
 	downs := make([]*downTrack, 0, len(p.down))
 	for _, d := range p.down {
 		downs = append(downs, d)
 	}
 	p.mu.Unlock()
-	if pc == nil {
+	if w == nil {
 		return
 	}
 	pkts := make([]rtcp.Packet, 0, min(len(downs), maxReportsPerPacket))
@@ -652,7 +667,7 @@ func (p *participant) sendReports(now int64) {
 		if len(pkts) == 0 {
 			return
 		}
-		if err := pc.WriteRTCP(pkts); err != nil { // closing: the next tick finds it gone
+		if err := w.write(pkts); err != nil { // closing: the next tick finds it gone
 			p.log.Debug("sfu: sender reports", "err", err)
 		}
 		pkts = pkts[:0]

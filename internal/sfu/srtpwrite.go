@@ -20,9 +20,8 @@ import (
 // a subscribe connection's DTLS handshake is done and its keys are known
 // (srtpkeys.go), each downTrack encrypts with an SRTP context of its own
 // and writes straight to the SFU's UDP socket, at the remote address of
-// the connection's selected candidate pair. RTCP (sender reports, and the
-// SRTCP pion answers with) stays on pion's path: SRTCP has its own index,
-// independent of SRTP's, so the two writers never share a counter. One
+// the connection's selected candidate pair. The router's RTCP takes the
+// same path (rtcpwrite.go), with an SRTCP context of its own. One
 // SSRC never mixes the two writers: the choice is made once, before its
 // first packet.
 
@@ -104,8 +103,10 @@ const (
 	writeOwn                         // our SRTP writer, for good
 )
 
-// newWriter decides, before an SSRC's first packet, which path carries it.
-func (dp *directPath) newWriter() (*ownWriter, writerDecision) {
+// choose decides which path an SSRC's RTP, or a connection's RTCP,
+// takes: writeOwn with the keys to encrypt with, or writeLater, or
+// writePion for good.
+func (dp *directPath) choose() (*srtpKeys, writerDecision) {
 	if dp == nil {
 		return nil, writePion
 	}
@@ -123,6 +124,15 @@ func (dp *directPath) newWriter() (*ownWriter, writerDecision) {
 		if dp.remote.Load() == nil { // ICE-TCP, or an address this socket cannot reach
 			return nil, writePion
 		}
+	}
+	return keys, writeOwn
+}
+
+// newWriter decides, before an SSRC's first packet, which path carries it.
+func (dp *directPath) newWriter() (*ownWriter, writerDecision) {
+	keys, how := dp.choose()
+	if how != writeOwn {
+		return nil, how
 	}
 	ctx, err := srtp.CreateContext(keys.key, keys.salt, keys.profile)
 	if err != nil {

@@ -60,6 +60,7 @@ type layer struct {
 	ssrc   uint32
 	gen    uint32 // bumped when a new remote track feeds this layer
 	pc     *webrtc.PeerConnection
+	rtcp   *rtcpWriter // pc's router RTCP (keyframe requests)
 	width  uint16
 	height uint16
 
@@ -111,13 +112,13 @@ func ridIndex(rid string) int {
 }
 
 // attach makes remote the source of layer l and returns its generation.
-func (l *layer) attach(remote *webrtc.TrackRemote, pc *webrtc.PeerConnection) uint32 {
+func (l *layer) attach(remote *webrtc.TrackRemote, pc *webrtc.PeerConnection, w *rtcpWriter) uint32 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.gen++
 	l.rid = remote.RID()
 	l.ssrc = uint32(remote.SSRC())
-	l.pc = pc
+	l.pc, l.rtcp = pc, w
 	return l.gen
 }
 
@@ -134,11 +135,13 @@ func (l *layer) requestKeyframe(now time.Time) {
 	if now.UnixNano()-last < int64(keyframeInterval) || !l.lastPLI.CompareAndSwap(last, now.UnixNano()) {
 		return
 	}
-	ssrc, _, pc := l.source()
-	if pc == nil || ssrc == 0 {
+	l.mu.Lock()
+	ssrc, w := l.ssrc, l.rtcp
+	l.mu.Unlock()
+	if w == nil || ssrc == 0 {
 		return
 	}
-	_ = pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}})
+	_ = w.write([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}})
 }
 
 // rateWindow is how many ticks a layer's rate is measured over (1 s).

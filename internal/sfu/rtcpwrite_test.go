@@ -1,0 +1,306 @@
+package sfu
+
+import (
+	"bytes"
+	"errors"
+	"net"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pion/interceptor/pkg/twcc"
+	"github.com/pion/rtcp"
+	"github.com/pion/srtp/v3"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/rehabrtc/rehabrtc/internal/rawudp"
+)
+
+// twccPackets is transport-cc feedback as the router's recorder builds
+// it, over arrivals with losses, reordering and both delta sizes.
+func twccPackets(t *testing.T) []rtcp.Packet {
+	t.Helper()
+	rec := twcc.NewRecorder(0x1234)
+	at := int64(1_000_000)
+	for i := range 300 {
+		seq := uint16(65000 + i) // wraps
+		if i%17 == 5 || i%41 == 0 {
+			continue // lost
+		}
+		at += 1500
+		if i%50 == 0 {
+			at += 90_000 // a large delta
+		}
+		rec.Record(0xabcd, seq, at)
+	}
+	rec.Record(0xabcd, 65010, at+100) // late
+	pkts := rec.BuildFeedbackPacket()
+	if len(pkts) == 0 {
+		t.Fatal("the recorder built no feedback")
+	}
+	return pkts
+}
+
+// TestAppendRTCPMatchesPion: the router's marshalling is rtcp.Marshal's,
+// byte for byte, for every kind it writes, and falls back to rtcp's own
+// for the others and for what rtcp refuses.
+func TestAppendRTCPMatchesPion(t *testing.T) {
+	rep := rtcp.ReceptionReport{SSRC: 7, FractionLost: 12, TotalLost: 0x123456, LastSequenceNumber: 0x10203,
+		Jitter: 99, LastSenderReport: 0xdeadbeef, Delay: 65536}
+	for _, tc := range []struct {
+		name    string
+		pkts    []rtcp.Packet
+		wantErr bool
+	}{
+		{"sender reports", []rtcp.Packet{
+			&rtcp.SenderReport{SSRC: 1, NTPTime: 0x0102030405060708, RTPTime: 9, PacketCount: 10, OctetCount: 11},
+			&rtcp.SenderReport{SSRC: 2, NTPTime: 3, Reports: []rtcp.ReceptionReport{rep, rep}},
+		}, false},
+		{"receiver report with extensions", []rtcp.Packet{
+			&rtcp.ReceiverReport{SSRC: 3, Reports: []rtcp.ReceptionReport{rep}, ProfileExtensions: []byte{1, 2, 3, 4, 5}},
+		}, false},
+		{"empty receiver report", []rtcp.Packet{&rtcp.ReceiverReport{SSRC: 3}}, false},
+		{"nack, pli, remb", []rtcp.Packet{
+			&rtcp.TransportLayerNack{SenderSSRC: 4, MediaSSRC: 5, Nacks: []rtcp.NackPair{{PacketID: 100, LostPackets: 0x8001}, {PacketID: 65535}}},
+			&rtcp.PictureLossIndication{SenderSSRC: 6, MediaSSRC: 7},
+			&rtcp.ReceiverEstimatedMaximumBitrate{Bitrate: 1.5e6, SSRCs: []uint32{8, 9}},
+		}, false},
+		{"transport-cc", twccPackets(t), false},
+		{"other kinds", []rtcp.Packet{
+			&rtcp.FullIntraRequest{SenderSSRC: 1, MediaSSRC: 2, FIR: []rtcp.FIREntry{{SSRC: 2, SequenceNumber: 3}}},
+			&rtcp.Goodbye{Sources: []uint32{1}},
+		}, false},
+		{"total lost too big", []rtcp.Packet{
+			&rtcp.ReceiverReport{SSRC: 3, Reports: []rtcp.ReceptionReport{{TotalLost: 1 << 25}}},
+		}, true},
+		{"small delta too big", []rtcp.Packet{&rtcp.TransportLayerCC{
+			Header:       rtcp.Header{Count: rtcp.FormatTCC, Type: rtcp.TypeTransportSpecificFeedback, Length: 5},
+			PacketChunks: []rtcp.PacketStatusChunk{&rtcp.RunLengthChunk{PacketStatusSymbol: 1, RunLength: 1}},
+			RecvDeltas:   []*rtcp.RecvDelta{{Type: rtcp.TypeTCCPacketReceivedSmallDelta, Delta: 1e6}},
+		}}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			want, wantErr := rtcp.Marshal(tc.pkts)
+			prefix := []byte{0xaa, 0xbb}
+			got, err := appendRTCP(append([]byte(nil), prefix...), tc.pkts)
+			if (err != nil) != tc.wantErr || (wantErr != nil) != tc.wantErr {
+				t.Fatalf("errors: ours %v, rtcp's %v; want one: %v", err, wantErr, tc.wantErr)
+			}
+			if tc.wantErr {
+				return
+			}
+			if !bytes.Equal(got[:2], prefix) || !bytes.Equal(got[2:], want) {
+				t.Fatalf("marshalled\n%x\nrtcp.Marshal\n%x", got[2:], want)
+			}
+		})
+	}
+}
+
+// TestSRTCPTwoWritersReplay is why one connection's router RTCP never
+// mixes pion's writer and ours: two SRTCP contexts for one sender SSRC
+// each count their own index, and the receiver drops the second's packets
+// as replays once the first has gone past its window.
+func TestSRTCPTwoWritersReplay(t *testing.T) {
+	key, salt := make([]byte, 16), make([]byte, 12)
+	profile := srtp.ProtectionProfileAeadAes128Gcm
+	first, err := srtp.CreateContext(key, salt, profile)
+	must(t, err)
+	second, err := srtp.CreateContext(key, salt, profile)
+	must(t, err)
+	// As pion's SRTCP sessions (and browsers) receive: with a replay window.
+	recv, err := srtp.CreateContext(key, salt, profile, srtp.SRTCPReplayProtection(64))
+	must(t, err)
+	plain, err := rtcp.Marshal([]rtcp.Packet{&rtcp.ReceiverReport{SSRC: 42}})
+	must(t, err)
+	for i := range 200 {
+		enc, err := first.EncryptRTCP(nil, plain, nil)
+		must(t, err)
+		if _, err := recv.DecryptRTCP(nil, enc, nil); err != nil {
+			t.Fatalf("packet %d of the first writer: %v", i, err)
+		}
+	}
+	enc, err := second.EncryptRTCP(nil, plain, nil)
+	must(t, err)
+	if _, err := recv.DecryptRTCP(nil, enc, nil); err == nil || !strings.Contains(err.Error(), "duplicated") {
+		t.Fatalf("the second writer's first packet: %v, want a replay", err)
+	}
+}
+
+// ownRTCPWriter is an rtcpWriter on the direct path to a local socket,
+// decided for our path, and the context the peer decrypts with.
+func ownRTCPWriter(t *testing.T, pion func([]rtcp.Packet) error) (*rtcpWriter, *net.UDPConn, *srtp.Context) {
+	t.Helper()
+	key, salt := bytes.Repeat([]byte{1}, 16), bytes.Repeat([]byte{2}, 12)
+	profile := srtp.ProtectionProfileAeadAes128Gcm
+	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	must(t, err)
+	peer, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	must(t, err)
+	t.Cleanup(func() { _ = conn.Close(); _ = peer.Close() })
+	dp := newDirectPath(conn, &keyCatcher{})
+	to := peer.LocalAddr().(*net.UDPAddr).AddrPort()
+	dp.remote.Store(&to)
+	ctx, err := srtp.CreateContext(key, salt, profile)
+	must(t, err)
+	out, err := rawudp.NewSender(conn, false)
+	must(t, err)
+	w := newRTCPWriter(pion, dp, &counters{})
+	w.how, w.ctx, w.out = writeOwn, ctx, out
+	dec, err := srtp.CreateContext(key, salt, profile, srtp.SRTCPReplayProtection(64))
+	must(t, err)
+	return w, peer, dec
+}
+
+// TestRTCPWriterOwnPath: once decided for our path, every write is
+// encrypted with one index sequence per sender SSRC and decrypts at the
+// peer in order, pion's writer is never called, and a lost pair fails
+// writes rather than handing them to pion.
+func TestRTCPWriterOwnPath(t *testing.T) {
+	var pionCalls atomic.Int32
+	w, peer, dec := ownRTCPWriter(t, func([]rtcp.Packet) error { pionCalls.Add(1); return nil })
+	batches := [][]rtcp.Packet{
+		{&rtcp.PictureLossIndication{MediaSSRC: 9}},
+		twccPackets(t),
+		{&rtcp.SenderReport{SSRC: 77, PacketCount: 3}, &rtcp.SenderReport{SSRC: 78}},
+		{&rtcp.ReceiverEstimatedMaximumBitrate{Bitrate: 3e5, SSRCs: []uint32{9}}},
+	}
+	buf := make([]byte, 2000)
+	must(t, peer.SetReadDeadline(time.Now().Add(5*time.Second)))
+	for round := range 3 {
+		for i, pkts := range batches {
+			must(t, w.write(pkts))
+			n, err := peer.Read(buf)
+			must(t, err)
+			plain, err := dec.DecryptRTCP(nil, buf[:n], nil)
+			if err != nil {
+				t.Fatalf("round %d, batch %d: %v", round, i, err)
+			}
+			want, _ := rtcp.Marshal(pkts)
+			if !bytes.Equal(plain, want) {
+				t.Fatalf("round %d, batch %d: decrypted %x, want %x", round, i, plain, want)
+			}
+		}
+	}
+	for ssrc, want := range map[uint32]uint32{0: 6, 0x1234: 3, 77: 3} {
+		if got, _ := w.ctx.Index(ssrc); got != want {
+			t.Errorf("SRTCP index of sender %d: %d, want %d", ssrc, got, want)
+		}
+	}
+	w.path.setPair(udpPair("10.0.0.1", 9, webrtc.ICEProtocolTCP, webrtc.ICECandidateTypeHost))
+	if err := w.write(batches[0]); !errors.Is(err, errPathLost) {
+		t.Errorf("write after the pair left the socket: %v, want errPathLost", err)
+	}
+	if n := pionCalls.Load(); n != 0 {
+		t.Errorf("pion's writer called %d times", n)
+	}
+}
+
+// TestRTCPWriterDecidesOnce: a connection without a direct path goes to
+// pion for good; one whose DTLS is not up fails its writes until it is.
+func TestRTCPWriterDecidesOnce(t *testing.T) {
+	var pionCalls atomic.Int32
+	c := &counters{}
+	w := newRTCPWriter(func([]rtcp.Packet) error { pionCalls.Add(1); return nil }, nil, c)
+	for range 3 {
+		must(t, w.write([]rtcp.Packet{&rtcp.PictureLossIndication{}}))
+	}
+	if pionCalls.Load() != 3 || c.pionRTCP.Load() != 1 || c.ownRTCP.Load() != 0 {
+		t.Errorf("no path: pion called %d times, counted pion %d own %d; want 3, 1, 0",
+			pionCalls.Load(), c.pionRTCP.Load(), c.ownRTCP.Load())
+	}
+	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	must(t, err)
+	defer conn.Close()
+	w = newRTCPWriter(func([]rtcp.Packet) error { pionCalls.Add(1); return nil }, newDirectPath(conn, &keyCatcher{}), c)
+	if err := w.write([]rtcp.Packet{&rtcp.PictureLossIndication{}}); !errors.Is(err, errRTCPNotReady) {
+		t.Errorf("before DTLS: %v, want errRTCPNotReady", err)
+	}
+	if w.how != writeLater || pionCalls.Load() != 3 {
+		t.Errorf("before DTLS: decided %d, pion called %d times", w.how, pionCalls.Load())
+	}
+}
+
+// TestRTCPWriterAllocs: a steady write (transport-cc feedback, sender
+// reports) allocates nothing.
+func TestRTCPWriterAllocs(t *testing.T) {
+	w, peer, _ := ownRTCPWriter(t, nil)
+	tcc := twccPackets(t)
+	srs := []rtcp.Packet{&rtcp.SenderReport{SSRC: 1}, &rtcp.SenderReport{SSRC: 2}}
+	nack := []rtcp.Packet{&rtcp.TransportLayerNack{MediaSSRC: 3, Nacks: []rtcp.NackPair{{PacketID: 1}}},
+		&rtcp.ReceiverReport{SSRC: 3, Reports: []rtcp.ReceptionReport{{SSRC: 4}}}}
+	must(t, w.write(tcc)) // grows the buffers once
+	drain := make([]byte, 2000)
+	allocs := testing.AllocsPerRun(200, func() {
+		for _, pkts := range [][]rtcp.Packet{tcc, srs, nack} {
+			if err := w.write(pkts); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("%.1f allocations per write round, want 0", allocs)
+	}
+	_ = peer.SetReadDeadline(time.Now())
+	for {
+		if _, err := peer.Read(drain); err != nil {
+			break
+		}
+	}
+}
+
+// TestRouterRTCPPaths: with real pion peers, which decrypt it, the
+// router's RTCP reaches the publisher (transport-cc feedback, receiver
+// reports, a keyframe request) and the subscriber (sender reports), over
+// our path where the connection's keys and pair allow it and over pion's
+// where they do not.
+func TestRouterRTCPPaths(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		tap           bool
+		pubOffer      func(string) string
+		subTweak      func(*webrtc.SettingEngine)
+		wantOwn, pion uint64
+	}{
+		{"both own", true, nil, nil, 2, 0},
+		{"read tap off: publisher on pion's", false, nil, nil, 1, 1},
+		{"publisher as DTLS server", true, func(s string) string {
+			return strings.ReplaceAll(s, "a=setup:actpass", "a=setup:passive")
+		}, nil, 1, 1},
+		{"subscriber as DTLS server", true, nil, func(se *webrtc.SettingEngine) {
+			must(t, se.SetAnsweringDTLSRole(webrtc.DTLSRoleServer))
+		}, 1, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnvTap(t, EngineConfig{}, RouterConfig{}, tc.tap)
+			bob := e.addClient("bob", clientAPIWith(t, tc.subTweak))
+			bob.wg.Go(bob.run)
+			alice := e.addClient("alice", clientAPIWith(t, nil, webrtc.ConfigureTWCCHeaderExtensionSender))
+			alice.editOffer = tc.pubOffer
+			alice.wg.Go(alice.run)
+			publishCamera(t, alice, 30)
+			rt := bob.track("alice/cam")
+			waitPackets(t, rt, 30)
+			if sr := readSR(t, rt); sr.PacketCount == 0 {
+				t.Errorf("sender report counts no packet")
+			}
+			eventually(t, 10*time.Second, "feedback, reports and a PLI at the publisher", func() bool {
+				var tcc, rr, pli bool
+				for _, p := range alice.publisherRTCP() {
+					switch p.(type) {
+					case *rtcp.TransportLayerCC:
+						tcc = true
+					case *rtcp.ReceiverReport:
+						rr = true
+					case *rtcp.PictureLossIndication:
+						pli = true
+					}
+				}
+				return tcc && rr && pli
+			})
+			if c := e.engine.Counters(); c.OwnRTCP != tc.wantOwn || c.PionRTCP != tc.pion {
+				t.Errorf("RTCP writers: own %d, pion %d; want %d, %d", c.OwnRTCP, c.PionRTCP, tc.wantOwn, tc.pion)
+			}
+		})
+	}
+}
