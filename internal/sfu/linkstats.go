@@ -299,6 +299,14 @@ func iceRTT(pc *webrtc.PeerConnection) time.Duration {
 	return time.Duration(s.CurrentRoundTripTime * float64(time.Second))
 }
 
+// linksOf is pc's link reports, nil without an engine.
+func (r *Router) linksOf(pc *webrtc.PeerConnection) *linkReports {
+	if r.e == nil {
+		return nil
+	}
+	return r.e.links.of(pc)
+}
+
 // counters is where the router counts for its engine (a router built
 // without an engine, in benchmarks, counts for nobody).
 func (r *Router) counters() *counters {

@@ -161,7 +161,7 @@ func (p *participant) handlePublishOffer(m Message) error {
 			}
 			dpath.lost.Store(&lost)
 		}
-		rw := newRTCPWriter(pc.WriteRTCP, dpath, p.r.counters())
+		rw := newRTCPWriter(pc.WriteRTCP, dpath, p.r.counters(), p.r.linksOf(pc))
 		fb := newPubFeedback(rw.write, time.Now().UnixNano())
 		fb.rttOf = func() time.Duration { return iceRTT(pc) } // the only round trip a publish connection gives
 		pc.OnTrack(func(t *webrtc.TrackRemote, rcv *webrtc.RTPReceiver) { p.onTrack(pc, fb, t, rcv) })
@@ -376,7 +376,7 @@ func (p *participant) subscribe(u *upTrack) {
 			path.lost.Store(&lost)
 		}
 		p.sub, p.subPath, p.subRecv = pc, path, recv
-		p.subRTCPOut = newRTCPWriter(pc.WriteRTCP, path, p.r.counters())
+		p.subRTCPOut = newRTCPWriter(pc.WriteRTCP, path, p.r.counters(), p.r.linksOf(pc))
 	}
 	d := newDownTrack(u, p)
 	d.path = p.subPath

@@ -33,6 +33,9 @@ type rtcpWriter struct {
 	pion func([]rtcp.Packet) error // the connection's WriteRTCP
 	path *directPath               // nil: pion's, for good
 	c    *counters
+	// links sees what our path sends, as its interceptor sees what pion's
+	// chain writes (the NACKs and receiver reports of the sfu-stats).
+	links *linkReports
 
 	mu    sync.Mutex // guards the fields below; one write at a time
 	how   writerDecision
@@ -43,8 +46,8 @@ type rtcpWriter struct {
 	hdr   rtcp.Header
 }
 
-func newRTCPWriter(pion func([]rtcp.Packet) error, path *directPath, c *counters) *rtcpWriter {
-	return &rtcpWriter{pion: pion, path: path, c: c}
+func newRTCPWriter(pion func([]rtcp.Packet) error, path *directPath, c *counters, links *linkReports) *rtcpWriter {
+	return &rtcpWriter{pion: pion, path: path, c: c, links: links}
 }
 
 // write sends pkts as one compound packet.
@@ -62,6 +65,9 @@ func (w *rtcpWriter) write(pkts []rtcp.Packet) error {
 		return errRTCPNotReady
 	}
 	defer w.mu.Unlock()
+	if w.links != nil {
+		w.links.take(pkts, false)
+	}
 	return w.send(pkts)
 }
 

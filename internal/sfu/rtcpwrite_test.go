@@ -145,7 +145,7 @@ func ownRTCPWriter(t *testing.T, pion func([]rtcp.Packet) error) (*rtcpWriter, *
 	must(t, err)
 	out, err := rawudp.NewSender(conn, false)
 	must(t, err)
-	w := newRTCPWriter(pion, dp, &counters{})
+	w := newRTCPWriter(pion, dp, &counters{}, nil)
 	w.how, w.ctx, w.out = writeOwn, ctx, out
 	dec, err := srtp.CreateContext(key, salt, profile, srtp.SRTCPReplayProtection(64))
 	must(t, err)
@@ -201,7 +201,7 @@ func TestRTCPWriterOwnPath(t *testing.T) {
 func TestRTCPWriterDecidesOnce(t *testing.T) {
 	var pionCalls atomic.Int32
 	c := &counters{}
-	w := newRTCPWriter(func([]rtcp.Packet) error { pionCalls.Add(1); return nil }, nil, c)
+	w := newRTCPWriter(func([]rtcp.Packet) error { pionCalls.Add(1); return nil }, nil, c, nil)
 	for range 3 {
 		must(t, w.write([]rtcp.Packet{&rtcp.PictureLossIndication{}}))
 	}
@@ -212,7 +212,7 @@ func TestRTCPWriterDecidesOnce(t *testing.T) {
 	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	must(t, err)
 	defer conn.Close()
-	w = newRTCPWriter(func([]rtcp.Packet) error { pionCalls.Add(1); return nil }, newDirectPath(conn, &keyCatcher{}), c)
+	w = newRTCPWriter(func([]rtcp.Packet) error { pionCalls.Add(1); return nil }, newDirectPath(conn, &keyCatcher{}), c, nil)
 	if err := w.write([]rtcp.Packet{&rtcp.PictureLossIndication{}}); !errors.Is(err, errRTCPNotReady) {
 		t.Errorf("before DTLS: %v, want errRTCPNotReady", err)
 	}
