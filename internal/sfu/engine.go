@@ -303,6 +303,9 @@ func newMedia(publish bool, links *linkWatch) (*webrtc.MediaEngine, *interceptor
 	// connection receives no RTP, so it has no receiver reports to make.
 	// Publish side: see below. Both kinds keep links, which reads RTCP
 	// only, among it the feedback the router writes.
+	// An interceptor that writes RTCP would write SRTCP beside the
+	// router's own writer (rtcpwrite.go), each with its index: the page
+	// would drop one's packets as replays where their sender SSRCs meet.
 	ir := &interceptor.Registry{}
 	ir.Add(links)
 	if publish {
