@@ -304,3 +304,54 @@ func TestRouterRTCPPaths(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkRouterRTCPWrite is one transport-cc feedback packet written
+// to a real publish connection, by the router's writer on our path and
+// by pion's WriteRTCP (with another sender SSRC, so that the two index
+// sequences stay apart), both decrypted by the pion publisher.
+func BenchmarkRouterRTCPWrite(b *testing.B) {
+	e := newEnv(b, RouterConfig{})
+	alice := e.addClient("alice", clientAPIWith(b, nil, webrtc.ConfigureTWCCHeaderExtensionSender))
+	alice.wg.Go(alice.run)
+	publishCamera(b, alice, 30)
+	e.router.mu.Lock()
+	p := e.router.peers["alice"]
+	e.router.mu.Unlock()
+	var w *rtcpWriter
+	var pc *webrtc.PeerConnection
+	eventually(b, 10*time.Second, "the publish connection's RTCP on our path", func() bool {
+		p.mu.Lock()
+		w, pc = p.pubRTCPOut, p.pub
+		p.mu.Unlock()
+		if w == nil {
+			return false
+		}
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		return w.how == writeOwn
+	})
+	rec := twcc.NewRecorder(0x5151)
+	for i := range 40 {
+		rec.Record(0xabcd, uint16(i), int64(i)*1500)
+	}
+	own := rec.BuildFeedbackPacket()
+	viaPion := []rtcp.Packet{&rtcp.TransportLayerCC{}}
+	*viaPion[0].(*rtcp.TransportLayerCC) = *own[0].(*rtcp.TransportLayerCC)
+	viaPion[0].(*rtcp.TransportLayerCC).SenderSSRC = 0x6262
+	for _, bc := range []struct {
+		name  string
+		write func() error
+	}{
+		{"own", func() error { return w.write(own) }},
+		{"pion", func() error { return pc.WriteRTCP(viaPion) }},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := bc.write(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
