@@ -258,21 +258,26 @@ func TestRouterRTCPPaths(t *testing.T) {
 	for _, tc := range []struct {
 		name          string
 		tap           bool
+		noSocket      bool // EngineConfig.UDPConn unset: no direct path anywhere
 		pubOffer      func(string) string
 		subTweak      func(*webrtc.SettingEngine)
 		wantOwn, pion uint64
 	}{
-		{"both own", true, nil, nil, 2, 0},
-		{"read tap off: publisher on pion's", false, nil, nil, 1, 1},
-		{"publisher as DTLS server", true, func(s string) string {
+		{"both own", true, false, nil, nil, 2, 0},
+		{"read tap off: publisher on pion's", false, false, nil, nil, 1, 1},
+		{"no UDP socket: both on pion's", true, true, nil, nil, 0, 2},
+		{"publisher as DTLS server", true, false, func(s string) string {
 			return strings.ReplaceAll(s, "a=setup:actpass", "a=setup:passive")
 		}, nil, 1, 1},
-		{"subscriber as DTLS server", true, nil, func(se *webrtc.SettingEngine) {
+		{"subscriber as DTLS server", true, false, nil, func(se *webrtc.SettingEngine) {
 			must(t, se.SetAnsweringDTLSRole(webrtc.DTLSRoleServer))
 		}, 1, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnvTap(t, EngineConfig{}, RouterConfig{}, tc.tap)
+			if tc.noSocket {
+				e.engine.udpConn = nil // before any connection: as an engine built without one
+			}
 			bob := e.addClient("bob", clientAPIWith(t, tc.subTweak))
 			bob.wg.Go(bob.run)
 			alice := e.addClient("alice", clientAPIWith(t, nil, webrtc.ConfigureTWCCHeaderExtensionSender))
