@@ -130,9 +130,7 @@ func TestServerNACKsPublisher(t *testing.T) {
 			e := newEnv(t, RouterConfig{})
 			sub := e.join("bob")
 			pub := e.join("alice")
-			video := localTrack(t, capVP8, "cam", "alice")
-			audio := localTrack(t, capOpus, "mic", "alice")
-			senders := pub.publish([]webrtc.TrackLocal{video, audio}, []string{"camera", "mic"})
+			video, audio, senders := pub.publishCamMic(t, "alice")
 			vssrc := uint32(senders[0].GetParameters().Encodings[0].SSRC)
 			assrc := uint32(senders[1].GetParameters().Encodings[0].SSRC)
 			link := &lossyLink{drop: drop, held: map[uint16]*rtp.Packet{}}
@@ -311,9 +309,7 @@ func TestServerWaitsForReorderedPackets(t *testing.T) {
 	e := newEnv(t, RouterConfig{})
 	sub := e.join("bob")
 	pub := e.join("alice")
-	video := localTrack(t, capVP8, "cam", "alice")
-	audio := localTrack(t, capOpus, "mic", "alice")
-	senders := pub.publish([]webrtc.TrackLocal{video, audio}, []string{"camera", "mic"})
+	video, audio, senders := pub.publishCamMic(t, "alice")
 	vssrc := uint32(senders[0].GetParameters().Encodings[0].SSRC)
 	const lateBy = 5 * time.Millisecond // well inside nackReorderDelay, on a busy test machine too
 	link := &lossyLink{drop: func(q uint16) bool { return q%8 == 3 }, lateBy: lateBy, held: map[uint16]*rtp.Packet{}}

@@ -438,6 +438,14 @@ func (c *client) track(id string) *recvTrack {
 	return rt
 }
 
+// publishCamMic publishes a VP8 camera and an Opus microphone under one
+// stream id, the shape most forwarding tests need, and returns the two
+// tracks and their senders (camera first).
+func (c *client) publishCamMic(t testing.TB, id string) (video, audio *webrtc.TrackLocalStaticRTP, senders []*webrtc.RTPSender) {
+	video, audio = localTrack(t, capVP8, "cam", id), localTrack(t, capOpus, "mic", id)
+	return video, audio, c.publish([]webrtc.TrackLocal{video, audio}, []string{"camera", "mic"})
+}
+
 // publish offers the given tracks; sources names them by index.
 func (c *client) publish(tracks []webrtc.TrackLocal, sources []string, simulcast ...*webrtc.TrackLocalStaticRTP) []*webrtc.RTPSender {
 	c.e.t.Helper()

@@ -10,7 +10,6 @@ import (
 	"github.com/pion/dtls/v3"
 	"github.com/pion/rtcp"
 	"github.com/pion/srtp/v3"
-	"github.com/pion/webrtc/v4"
 
 	"github.com/rehabrtc/rehabrtc/internal/testutil"
 )
@@ -292,8 +291,7 @@ func BenchmarkSubscriberRTCP(b *testing.B) {
 			e := newEnvTap(b, EngineConfig{}, RouterConfig{}, tc.tap)
 			sub := e.join("bob")
 			pub := e.join("alice")
-			video, audio := localTrack(b, capVP8, "cam", "alice"), localTrack(b, capOpus, "mic", "alice")
-			senders := pub.publish([]webrtc.TrackLocal{video, audio}, []string{"camera", "mic"})
+			video, audio, senders := pub.publishCamMic(b, "alice")
 			pump := newPump()
 			pump.video(b, video, senders[0], "", &vp8Source{width: 640, height: 360, frameSize: 3000, keyEvery: 60})
 			pump.audio(b, audio, senders[1], 127)
