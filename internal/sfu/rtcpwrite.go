@@ -37,13 +37,12 @@ type rtcpWriter struct {
 	// chain writes (the NACKs and receiver reports of the sfu-stats).
 	links *linkReports
 
-	mu    sync.Mutex // guards the fields below; one write at a time
-	how   writerDecision
-	ctx   *srtp.Context // SRTCP index state per sender SSRC; not safe for concurrent use
-	out   *rawudp.Sender
-	plain []byte // the compound packet, marshalled; reused
-	enc   []byte // and encrypted; reused
-	hdr   rtcp.Header
+	mu  sync.Mutex // guards the fields below; one write at a time
+	how writerDecision
+	ctx *srtp.Context // SRTCP index state per sender SSRC; not safe for concurrent use
+	out *rawudp.Sender
+	enc []byte // the compound packet, encrypted; reused
+	hdr rtcp.Header
 }
 
 func newRTCPWriter(pion func([]rtcp.Packet) error, path *directPath, c *counters, links *linkReports) *rtcpWriter {
@@ -95,14 +94,14 @@ func (w *rtcpWriter) decide() {
 }
 
 // send marshals, encrypts and sends pkts on the direct path; called with
-// w.mu held.
+// w.mu held. rtcp.Marshal allocates a few buffers per write: at the few
+// RTCP packets a connection sends a second, not worth an encoder of our own.
 func (w *rtcpWriter) send(pkts []rtcp.Packet) error {
-	var err error
-	w.plain, err = appendRTCP(w.plain[:0], pkts)
+	plain, err := rtcp.Marshal(pkts)
 	if err != nil {
 		return err
 	}
-	w.enc, err = w.ctx.EncryptRTCP(w.enc[:0], w.plain, &w.hdr)
+	w.enc, err = w.ctx.EncryptRTCP(w.enc[:0], plain, &w.hdr)
 	if err != nil {
 		return err
 	}

@@ -42,61 +42,6 @@ func twccPackets(t *testing.T) []rtcp.Packet {
 	return pkts
 }
 
-// TestAppendRTCPMatchesPion: the router's marshalling is rtcp.Marshal's,
-// byte for byte, for every kind it writes, and falls back to rtcp's own
-// for the others and for what rtcp refuses.
-func TestAppendRTCPMatchesPion(t *testing.T) {
-	rep := rtcp.ReceptionReport{SSRC: 7, FractionLost: 12, TotalLost: 0x123456, LastSequenceNumber: 0x10203,
-		Jitter: 99, LastSenderReport: 0xdeadbeef, Delay: 65536}
-	for _, tc := range []struct {
-		name    string
-		pkts    []rtcp.Packet
-		wantErr bool
-	}{
-		{"sender reports", []rtcp.Packet{
-			&rtcp.SenderReport{SSRC: 1, NTPTime: 0x0102030405060708, RTPTime: 9, PacketCount: 10, OctetCount: 11},
-			&rtcp.SenderReport{SSRC: 2, NTPTime: 3, Reports: []rtcp.ReceptionReport{rep, rep}},
-		}, false},
-		{"receiver report with extensions", []rtcp.Packet{
-			&rtcp.ReceiverReport{SSRC: 3, Reports: []rtcp.ReceptionReport{rep}, ProfileExtensions: []byte{1, 2, 3, 4, 5}},
-		}, false},
-		{"empty receiver report", []rtcp.Packet{&rtcp.ReceiverReport{SSRC: 3}}, false},
-		{"nack, pli, remb", []rtcp.Packet{
-			&rtcp.TransportLayerNack{SenderSSRC: 4, MediaSSRC: 5, Nacks: []rtcp.NackPair{{PacketID: 100, LostPackets: 0x8001}, {PacketID: 65535}}},
-			&rtcp.PictureLossIndication{SenderSSRC: 6, MediaSSRC: 7},
-			&rtcp.ReceiverEstimatedMaximumBitrate{Bitrate: 1.5e6, SSRCs: []uint32{8, 9}},
-		}, false},
-		{"transport-cc", twccPackets(t), false},
-		{"other kinds", []rtcp.Packet{
-			&rtcp.FullIntraRequest{SenderSSRC: 1, MediaSSRC: 2, FIR: []rtcp.FIREntry{{SSRC: 2, SequenceNumber: 3}}},
-			&rtcp.Goodbye{Sources: []uint32{1}},
-		}, false},
-		{"total lost too big", []rtcp.Packet{
-			&rtcp.ReceiverReport{SSRC: 3, Reports: []rtcp.ReceptionReport{{TotalLost: 1 << 25}}},
-		}, true},
-		{"small delta too big", []rtcp.Packet{&rtcp.TransportLayerCC{
-			Header:       rtcp.Header{Count: rtcp.FormatTCC, Type: rtcp.TypeTransportSpecificFeedback, Length: 5},
-			PacketChunks: []rtcp.PacketStatusChunk{&rtcp.RunLengthChunk{PacketStatusSymbol: 1, RunLength: 1}},
-			RecvDeltas:   []*rtcp.RecvDelta{{Type: rtcp.TypeTCCPacketReceivedSmallDelta, Delta: 1e6}},
-		}}, true},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			want, wantErr := rtcp.Marshal(tc.pkts)
-			prefix := []byte{0xaa, 0xbb}
-			got, err := appendRTCP(append([]byte(nil), prefix...), tc.pkts)
-			if (err != nil) != tc.wantErr || (wantErr != nil) != tc.wantErr {
-				t.Fatalf("errors: ours %v, rtcp's %v; want one: %v", err, wantErr, tc.wantErr)
-			}
-			if tc.wantErr {
-				return
-			}
-			if !bytes.Equal(got[:2], prefix) || !bytes.Equal(got[2:], want) {
-				t.Fatalf("marshalled\n%x\nrtcp.Marshal\n%x", got[2:], want)
-			}
-		})
-	}
-}
-
 // TestSRTCPTwoWritersReplay is why one connection's router RTCP never
 // mixes pion's writer and ours: two SRTCP contexts for one sender SSRC
 // each count their own index, and the receiver drops the second's packets
@@ -218,34 +163,6 @@ func TestRTCPWriterDecidesOnce(t *testing.T) {
 	}
 	if w.how != writeLater || pionCalls.Load() != 3 {
 		t.Errorf("before DTLS: decided %d, pion called %d times", w.how, pionCalls.Load())
-	}
-}
-
-// TestRTCPWriterAllocs: a steady write (transport-cc feedback, sender
-// reports) allocates nothing.
-func TestRTCPWriterAllocs(t *testing.T) {
-	w, peer, _ := ownRTCPWriter(t, nil)
-	tcc := twccPackets(t)
-	srs := []rtcp.Packet{&rtcp.SenderReport{SSRC: 1}, &rtcp.SenderReport{SSRC: 2}}
-	nack := []rtcp.Packet{&rtcp.TransportLayerNack{MediaSSRC: 3, Nacks: []rtcp.NackPair{{PacketID: 1}}},
-		&rtcp.ReceiverReport{SSRC: 3, Reports: []rtcp.ReceptionReport{{SSRC: 4}}}}
-	must(t, w.write(tcc)) // grows the buffers once
-	drain := make([]byte, 2000)
-	allocs := testing.AllocsPerRun(200, func() {
-		for _, pkts := range [][]rtcp.Packet{tcc, srs, nack} {
-			if err := w.write(pkts); err != nil {
-				t.Fatal(err)
-			}
-		}
-	})
-	if allocs != 0 {
-		t.Errorf("%.1f allocations per write round, want 0", allocs)
-	}
-	_ = peer.SetReadDeadline(time.Now())
-	for {
-		if _, err := peer.Read(drain); err != nil {
-			break
-		}
 	}
 }
 
