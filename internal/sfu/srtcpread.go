@@ -1,8 +1,6 @@
 package sfu
 
 import (
-	"errors"
-
 	"github.com/pion/rtcp"
 	"github.com/pion/srtp/v3"
 )
@@ -95,16 +93,11 @@ func (s *ctlSink) run(handle func(pkts []rtcp.Packet, now int64)) {
 		case pk = <-s.q:
 		}
 		out, err := s.ctx.DecryptRTCP(pk.b[:0], pk.b[:pk.n], &s.hdr)
-		switch {
-		case errors.Is(err, srtp.ErrFailedToVerifyAuthTag):
-			s.path.c.readRejected.Add(1)
-			if fails++; fails == maxTapFailures {
-				s.remove()
-			}
-		case err != nil: // a replay, or too short to be SRTCP
-			s.path.c.readReplayed.Add(1)
-		default:
-			fails = 0
+		ok, giveUp := s.path.judge(err, &fails)
+		if giveUp {
+			s.remove()
+		}
+		if ok {
 			if pkts, err := rtcp.Unmarshal(out); err == nil {
 				handle(pkts, pk.at)
 			}

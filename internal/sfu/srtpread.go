@@ -332,18 +332,31 @@ func (s *tapSink) run(stop <-chan struct{}, handle func(p *rtp.Packet, raw []byt
 		case pk = <-s.q:
 		}
 		out, err := s.ctx.DecryptRTP(pk.b[:0], pk.b[:pk.n], &s.hdr)
-		switch {
-		case errors.Is(err, srtp.ErrFailedToVerifyAuthTag):
-			s.path.c.readRejected.Add(1)
-			if fails++; fails == maxTapFailures {
-				s.remove()
-			}
-		case err != nil: // a replay, or too short to be SRTP
-			s.path.c.readReplayed.Add(1)
-		case p.Unmarshal(out) == nil:
-			fails = 0
+		ok, giveUp := s.path.judge(err, &fails)
+		if giveUp {
+			s.remove()
+		}
+		if ok && p.Unmarshal(out) == nil {
 			handle(&p, out, pk.at)
 		}
 		s.path.tap.pool.Put(pk)
 	}
+}
+
+// judge counts a sink's decryption outcome: an authentication failure is
+// rejected (giveUp once maxTapFailures come in a row: the sink hands its
+// traffic back to pion), any other error is a replay or a packet too short;
+// ok only for an authentic packet, which ends a run of failures.
+func (rp *recvPath) judge(err error, fails *int) (ok, giveUp bool) {
+	switch {
+	case errors.Is(err, srtp.ErrFailedToVerifyAuthTag):
+		rp.c.readRejected.Add(1)
+		*fails++
+		return false, *fails == maxTapFailures
+	case err != nil:
+		rp.c.readReplayed.Add(1)
+		return false, false
+	}
+	*fails = 0
+	return true, false
 }
