@@ -457,7 +457,7 @@ func (p *participant) subRTCP(pc *webrtc.PeerConnection) func(pkts []rtcp.Packet
 		fb.handle(pkts, time.Unix(0, now))
 		clear(downs) // hold no downTrack past its packet
 		downs = downs[:0]
-		if lr := p.r.e.links.of(pc); lr != nil {
+		if lr := p.r.linksOf(pc); lr != nil {
 			lr.take(pkts, true)
 		}
 	}
